@@ -1,0 +1,9 @@
+// Subcommands of the `altup` program. Each takes the arguments after its name and returns
+// the process exit status: 0 success, 1 failure (a message on stderr), 2 bad usage.
+#pragma once
+
+namespace altup::cli {
+
+int cmd_info(int argc, char** argv);
+
+}  // namespace altup::cli

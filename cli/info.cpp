@@ -1,0 +1,166 @@
+// `altup info FILE.gguf`: what is in a GGUF file, for any valid GGUF (ours, the gguf Python
+// package's, llama.cpp's converter's). Nothing is computed; the file is only validated and listed.
+#include <cstdio>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "cli/commands.h"
+#include "runtime/gguf.h"
+
+namespace altup::cli {
+namespace {
+
+void usage(std::FILE* out) {
+  std::fprintf(out,
+               "usage: altup info [--no-tensors] FILE.gguf\n\n"
+               "Validates FILE.gguf and prints its format, architecture, hyper-parameters\n"
+               "(the keys under '<architecture>.'), a tokenizer summary, the other metadata,\n"
+               "and a table of tensors (name, dtype, shape, bytes) with totals.\n\n"
+               "options:\n"
+               "  --no-tensors   print the totals but not the per-tensor table\n"
+               "  -h, --help     show this help\n\n"
+               "Exit status: 0 for a valid file, 1 if the file cannot be read or is malformed\n"
+               "(one line on stderr names the problem), 2 for bad usage.\n");
+}
+
+std::string human_bytes(uint64_t b) {
+  char buf[64];
+  if (b >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.2f GiB", b / double(1ull << 30));
+  else if (b >= (1ull << 20)) std::snprintf(buf, sizeof buf, "%.2f MiB", b / double(1ull << 20));
+  else if (b >= 1024) std::snprintf(buf, sizeof buf, "%.2f KiB", b / 1024.0);
+  else std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
+  return buf;
+}
+
+bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+void print_tokenizer(const GgufFile& f) {
+  std::printf("\ntokenizer\n");
+  const GgufValue* model = f.find("tokenizer.ggml.model");
+  if (!model) {
+    std::printf("  (none: no tokenizer.ggml.model key)\n");
+    return;
+  }
+  std::printf("  %-22s %s\n", "model", model->to_string().c_str());
+  if (auto* v = f.find("tokenizer.ggml.pre")) std::printf("  %-22s %s\n", "pre-tokenizer", v->to_string().c_str());
+  auto count_of = [&](const char* key) -> std::string {
+    const GgufValue* v = f.find(key);
+    if (!v) return "absent";
+    if (v->type != GgufType::ARRAY) return "not an array (" + std::string(gguf_type_name(v->type)) + ")";
+    return std::to_string(v->count) + " x " + std::string(gguf_type_name(v->elem_type));
+  };
+  std::printf("  %-22s %s\n", "tokens", count_of("tokenizer.ggml.tokens").c_str());
+  std::printf("  %-22s %s\n", "scores", count_of("tokenizer.ggml.scores").c_str());
+  std::printf("  %-22s %s\n", "token types", count_of("tokenizer.ggml.token_type").c_str());
+  if (f.find("tokenizer.ggml.merges")) std::printf("  %-22s %s\n", "merges", count_of("tokenizer.ggml.merges").c_str());
+  const GgufValue* tokens = f.find("tokenizer.ggml.tokens");
+  for (const char* special : {"bos", "eos", "unknown", "padding", "eot"}) {
+    const std::string key = std::string("tokenizer.ggml.") + special + "_token_id";
+    const GgufValue* v = f.find(key);
+    if (!v) continue;
+    std::string text = v->to_string();
+    if (tokens && tokens->type == GgufType::ARRAY && tokens->elem_type == GgufType::STRING &&
+        (v->type == GgufType::U32 || v->type == GgufType::U64) && v->u < tokens->count) {
+      GgufValue piece;
+      piece.type = GgufType::STRING;
+      piece.str = tokens->strings[v->u];
+      text += "  " + piece.to_string();
+    }
+    std::printf("  %-22s %s\n", (std::string(special) + " id").c_str(), text.c_str());
+  }
+}
+
+}  // namespace
+
+int cmd_info(int argc, char** argv) {
+  bool tensors_table = true;
+  const char* path = nullptr;
+  for (int k = 0; k < argc; ++k) {
+    const std::string_view a = argv[k];
+    if (a == "-h" || a == "--help") {
+      usage(stdout);
+      return 0;
+    } else if (a == "--no-tensors") {
+      tensors_table = false;
+    } else if (!a.empty() && a[0] == '-') {
+      std::fprintf(stderr, "altup info: unknown option '%s' (see 'altup info --help')\n", argv[k]);
+      return 2;
+    } else if (path) {
+      std::fprintf(stderr, "altup info: one file at a time (got '%s' and '%s')\n", path, argv[k]);
+      return 2;
+    } else {
+      path = argv[k];
+    }
+  }
+  if (!path) {
+    usage(stderr);
+    return 2;
+  }
+  auto file = GgufFile::open(path);
+  if (!file) {
+    std::fprintf(stderr, "altup info: error: %s: %s\n", path, file.error().message.c_str());
+    return 1;
+  }
+  const GgufFile& f = **file;
+  const std::string arch(f.architecture());
+
+  std::printf("%s\n", path);
+  std::printf("  %-22s GGUF v%u, alignment %llu, data at offset %llu\n", "format", f.version(),
+              static_cast<unsigned long long>(f.alignment()), static_cast<unsigned long long>(f.data_offset()));
+  std::printf("  %-22s %llu bytes (%s)\n", "file size", static_cast<unsigned long long>(f.file_size()),
+              human_bytes(f.file_size()).c_str());
+  std::printf("  %-22s %s\n", "architecture", arch.empty() ? "(not set)" : arch.c_str());
+  if (auto* v = f.find("general.name")) std::printf("  %-22s %s\n", "name", v->to_string().c_str());
+
+  const std::string prefix = arch + ".";
+  std::printf("\nhyper-parameters (%s*)\n", arch.empty() ? "<architecture>." : prefix.c_str());
+  int shown = 0;
+  for (const auto& [key, value] : f.metadata())
+    if (!arch.empty() && starts_with(key, prefix)) {
+      std::printf("  %-44s %s\n", key.c_str(), value.to_string().c_str());
+      ++shown;
+    }
+  if (!shown) std::printf("  (none)\n");
+
+  print_tokenizer(f);
+
+  std::printf("\nother metadata\n");
+  shown = 0;
+  for (const auto& [key, value] : f.metadata()) {
+    if ((!arch.empty() && starts_with(key, prefix)) || starts_with(key, "tokenizer.ggml.")) continue;
+    std::printf("  %-44s %s\n", key.c_str(), value.to_string().c_str());
+    ++shown;
+  }
+  if (!shown) std::printf("  (none)\n");
+
+  uint64_t total_bytes = 0, total_params = 0;
+  std::map<std::string_view, std::pair<uint64_t, uint64_t>> by_dtype;  // name -> (count, bytes)
+  size_t name_w = 4;
+  for (const auto& t : f.tensors()) name_w = std::max(name_w, t.name.size());
+  std::printf("\ntensors (%zu)\n", f.tensors().size());
+  if (tensors_table && !f.tensors().empty())
+    std::printf("  %-*s  %-7s  %-24s  %14s\n", static_cast<int>(name_w), "name", "dtype", "shape", "bytes");
+  for (const auto& t : f.tensors()) {
+    total_bytes += t.nbytes;
+    total_params += static_cast<uint64_t>(t.shape.numel());
+    auto& agg = by_dtype[dtype_name(t.dtype)];
+    agg.first += 1;
+    agg.second += t.nbytes;
+    if (tensors_table)
+      std::printf("  %-*s  %-7s  %-24s  %14llu\n", static_cast<int>(name_w), t.name.c_str(),
+                  std::string(dtype_name(t.dtype)).c_str(), t.shape.str().c_str(),
+                  static_cast<unsigned long long>(t.nbytes));
+  }
+  std::printf("\ntotals\n");
+  std::printf("  %-22s %zu\n", "tensors", f.tensors().size());
+  std::printf("  %-22s %llu\n", "parameters", static_cast<unsigned long long>(total_params));
+  std::printf("  %-22s %llu (%s)\n", "tensor bytes", static_cast<unsigned long long>(total_bytes),
+              human_bytes(total_bytes).c_str());
+  for (const auto& [name, agg] : by_dtype)
+    std::printf("  %-22s %llu tensors, %s\n", std::string(name).c_str(),
+                static_cast<unsigned long long>(agg.first), human_bytes(agg.second).c_str());
+  return 0;
+}
+
+}  // namespace altup::cli

@@ -1,0 +1,46 @@
+// `altup`: the command-line front end. Subcommands are listed in one table, so `altup --help`
+// always matches what exists.
+#include <cstdio>
+#include <cstring>
+#include <string_view>
+
+#include "cli/commands.h"
+
+namespace {
+
+struct Command {
+  const char* name;
+  const char* summary;
+  int (*run)(int argc, char** argv);
+};
+
+constexpr Command kCommands[] = {
+    {"info", "describe a GGUF file: architecture, hyper-parameters, tokenizer, tensors", altup::cli::cmd_info},
+};
+
+void print_help(std::FILE* out) {
+  std::fprintf(out,
+               "usage: altup <command> [options]\n\n"
+               "altup.cpp runs AltUp transformer language models on the CPU.\n\n"
+               "commands:\n");
+  for (const Command& c : kCommands) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
+  std::fprintf(out, "\n'altup <command> --help' describes a command's options.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    print_help(stderr);
+    return 2;
+  }
+  const std::string_view name = argv[1];
+  if (name == "-h" || name == "--help" || name == "help") {
+    print_help(stdout);
+    return 0;
+  }
+  for (const Command& c : kCommands)
+    if (name == c.name) return c.run(argc - 2, argv + 2);
+  std::fprintf(stderr, "altup: unknown command '%s' (see 'altup --help')\n", argv[1]);
+  return 2;
+}

@@ -1,0 +1,72 @@
+#include "runtime/executor.h"
+
+#include <cstdlib>
+
+namespace altup {
+
+// The graph must outlive the executor: nodes and tensor descriptions are not copied.
+Result<std::unique_ptr<Executor>> Executor::create(const Graph& graph) {
+  auto plan = plan_memory(graph);
+  if (!plan) return plan.error();
+  std::unique_ptr<Executor> ex(new Executor());
+  ex->graph_ = &graph;
+  ex->plan_ = std::move(*plan);
+  if (ex->plan_.arena_bytes > 0) {
+    ex->arena_ = std::aligned_alloc(64, ex->plan_.arena_bytes);  // arena_bytes is a multiple of 64
+    if (!ex->arena_)
+      return make_error("cannot allocate the activation arena (" + std::to_string(ex->plan_.arena_bytes) + " bytes)");
+  }
+  ex->bound_.assign(graph.tensors().size(), nullptr);
+  for (size_t t = 0; t < graph.tensors().size(); ++t) ex->bound_[t] = graph.tensors()[t].data;
+  ex->ctx_.graph_ = &graph;
+  ex->refresh_views();
+  return ex;
+}
+
+Executor::~Executor() { std::free(arena_); }
+
+void Executor::bind_input(TensorId t, void* data) {
+  bound_[t] = data;
+  refresh_views();
+}
+
+void Executor::refresh_views() {
+  const auto& tensors = graph_->tensors();
+  ctx_.views_.resize(tensors.size());
+  for (size_t t = 0; t < tensors.size(); ++t) {
+    const TensorDesc& d = tensors[t];
+    void* data = nullptr;
+    switch (d.kind) {
+      case TensorKind::Input:
+      case TensorKind::Weight:
+        data = bound_[t];
+        break;
+      case TensorKind::Activation:
+        if (plan_.offsets[t] != kNotInArena) data = static_cast<char*>(arena_) + plan_.offsets[t];
+        break;
+      case TensorKind::View:  // views come after their base, so the base's view is ready
+        if (ctx_.views_[d.view_of].data)
+          data = static_cast<char*>(ctx_.views_[d.view_of].data) + d.view_offset;
+        break;
+    }
+    ctx_.views_[t] = TensorView::contiguous(d.dtype, d.shape, data);
+  }
+}
+
+Status Executor::run(int n_threads, ExecHooks* hooks) {
+  ctx_.threads_ = n_threads < 1 ? 1 : n_threads;
+  const auto& nodes = graph_->nodes();
+  for (size_t k = 0; k < nodes.size(); ++k) {
+    const Node& node = nodes[k];
+    if (hooks) hooks->on_begin(node, k);
+    Status s = node.op->run(node, ctx_);
+    if (hooks) hooks->on_end(node, k);
+    if (!s.ok()) {
+      std::string where = node.name + (node.layer >= 0 ? " (layer " + std::to_string(node.layer) + ")" : "");
+      return make_error(where + ": " + s.error().message);
+    }
+  }
+  return {};
+}
+
+}  // namespace altup

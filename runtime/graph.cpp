@@ -1,0 +1,85 @@
+#include "runtime/graph.h"
+
+namespace altup {
+
+TensorId Graph::add_input(std::string name, DType dtype, const Shape& shape) {
+  tensors_.push_back({std::move(name), dtype, shape, TensorKind::Input});
+  return static_cast<TensorId>(tensors_.size() - 1);
+}
+
+TensorId Graph::add_weight(std::string name, const TensorView& view) {
+  TensorDesc d{std::move(name), view.dtype, view.shape, TensorKind::Weight};
+  d.data = view.data;
+  tensors_.push_back(std::move(d));
+  return static_cast<TensorId>(tensors_.size() - 1);
+}
+
+TensorId Graph::add_view(std::string name, TensorId base, uint64_t byte_offset, DType dtype, const Shape& shape) {
+  TensorDesc d{std::move(name), dtype, shape, TensorKind::View};
+  d.view_of = base;
+  d.view_offset = byte_offset;
+  tensors_.push_back(std::move(d));
+  return static_cast<TensorId>(tensors_.size() - 1);
+}
+
+TensorId Graph::add_node(const OpDef* op, std::vector<TensorId> inputs, std::string name, int layer,
+                         DType out_dtype, const Shape& out_shape, const OpParams& params) {
+  std::string tname = layer >= 0 ? name + "-" + std::to_string(layer) : name;
+  tensors_.push_back({std::move(tname), out_dtype, out_shape, TensorKind::Activation});
+  const auto out = static_cast<TensorId>(tensors_.size() - 1);
+  add_node_into(op, std::move(inputs), out, std::move(name), layer, params);
+  return out;
+}
+
+void Graph::add_node_into(const OpDef* op, std::vector<TensorId> inputs, TensorId output, std::string name,
+                          int layer, const OpParams& params) {
+  nodes_.push_back({op, std::move(inputs), output, params, std::move(name), layer});
+}
+
+TensorId Graph::root_of(TensorId t) const {
+  // Views may be chained; validate() rejects cycles by requiring view_of < t.
+  while (tensors_[t].kind == TensorKind::View) t = tensors_[t].view_of;
+  return t;
+}
+
+Status Graph::validate() const {
+  const auto n = static_cast<TensorId>(tensors_.size());
+  auto in_range = [n](TensorId t) { return t >= 0 && t < n; };
+  for (TensorId t = 0; t < n; ++t) {
+    const TensorDesc& d = tensors_[t];
+    if (d.kind == TensorKind::Weight && !d.data) return make_error("weight " + d.name + " has no data");
+    if (d.kind != TensorKind::View) continue;
+    if (!in_range(d.view_of) || d.view_of >= t)
+      return make_error("view " + d.name + " must look into an earlier tensor");
+    auto vb = tensor_bytes(d.dtype, d.shape);
+    auto bb = tensor_bytes(tensors_[d.view_of].dtype, tensors_[d.view_of].shape);
+    if (!vb || !bb || d.view_offset + *vb > *bb)
+      return make_error("view " + d.name + " does not fit inside " + tensors_[d.view_of].name);
+  }
+  // A tensor is readable once bound (input, weight) or written by an earlier node. Writing
+  // into a view also makes its base readable (the rest of the base is the writer's business).
+  std::vector<bool> ready(tensors_.size(), false);
+  std::vector<int> writes(tensors_.size(), 0);
+  for (TensorId t = 0; t < n; ++t)
+    ready[t] = tensors_[t].kind == TensorKind::Input || tensors_[t].kind == TensorKind::Weight;
+  for (const Node& node : nodes_) {
+    const std::string where = "node " + node.name + (node.layer >= 0 ? " (layer " + std::to_string(node.layer) + ")" : "");
+    if (!node.op || !node.op->run) return make_error(where + " has no op");
+    for (TensorId in : node.inputs) {
+      if (!in_range(in)) return make_error(where + " reads an unknown tensor id " + std::to_string(in));
+      if (!ready[in] && !ready[root_of(in)])
+        return make_error(where + " reads " + tensors_[in].name + " before anything writes it");
+    }
+    if (!in_range(node.output)) return make_error(where + " writes an unknown tensor id");
+    const TensorKind k = tensors_[node.output].kind;
+    if (k == TensorKind::Input || k == TensorKind::Weight)
+      return make_error(where + " writes into " + tensors_[node.output].name + ", which is not an activation");
+    if (k == TensorKind::Activation && ++writes[node.output] > 1)
+      return make_error(where + " writes " + tensors_[node.output].name + ", which another node already wrote");
+    ready[node.output] = true;
+    ready[root_of(node.output)] = true;
+  }
+  return {};
+}
+
+}  // namespace altup

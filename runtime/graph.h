@@ -1,0 +1,98 @@
+// A graph of named nodes. Building a graph is separate from running it: a model describes its
+// forward pass once (tensors, ops, names, layer indices), the planner places activations in
+// one arena, and the executor runs the nodes in order. Every node carries a name and a layer
+// index, which is what the profiler and a tensor-dump debugger hook onto.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runtime/error.h"
+#include "runtime/tensor.h"
+
+namespace altup {
+
+using TensorId = int32_t;
+constexpr TensorId kNoTensor = -1;
+
+enum class TensorKind {
+  Input,       // bound by the caller before each run (token ids, positions, ...)
+  Weight,      // points into the mapped model file
+  Activation,  // produced by a node, placed in the arena by the planner
+  View,        // a window into another tensor (an AltUp ring slot, a slice); owns no memory
+};
+
+struct TensorDesc {
+  std::string name;
+  DType dtype = DType::F32;
+  Shape shape;
+  TensorKind kind = TensorKind::Activation;
+  void* data = nullptr;        // Input / Weight: bound memory
+  bool is_output = false;      // kept alive to the end of the run
+  TensorId view_of = kNoTensor;  // View: the tensor it looks into
+  uint64_t view_offset = 0;      // View: byte offset into that tensor
+};
+
+// Op parameters: a few scalars, interpreted by the op (eps, scale, axis, ...).
+struct OpParams {
+  std::array<float, 4> f{};
+  std::array<int64_t, 4> i{};
+};
+
+class Graph;
+class ExecContext;
+struct Node;
+
+// An op as the executor sees it: a name and a function. Each op file defines its OpDef; the
+// executor never switches over op kinds.
+struct OpDef {
+  const char* name;
+  Status (*run)(const Node& node, ExecContext& ctx);
+  // Work estimates for the profiler (may be null): floating-point operations, bytes moved.
+  double (*flops)(const Node& node, const Graph& graph) = nullptr;
+  double (*bytes)(const Node& node, const Graph& graph) = nullptr;
+};
+
+struct Node {
+  const OpDef* op = nullptr;
+  std::vector<TensorId> inputs;
+  TensorId output = kNoTensor;
+  OpParams params;
+  std::string name;  // e.g. "attn_norm"
+  int layer = -1;    // -1 for nodes outside the layer stack
+};
+
+class Graph {
+ public:
+  TensorId add_input(std::string name, DType dtype, const Shape& shape);
+  TensorId add_weight(std::string name, const TensorView& view);
+  // A view of `base` starting `byte_offset` bytes in, with its own (contiguous) shape.
+  TensorId add_view(std::string name, TensorId base, uint64_t byte_offset, DType dtype, const Shape& shape);
+  // Append a node computing a new activation of the given dtype and shape; returns its id.
+  TensorId add_node(const OpDef* op, std::vector<TensorId> inputs, std::string name, int layer,
+                    DType out_dtype, const Shape& out_shape, const OpParams& params = {});
+  // Append a node that writes into an existing tensor (e.g. a view of a ring slot).
+  void add_node_into(const OpDef* op, std::vector<TensorId> inputs, TensorId output, std::string name,
+                     int layer, const OpParams& params = {});
+  void mark_output(TensorId t) { tensors_[t].is_output = true; }
+
+  // Every id in range, every input produced (or bound) before it is read, views inside
+  // their base, activations written by exactly one node.
+  Status validate() const;
+
+  const std::vector<TensorDesc>& tensors() const { return tensors_; }
+  std::vector<TensorDesc>& tensors() { return tensors_; }
+  const std::vector<Node>& nodes() const { return nodes_; }
+  const TensorDesc& tensor(TensorId t) const { return tensors_[t]; }
+
+  // The tensor that owns a view's memory (itself for non-views).
+  TensorId root_of(TensorId t) const;
+
+ private:
+  std::vector<TensorDesc> tensors_;
+  std::vector<Node> nodes_;
+};
+
+}  // namespace altup

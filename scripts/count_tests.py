@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""Adds up test results: doctest's case counts from meson test logs (testlog.json) and
+pytest's from a JUnit XML file. Prints one line per source, then the total as
+"tests: N passed, M failed". Exits 1 if anything failed or a log is missing."""
+import json
+import re
+import sys
+import xml.etree.ElementTree as ET
+
+DOCTEST = re.compile(r"\[doctest\] test cases:\s*(\d+) \|\s*(\d+) passed \|\s*(\d+) failed")
+
+
+def from_meson(path):
+    passed = failed = 0
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            rec = json.loads(line)
+            m = DOCTEST.search(rec.get("stdout", "") or "")
+            if m:
+                passed += int(m.group(2))
+                failed += int(m.group(3))
+            if rec.get("result") != "OK":
+                failed += 0 if m and int(m.group(3)) else 1  # a crash or timeout: count the binary
+    return passed, failed
+
+
+def from_junit(path):
+    root = ET.parse(path).getroot()
+    suites = [root] if root.tag == "testsuite" else list(root)
+    tests = sum(int(s.get("tests", 0)) for s in suites)
+    bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+    skipped = sum(int(s.get("skipped", 0)) for s in suites)
+    return tests - bad - skipped, bad
+
+
+def main(paths):
+    total_p = total_f = 0
+    ok = True
+    for p in paths:
+        try:
+            passed, failed = from_junit(p) if p.endswith(".xml") else from_meson(p)
+        except (OSError, ValueError, ET.ParseError) as e:
+            print(f"{p}: no results ({e})")
+            ok = False
+            continue
+        print(f"{p}: {passed} passed, {failed} failed")
+        total_p += passed
+        total_f += failed
+    print(f"tests: {total_p} passed, {total_f} failed")
+    return 0 if ok and total_f == 0 and total_p > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

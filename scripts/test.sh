@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Quick start, command 2: install what is missing, build, and run the whole test suite:
+# the C++ tests in a release build and again under AddressSanitizer + UBSan, and the Python
+# tests. Ends with one line "tests: N passed, M failed" and a non-zero status on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh || exit 1
+
+status=0
+run_suite() {  # name, build dir, meson options...
+  local name=$1 dir=$2
+  shift 2
+  echo "== $name: building $dir"
+  if ! scripts/build.sh "$dir" "$@"; then
+    echo "== $name: BUILD FAILED"
+    status=1
+    return
+  fi
+  echo "== $name: meson test"
+  (cd "$dir" && meson test --print-errorlogs --num-processes 2) | grep -vE "^(Expected Fail|Unexpected Pass|Timeout): " || status=1
+}
+
+run_suite "release" build
+run_suite "sanitizers (address, undefined)" build-asan -Db_sanitize=address,undefined -Dbuildtype=debugoptimized
+
+echo "== python: pytest"
+mkdir -p build
+.venv/bin/python -m pytest -q -p no:cacheprovider --junitxml=build/pytest.xml tests/python || status=1
+
+# One total over every doctest case (both builds) and every pytest test.
+.venv/bin/python scripts/count_tests.py build/meson-logs/testlog.json build-asan/meson-logs/testlog.json build/pytest.xml || status=1
+exit $status
