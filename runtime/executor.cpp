@@ -39,6 +39,7 @@ void Executor::refresh_views() {
     switch (d.kind) {
       case TensorKind::Input:
       case TensorKind::Weight:
+      case TensorKind::State:
         data = bound_[t];
         break;
       case TensorKind::Activation:

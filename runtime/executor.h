@@ -41,7 +41,7 @@ class Executor {
   static Result<std::unique_ptr<Executor>> create(const Graph& graph);
   ~Executor();
 
-  // Point an input tensor at caller memory (must match its declared shape and dtype).
+  // Point an input or state tensor at caller memory (must match its declared shape and dtype).
   void bind_input(TensorId t, void* data);
   // Runs every node in order; stops at, and returns, the first op error.
   Status run(int n_threads, ExecHooks* hooks = nullptr);

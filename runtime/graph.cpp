@@ -14,6 +14,11 @@ TensorId Graph::add_weight(std::string name, const TensorView& view) {
   return static_cast<TensorId>(tensors_.size() - 1);
 }
 
+TensorId Graph::add_state(std::string name, DType dtype, const Shape& shape) {
+  tensors_.push_back({std::move(name), dtype, shape, TensorKind::State});
+  return static_cast<TensorId>(tensors_.size() - 1);
+}
+
 TensorId Graph::add_view(std::string name, TensorId base, uint64_t byte_offset, DType dtype, const Shape& shape) {
   TensorDesc d{std::move(name), dtype, shape, TensorKind::View};
   d.view_of = base;
@@ -61,7 +66,8 @@ Status Graph::validate() const {
   std::vector<bool> ready(tensors_.size(), false);
   std::vector<int> writes(tensors_.size(), 0);
   for (TensorId t = 0; t < n; ++t)
-    ready[t] = tensors_[t].kind == TensorKind::Input || tensors_[t].kind == TensorKind::Weight;
+    ready[t] = tensors_[t].kind == TensorKind::Input || tensors_[t].kind == TensorKind::Weight ||
+               tensors_[t].kind == TensorKind::State;
   for (const Node& node : nodes_) {
     const std::string where = "node " + node.name + (node.layer >= 0 ? " (layer " + std::to_string(node.layer) + ")" : "");
     if (!node.op || !node.op->run) return make_error(where + " has no op");

@@ -22,6 +22,7 @@ enum class TensorKind {
   Weight,      // points into the mapped model file
   Activation,  // produced by a node, placed in the arena by the planner
   View,        // a window into another tensor (an AltUp ring slot, a slice); owns no memory
+  State,       // caller-bound memory that lives across runs and nodes may write (KV cache)
 };
 
 struct TensorDesc {
@@ -29,7 +30,7 @@ struct TensorDesc {
   DType dtype = DType::F32;
   Shape shape;
   TensorKind kind = TensorKind::Activation;
-  void* data = nullptr;        // Input / Weight: bound memory
+  void* data = nullptr;        // Input / Weight / State: bound memory
   bool is_output = false;      // kept alive to the end of the run
   TensorId view_of = kNoTensor;  // View: the tensor it looks into
   uint64_t view_offset = 0;      // View: byte offset into that tensor
@@ -68,6 +69,9 @@ class Graph {
  public:
   TensorId add_input(std::string name, DType dtype, const Shape& shape);
   TensorId add_weight(std::string name, const TensorView& view);
+  // Persistent state bound by the caller (e.g. a layer's KV cache): readable from the start,
+  // writable by nodes, never placed in the arena.
+  TensorId add_state(std::string name, DType dtype, const Shape& shape);
   // A view of `base` starting `byte_offset` bytes in, with its own (contiguous) shape.
   TensorId add_view(std::string name, TensorId base, uint64_t byte_offset, DType dtype, const Shape& shape);
   // Append a node computing a new activation of the given dtype and shape; returns its id.

@@ -1,0 +1,138 @@
+#include "ops/attention.h"
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "ops/isa.h"
+#include "ops/op_util.h"
+
+namespace altup::ops {
+
+namespace {
+
+Status check(const AttentionShape& s, const int32_t* positions, int64_t T) {
+  if (s.n_heads <= 0 || s.n_kv_heads <= 0 || s.head_dim <= 0 || s.n_heads % s.n_kv_heads)
+    return make_error("attention: " + std::to_string(s.n_heads) + " query heads cannot share " +
+                      std::to_string(s.n_kv_heads) + " KV heads");
+  for (int64_t t = 0; t < T; ++t)
+    if (positions[t] < 0 || positions[t] >= s.ctx)
+      return make_error("position " + std::to_string(positions[t]) + " is outside the context of " +
+                        std::to_string(s.ctx));
+  return {};
+}
+
+// First key a query at `pos` may see.
+int64_t first_key(const AttentionShape& s, int64_t pos) {
+  return s.window > 0 && pos - s.window + 1 > 0 ? pos - s.window + 1 : 0;
+}
+
+}  // namespace
+
+Status attention(const AttentionShape& s, const float* q, const float* kcache, const float* vcache,
+                 const int32_t* positions, int64_t T, float* out, int threads, const Kernels* table) {
+  ALTUP_TRY(check(s, positions, T));
+  if (T == 0) return {};
+  const Kernels& k = table ? *table : kernels();
+  const int64_t H = s.n_heads, hd = s.head_dim, group = s.n_heads / s.n_kv_heads;
+  // One work item per (query, head); each writes its own output row.
+  const int64_t items = T * H;
+  const int64_t work = items * (positions[T - 1] + 1) * hd;
+  parallel_for(items, work >= kMinParallelElems ? threads : 1, [&](int64_t i0, int64_t i1) {
+    thread_local std::vector<float> scores;
+    scores.resize(static_cast<size_t>(s.ctx));
+    for (int64_t item = i0; item < i1; ++item) {
+      const int64_t t = item / H, h = item % H, kvh = h / group;
+      const int64_t pos = positions[t], lo = first_key(s, pos);
+      const float* qv = q + item * hd;
+      const float* kbase = kcache + kvh * s.ctx * hd;
+      const float* vbase = vcache + kvh * s.ctx * hd;
+      float* sc = scores.data();
+      for (int64_t j = lo; j <= pos; ++j) sc[j - lo] = k.dot(qv, kbase + j * hd, hd) * s.scale;
+      k.softmax(sc, sc, pos - lo + 1);
+      float* o = out + item * hd;
+      std::memset(o, 0, static_cast<size_t>(hd) * sizeof(float));
+      for (int64_t j = lo; j <= pos; ++j) k.axpy(sc[j - lo], vbase + j * hd, o, hd);
+    }
+  });
+  return {};
+}
+
+Status kv_store(const AttentionShape& s, const float* kv, const int32_t* positions, int64_t T, float* cache) {
+  ALTUP_TRY(check(s, positions, T));
+  const int64_t hd = s.head_dim;
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t h = 0; h < s.n_kv_heads; ++h)
+      std::memcpy(cache + (h * s.ctx + positions[t]) * hd, kv + (t * s.n_kv_heads + h) * hd,
+                  static_cast<size_t>(hd) * sizeof(float));
+  return {};
+}
+
+void ref::attention(const AttentionShape& s, const float* q, const float* kcache, const float* vcache,
+                    const int32_t* positions, int64_t T, float* out) {
+  const int64_t H = s.n_heads, hd = s.head_dim, group = s.n_heads / s.n_kv_heads;
+  std::vector<double> p(static_cast<size_t>(s.ctx));
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t h = 0; h < H; ++h) {
+      const int64_t pos = positions[t], lo = first_key(s, pos), kvh = h / group;
+      const float* qv = q + (t * H + h) * hd;
+      double m = -INFINITY, z = 0;
+      for (int64_t j = lo; j <= pos; ++j) {
+        double d = 0;
+        for (int64_t i = 0; i < hd; ++i) d += static_cast<double>(qv[i]) * kcache[(kvh * s.ctx + j) * hd + i];
+        p[j] = d * s.scale;
+        m = std::max(m, p[j]);
+      }
+      for (int64_t j = lo; j <= pos; ++j) z += (p[j] = std::exp(p[j] - m));
+      for (int64_t i = 0; i < hd; ++i) {
+        double acc = 0;
+        for (int64_t j = lo; j <= pos; ++j) acc += p[j] / z * vcache[(kvh * s.ctx + j) * hd + i];
+        out[(t * H + h) * hd + i] = static_cast<float>(acc);
+      }
+    }
+}
+
+namespace {
+
+Result<AttentionShape> shape_of(const TensorView& q, const TensorView& cache, const TensorView& pos) {
+  if (q.shape.ndim != 3 || cache.shape.ndim != 3 || q.shape[2] != cache.shape[2])
+    return make_error("attention wants q [T, H, hd] and a cache [H_kv, ctx, hd], got " + q.shape.str() + " and " +
+                      cache.shape.str());
+  if (pos.dtype != DType::I32 || pos.numel() != q.shape[0])
+    return make_error("positions must be I32 [" + std::to_string(q.shape[0]) + "]");
+  AttentionShape s;
+  s.n_heads = q.shape[1];
+  s.n_kv_heads = cache.shape[0];
+  s.ctx = cache.shape[1];
+  s.head_dim = q.shape[2];
+  return s;
+}
+
+Status run_attention(const Node& node, ExecContext& ctx) {
+  const TensorView &q = ctx.input(node, 0), &kc = ctx.input(node, 1), &vc = ctx.input(node, 2),
+                   &pos = ctx.input(node, 3), &y = ctx.output(node);
+  ALTUP_TRY(expect_f32({&q, &kc, &vc, &y}));
+  auto s = shape_of(q, kc, pos);
+  if (!s) return s.error();
+  if (vc.shape != kc.shape || y.shape != q.shape) return make_error("attention: V cache or output shape mismatch");
+  s->scale = node.params.f[0];
+  s->window = node.params.i[0];
+  return attention(*s, q.as<float>(), kc.as<float>(), vc.as<float>(), pos.as<int32_t>(), q.shape[0], y.as<float>(),
+                   ctx.threads());
+}
+
+Status run_kv_store(const Node& node, ExecContext& ctx) {
+  const TensorView &kv = ctx.input(node, 0), &pos = ctx.input(node, 1), &cache = ctx.output(node);
+  ALTUP_TRY(expect_f32({&kv, &cache}));
+  auto s = shape_of(kv, cache, pos);
+  if (!s) return s.error();
+  if (kv.shape[1] != cache.shape[0]) return make_error("kv_store: head counts differ");
+  return kv_store(*s, kv.as<float>(), pos.as<int32_t>(), kv.shape[0], cache.as<float>());
+}
+
+}  // namespace
+
+const OpDef kAttention = {"attention", run_attention, nullptr, nullptr};
+const OpDef kKvStore = {"kv_store", run_kv_store, nullptr, nullptr};
+
+}  // namespace altup::ops

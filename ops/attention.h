@@ -1,0 +1,46 @@
+// Attention over a KV cache: out = softmax(q·Kᵀ·scale + mask)·V per head, causal, with GQA
+// (query head h reads KV head h / (H / H_kv)) and an optional sliding window (a query at
+// position p sees keys at positions k with k <= p and p - k < window).
+//
+// Cache layout, per layer: K and V each [H_kv, ctx, hd]. Decode reads, for one query head,
+// a contiguous run of keys and then of values: the fastest order for one token at a time.
+// The same kernel serves prefill (T queries) and decode (T = 1).
+#pragma once
+
+#include <cstdint>
+
+#include "ops/kernels.h"
+#include "runtime/graph.h"
+
+namespace altup::ops {
+
+struct AttentionShape {
+  int64_t n_heads = 0;     // H
+  int64_t n_kv_heads = 0;  // H_kv, divides H
+  int64_t head_dim = 0;    // hd
+  int64_t ctx = 0;         // positions the cache holds
+  float scale = 1.0f;      // e.g. 1/sqrt(hd); Gemma 3n uses 1
+  int64_t window = 0;      // sliding window; 0 = none
+};
+
+// q, out: [T, H, hd]; positions: [T] (the cache holds every key up to each position).
+// `table` picks a kernel table (tests run every one); null means the one in use.
+Status attention(const AttentionShape& s, const float* q, const float* kcache, const float* vcache,
+                 const int32_t* positions, int64_t T, float* out, int threads, const Kernels* table = nullptr);
+
+// Copy new keys or values [T, H_kv, hd] into a cache [H_kv, ctx, hd] at their positions.
+Status kv_store(const AttentionShape& s, const float* kv, const int32_t* positions, int64_t T, float* cache);
+
+namespace ref {
+// Straightforward scalar version of attention(), one query and head at a time.
+void attention(const AttentionShape& s, const float* q, const float* kcache, const float* vcache,
+               const int32_t* positions, int64_t T, float* out);
+}
+
+// Graph ops. kAttention: inputs {q [T, H, hd], kcache (state), vcache (state), pos [T] I32},
+// output [T, H, hd]; params.f[0] = scale, params.i[0] = window.
+// kKvStore: inputs {kv [T, H_kv, hd], pos [T] I32}, output: the cache (a state tensor).
+extern const OpDef kAttention;
+extern const OpDef kKvStore;
+
+}  // namespace altup::ops

@@ -1,0 +1,25 @@
+// Half-precision rows to f32, and the embedding row lookup built on it.
+#pragma once
+
+#include "ops/kernels.h"
+#include "runtime/graph.h"
+
+namespace altup::ops {
+
+namespace ref {
+void cvt_f16(const uint16_t* x, float* y, int64_t n);
+void cvt_bf16(const uint16_t* x, float* y, int64_t n);
+}  // namespace ref
+
+// One row of any f32 / f16 / bf16 / q8_0 / q4_0 matrix, as f32.
+Status row_to_f32(const TensorView& table, int64_t row, float* out);
+
+// Embedding lookup: out[t] = table[ids[t]] * scale. The table [V, d] is f32, f16, bf16, q8_0
+// or q4_0 and is read in place (only the rows asked for are touched: a mapped table that is
+// larger than memory costs only those pages). Ids outside [0, V) are an error.
+Status embedding_lookup(const TensorView& table, const int32_t* ids, int64_t T, float scale, float* out, int threads);
+
+// Graph op: inputs {table [V, d], ids [T] I32}, output [T, d] f32; params.f[0] = scale (0 means 1).
+extern const OpDef kEmbedding;
+
+}  // namespace altup::ops

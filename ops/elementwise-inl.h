@@ -1,0 +1,82 @@
+// SIMD elementwise kernels (see ops/elementwise.h for the math). No include guard: included
+// once per instruction set by ops/isa_*.cpp, after ops/simd-inl.h.
+namespace altup::ops::ALTUP_ISA {
+
+inline void add(const float* a, const float* b, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + L <= n; i += L) storeu(y + i, loadu(a + i) + loadu(b + i));
+  for (; i < n; ++i) y[i] = a[i] + b[i];
+}
+
+inline void mul(const float* a, const float* b, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + L <= n; i += L) storeu(y + i, loadu(a + i) * loadu(b + i));
+  for (; i < n; ++i) y[i] = a[i] * b[i];
+}
+
+inline void scale(const float* x, float s, float* y, int64_t n) {
+  const V vs(s);
+  int64_t i = 0;
+  for (; i + L <= n; i += L) storeu(y + i, loadu(x + i) * vs);
+  for (; i < n; ++i) y[i] = x[i] * s;
+}
+
+inline void axpy(float a, const float* x, float* y, int64_t n) {
+  const V va(a);
+  int64_t i = 0;
+  for (; i + L <= n; i += L) storeu(y + i, xsimd::fma(va, loadu(x + i), loadu(y + i)));
+  for (; i < n; ++i) y[i] += a * x[i];
+}
+
+// The activations, one vector at a time; the scalar tail uses the same formulas in float.
+inline V silu_v(const V& x) { return x / (V(1.0f) + xsimd::exp(-x)); }
+inline V gelu_tanh_v(const V& x) {
+  const V c(0.7978845608028654f), k(0.044715f);
+  return V(0.5f) * x * (V(1.0f) + xsimd::tanh(c * xsimd::fma(k * x * x, x, x)));
+}
+inline V gelu_erf_v(const V& x) { return V(0.5f) * x * (V(1.0f) + xsimd::erf(x * V(0.7071067811865476f))); }
+
+inline float silu_s(float x) { return x / (1.0f + std::exp(-x)); }
+inline float gelu_tanh_s(float x) {
+  return 0.5f * x * (1.0f + std::tanh(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+}
+inline float gelu_erf_s(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.7071067811865476f)); }
+
+template <class FV, class FS>
+inline void map(const float* x, float* y, int64_t n, FV fv, FS fs) {
+  int64_t i = 0;
+  for (; i + L <= n; i += L) storeu(y + i, fv(loadu(x + i)));
+  for (; i < n; ++i) y[i] = fs(x[i]);
+}
+
+inline void act(Act a, const float* x, float* y, int64_t n) {
+  switch (a) {
+    case Act::Silu: return map(x, y, n, silu_v, silu_s);
+    case Act::GeluTanh: return map(x, y, n, gelu_tanh_v, gelu_tanh_s);
+    case Act::GeluErf: return map(x, y, n, gelu_erf_v, gelu_erf_s);
+  }
+}
+
+template <class FV, class FS>
+inline void glu_with(const float* g, const float* u, float* y, int64_t n, FV fv, FS fs) {
+  int64_t i = 0;
+  for (; i + L <= n; i += L) storeu(y + i, fv(loadu(g + i)) * loadu(u + i));
+  for (; i < n; ++i) y[i] = fs(g[i]) * u[i];
+}
+
+inline void glu(Act a, const float* g, const float* u, float* y, int64_t n) {
+  switch (a) {
+    case Act::Silu: return glu_with(g, u, y, n, silu_v, silu_s);
+    case Act::GeluTanh: return glu_with(g, u, y, n, gelu_tanh_v, gelu_tanh_s);
+    case Act::GeluErf: return glu_with(g, u, y, n, gelu_erf_v, gelu_erf_s);
+  }
+}
+
+inline void softcap(const float* x, float cap, float* y, int64_t n) {
+  const V vc(cap), inv(1.0f / cap);
+  int64_t i = 0;
+  for (; i + L <= n; i += L) storeu(y + i, vc * xsimd::tanh(loadu(x + i) * inv));
+  for (; i < n; ++i) y[i] = cap * std::tanh(x[i] * (1.0f / cap));
+}
+
+}  // namespace altup::ops::ALTUP_ISA

@@ -1,0 +1,97 @@
+#include "ops/isa.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include <xsimd/xsimd.hpp>
+
+#include "ops/altup_mix.h"
+#include "ops/convert.h"
+#include "ops/elementwise.h"
+#include "ops/reduce.h"
+#include "ops/rmsnorm.h"
+#include "ops/rope.h"
+#include "ops/softmax.h"
+
+namespace altup::ops {
+
+// Defined in ops/isa_*.cpp, each compiled with its own instruction-set flags.
+#if defined(ALTUP_HAVE_SSE42)
+const Kernels* kernels_sse4_2();
+#endif
+#if defined(ALTUP_HAVE_AVX2)
+const Kernels* kernels_avx2();
+#endif
+#if defined(ALTUP_HAVE_AVX512)
+const Kernels* kernels_avx512();
+#endif
+#if defined(ALTUP_HAVE_NEON)
+const Kernels* kernels_neon();
+#endif
+
+namespace {
+
+void ref_gemv_f32(const float* w, int64_t ld, const float* x, float* y, int64_t rows, int64_t n) {
+  for (int64_t r = 0; r < rows; ++r) y[r] = ref::dot(w + r * ld, x, n);
+}
+template <float (*Cvt)(uint16_t)>
+void ref_gemv_half(const uint16_t* w, int64_t ld, const float* x, float* y, int64_t rows, int64_t n) {
+  for (int64_t r = 0; r < rows; ++r) {
+    double s = 0;
+    for (int64_t i = 0; i < n; ++i) s += static_cast<double>(Cvt(w[r * ld + i])) * x[i];
+    y[r] = static_cast<float>(s);
+  }
+}
+
+}  // namespace
+
+const Kernels& scalar_kernels() {
+  static const Kernels table = {
+      "scalar", 1,
+      ref::add, ref::mul, ref::scale, ref::act, ref::glu, ref::softcap, ref::axpy,
+      ref::dot, ref::sum_squares, ref::sum,
+      ref::rmsnorm, ref::softmax, ref::rope_neox,
+      ref::cvt_f16, ref::cvt_bf16,
+      ref_gemv_f32, ref_gemv_half<fp16_to_fp32>, ref_gemv_half<bf16_to_fp32>,
+      ref::altup_predict, ref::altup_correct,
+  };
+  return table;
+}
+
+const std::vector<IsaEntry>& compiled_isas() {
+  static const std::vector<IsaEntry> list = [] {
+    std::vector<IsaEntry> v{{&scalar_kernels(), true}};
+    [[maybe_unused]] const auto cpu = xsimd::available_architectures();
+#if defined(ALTUP_HAVE_SSE42)
+    v.push_back({kernels_sse4_2(), static_cast<bool>(cpu.sse4_2)});
+#endif
+#if defined(ALTUP_HAVE_AVX2)
+    v.push_back({kernels_avx2(), cpu.fma3_avx2 && cpu.avx2});
+#endif
+#if defined(ALTUP_HAVE_AVX512)
+    v.push_back({kernels_avx512(), cpu.avx512f && cpu.avx512bw && cpu.avx512dq && cpu.avx512cd});
+#endif
+#if defined(ALTUP_HAVE_NEON)
+    v.push_back({kernels_neon(), static_cast<bool>(cpu.neon64)});
+#endif
+    return v;
+  }();
+  return list;
+}
+
+const Kernels& kernels() {
+  static const Kernels* chosen = [] {
+    const auto& list = compiled_isas();
+    if (const char* want = std::getenv("ALTUP_ISA")) {
+      for (const IsaEntry& e : list)
+        if (e.runnable && std::strcmp(e.kernels->isa, want) == 0) return e.kernels;
+    }
+    const Kernels* best = list.front().kernels;
+    for (const IsaEntry& e : list)
+      if (e.runnable) best = e.kernels;  // listed in ascending order
+    return best;
+  }();
+  return *chosen;
+}
+
+}  // namespace altup::ops

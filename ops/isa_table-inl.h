@@ -1,0 +1,30 @@
+// Builds one instruction set's kernel table from the SIMD templates. Included once by each
+// ops/isa_*.cpp after it defines ALTUP_ISA, ALTUP_ARCH, ALTUP_ISA_NAME and ALTUP_TABLE_FN.
+#include "ops/kernels.h"
+#include "ops/simd-inl.h"
+#include "ops/elementwise-inl.h"
+#include "ops/reduce-inl.h"
+#include "ops/rmsnorm-inl.h"
+#include "ops/softmax-inl.h"
+#include "ops/rope-inl.h"
+#include "ops/convert-inl.h"
+#include "ops/gemv-inl.h"
+#include "ops/altup_mix-inl.h"
+
+namespace altup::ops {
+
+const Kernels* ALTUP_TABLE_FN() {
+  namespace k = ALTUP_ISA;
+  static const Kernels table = {
+      ALTUP_ISA_NAME, static_cast<int>(k::L),
+      k::add, k::mul, k::scale, k::act, k::glu, k::softcap, k::axpy,
+      k::dot, k::sum_squares, k::sum,
+      k::rmsnorm, k::softmax, k::rope_neox,
+      k::cvt_f16, k::cvt_bf16,
+      k::gemv_f32, k::gemv_f16, k::gemv_bf16,
+      k::altup_predict, k::altup_correct,
+  };
+  return &table;
+}
+
+}  // namespace altup::ops

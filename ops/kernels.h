@@ -1,0 +1,55 @@
+// The kernel table: every SIMD row kernel, as plain function pointers. One table is compiled
+// per instruction set (ops/isa_*.cpp, each with its own -m flags) from the templates in
+// ops/*-inl.h, plus one of scalar references; ops/isa.cpp picks the best table this CPU runs.
+// Kernels work on the rows or elements they are given and never start threads.
+#pragma once
+
+#include <cstdint>
+
+namespace altup::ops {
+
+enum class Act { Silu, GeluTanh, GeluErf };
+
+struct Kernels {
+  const char* isa;     // "scalar", "sse4.2", "avx2", "avx512", "neon"
+  int lanes;           // f32 lanes per vector
+
+  // Elementwise over n floats (y may alias an input).
+  void (*add)(const float* a, const float* b, float* y, int64_t n);
+  void (*mul)(const float* a, const float* b, float* y, int64_t n);
+  void (*scale)(const float* x, float s, float* y, int64_t n);
+  void (*act)(Act act, const float* x, float* y, int64_t n);
+  void (*glu)(Act act, const float* g, const float* u, float* y, int64_t n);  // y = act(g) * u
+  void (*softcap)(const float* x, float cap, float* y, int64_t n);            // cap * tanh(x / cap)
+  // y += a * x
+  void (*axpy)(float a, const float* x, float* y, int64_t n);
+
+  // Reductions.
+  float (*dot)(const float* a, const float* b, int64_t n);
+  float (*sum_squares)(const float* x, int64_t n);
+  float (*sum)(const float* x, int64_t n);
+
+  // One row: y = x / sqrt(mean(x^2) + eps) * w (w may be null: no weight).
+  void (*rmsnorm)(const float* x, const float* w, float* y, int64_t n, float eps);
+  // One row: numerically stable softmax (y may alias x).
+  void (*softmax)(const float* x, float* y, int64_t n);
+  // NeoX rotate-half on one head of hd values: x[i], x[i + hd/2] rotated by (cos[i], sin[i]).
+  void (*rope_neox)(float* x, const float* cos, const float* sin, int64_t hd);
+
+  // Half-precision rows to f32.
+  void (*cvt_f16)(const uint16_t* x, float* y, int64_t n);
+  void (*cvt_bf16)(const uint16_t* x, float* y, int64_t n);
+
+  // y[r] = dot(W row r, x) for r in [0, rows); W rows are ld elements apart.
+  void (*gemv_f32)(const float* w, int64_t ld, const float* x, float* y, int64_t rows, int64_t n);
+  void (*gemv_f16)(const uint16_t* w, int64_t ld, const float* x, float* y, int64_t rows, int64_t n);
+  void (*gemv_bf16)(const uint16_t* w, int64_t ld, const float* x, float* y, int64_t rows, int64_t n);
+
+  // AltUp on one token's K blocks of n floats (x[k], out[k] point at ring slots; out may be x).
+  // predict: out[i] = sum_k p[i*K + k] * x[k]
+  void (*altup_predict)(const float* const* x, float* const* out, const float* p, int K, int64_t n);
+  // correct, in place: xhat[i] += g[i] * (y - xhat[j])
+  void (*altup_correct)(float* const* xhat, const float* y, const float* g, int K, int j, int64_t n);
+};
+
+}  // namespace altup::ops

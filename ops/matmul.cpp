@@ -1,0 +1,110 @@
+#include "ops/matmul.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "ops/gemm_dnnl.h"
+#include "ops/isa.h"
+#include "ops/op_util.h"
+
+namespace altup::ops {
+
+void ref::gemv(const TensorView& w, const float* x, float* y) {
+  std::vector<float> row(static_cast<size_t>(w.cols()));
+  for (int64_t r = 0; r < w.rows(); ++r) {
+    (void)dequantize_row(w.dtype, w.row<const uint8_t>(r), row.data(), static_cast<uint64_t>(w.cols()));
+    double s = 0;
+    for (int64_t i = 0; i < w.cols(); ++i) s += static_cast<double>(row[i]) * x[i];
+    y[r] = static_cast<float>(s);
+  }
+}
+
+namespace {
+
+// W rows per block: a block (16 rows x 2048 f32 = 128 KiB) stays in L2 while every token
+// of a small batch passes over it.
+constexpr int64_t kRowBlock = 16;
+
+void gemv_block(const Kernels& k, const TensorView& w, const float* x, int64_t M, float* y, int64_t r0, int64_t r1) {
+  const int64_t K = w.cols(), N = w.rows();
+  for (int64_t b = r0; b < r1; b += kRowBlock) {
+    const int64_t rows = std::min(kRowBlock, r1 - b);
+    for (int64_t m = 0; m < M; ++m) {
+      const float* xm = x + m * K;
+      float* ym = y + m * N + b;
+      switch (w.dtype) {
+        case DType::F32: k.gemv_f32(w.row<const float>(b), K, xm, ym, rows, K); break;
+        case DType::F16: k.gemv_f16(w.row<const uint16_t>(b), K, xm, ym, rows, K); break;
+        default: k.gemv_bf16(w.row<const uint16_t>(b), K, xm, ym, rows, K); break;
+      }
+    }
+  }
+}
+
+Status gemm_dnnl_any(const float* x, int64_t M, const TensorView& w, float* y, int threads) {
+  const int64_t K = w.cols(), N = w.rows();
+  if (w.dtype == DType::F32) return gemm_f32_dnnl(x, w.as<float>(), y, M, N, K, threads);
+  // f16 / bf16: convert a block of rows to f32, multiply it, write its columns of y.
+  const Kernels& k = kernels();
+  const int64_t block = std::max<int64_t>(16, (1 << 20) / std::max<int64_t>(K, 1));  // ~4 MiB of f32
+  // Scratch kept per calling thread (grown once); the workers get its pointer, since their
+  // own thread_local copies would be different vectors.
+  thread_local std::vector<float> wf_store, yb_store;
+  wf_store.resize(static_cast<size_t>(std::min(block, N) * K));
+  yb_store.resize(static_cast<size_t>(M * std::min(block, N)));
+  float* wf = wf_store.data();
+  float* yb = yb_store.data();
+  for (int64_t b = 0; b < N; b += block) {
+    const int64_t rows = std::min(block, N - b);
+    parallel_for(rows, threads, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const auto* src = w.row<const uint16_t>(b + r);
+        if (w.dtype == DType::F16) k.cvt_f16(src, wf + r * K, K);
+        else k.cvt_bf16(src, wf + r * K, K);
+      }
+    });
+    ALTUP_TRY(gemm_f32_dnnl(x, wf, yb, M, rows, K, threads));
+    for (int64_t m = 0; m < M; ++m) std::copy_n(yb + m * rows, rows, y + m * N + b);
+  }
+  return {};
+}
+
+}  // namespace
+
+Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int threads, int path, const Kernels* table) {
+  if (w.dtype != DType::F32 && w.dtype != DType::F16 && w.dtype != DType::BF16)
+    return make_error("matmul has no kernel for " + std::string(dtype_name(w.dtype)) + " weights yet");
+  if (w.shape.ndim != 2) return make_error("matmul weight must be [N, K], got " + w.shape.str());
+  if (M == 0 || w.rows() == 0) return {};
+  const bool use_gemv = path == 1 || (path == 0 && M <= kGemvMaxTokens);
+  if (!use_gemv) return gemm_dnnl_any(x, M, w, y, threads);
+  const Kernels& k = table ? *table : kernels();
+  const int64_t blocks = (w.rows() + kRowBlock - 1) / kRowBlock;
+  for_rows(blocks, kRowBlock * w.cols() * M, threads, [&](int64_t b0, int64_t b1) {
+    gemv_block(k, w, x, M, y, b0 * kRowBlock, std::min(b1 * kRowBlock, w.rows()));
+  });
+  return {};
+}
+
+namespace {
+Status run(const Node& node, ExecContext& ctx) {
+  const TensorView &x = ctx.input(node, 0), &w = ctx.input(node, 1), &y = ctx.output(node);
+  ALTUP_TRY(expect_f32({&x, &y}));
+  if (x.cols() != w.cols() || y.cols() != w.rows() || y.rows() != x.rows())
+    return make_error("matmul shapes " + x.shape.str() + " x " + w.shape.str() + "ᵀ -> " + y.shape.str() + " do not agree");
+  return matmul(x.as<float>(), x.rows(), w, y.as<float>(), ctx.threads());
+}
+double flops(const Node& n, const Graph& g) {
+  return 2.0 * static_cast<double>(g.tensor(n.inputs[0]).shape.rows()) * static_cast<double>(g.tensor(n.inputs[1]).shape.numel());
+}
+double bytes(const Node& n, const Graph& g) {
+  const TensorDesc& w = g.tensor(n.inputs[1]);
+  auto wb = tensor_bytes(w.dtype, w.shape);
+  return (wb ? static_cast<double>(*wb) : 0.0) + 4.0 * static_cast<double>(g.tensor(n.inputs[0]).shape.numel()) +
+         4.0 * static_cast<double>(g.tensor(n.output).shape.numel());
+}
+}  // namespace
+
+const OpDef kMatMul = {"matmul", run, flops, bytes};
+
+}  // namespace altup::ops

@@ -1,0 +1,29 @@
+// Matrix products y[M, N] = x[M, K] · W[N, K]ᵀ with W row-major [out, in] in f32, f16 or bf16
+// and x, y in f32. Few tokens (decode) go through the hand-written GEMV, which streams W once
+// per block of rows; many tokens (prefill) go through oneDNN's sgemm, converting f16 / bf16
+// weights to f32 a block of rows at a time. The switch-over is kGemvMaxTokens, chosen by
+// measurement (bench/bench_ops: "matmul_crossover").
+#pragma once
+
+#include "ops/kernels.h"
+#include "runtime/graph.h"
+
+namespace altup::ops {
+
+// Largest M that still uses the GEMV path (measured on the development machine, see README).
+constexpr int64_t kGemvMaxTokens = 4;
+
+namespace ref {
+// y[r] = sum_i W[r, i] * x[i] in double, for W of any decodable dtype.
+void gemv(const TensorView& w, const float* x, float* y);
+}  // namespace ref
+
+// y = x · Wᵀ for M tokens. path: 0 = choose by M, 1 = force GEMV, 2 = force oneDNN.
+// `table` picks a kernel table for the GEMV path (tests run every one); null: the one in use.
+Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int threads, int path = 0,
+              const Kernels* table = nullptr);
+
+// Graph op: inputs {x [.., K], W [N, K]}, output [.., N].
+extern const OpDef kMatMul;
+
+}  // namespace altup::ops

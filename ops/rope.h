@@ -1,0 +1,23 @@
+// Rotary position embedding, NeoX style (rotate-half): within each head of hd values, pair
+// i (< hd/2) is (x[i], x[i + hd/2]), rotated by angle pos * theta^(-2i/hd). theta is per
+// layer (Gemma 3n: 1e6 on full-attention layers, 1e4 on sliding ones).
+#pragma once
+
+#include "ops/kernels.h"
+#include "runtime/graph.h"
+
+namespace altup::ops {
+
+namespace ref {
+void rope_neox(float* x, const float* cos, const float* sin, int64_t hd);
+}
+
+// cos/sin of the hd/2 angles for one position, in f32 as Hugging Face computes them
+// (inv_freq = 1 / theta^(2i/hd) in f32, angle = pos * inv_freq in f32).
+void rope_angles(int64_t pos, float theta, int64_t hd, float* cos, float* sin);
+
+// Graph op: inputs {x [T, H, hd], pos [T] (I32)}, output [T, H, hd] (may be x's own view).
+// params.f[0] = theta.
+extern const OpDef kRope;
+
+}  // namespace altup::ops

@@ -1,0 +1,65 @@
+// Helpers for the kernel tests: every runnable compiled instruction set, the awkward sizes
+// (0, 1, lanes-1, lanes, lanes+1, 3*lanes+1, 4099), misaligned starts, and closeness checks.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ops/isa.h"
+
+namespace altup::test {
+
+// The SIMD tables this CPU can run (the scalar table is the reference, so it is left out).
+inline std::vector<const ops::Kernels*> simd_tables() {
+  std::vector<const ops::Kernels*> v;
+  for (const auto& e : ops::compiled_isas())
+    if (e.runnable && e.kernels != &ops::scalar_kernels()) v.push_back(e.kernels);
+  return v;
+}
+
+inline std::vector<int64_t> awkward_sizes(int lanes) {
+  return {0, 1, lanes - 1, lanes, lanes + 1, 3 * lanes + 1, 4099};
+}
+
+constexpr int kMisalignments[] = {0, 1, 2, 3};  // floats past a 64-byte boundary
+
+// A buffer whose data() starts `offset` floats past a 64-byte boundary.
+class Buf {
+ public:
+  Buf(int64_t n, int offset) : store_(static_cast<size_t>(n + offset + 16)), off_(offset) {
+    while (reinterpret_cast<uintptr_t>(store_.data() + pad_) % 64) ++pad_;
+  }
+  float* data() { return store_.data() + pad_ + off_; }
+  float& operator[](int64_t i) { return data()[i]; }
+
+ private:
+  std::vector<float> store_;
+  int pad_ = 0, off_;
+};
+
+inline void fill(float* x, int64_t n, std::mt19937& rng, float lo = -3.0f, float hi = 3.0f) {
+  std::uniform_real_distribution<float> d(lo, hi);
+  for (int64_t i = 0; i < n; ++i) x[i] = d(rng);
+}
+
+// |got - want| <= atol + rtol * |want| everywhere; reports the first index that is not.
+inline void check_close(const float* got, const float* want, int64_t n, float rtol, float atol, const std::string& what) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float tol = atol + rtol * std::fabs(want[i]);
+    if (!(std::fabs(got[i] - want[i]) <= tol) && !(std::isinf(want[i]) && got[i] == want[i])) {
+      FAIL_CHECK(what << ": element " << i << " of " << n << " is " << got[i] << ", reference " << want[i]);
+      return;
+    }
+  }
+}
+
+inline std::string label(const ops::Kernels& k, int64_t n, int off) {
+  return std::string(k.isa) + " n=" + std::to_string(n) + " offset=" + std::to_string(off);
+}
+
+}  // namespace altup::test

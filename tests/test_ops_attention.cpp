@@ -1,0 +1,110 @@
+// Attention against NumPy's softmax(Q·Kᵀ·scale + mask)·V (fixtures/make_attention_fixtures.py):
+// GQA, MQA, sliding windows, prefill, decode, and a chunk after earlier tokens; on every SIMD
+// table, with 1 and 2 threads giving identical results; plus the scalar reference and kv_store.
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "ops/attention.h"
+#include "tests/op_test_util.h"
+
+using namespace altup;
+using namespace altup::test;
+
+namespace {
+
+struct AttnCase {
+  std::string name;
+  ops::AttentionShape s;
+  int64_t T = 0;
+  std::vector<int32_t> positions;
+  std::vector<float> q, k, v, out;
+};
+
+std::vector<AttnCase> load_cases() {
+  std::ifstream txt(ALTUP_FIXTURES_DIR "/attention_cases.txt");
+  std::ifstream bin(ALTUP_FIXTURES_DIR "/attention_cases.bin", std::ios::binary);
+  REQUIRE(txt.good());
+  REQUIRE(bin.good());
+  std::vector<AttnCase> cases;
+  std::string line;
+  auto read = [&](std::vector<float>& v, int64_t n) {
+    v.resize(static_cast<size_t>(n));
+    bin.read(reinterpret_cast<char*>(v.data()), n * 4);
+    REQUIRE(bin.good());
+  };
+  while (std::getline(txt, line)) {
+    std::istringstream ss(line);
+    AttnCase c;
+    std::string pos;
+    ss >> c.name >> c.T >> c.s.n_heads >> c.s.n_kv_heads >> c.s.head_dim >> c.s.ctx >> c.s.scale >> c.s.window >> pos;
+    std::istringstream ps(pos);
+    for (std::string p; std::getline(ps, p, ',');) c.positions.push_back(std::stoi(p));
+    const int64_t qn = c.T * c.s.n_heads * c.s.head_dim, kn = c.s.n_kv_heads * c.s.ctx * c.s.head_dim;
+    read(c.q, qn);
+    read(c.k, kn);
+    read(c.v, kn);
+    read(c.out, qn);
+    cases.push_back(std::move(c));
+  }
+  return cases;
+}
+
+}  // namespace
+
+TEST_CASE("attention matches NumPy on every SIMD table; threads do not change the result") {
+  const auto cases = load_cases();
+  REQUIRE(cases.size() == 7);
+  for (const auto& c : cases) {
+    CAPTURE(c.name);
+    std::vector<float> want(c.out.size());
+    ops::ref::attention(c.s, c.q.data(), c.k.data(), c.v.data(), c.positions.data(), c.T, want.data());
+    check_close(want.data(), c.out.data(), static_cast<int64_t>(want.size()), 1e-5f, 1e-5f, "reference " + c.name);
+    auto tables = simd_tables();
+    tables.push_back(&ops::scalar_kernels());
+    for (const ops::Kernels* k : tables) {
+      std::vector<float> y1(c.out.size()), y2(c.out.size());
+      REQUIRE(ops::attention(c.s, c.q.data(), c.k.data(), c.v.data(), c.positions.data(), c.T, y1.data(), 1, k).ok());
+      REQUIRE(ops::attention(c.s, c.q.data(), c.k.data(), c.v.data(), c.positions.data(), c.T, y2.data(), 2, k).ok());
+      check_close(y1.data(), c.out.data(), static_cast<int64_t>(y1.size()), 1e-5f, 1e-5f,
+                  std::string("attention ") + k->isa + " " + c.name);
+      CHECK(std::memcmp(y1.data(), y2.data(), y1.size() * 4) == 0);
+    }
+  }
+}
+
+TEST_CASE("attention rejects positions outside the cache and heads that cannot be grouped") {
+  ops::AttentionShape s;
+  s.n_heads = 4;
+  s.n_kv_heads = 3;
+  s.head_dim = 8;
+  s.ctx = 4;
+  std::vector<float> q(32), kv(96), out(32);
+  int32_t pos[] = {0};
+  auto r = ops::attention(s, q.data(), kv.data(), kv.data(), pos, 1, out.data(), 1);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message.find("cannot share") != std::string::npos);
+  s.n_kv_heads = 2;
+  pos[0] = 4;
+  r = ops::attention(s, q.data(), kv.data(), kv.data(), pos, 1, out.data(), 1);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message == "position 4 is outside the context of 4");
+}
+
+TEST_CASE("kv_store writes each token's heads at its position in the [H_kv, ctx, hd] cache") {
+  ops::AttentionShape s;
+  s.n_heads = 2;
+  s.n_kv_heads = 2;
+  s.head_dim = 3;
+  s.ctx = 5;
+  std::vector<float> kv = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};  // [T=2, H_kv=2, hd=3]
+  std::vector<float> cache(2 * 5 * 3, 0.0f);
+  int32_t pos[] = {3, 4};
+  REQUIRE(ops::kv_store(s, kv.data(), pos, 2, cache.data()).ok());
+  CHECK(cache[(0 * 5 + 3) * 3 + 0] == 1);   // token 0, head 0
+  CHECK(cache[(1 * 5 + 3) * 3 + 2] == 6);   // token 0, head 1
+  CHECK(cache[(0 * 5 + 4) * 3 + 1] == 8);   // token 1, head 0
+  CHECK(cache[(1 * 5 + 4) * 3 + 0] == 10);  // token 1, head 1
+  CHECK(cache[0] == 0);
+}

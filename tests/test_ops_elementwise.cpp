@@ -1,0 +1,185 @@
+// Every elementwise, reduction, norm, softmax, RoPE and conversion kernel on every SIMD table
+// this CPU runs, against its scalar reference, at awkward sizes and misaligned starts.
+#include <cstring>
+
+#include "ops/elementwise.h"
+#include "ops/reduce.h"
+#include "ops/rmsnorm.h"
+#include "ops/rope.h"
+#include "ops/softmax.h"
+#include "ops/convert.h"
+#include "tests/op_test_util.h"
+
+using namespace altup;
+using namespace altup::test;
+using ops::Act;
+
+TEST_CASE("there is at least one SIMD table, and the one in use is runnable") {
+  CHECK_FALSE(simd_tables().empty());
+  bool found = false;
+  for (const auto& e : ops::compiled_isas()) found |= e.runnable && e.kernels == &ops::kernels();
+  CHECK(found);
+  MESSAGE("kernels in use: " << ops::kernels().isa);
+}
+
+TEST_CASE("add, mul, scale, axpy") {
+  const ops::Kernels& ref = ops::scalar_kernels();
+  std::mt19937 rng(1);
+  for (const ops::Kernels* k : simd_tables())
+    for (int64_t n : awkward_sizes(k->lanes))
+      for (int off : kMisalignments) {
+        Buf a(n, off), b(n, off), y(n, off), want(n, 0);
+        fill(a.data(), n, rng);
+        fill(b.data(), n, rng);
+        const std::string at = label(*k, n, off);
+        k->add(a.data(), b.data(), y.data(), n);
+        ref.add(a.data(), b.data(), want.data(), n);
+        check_close(y.data(), want.data(), n, 0, 0, "add " + at);
+        k->mul(a.data(), b.data(), y.data(), n);
+        ref.mul(a.data(), b.data(), want.data(), n);
+        check_close(y.data(), want.data(), n, 0, 0, "mul " + at);
+        k->scale(a.data(), -0.37f, y.data(), n);
+        ref.scale(a.data(), -0.37f, want.data(), n);
+        check_close(y.data(), want.data(), n, 0, 0, "scale " + at);
+        std::memcpy(y.data(), b.data(), static_cast<size_t>(n) * 4);
+        std::memcpy(want.data(), b.data(), static_cast<size_t>(n) * 4);
+        k->axpy(1.7f, a.data(), y.data(), n);
+        ref.axpy(1.7f, a.data(), want.data(), n);
+        check_close(y.data(), want.data(), n, 1e-6f, 1e-6f, "axpy " + at);
+        ref.add(a.data(), b.data(), want.data(), n);
+        k->add(a.data(), b.data(), a.data(), n);  // in place: y is a
+        check_close(a.data(), want.data(), n, 0, 0, "add in place " + at);
+      }
+}
+
+TEST_CASE("activations, gated products and softcap") {
+  const ops::Kernels& ref = ops::scalar_kernels();
+  std::mt19937 rng(2);
+  for (const ops::Kernels* k : simd_tables())
+    for (int64_t n : awkward_sizes(k->lanes))
+      for (int off : kMisalignments) {
+        Buf x(n, off), u(n, off), y(n, off), want(n, 0);
+        fill(x.data(), n, rng, -12.0f, 12.0f);  // into the tails of exp / tanh / erf
+        fill(u.data(), n, rng);
+        for (Act a : {Act::Silu, Act::GeluTanh, Act::GeluErf}) {
+          const std::string at = label(*k, n, off) + " act=" + std::to_string(static_cast<int>(a));
+          k->act(a, x.data(), y.data(), n);
+          ref.act(a, x.data(), want.data(), n);
+          check_close(y.data(), want.data(), n, 2e-6f, 2e-6f, "act " + at);
+          k->glu(a, x.data(), u.data(), y.data(), n);
+          ref.glu(a, x.data(), u.data(), want.data(), n);
+          check_close(y.data(), want.data(), n, 2e-6f, 6e-6f, "glu " + at);
+        }
+        k->softcap(x.data(), 5.0f, y.data(), n);
+        ref.softcap(x.data(), 5.0f, want.data(), n);
+        check_close(y.data(), want.data(), n, 2e-6f, 2e-6f, "softcap " + label(*k, n, off));
+      }
+}
+
+TEST_CASE("dot, sum of squares, sum: within rounding of the double-accumulated reference") {
+  const ops::Kernels& ref = ops::scalar_kernels();
+  std::mt19937 rng(3);
+  for (const ops::Kernels* k : simd_tables())
+    for (int64_t n : awkward_sizes(k->lanes))
+      for (int off : kMisalignments) {
+        Buf a(n, off), b(n, off);
+        fill(a.data(), n, rng);
+        fill(b.data(), n, rng);
+        double mag = 0, sab = 0;
+        for (int64_t i = 0; i < n; ++i) {
+          mag += std::fabs(a[i] * b[i]) + a[i] * a[i];
+          sab += std::fabs(a[i]);
+        }
+        const float tol = 1e-6f * static_cast<float>(mag) + 1e-7f;
+        CAPTURE(label(*k, n, off));
+        CHECK(std::fabs(k->dot(a.data(), b.data(), n) - ref.dot(a.data(), b.data(), n)) <= tol);
+        CHECK(std::fabs(k->sum_squares(a.data(), n) - ref.sum_squares(a.data(), n)) <= tol);
+        CHECK(std::fabs(k->sum(a.data(), n) - ref.sum(a.data(), n)) <= 1e-6f * static_cast<float>(sab) + 1e-7f);
+      }
+}
+
+TEST_CASE("rmsnorm (with and without weight) and softmax") {
+  const ops::Kernels& ref = ops::scalar_kernels();
+  std::mt19937 rng(4);
+  for (const ops::Kernels* k : simd_tables())
+    for (int64_t n : awkward_sizes(k->lanes))
+      for (int off : kMisalignments) {
+        Buf x(n, off), w(n, off), y(n, off), want(n, 0);
+        fill(x.data(), n, rng, -30.0f, 30.0f);
+        fill(w.data(), n, rng);
+        const std::string at = label(*k, n, off);
+        k->rmsnorm(x.data(), w.data(), y.data(), n, 1e-6f);
+        ref.rmsnorm(x.data(), w.data(), want.data(), n, 1e-6f);
+        check_close(y.data(), want.data(), n, 1e-5f, 1e-6f, "rmsnorm " + at);
+        k->rmsnorm(x.data(), nullptr, y.data(), n, 1e-6f);
+        ref.rmsnorm(x.data(), nullptr, want.data(), n, 1e-6f);
+        check_close(y.data(), want.data(), n, 1e-5f, 1e-6f, "rmsnorm (no weight) " + at);
+        k->softmax(x.data(), y.data(), n);
+        ref.softmax(x.data(), want.data(), n);
+        check_close(y.data(), want.data(), n, 1e-5f, 1e-9f, "softmax " + at);
+        double total = 0;
+        for (int64_t i = 0; i < n; ++i) total += y[i];
+        if (n) CHECK(total == doctest::Approx(1.0).epsilon(1e-5));
+        k->softmax(x.data(), x.data(), n);  // in place
+        check_close(x.data(), want.data(), n, 1e-5f, 1e-9f, "softmax in place " + at);
+      }
+}
+
+TEST_CASE("softmax survives huge logits (stability)") {
+  for (const ops::Kernels* k : simd_tables()) {
+    std::vector<float> x = {1e30f, 1e30f, -1e30f, 0.0f, 1e30f}, y(5);
+    k->softmax(x.data(), y.data(), 5);
+    CHECK(y[0] == doctest::Approx(1.0 / 3));
+    CHECK(y[2] == 0.0f);
+  }
+}
+
+TEST_CASE("rope (NeoX rotate-half) over awkward half-widths") {
+  const ops::Kernels& ref = ops::scalar_kernels();
+  std::mt19937 rng(5);
+  for (const ops::Kernels* k : simd_tables())
+    for (int64_t h : awkward_sizes(k->lanes))
+      for (int off : kMisalignments) {
+        const int64_t hd = 2 * h;
+        Buf x(hd, off), want(hd, 0), c(h, off), s(h, off);
+        fill(x.data(), hd, rng);
+        ops::rope_angles(1234, 10000.0f, hd, c.data(), s.data());
+        std::memcpy(want.data(), x.data(), static_cast<size_t>(hd) * 4);
+        k->rope_neox(x.data(), c.data(), s.data(), hd);
+        ref.rope_neox(want.data(), c.data(), s.data(), hd);
+        check_close(x.data(), want.data(), hd, 1e-6f, 1e-6f, "rope " + label(*k, h, off));
+      }
+}
+
+TEST_CASE("rope angles follow theta^(-2i/hd) and position 0 is the identity") {
+  std::vector<float> c(4), s(4);
+  ops::rope_angles(0, 10000.0f, 8, c.data(), s.data());
+  for (int i = 0; i < 4; ++i) {
+    CHECK(c[i] == 1.0f);
+    CHECK(s[i] == 0.0f);
+  }
+  ops::rope_angles(3, 10000.0f, 8, c.data(), s.data());
+  CHECK(c[1] == doctest::Approx(std::cos(3.0 / std::pow(10000.0, 2.0 / 8))).epsilon(1e-6));
+  CHECK(s[3] == doctest::Approx(std::sin(3.0 / std::pow(10000.0, 6.0 / 8))).epsilon(1e-6));
+}
+
+TEST_CASE("f16 and bf16 rows convert exactly") {
+  const ops::Kernels& ref = ops::scalar_kernels();
+  std::mt19937 rng(6);
+  for (const ops::Kernels* k : simd_tables())
+    for (int64_t n : awkward_sizes(k->lanes))
+      for (int off : kMisalignments) {
+        std::vector<uint16_t> h(static_cast<size_t>(n + off));
+        for (auto& v : h) v = static_cast<uint16_t>(rng());
+        for (auto& v : h)
+          if ((v & 0x7c00) == 0x7c00) v &= 0xbfff;  // no inf/nan patterns: compare as numbers
+        Buf y(n, 0), want(n, 0);
+        k->cvt_f16(h.data() + off, y.data(), n);
+        ref.cvt_f16(h.data() + off, want.data(), n);
+        check_close(y.data(), want.data(), n, 0, 0, "cvt_f16 " + label(*k, n, off));
+        for (auto& v : h) v &= 0xbfff;  // keep bf16 exponents finite
+        k->cvt_bf16(h.data() + off, y.data(), n);
+        ref.cvt_bf16(h.data() + off, want.data(), n);
+        check_close(y.data(), want.data(), n, 0, 0, "cvt_bf16 " + label(*k, n, off));
+      }
+}

@@ -1,0 +1,122 @@
+// GEMV (f32 / f16 / bf16 weights) on every SIMD table against the scalar reference; the
+// threaded matmul on both paths (GEMV and oneDNN) against the double-precision reference,
+// with 1 and 2 threads giving identical results; embedding lookup.
+#include <cstring>
+
+#include "ops/convert.h"
+#include "ops/matmul.h"
+#include "tests/op_test_util.h"
+
+using namespace altup;
+using namespace altup::test;
+
+namespace {
+std::vector<uint16_t> to_half(const float* x, int64_t n, bool bf16) {
+  std::vector<uint16_t> h(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) h[i] = bf16 ? fp32_to_bf16(x[i]) : fp32_to_fp16(x[i]);
+  return h;
+}
+}  // namespace
+
+TEST_CASE("gemv kernels match the scalar reference for every weight dtype, size and start") {
+  const ops::Kernels& ref = ops::scalar_kernels();
+  std::mt19937 rng(10);
+  for (const ops::Kernels* k : simd_tables())
+    for (int64_t n : awkward_sizes(k->lanes))
+      for (int64_t rows : {1, 3, 4, 5, 9})
+        for (int off : kMisalignments) {
+          const int64_t ld = n + off;  // row starts misaligned too
+          Buf w(rows * ld, off), x(n, off), y(rows, 0), want(rows, 0);
+          fill(w.data(), rows * ld, rng);
+          fill(x.data(), n, rng);
+          double mag = 0;
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t i = 0; i < n; ++i) mag = std::max(mag, std::fabs(double(w[r * ld + i]) * x[i]) * n);
+          const float atol = 2e-6f * static_cast<float>(mag) + 1e-6f;
+          const std::string at = label(*k, n, off) + " rows=" + std::to_string(rows);
+          k->gemv_f32(w.data(), ld, x.data(), y.data(), rows, n);
+          ref.gemv_f32(w.data(), ld, x.data(), want.data(), rows, n);
+          check_close(y.data(), want.data(), rows, 0, atol, "gemv_f32 " + at);
+          for (bool bf16 : {false, true}) {
+            auto h = to_half(w.data(), rows * ld, bf16);
+            (bf16 ? k->gemv_bf16 : k->gemv_f16)(h.data(), ld, x.data(), y.data(), rows, n);
+            (bf16 ? ref.gemv_bf16 : ref.gemv_f16)(h.data(), ld, x.data(), want.data(), rows, n);
+            check_close(y.data(), want.data(), rows, 0, atol, (bf16 ? "gemv_bf16 " : "gemv_f16 ") + at);
+          }
+        }
+}
+
+TEST_CASE("matmul: GEMV and oneDNN paths agree with the reference; 1 and 2 threads are identical") {
+  std::mt19937 rng(11);
+  for (DType dt : {DType::F32, DType::F16, DType::BF16})
+    for (int64_t M : {1, 3, 7, 33})
+      for (auto [N, K] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {17, 31}, {64, 256}, {300, 129}}) {
+        std::vector<float> wf(static_cast<size_t>(N * K)), x(static_cast<size_t>(M * K));
+        fill(wf.data(), N * K, rng, -1, 1);
+        fill(x.data(), M * K, rng, -1, 1);
+        std::vector<uint16_t> wh;
+        void* wdata = wf.data();
+        if (dt != DType::F32) {
+          wh = to_half(wf.data(), N * K, dt == DType::BF16);
+          wdata = wh.data();
+        }
+        const TensorView w = TensorView::contiguous(dt, {N, K}, wdata);
+        std::vector<float> want(static_cast<size_t>(M * N));
+        for (int64_t m = 0; m < M; ++m) ops::ref::gemv(w, x.data() + m * K, want.data() + m * N);
+        CAPTURE(std::string(dtype_name(dt)));
+        CAPTURE(M);
+        CAPTURE(N);
+        CAPTURE(K);
+        auto tables = simd_tables();
+        tables.push_back(&ops::scalar_kernels());
+        for (const ops::Kernels* k : tables)
+          for (int path : {1, 2}) {
+            std::vector<float> y1(want.size()), y2(want.size());
+            REQUIRE(ops::matmul(x.data(), M, w, y1.data(), 1, path, k).ok());
+            REQUIRE(ops::matmul(x.data(), M, w, y2.data(), 2, path, k).ok());
+            check_close(y1.data(), want.data(), M * N, 1e-4f, 1e-4f,
+                        std::string("matmul ") + k->isa + " path " + std::to_string(path));
+            CHECK(std::memcmp(y1.data(), y2.data(), y1.size() * 4) == 0);
+          }
+      }
+}
+
+TEST_CASE("matmul refuses weights it has no kernel for") {
+  std::vector<uint8_t> q(34 * 2);
+  const TensorView w = TensorView::contiguous(DType::Q8_0, {2, 32}, q.data());
+  float x[32] = {}, y[2];
+  auto s = ops::matmul(x, 1, w, y, 1);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().message.find("no kernel for Q8_0") != std::string::npos);
+}
+
+TEST_CASE("embedding lookup: f32, f16, bf16 and q8_0 tables, scaled; bad ids are errors") {
+  std::mt19937 rng(12);
+  const int64_t V = 11, d = 64;
+  std::vector<float> table(static_cast<size_t>(V * d));
+  fill(table.data(), V * d, rng);
+  const int32_t ids[] = {3, 0, 10, 3};
+  for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
+    std::vector<uint16_t> h;
+    void* data = table.data();
+    if (dt != DType::F32) {
+      h = to_half(table.data(), V * d, dt == DType::BF16);
+      data = h.data();
+    }
+    const TensorView t = TensorView::contiguous(dt, {V, d}, data);
+    std::vector<float> out(4 * d), row(d);
+    for (int threads : {1, 2}) {
+      REQUIRE(ops::embedding_lookup(t, ids, 4, 2.0f, out.data(), threads).ok());
+      for (int r = 0; r < 4; ++r) {
+        REQUIRE(dequantize_row(dt, t.row<const uint8_t>(ids[r]), row.data(), d).ok());
+        for (int64_t i = 0; i < d; ++i) REQUIRE(out[r * d + i] == 2.0f * row[i]);
+      }
+    }
+  }
+  const TensorView t = TensorView::contiguous(DType::F32, {V, d}, table.data());
+  std::vector<float> out(d);
+  const int32_t bad[] = {11};
+  auto s = ops::embedding_lookup(t, bad, 1, 1.0f, out.data(), 1);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().message == "token id 11 is outside the vocabulary [0, 11)");
+}
