@@ -30,9 +30,11 @@ inline void axpy(float a, const float* x, float* y, int64_t n) {
 
 // The activations, one vector at a time; the scalar tail uses the same formulas in float.
 inline V silu_v(const V& x) { return x / (V(1.0f) + xsimd::exp(-x)); }
+// 0.5 * (1 + tanh(u)) = 1 / (1 + exp(-2u)): the same value through exp, which xsimd computes
+// about twice as fast as tanh.
 inline V gelu_tanh_v(const V& x) {
-  const V c(0.7978845608028654f), k(0.044715f);
-  return V(0.5f) * x * (V(1.0f) + xsimd::tanh(c * xsimd::fma(k * x * x, x, x)));
+  const V c2(2.0f * 0.7978845608028654f), k(0.044715f);
+  return x / (V(1.0f) + xsimd::exp(-c2 * xsimd::fma(k * x * x, x, x)));
 }
 inline V gelu_erf_v(const V& x) { return V(0.5f) * x * (V(1.0f) + xsimd::erf(x * V(0.7071067811865476f))); }
 

@@ -1,4 +1,5 @@
-// Large matrix products through oneDNN: y[M, N] = x[M, K] · W[N, K]ᵀ, all f32, row-major.
+// Large matrix products through oneDNN's matmul primitive: y[M, N] = x[M, K] · W[N, K]ᵀ, all f32,
+// row-major.
 // Used for prefill (many tokens), where oneDNN's blocked kernels beat a GEMV loop.
 #pragma once
 

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <vector>
 
+#if defined(ALTUP_HAVE_ONEDNN)
 #include "ops/gemm_dnnl.h"
+#endif
 #include "ops/isa.h"
 #include "ops/op_util.h"
 
@@ -41,6 +43,7 @@ void gemv_block(const Kernels& k, const TensorView& w, const float* x, int64_t M
   }
 }
 
+#if defined(ALTUP_HAVE_ONEDNN)
 Status gemm_dnnl_any(const float* x, int64_t M, const TensorView& w, float* y, int threads) {
   const int64_t K = w.cols(), N = w.rows();
   if (w.dtype == DType::F32) return gemm_f32_dnnl(x, w.as<float>(), y, M, N, K, threads);
@@ -68,6 +71,7 @@ Status gemm_dnnl_any(const float* x, int64_t M, const TensorView& w, float* y, i
   }
   return {};
 }
+#endif
 
 }  // namespace
 
@@ -76,8 +80,13 @@ Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int thre
     return make_error("matmul has no kernel for " + std::string(dtype_name(w.dtype)) + " weights yet");
   if (w.shape.ndim != 2) return make_error("matmul weight must be [N, K], got " + w.shape.str());
   if (M == 0 || w.rows() == 0) return {};
-  const bool use_gemv = path == 1 || (path == 0 && M <= kGemvMaxTokens);
+  const int64_t max_gemv = w.dtype == DType::F32 ? kGemvMaxTokensF32 : kGemvMaxTokensHalf;
+  const bool use_gemv = path == 1 || (path == 0 && M <= max_gemv);
+#if defined(ALTUP_HAVE_ONEDNN)
   if (!use_gemv) return gemm_dnnl_any(x, M, w, y, threads);
+#else
+  (void)use_gemv;  // without oneDNN every product takes the GEMV path
+#endif
   const Kernels& k = table ? *table : kernels();
   const int64_t blocks = (w.rows() + kRowBlock - 1) / kRowBlock;
   for_rows(blocks, kRowBlock * w.cols() * M, threads, [&](int64_t b0, int64_t b1) {

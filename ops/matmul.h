@@ -1,8 +1,8 @@
 // Matrix products y[M, N] = x[M, K] · W[N, K]ᵀ with W row-major [out, in] in f32, f16 or bf16
 // and x, y in f32. Few tokens (decode) go through the hand-written GEMV, which streams W once
-// per block of rows; many tokens (prefill) go through oneDNN's sgemm, converting f16 / bf16
-// weights to f32 a block of rows at a time. The switch-over is kGemvMaxTokens, chosen by
-// measurement (bench/bench_ops: "matmul_crossover").
+// per block of rows; many tokens (prefill) go through oneDNN's matmul, converting f16 / bf16
+// weights to f32 a block of rows at a time. The switch-over (kGemvMaxTokens*) is chosen by
+// measurement (bench/bench_ops: "matmul_crossover_*").
 #pragma once
 
 #include "ops/kernels.h"
@@ -10,15 +10,19 @@
 
 namespace altup::ops {
 
-// Largest M that still uses the GEMV path (measured on the development machine, see README).
-constexpr int64_t kGemvMaxTokens = 4;
+// Largest M that still uses the GEMV path, per weight dtype (measured on the development
+// machine with cold weights, bench_ops "matmul_crossover_*"; see README). Half-precision
+// weights stay on GEMV longer because the oneDNN path must first widen them to f32.
+constexpr int64_t kGemvMaxTokensF32 = 6;
+constexpr int64_t kGemvMaxTokensHalf = 8;
 
 namespace ref {
 // y[r] = sum_i W[r, i] * x[i] in double, for W of any decodable dtype.
 void gemv(const TensorView& w, const float* x, float* y);
 }  // namespace ref
 
-// y = x · Wᵀ for M tokens. path: 0 = choose by M, 1 = force GEMV, 2 = force oneDNN.
+// y = x · Wᵀ for M tokens. path: 0 = choose by M, 1 = force GEMV, 2 = force oneDNN (GEMV in
+// builds without oneDNN).
 // `table` picks a kernel table for the GEMV path (tests run every one); null: the one in use.
 Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int threads, int path = 0,
               const Kernels* table = nullptr);

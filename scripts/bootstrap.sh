@@ -10,6 +10,7 @@ APT_PACKAGES=(
   libdnnl-dev libxsimd-dev doctest-dev       # oneDNN 2.6, xsimd 8.1, doctest
   ocl-icd-opencl-dev                         # oneDNN's CMake config asks for OpenCL
   python3 python3-venv                       # the converters' virtual environment
+  g++-aarch64-linux-gnu qemu-user            # ARM64 cross build, its tests run under qemu
 )
 
 missing=()

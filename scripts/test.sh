@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Quick start, command 2: install what is missing, build, and run the whole test suite:
-# the C++ tests in a release build and again under AddressSanitizer + UBSan, and the Python
-# tests. Ends with one line "tests: N passed, M failed" and a non-zero status on any failure.
+# the C++ tests in a release build, again under AddressSanitizer + UBSan, again as an ARM64
+# cross build under qemu-user (NEON kernels), and the Python tests. Ends with one line
+# "tests: N passed, M failed" and a non-zero status on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh || exit 1
@@ -22,11 +23,13 @@ run_suite() {  # name, build dir, meson options...
 
 run_suite "release" build
 run_suite "sanitizers (address, undefined)" build-asan -Db_sanitize=address,undefined -Dbuildtype=debugoptimized
+run_suite "arm64 (cross build, qemu-user)" build-arm64 --cross-file cross/aarch64-linux-gnu.ini -Donednn=disabled
 
 echo "== python: pytest"
 mkdir -p build
 .venv/bin/python -m pytest -q -p no:cacheprovider --junitxml=build/pytest.xml tests/python || status=1
 
-# One total over every doctest case (both builds) and every pytest test.
-.venv/bin/python scripts/count_tests.py build/meson-logs/testlog.json build-asan/meson-logs/testlog.json build/pytest.xml || status=1
+# One total over every doctest case (all three builds) and every pytest test.
+.venv/bin/python scripts/count_tests.py build/meson-logs/testlog.json build-asan/meson-logs/testlog.json \
+  build-arm64/meson-logs/testlog.json build/pytest.xml || status=1
 exit $status

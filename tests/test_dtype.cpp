@@ -53,10 +53,19 @@ TEST_CASE("row_bytes: exact block arithmetic, errors on partial blocks and overf
   CHECK_FALSE(dtype_from_name("q9_9").has_value());
 }
 
-#if defined(__FLT16_MAX__)
-TEST_CASE("fp16 conversions agree with the compiler's _Float16 (all halves, random floats)") {
+// The compiler's own half type: _Float16 on x86-64 (GCC 12), __fp16 on ARM64.
+#if defined(__x86_64__) && defined(__FLT16_MAX__)
+#define ALTUP_TEST_HALF 1
+using CompilerHalf = _Float16;
+#elif defined(__aarch64__)
+#define ALTUP_TEST_HALF 1
+using CompilerHalf = __fp16;
+#endif
+
+#if defined(ALTUP_TEST_HALF)
+TEST_CASE("fp16 conversions agree with the compiler's half type (all halves, random floats)") {
   for (uint32_t h = 0; h < 65536; ++h) {
-    _Float16 ref;
+    CompilerHalf ref;
     const uint16_t bits = static_cast<uint16_t>(h);
     std::memcpy(&ref, &bits, 2);
     const float want = static_cast<float>(ref);
@@ -76,7 +85,7 @@ TEST_CASE("fp16 conversions agree with the compiler's _Float16 (all halves, rand
     u = (u & 0x807fffffu) | ((100u + (u >> 23) % 60u) << 23);
     float f;
     std::memcpy(&f, &u, 4);
-    const _Float16 ref = static_cast<_Float16>(f);
+    const CompilerHalf ref = static_cast<CompilerHalf>(f);
     uint16_t want;
     std::memcpy(&want, &ref, 2);
     CAPTURE(f);

@@ -19,7 +19,7 @@ TEST_CASE("there is at least one SIMD table, and the one in use is runnable") {
   bool found = false;
   for (const auto& e : ops::compiled_isas()) found |= e.runnable && e.kernels == &ops::kernels();
   CHECK(found);
-  MESSAGE("kernels in use: " << ops::kernels().isa);
+  MESSAGE("kernels in use: " << std::string(ops::kernels().isa));
 }
 
 TEST_CASE("add, mul, scale, axpy") {

@@ -10,14 +10,16 @@
 #include <string>
 #include <vector>
 
+#if defined(ALTUP_HAVE_ONEDNN)
 #include "ops/gemm_dnnl.h"
+#endif
 #include "runtime/executor.h"
 #include "runtime/threading.h"
 
 using namespace altup;
 
 namespace {
-double thread_cpu_seconds() {
+[[maybe_unused]] double thread_cpu_seconds() {
   timespec ts;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
@@ -25,7 +27,7 @@ double thread_cpu_seconds() {
 
 // CPU time used so far by each thread of an OpenMP team of n. libgomp keeps its pool: the
 // team that runs here is the one oneDNN's own parallel regions get for the same size.
-std::vector<double> team_cpu_seconds(int n) {
+[[maybe_unused]] std::vector<double> team_cpu_seconds(int n) {
   std::vector<double> t(static_cast<size_t>(n), -1.0);
 #pragma omp parallel num_threads(n)
   t[static_cast<size_t>(omp_get_thread_num())] = thread_cpu_seconds();
@@ -44,6 +46,7 @@ TEST_CASE("parallel_for covers [0, n) exactly once for any n and thread count") 
     }
 }
 
+#if defined(ALTUP_HAVE_ONEDNN)
 TEST_CASE("oneDNN called from the executor uses every thread it is given") {
   // With spinning idle threads every thread accrues CPU time whether it works or not.
   const char* policy = std::getenv("OMP_WAIT_POLICY");
@@ -76,3 +79,4 @@ TEST_CASE("oneDNN called from the executor uses every thread it is given") {
     CHECK(share > 0.25);
   }
 }
+#endif  // ALTUP_HAVE_ONEDNN

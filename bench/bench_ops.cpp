@@ -1,0 +1,321 @@
+// bench_ops: a micro-benchmark per op, with this machine's peaks measured in the same run,
+// and the targets checked here (never in unit tests):
+//   f32 GEMV [8192 x 2048]               >= 80% of measured read bandwidth
+//   prefill GEMM (512 tokens, 2048^2)     >= 60% of measured FMA peak
+//   AltUp predict + correct, K=4, d=2048  <  2% of one f32 GEMV [2048 x 2048]
+// Output: one JSON object per line on stdout; a readable table on stderr.
+// Usage: bench_ops [-t THREADS] [--quick]   (ALTUP_ISA=... picks a kernel table)
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bench/bench_util.h"
+#include "ops/altup_mix.h"
+#include "ops/attention.h"
+#include "ops/elementwise.h"
+#include "ops/isa.h"
+#include "ops/matmul.h"
+#include "runtime/threading.h"
+
+namespace altup::bench {
+#if defined(ALTUP_HAVE_SSE42)
+double fma_peak_sse4_2(int64_t, int64_t*);
+#endif
+#if defined(ALTUP_HAVE_AVX2)
+double fma_peak_avx2(int64_t, int64_t*);
+#endif
+#if defined(ALTUP_HAVE_AVX512)
+double fma_peak_avx512(int64_t, int64_t*);
+#endif
+#if defined(ALTUP_HAVE_NEON)
+double fma_peak_neon(int64_t, int64_t*);
+#endif
+}  // namespace altup::bench
+
+using namespace altup;
+using namespace altup::bench;
+
+namespace {
+
+using PeakFn = double (*)(int64_t, int64_t*);
+
+PeakFn peak_fn_for(const std::string& isa) {
+#if defined(ALTUP_HAVE_AVX512)
+  if (isa == "avx512") return fma_peak_avx512;
+#endif
+#if defined(ALTUP_HAVE_AVX2)
+  if (isa == "avx2") return fma_peak_avx2;
+#endif
+#if defined(ALTUP_HAVE_SSE42)
+  if (isa == "sse4.2") return fma_peak_sse4_2;
+#endif
+#if defined(ALTUP_HAVE_NEON)
+  if (isa == "neon") return fma_peak_neon;
+#endif
+  (void)isa;
+  return nullptr;
+}
+
+volatile double g_sink = 0;  // keeps results alive
+
+std::vector<float> random_vec(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::vector<float> v(n);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(-scale, scale);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+// Read bandwidth: every thread reads its share of a buffer far larger than the caches, as
+// `streams` sequential streams walked side by side in 4 KiB steps (GEMV reads four rows at
+// once, and several streams keep more prefetches in flight than one). The peak reported is
+// the best of 1 and 4 streams.
+double measure_read_bw(int threads, size_t bytes, int streams) {
+  const size_t n = bytes / sizeof(float);
+  float* buf = static_cast<float*>(std::aligned_alloc(64, n * sizeof(float)));
+  parallel_for(static_cast<int64_t>(n), threads, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) buf[i] = 1.0f;
+  });
+  const ops::Kernels& k = ops::kernels();
+  std::vector<double> partial(static_cast<size_t>(threads));
+  constexpr int64_t kStep = 1024;  // floats
+  const double t = median_seconds([&] {
+    parallel_for(static_cast<int64_t>(n), threads, [&](int64_t b, int64_t e) {
+      const int64_t len = (e - b) / streams;
+      double acc = 0;
+      for (int64_t off = 0; off < len; off += kStep)
+        for (int st = 0; st < streams; ++st) acc += k.sum_squares(buf + b + st * len + off, std::min(kStep, len - off));
+      partial[static_cast<size_t>(omp_get_thread_num())] = acc;
+    });
+    g_sink = partial[0];
+  }, 5, 0.5);
+  std::free(buf);
+  return static_cast<double>(bytes) / t / 1e9;
+}
+
+double measure_fma_peak(int threads, PeakFn fn) {
+  const int64_t iters = 20'000'000;
+  int64_t flops_each = 0;
+  const double t = median_seconds([&] {
+#pragma omp parallel num_threads(threads)
+    {
+      int64_t f;
+      const double r = fn(iters, &f);
+#pragma omp master
+      {
+        flops_each = f;
+        g_sink = r;
+      }
+    }
+  }, 3, 0.3);
+  return static_cast<double>(flops_each) * threads / t / 1e9;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = std::min(2, available_threads());
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if ((a == "-t" || a == "--threads") && i + 1 < argc) {
+      threads = std::atoi(argv[++i]);
+    } else if (a == "--quick") {
+      quick = true;
+    } else if (a == "-h" || a == "--help") {
+      std::printf("usage: bench_ops [-t THREADS] [--quick]\n"
+                  "Times every op, measures read bandwidth and FMA peak in the same run, and checks\n"
+                  "the kernel targets. JSON lines on stdout, a table on stderr. ALTUP_ISA=scalar|sse4.2|\n"
+                  "avx2|avx512|neon picks the kernel table. --quick: smaller sizes (a smoke run).\n");
+      return 0;
+    } else {
+      std::fprintf(stderr, "bench_ops: unknown argument '%s' (see --help)\n", argv[i]);
+      return 2;
+    }
+  }
+  if (threads < 1) threads = 1;
+  const ops::Kernels& k = ops::kernels();
+  std::fprintf(stderr, "bench_ops: kernels %s, %d threads%s\n", k.isa, threads, quick ? " (quick)" : "");
+  std::printf("{\"name\": \"config\", \"isa\": \"%s\", \"threads\": %d, \"quick\": %s}\n", k.isa, threads,
+              quick ? "true" : "false");
+
+  // Peaks, measured now.
+  const size_t bw_bytes = quick ? (size_t{128} << 20) : (size_t{1} << 30);
+  const double bw1 = measure_read_bw(threads, bw_bytes, 1), bw4 = measure_read_bw(threads, bw_bytes, 4);
+  report(Measurement("read_bandwidth_1_stream", 0, bw1, "GB/s"));
+  report(Measurement("read_bandwidth_4_streams", 0, bw4, "GB/s"));
+  const double bw = std::max(bw1, bw4);
+  report(Measurement("peak_read_bandwidth", 0, bw, "GB/s"));
+  const PeakFn peak = peak_fn_for(k.isa);
+  const double fma = peak ? measure_fma_peak(threads, peak) : 0.0;
+  if (peak) report(Measurement("peak_fma", 0, fma, "GFLOP/s"));
+
+  // Decode GEMV, f32 / f16 / bf16: bytes of W per second against the read bandwidth.
+  // "warm": the same W every call (part of it stays in the last-level cache); "cold": calls
+  // cycle through copies of W totalling far more than the caches, as decoding a real model
+  // does (each weight read once per token). The target is checked on the cold figure.
+  const int64_t N = quick ? 2048 : 8192, K = 2048;
+  const int copies = quick ? 4 : 8;
+  std::vector<std::vector<float>> wf(static_cast<size_t>(copies));
+  std::vector<std::vector<uint16_t>> wh(static_cast<size_t>(copies)), wb(static_cast<size_t>(copies));
+  for (int c = 0; c < copies; ++c) {
+    wf[c] = random_vec(static_cast<size_t>(N * K), 100 + c, 0.05f);
+    wh[c].resize(wf[c].size());
+    wb[c].resize(wf[c].size());
+    for (size_t i = 0; i < wf[c].size(); ++i) {
+      wh[c][i] = fp32_to_fp16(wf[c][i]);
+      wb[c][i] = fp32_to_bf16(wf[c][i]);
+    }
+  }
+  auto x = random_vec(static_cast<size_t>(K), 2);
+  std::vector<float> y(static_cast<size_t>(N));
+  for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
+    const int64_t size = dt == DType::F32 ? 4 : 2;
+    auto view = [&](int c) {
+      void* data = dt == DType::F32 ? static_cast<void*>(wf[c].data())
+                   : dt == DType::F16 ? static_cast<void*>(wh[c].data()) : static_cast<void*>(wb[c].data());
+      return TensorView::contiguous(dt, {N, K}, data);
+    };
+    const std::string base = "gemv_" + std::string(dtype_name(dt)) + "_" + std::to_string(N) + "x" + std::to_string(K);
+    const TensorView w0 = view(0);
+    double t = median_seconds([&] { (void)ops::matmul(x.data(), 1, w0, y.data(), threads, 1); });
+    double gbs = static_cast<double>(N * K * size) / t / 1e9;
+    report(Measurement(base + "_warm", t, gbs, "GB/s", gbs / bw));
+    int next = 0;
+    t = median_seconds([&] {
+      (void)ops::matmul(x.data(), 1, view(next), y.data(), threads, 1);
+      next = (next + 1) % copies;
+    }, 5 * copies);
+    gbs = static_cast<double>(N * K * size) / t / 1e9;
+    Measurement r(base + "_cold", t, gbs, "GB/s", gbs / bw);
+    if (dt == DType::F32) r.with_target(">= 0.80 of read bandwidth", gbs / bw >= 0.80);
+    report(r);
+  }
+
+  // Prefill GEMM through oneDNN.
+  {
+    const int64_t M = quick ? 128 : 512, D = 2048;
+    auto w = random_vec(static_cast<size_t>(D * D), 3, 0.05f);
+    auto xs = random_vec(static_cast<size_t>(M * D), 4);
+    std::vector<float> ys(static_cast<size_t>(M * D));
+    const TensorView wv = TensorView::contiguous(DType::F32, {D, D}, w.data());
+    const double t = median_seconds([&] { (void)ops::matmul(xs.data(), M, wv, ys.data(), threads, 2); });
+    const double gf = 2.0 * M * D * D / t / 1e9;
+    report(Measurement("gemm_f32_" + std::to_string(M) + "x" + std::to_string(D) + "x" + std::to_string(D), t, gf,
+                       "GFLOP/s", fma > 0 ? gf / fma : -1)
+               .with_target(">= 0.60 of FMA peak", fma > 0 && gf / fma >= 0.60));
+  }
+
+  // The GEMV / oneDNN crossover: for M tokens through [2048 x 2048] weights (cold, cycling
+  // through copies), the largest M for which GEMV is still at least as fast.
+  for (DType dt : {DType::F32, DType::F16}) {
+    const int64_t D = 2048;
+    const int n_copies = quick ? 4 : 16;
+    std::vector<std::vector<uint8_t>> ws(static_cast<size_t>(n_copies));
+    for (int c = 0; c < n_copies; ++c) {
+      auto v = random_vec(static_cast<size_t>(D * D), 200 + c, 0.05f);
+      ws[c].resize(static_cast<size_t>(D * D) * (dt == DType::F32 ? 4 : 2));
+      if (dt == DType::F32) std::memcpy(ws[c].data(), v.data(), ws[c].size());
+      else
+        for (size_t i = 0; i < v.size(); ++i) {
+          const uint16_t h = fp32_to_fp16(v[i]);
+          std::memcpy(ws[c].data() + 2 * i, &h, 2);
+        }
+    }
+    auto xs = random_vec(static_cast<size_t>(32 * D), 4);
+    std::vector<float> ys(static_cast<size_t>(32 * D));
+    const int64_t compiled = dt == DType::F32 ? ops::kGemvMaxTokensF32 : ops::kGemvMaxTokensHalf;
+    int64_t crossover = 0;
+    bool gemv_still_wins = true;
+    for (int64_t m : {1, 2, 3, 4, 6, 8, 12, 16, 32}) {
+      auto time_path = [&](int path) {
+        int next = 0;
+        return median_seconds([&] {
+          (void)ops::matmul(xs.data(), m, TensorView::contiguous(dt, {D, D}, ws[next].data()), ys.data(), threads, path);
+          next = (next + 1) % n_copies;
+        }, 3 * n_copies);
+      };
+      const double tg = time_path(1), td = time_path(2);
+      report(Measurement("matmul_" + std::string(dtype_name(dt)) + "_m" + std::to_string(m) + "_gemv_over_onednn", 0,
+                         tg / td, "ratio"));
+      if (gemv_still_wins && tg <= td) crossover = m;
+      else gemv_still_wins = false;
+    }
+    std::printf("{\"name\": \"matmul_crossover_%s\", \"measured_max_gemv_tokens\": %lld, \"compiled_kGemvMaxTokens\": %lld}\n",
+                std::string(dtype_name(dt)).c_str(), static_cast<long long>(crossover),
+                static_cast<long long>(compiled));
+    std::fprintf(stderr, "%-44s GEMV while M <= %lld (compiled in: %lld)\n",
+                 ("matmul_crossover_" + std::string(dtype_name(dt))).c_str(), static_cast<long long>(crossover),
+                 static_cast<long long>(compiled));
+  }
+
+  // AltUp predict + correct (K = 4, d = 2048, one token) against one f32 GEMV [2048 x 2048].
+  {
+    const int Kb = 4;
+    const int64_t d = 2048, reps = 1000;
+    auto ring = random_vec(static_cast<size_t>(Kb * d), 5);
+    auto yv = random_vec(static_cast<size_t>(d), 6);
+    auto p = random_vec(Kb * Kb, 7, 0.5f), g = random_vec(Kb, 8, 0.5f);
+    const double t_mix = median_seconds([&] {
+      for (int64_t r = 0; r < reps; ++r) {
+        (void)ops::altup_predict(ring.data(), ring.data(), p.data(), false, Kb, 1, d, threads);
+        (void)ops::altup_correct(ring.data(), yv.data(), g.data(), false, Kb, 0, 1, d, threads);
+      }
+    }) / reps;
+    auto w = random_vec(static_cast<size_t>(d * d), 9, 0.05f);
+    const TensorView wv = TensorView::contiguous(DType::F32, {d, d}, w.data());
+    std::vector<float> out(static_cast<size_t>(d));
+    const double t_gemv = median_seconds([&] { (void)ops::matmul(ring.data(), 1, wv, out.data(), threads, 1); });
+    report(Measurement("altup_predict_correct_k4_d2048_us", t_mix, t_mix * 1e6, "us"));
+    report(Measurement("gemv_f32_2048x2048_us", t_gemv, t_gemv * 1e6, "us"));
+    report(Measurement("altup_mix_over_gemv_2048", t_mix, t_mix / t_gemv, "ratio").with_target("< 0.02", t_mix / t_gemv < 0.02));
+  }
+
+  // Elementwise and row ops on [64, 4096] (bytes read + written per second).
+  {
+    const int64_t rows = 64, n = 4096, total = rows * n;
+    auto a = random_vec(static_cast<size_t>(total), 10), b = random_vec(static_cast<size_t>(total), 11);
+    std::vector<float> out(static_cast<size_t>(total));
+    auto rowwise = [&](const char* name, double bytes_per_elem, auto fn) {
+      const double t = median_seconds([&] {
+        parallel_for(rows, threads, [&](int64_t r0, int64_t r1) {
+          for (int64_t r = r0; r < r1; ++r) fn(a.data() + r * n, b.data() + r * n, out.data() + r * n, n);
+        });
+      });
+      const double gbs = bytes_per_elem * static_cast<double>(total) / t / 1e9;
+      report(Measurement(std::string(name) + "_64x4096", t, gbs, "GB/s", gbs / bw));
+    };
+    rowwise("add", 12, [&](const float* u, const float* v, float* o, int64_t m) { k.add(u, v, o, m); });
+    rowwise("rmsnorm", 12, [&](const float* u, const float* v, float* o, int64_t m) { k.rmsnorm(u, v, o, m, 1e-6f); });
+    rowwise("softmax", 8, [&](const float* u, const float*, float* o, int64_t m) { k.softmax(u, o, m); });
+    rowwise("gelu_tanh", 8, [&](const float* u, const float*, float* o, int64_t m) { k.act(ops::Act::GeluTanh, u, o, m); });
+    rowwise("silu", 8, [&](const float* u, const float*, float* o, int64_t m) { k.act(ops::Act::Silu, u, o, m); });
+    rowwise("geglu", 12, [&](const float* u, const float* v, float* o, int64_t m) { k.glu(ops::Act::GeluTanh, u, v, o, m); });
+    rowwise("softcap", 8, [&](const float* u, const float*, float* o, int64_t m) { k.softcap(u, 30.0f, o, m); });
+  }
+
+  // Attention decode over a 1024-token cache (Gemma 3n E2B-like heads): K and V bytes per second.
+  {
+    ops::AttentionShape s;
+    s.n_heads = 8;
+    s.n_kv_heads = 2;
+    s.head_dim = 256;
+    s.ctx = quick ? 256 : 1024;
+    s.scale = 1.0f;
+    auto q = random_vec(static_cast<size_t>(s.n_heads * s.head_dim), 12);
+    auto kc = random_vec(static_cast<size_t>(s.n_kv_heads * s.ctx * s.head_dim), 13);
+    auto vc = random_vec(static_cast<size_t>(s.n_kv_heads * s.ctx * s.head_dim), 14);
+    std::vector<float> o(q.size());
+    const int32_t pos = static_cast<int32_t>(s.ctx - 1);
+    const double t = median_seconds([&] { (void)ops::attention(s, q.data(), kc.data(), vc.data(), &pos, 1, o.data(), threads); });
+    const double gbs = 2.0 * 4 * s.n_kv_heads * s.ctx * s.head_dim / t / 1e9;
+    report(Measurement("attention_decode_ctx" + std::to_string(s.ctx), t, gbs, "GB/s", gbs / bw));
+  }
+  return 0;
+}
