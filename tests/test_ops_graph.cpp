@@ -1,0 +1,247 @@
+// The graph ops (OpDefs) as a model uses them: each runs inside an Executor with 1 and 2
+// threads (sizes large enough to be split), gives bit-identical results either way, matches
+// the scalar reference, and turns wrong shapes or dtypes into errors naming the node.
+#include <cstring>
+#include <functional>
+
+#include "ops/altup_mix.h"
+#include "ops/attention.h"
+#include "ops/convert.h"
+#include "ops/elementwise.h"
+#include "ops/matmul.h"
+#include "ops/reduce.h"
+#include "ops/rmsnorm.h"
+#include "ops/rope.h"
+#include "ops/softmax.h"
+#include "ops/sparsity.h"
+#include "runtime/executor.h"
+#include "tests/op_test_util.h"
+
+using namespace altup;
+using namespace altup::test;
+
+namespace {
+
+constexpr int64_t T = 64, D = 512;  // 32768 elements: above the threading threshold
+
+std::vector<float> rnd(int64_t n, uint32_t seed) {
+  std::vector<float> v(static_cast<size_t>(n));
+  std::mt19937 rng(seed);
+  fill(v.data(), n, rng);
+  return v;
+}
+
+// Runs a one-node graph built by `build` with 1 and 2 threads; returns the 1-thread output
+// after checking the 2-thread one is identical.
+std::vector<float> run_both(const std::function<TensorId(Graph&)>& build, const std::function<void(Executor&)>& bind = {}) {
+  std::vector<float> outs[2];
+  for (int threads : {1, 2}) {
+    Graph g;
+    const TensorId out = build(g);
+    g.mark_output(out);
+    auto ex = Executor::create(g);
+    REQUIRE_MESSAGE(ex.ok(), (ex.ok() ? "" : ex.error().message));
+    if (bind) bind(**ex);
+    Status s = (*ex)->run(threads);
+    REQUIRE_MESSAGE(s.ok(), (s.ok() ? "" : s.error().message));
+    const TensorView& v = (*ex)->tensor(out);
+    outs[threads - 1].assign(v.as<float>(), v.as<float>() + v.numel());
+  }
+  REQUIRE(outs[0].size() == outs[1].size());
+  CHECK(std::memcmp(outs[0].data(), outs[1].data(), outs[0].size() * 4) == 0);
+  return outs[0];
+}
+
+TensorView f32(std::vector<float>& v, const Shape& s) { return TensorView::contiguous(DType::F32, s, v.data()); }
+
+}  // namespace
+
+TEST_CASE("rmsnorm, add (broadcast), glu, softmax, softcap, gaussian top-k nodes") {
+  auto x = rnd(T * D, 1), u = rnd(T * D, 2), w = rnd(D, 3);
+  std::vector<float> want(static_cast<size_t>(T * D));
+  OpParams eps;
+  eps.f[0] = 1e-6f;
+  auto y = run_both([&](Graph& g) {
+    return g.add_node(&ops::kRmsNorm, {g.add_weight("x", f32(x, {T, D})), g.add_weight("w", f32(w, {D}))}, "norm", 0,
+                      DType::F32, {T, D}, eps);
+  });
+  for (int64_t t = 0; t < T; ++t) ops::ref::rmsnorm(&x[t * D], w.data(), &want[t * D], D, 1e-6f);
+  check_close(y.data(), want.data(), T * D, 1e-5f, 1e-6f, "rmsnorm node");
+
+  // Per-head: [T, 8, 64] with a [64] weight.
+  auto wh = rnd(64, 4);
+  y = run_both([&](Graph& g) {
+    return g.add_node(&ops::kRmsNorm, {g.add_weight("x", f32(x, {T, 8, 64})), g.add_weight("w", f32(wh, {64}))}, "qnorm", 0,
+                      DType::F32, {T, 8, 64}, eps);
+  });
+  for (int64_t r = 0; r < T * 8; ++r) ops::ref::rmsnorm(&x[r * 64], wh.data(), &want[r * 64], 64, 1e-6f);
+  check_close(y.data(), want.data(), T * D, 1e-5f, 1e-6f, "per-head rmsnorm node");
+
+  auto bias = rnd(D, 5);
+  y = run_both([&](Graph& g) {
+    return g.add_node(&ops::kAdd, {g.add_weight("x", f32(x, {T, D})), g.add_weight("b", f32(bias, {D}))}, "add", 0,
+                      DType::F32, {T, D});
+  });
+  for (int64_t t = 0; t < T; ++t) ops::ref::add(&x[t * D], bias.data(), &want[t * D], D);
+  check_close(y.data(), want.data(), T * D, 0, 0, "broadcast add node");
+
+  OpParams act;
+  act.i[0] = static_cast<int64_t>(ops::Act::GeluTanh);
+  y = run_both([&](Graph& g) {
+    return g.add_node(&ops::kGlu, {g.add_weight("g", f32(x, {T, D})), g.add_weight("u", f32(u, {T, D}))}, "glu", 0,
+                      DType::F32, {T, D}, act);
+  });
+  ops::ref::glu(ops::Act::GeluTanh, x.data(), u.data(), want.data(), T * D);
+  check_close(y.data(), want.data(), T * D, 2e-6f, 6e-6f, "glu node");
+
+  y = run_both([&](Graph& g) {
+    return g.add_node(&ops::kSoftmax, {g.add_weight("x", f32(x, {T, D}))}, "softmax", 0, DType::F32, {T, D});
+  });
+  for (int64_t t = 0; t < T; ++t) ops::ref::softmax(&x[t * D], &want[t * D], D);
+  check_close(y.data(), want.data(), T * D, 1e-5f, 1e-9f, "softmax node");
+
+  OpParams cap;
+  cap.f[0] = 30.0f;
+  y = run_both([&](Graph& g) {
+    return g.add_node(&ops::kSoftcap, {g.add_weight("x", f32(x, {T, D}))}, "softcap", 0, DType::F32, {T, D}, cap);
+  });
+  ops::ref::softcap(x.data(), 30.0f, want.data(), T * D);
+  check_close(y.data(), want.data(), T * D, 2e-6f, 2e-6f, "softcap node");
+
+  OpParams p95;
+  p95.f[0] = 0.95f;
+  y = run_both([&](Graph& g) {
+    return g.add_node(&ops::kGaussianTopK, {g.add_weight("x", f32(x, {T, D}))}, "sparsity", 0, DType::F32, {T, D}, p95);
+  });
+  for (int64_t t = 0; t < T; ++t)
+    ops::ref::gaussian_topk(&x[t * D], &want[t * D], D, static_cast<float>(ops::icdf_normal(0.95)));
+  check_close(y.data(), want.data(), T * D, 1e-4f, 1e-4f, "gaussian top-k node");
+}
+
+TEST_CASE("embedding, matmul, rope, kv_store + attention, AltUp predict / correct nodes") {
+  auto table = rnd(300 * D, 6);
+  std::vector<int32_t> ids(T), pos(T);
+  for (int64_t t = 0; t < T; ++t) {
+    ids[t] = static_cast<int32_t>((t * 37) % 300);
+    pos[t] = static_cast<int32_t>(t);
+  }
+  TensorId ids_id = -1, pos_id = -1;
+  auto bind = [&](Executor& ex) {
+    ex.bind_input(ids_id, ids.data());
+    if (pos_id >= 0) ex.bind_input(pos_id, pos.data());
+  };
+  OpParams scale;
+  scale.f[0] = 2.0f;
+  auto y = run_both([&](Graph& g) {
+    ids_id = g.add_input("ids", DType::I32, {T});
+    return g.add_node(&ops::kEmbedding, {g.add_weight("table", f32(table, {300, D})), ids_id}, "embed", -1, DType::F32,
+                      {T, D}, scale);
+  }, bind);
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t i = 0; i < D; ++i) REQUIRE(y[t * D + i] == 2.0f * table[ids[t] * D + i]);
+
+  auto x = rnd(T * D, 7), w = rnd(96 * D, 8);
+  y = run_both([&](Graph& g) {
+    return g.add_node(&ops::kMatMul, {g.add_weight("x", f32(x, {T, D})), g.add_weight("w", f32(w, {96, D}))}, "proj", 0,
+                      DType::F32, {T, 96});
+  });
+  std::vector<float> want(static_cast<size_t>(T * 96));
+  for (int64_t t = 0; t < T; ++t) ops::ref::gemv(f32(w, {96, D}), &x[t * D], &want[t * 96]);
+  check_close(y.data(), want.data(), T * 96, 1e-4f, 1e-4f, "matmul node");
+
+  // RoPE on [T, 8, 64] at positions 0..T-1, theta 1e4.
+  OpParams theta;
+  theta.f[0] = 10000.0f;
+  y = run_both([&](Graph& g) {
+    pos_id = g.add_input("pos", DType::I32, {T});
+    return g.add_node(&ops::kRope, {g.add_weight("q", f32(x, {T, 8, 64})), pos_id}, "rope", 0, DType::F32, {T, 8, 64}, theta);
+  }, bind);
+  want.assign(x.begin(), x.end());
+  std::vector<float> cs(64);
+  for (int64_t t = 0; t < T; ++t) {
+    ops::rope_angles(t, 10000.0f, 64, cs.data(), cs.data() + 32);
+    for (int64_t h = 0; h < 8; ++h) ops::ref::rope_neox(&want[(t * 8 + h) * 64], cs.data(), cs.data() + 32, 64);
+  }
+  check_close(y.data(), want.data(), T * D, 1e-6f, 1e-6f, "rope node");
+
+  // Store K and V for T tokens into caches (state), then attend: [T, 8 heads, 64], 2 KV heads.
+  auto q = rnd(T * 8 * 64, 9), k = rnd(T * 2 * 64, 10), v = rnd(T * 2 * 64, 11);
+  std::vector<float> kc(2 * T * 64), vc(2 * T * 64);
+  TensorId kc_id = -1, vc_id = -1;
+  OpParams attn;
+  attn.f[0] = 0.125f;
+  attn.i[0] = 16;  // sliding window
+  y = run_both([&](Graph& g) {
+    pos_id = g.add_input("pos", DType::I32, {T});
+    kc_id = g.add_state("kcache", DType::F32, {2, T, 64});
+    vc_id = g.add_state("vcache", DType::F32, {2, T, 64});
+    g.add_node_into(&ops::kKvStore, {g.add_weight("k", f32(k, {T, 2, 64})), pos_id}, kc_id, "k_store", 0);
+    g.add_node_into(&ops::kKvStore, {g.add_weight("v", f32(v, {T, 2, 64})), pos_id}, vc_id, "v_store", 0);
+    return g.add_node(&ops::kAttention, {g.add_weight("q", f32(q, {T, 8, 64})), kc_id, vc_id, pos_id}, "attn", 0,
+                      DType::F32, {T, 8, 64}, attn);
+  }, [&](Executor& ex) {
+    bind(ex);
+    ex.bind_input(kc_id, kc.data());
+    ex.bind_input(vc_id, vc.data());
+  });
+  ops::AttentionShape s;
+  s.n_heads = 8;
+  s.n_kv_heads = 2;
+  s.head_dim = 64;
+  s.ctx = T;
+  s.scale = 0.125f;
+  s.window = 16;
+  std::vector<float> kref(kc.size()), vref(vc.size());
+  REQUIRE(ops::kv_store(s, k.data(), pos.data(), T, kref.data()).ok());
+  REQUIRE(ops::kv_store(s, v.data(), pos.data(), T, vref.data()).ok());
+  CHECK(kref == kc);
+  want.resize(q.size());
+  ops::ref::attention(s, q.data(), kref.data(), vref.data(), pos.data(), T, want.data());
+  check_close(y.data(), want.data(), T * D, 1e-5f, 1e-5f, "attention node");
+
+  // AltUp on a ring of K = 3 blocks of [T, D], predicted in place into a view of the ring.
+  auto ring = rnd(3 * T * D, 12), pm = rnd(9, 13), gv = rnd(3, 14), yv = rnd(T * D, 15);
+  OpParams active;
+  active.i[0] = 1;
+  y = run_both([&](Graph& g) {
+    const TensorId r = g.add_node(&ops::kScale, {g.add_weight("ring0", f32(ring, {3, T, D}))}, "copy", -1, DType::F32,
+                                  {3, T, D}, scale);
+    const TensorId pred = g.add_view("pred", r, 0, DType::F32, {3, T, D});
+    g.add_node_into(&ops::kAltupPredict, {r, g.add_weight("p", f32(pm, {3, 3}))}, pred, "predict", 0);
+    const TensorId corr = g.add_view("corr", r, 0, DType::F32, {3, T, D});
+    g.add_node_into(&ops::kAltupCorrect, {pred, g.add_weight("y", f32(yv, {T, D})), g.add_weight("g", f32(gv, {3}))}, corr,
+                    "correct", 0, active);
+    OpParams one;
+    one.f[0] = 1.0f;
+    return g.add_node(&ops::kScale, {corr}, "out", 0, DType::F32, {3, T, D}, one);
+  });
+  std::vector<float> r2(ring.size());
+  for (size_t i = 0; i < ring.size(); ++i) r2[i] = 2.0f * ring[i];
+  REQUIRE(ops::altup_predict(r2.data(), r2.data(), pm.data(), false, 3, T, D, 1, &ops::scalar_kernels()).ok());
+  REQUIRE(ops::altup_correct(r2.data(), yv.data(), gv.data(), false, 3, 1, T, D, 1, &ops::scalar_kernels()).ok());
+  check_close(y.data(), r2.data(), 3 * T * D, 1e-5f, 1e-5f, "altup nodes");
+}
+
+TEST_CASE("wrong shapes and dtypes become errors that name the node") {
+  auto x = rnd(T * D, 1), w = rnd(D + 1, 2);
+  Graph g;
+  g.mark_output(g.add_node(&ops::kRmsNorm, {g.add_weight("x", f32(x, {T, D})), g.add_weight("w", f32(w, {D + 1}))},
+                           "attn_norm", 4, DType::F32, {T, D}));
+  auto ex = Executor::create(g);
+  REQUIRE(ex.ok());
+  Status s = (*ex)->run(1);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().message == "attn_norm (layer 4): weight [513] does not match rows of 512");
+
+  Graph g2;
+  std::vector<int32_t> ids = {5};
+  const TensorId id = g2.add_input("ids", DType::I32, {1});
+  g2.mark_output(g2.add_node(&ops::kEmbedding, {g2.add_weight("t", f32(x, {T, D})), id}, "embed", -1, DType::F32, {1, D}));
+  auto ex2 = Executor::create(g2);
+  REQUIRE(ex2.ok());
+  ids[0] = 64;
+  (*ex2)->bind_input(id, ids.data());
+  s = (*ex2)->run(1);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().message == "embed: token id 64 is outside the vocabulary [0, 64)");
+}
