@@ -145,9 +145,51 @@ double predict_flops(const Node& n, const Graph& g) {
 }
 double correct_flops(const Node& n, const Graph& g) { return 2.0 * static_cast<double>(g.tensor(n.inputs[0]).shape.numel()); }
 double ring_bytes(const Node& n, const Graph& g) { return 8.0 * static_cast<double>(g.tensor(n.inputs[0]).shape.numel()); }
+double ring_bytes_out(const Node& n, const Graph& g) { return 8.0 * static_cast<double>(g.tensor(n.output).shape.numel()); }
+
+Status run_spread(const Node& node, ExecContext& ctx) {
+  const TensorView &e = ctx.input(node, 0), &ring = ctx.output(node);
+  ALTUP_TRY(expect_f32({&e, &ring}));
+  int64_t T, d;
+  auto K = ring_k(ring, &T, &d);
+  if (!K) return K.error();
+  const bool widened = e.cols() == *K * d;
+  if (e.rows() != T || (!widened && e.cols() != d))
+    return make_error("cannot spread " + e.shape.str() + " over a ring " + ring.shape.str());
+  for (int64_t k = 0; k < *K; ++k)
+    for (int64_t t = 0; t < T; ++t)
+      std::memcpy(ring.as<float>() + (k * T + t) * d, e.row<float>(t) + (widened ? k * d : 0),
+                  static_cast<size_t>(d) * sizeof(float));
+  return {};
+}
+
+Status run_collapse(const Node& node, ExecContext& ctx) {
+  const TensorView &ring = ctx.input(node, 0), &h = ctx.output(node);
+  ALTUP_TRY(expect_f32({&ring, &h}));
+  int64_t T, d;
+  auto K = ring_k(ring, &T, &d);
+  if (!K) return K.error();
+  const float* x = ring.as<float>();
+  if (h.rows() == T && h.cols() == *K * d) {  // blocks side by side
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t k = 0; k < *K; ++k)
+        std::memcpy(h.row<float>(t) + k * d, x + (k * T + t) * d, static_cast<size_t>(d) * sizeof(float));
+    return {};
+  }
+  if (h.rows() != T || h.cols() != d) return make_error("cannot collapse a ring " + ring.shape.str() + " into " + h.shape.str());
+  const Kernels& k = kernels();
+  for (int64_t t = 0; t < T; ++t) {
+    float* out = h.row<float>(t);
+    std::memcpy(out, x + t * d, static_cast<size_t>(d) * sizeof(float));
+    for (int64_t b = 1; b < *K; ++b) k.add(out, x + (b * T + t) * d, out, d);
+  }
+  return {};
+}
 
 }  // namespace
 
+const OpDef kAltupSpread = {"altup_spread", run_spread, nullptr, ring_bytes_out};
+const OpDef kAltupCollapse = {"altup_collapse", run_collapse, nullptr, ring_bytes};
 const OpDef kAltupPredict = {"altup_predict", run_predict, predict_flops, ring_bytes};
 const OpDef kAltupCorrect = {"altup_correct", run_correct, correct_flops, ring_bytes};
 const OpDef kMagnitudeMatch = {"magnitude_match", run_magnitude, nullptr, nullptr};

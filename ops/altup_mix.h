@@ -40,4 +40,12 @@ extern const OpDef kAltupPredict;
 extern const OpDef kAltupCorrect;
 extern const OpDef kMagnitudeMatch;
 
+// Prologue and epilogue, the only places the K blocks meet a K*d-wide row.
+// kAltupSpread: inputs {e [T, K*d] (widened) or [T, d] (recycled: every block a copy)},
+//   output the ring [K, T, d].
+// kAltupCollapse: inputs {ring [K, T, d]}, output [T, d] = sum_k x_k, or [T, K*d] = the
+//   blocks side by side.
+extern const OpDef kAltupSpread;
+extern const OpDef kAltupCollapse;
+
 }  // namespace altup::ops

@@ -1,0 +1,113 @@
+"""altup-tools: prepare the corpus, train the tokenizer and models, convert checkpoints to GGUF.
+
+    altup-tools corpus --out data/kjv.txt
+    altup-tools tokenizer --corpus data/kjv.txt --vocab-size 2048 --out data/tokenizer.model
+    altup-tools train --corpus data/kjv.txt --tokenizer data/tokenizer.model --out runs/demo [model options]
+    altup-tools convert runs/demo/model.safetensors --tokenizer data/tokenizer.model --out demo.gguf --dtype f16
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .config import AltUpConfig
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    d = AltUpConfig()
+    g = p.add_argument_group("model")
+    g.add_argument("--vocab-size", type=int, default=None, help="default: the tokenizer's size")
+    g.add_argument("--d", type=int, default=d.d, help=f"block width (default {d.d})")
+    g.add_argument("--layers", type=int, default=d.n_layers, help=f"(default {d.n_layers})")
+    g.add_argument("--heads", type=int, default=d.n_heads, help=f"(default {d.n_heads})")
+    g.add_argument("--kv-heads", type=int, default=d.n_kv_heads, help=f"(default {d.n_kv_heads})")
+    g.add_argument("--head-dim", type=int, default=d.head_dim, help=f"(default {d.head_dim})")
+    g.add_argument("--ffn", type=int, default=d.ffn_dim, help=f"FFN width (default {d.ffn_dim})")
+    g.add_argument("--context", type=int, default=d.context_length, help=f"(default {d.context_length})")
+    g.add_argument("--K", type=int, default=d.K, help=f"AltUp blocks, 1 = dense (default {d.K})")
+    g.add_argument("--fixed-block", action="store_true", help="always compute block 0 (default: alternate)")
+    g.add_argument("--embedding", choices=["widened", "recycled"], default=d.embedding)
+    g.add_argument("--output", choices=["sum", "concat"], default=d.output)
+    g.add_argument("--tie", action="store_true", help="tie the unembedding to the embedding")
+    g.add_argument("--ffn-act", choices=["swiglu", "geglu"], default=d.ffn_act)
+    g.add_argument("--rope-theta", type=float, default=d.rope_theta)
+    g.add_argument("--sliding-window", type=int, default=0)
+
+
+def config_from(a: argparse.Namespace, vocab_size: int) -> AltUpConfig:
+    c = AltUpConfig(vocab_size=a.vocab_size or vocab_size, d=a.d, n_layers=a.layers, n_heads=a.heads,
+                    n_kv_heads=a.kv_heads, head_dim=a.head_dim, ffn_dim=a.ffn, context_length=a.context, K=a.K,
+                    alternating=not a.fixed_block, embedding=a.embedding, output=a.output, tie_embeddings=a.tie,
+                    ffn_act=a.ffn_act, rope_theta=a.rope_theta, sliding_window=a.sliding_window)
+    c.validate()
+    return c
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="altup-tools", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("corpus", help="extract the KJV Bible (Debian's bible-kjv) as one verse per line")
+    p.add_argument("--out", type=Path, required=True)
+
+    p = sub.add_parser("tokenizer", help="train a SentencePiece BPE tokenizer (byte fallback)")
+    p.add_argument("--corpus", type=Path, required=True)
+    p.add_argument("--vocab-size", type=int, default=2048)
+    p.add_argument("--out", type=Path, required=True, help="the .model file to write")
+
+    p = sub.add_parser("train", help="train (or resume training) a small altup model")
+    p.add_argument("--corpus", type=Path, required=True)
+    p.add_argument("--tokenizer", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="run folder: state.pt, model.safetensors, history.json")
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--eval-every", type=int, default=200)
+    p.add_argument("--save-every", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    add_model_options(p)
+
+    p = sub.add_parser("convert", help="checkpoint (.safetensors) + tokenizer -> GGUF")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("--tokenizer", type=Path, default=None, help="SentencePiece .model (required)")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--dtype", default="f16", help="f32, f16 or bf16 for the matrices (norms stay f32)")
+    p.add_argument("--name", default=None, help="general.name (default: the checkpoint's file name)")
+    p.add_argument("--no-progress", action="store_true")
+
+    a = ap.parse_args(argv)
+    try:
+        if a.cmd == "corpus":
+            from .corpus import extract_kjv
+            n = extract_kjv(a.out)
+            print(f"wrote {n} lines to {a.out}")
+        elif a.cmd == "tokenizer":
+            from .tokenizer import train_tokenizer
+            train_tokenizer(a.corpus, a.out, a.vocab_size)
+            print(f"wrote {a.out}")
+        elif a.cmd == "train":
+            from .tokenizer import read_vocab
+            from .train import train
+            c = config_from(a, len(read_vocab(a.tokenizer).tokens))
+            last = train(c, a.corpus, a.tokenizer, a.out, a.steps, a.batch, a.lr, a.warmup, a.eval_every,
+                         a.save_every, a.seed, a.threads)
+            print(f"done: {last}")
+        elif a.cmd == "convert":
+            from .convert import convert
+            out = convert(a.checkpoint, a.tokenizer, a.out, a.dtype, a.name, progress=not a.no_progress)
+            print(f"wrote {out}")
+    except Exception as e:  # noqa: BLE001 - every failure becomes one clear line and exit 1
+        from .convert import ConvertError
+        if not isinstance(e, (ConvertError, ValueError, FileNotFoundError, RuntimeError, OSError)):
+            raise
+        print(f"altup-tools {a.cmd}: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""The hyper-parameters of an "altup" model: one dataclass, shared by the PyTorch reference,
+the trainer and the converter, and written into the GGUF metadata so the runtime needs no
+constants of its own. The binding definition is ../shared/reference/altup.md."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass
+class AltUpConfig:
+    vocab_size: int = 2048
+    d: int = 128                  # width of one block (the transformer width)
+    n_layers: int = 4
+    n_heads: int = 4
+    n_kv_heads: int = 2
+    head_dim: int = 32
+    ffn_dim: int = 352
+    context_length: int = 256
+    K: int = 2                    # AltUp blocks; 1 is the dense model
+    alternating: bool = True      # active block l mod K; False: always block 0
+    embedding: str = "widened"    # "widened": table [V, K*d]; "recycled": [V, d] copied to every block
+    output: str = "sum"           # "sum": h = sum_k x_k, unembedding [V, d]; "concat": [V, K*d]
+    tie_embeddings: bool = False  # unembedding = embedding table (needs the same shape)
+    ffn_act: str = "swiglu"       # "swiglu" or "geglu"
+    rope_theta: float = 10000.0
+    rms_eps: float = 1e-5
+    sliding_window: int = 0       # 0: full causal attention
+
+    def validate(self) -> None:
+        if self.K < 1 or self.K > 8:
+            raise ValueError(f"K must be 1..8, got {self.K}")
+        if self.embedding not in ("widened", "recycled"):
+            raise ValueError(f"embedding must be 'widened' or 'recycled', got {self.embedding!r}")
+        if self.output not in ("sum", "concat"):
+            raise ValueError(f"output must be 'sum' or 'concat', got {self.output!r}")
+        if self.output == "concat" and self.embedding != "widened":
+            raise ValueError("a concatenated output needs a widened embedding")
+        if self.ffn_act not in ("swiglu", "geglu"):
+            raise ValueError(f"ffn_act must be 'swiglu' or 'geglu', got {self.ffn_act!r}")
+        if self.n_heads % self.n_kv_heads:
+            raise ValueError(f"{self.n_heads} heads cannot share {self.n_kv_heads} KV heads")
+        if self.head_dim % 2:
+            raise ValueError("head_dim must be even for RoPE")
+        if self.tie_embeddings and self.embed_width != self.out_width:
+            raise ValueError("tied embeddings need the embedding and unembedding to have the same width")
+
+    @property
+    def embed_width(self) -> int:
+        return self.K * self.d if self.embedding == "widened" else self.d
+
+    @property
+    def out_width(self) -> int:
+        return self.K * self.d if self.output == "concat" else self.d
+
+    def active_block(self, layer: int) -> int:
+        return layer % self.K if self.alternating else 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "AltUpConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown config keys: {sorted(unknown)}")
+        return cls(**d)

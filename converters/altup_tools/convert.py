@@ -1,0 +1,186 @@
+"""Checkpoint (+ SentencePiece tokenizer) -> GGUF, architecture "altup".
+
+A checkpoint is a .safetensors file whose metadata holds the model's config as JSON under
+"altup_config" (what `altup-tools train` writes); reading it needs numpy and safetensors only,
+not torch. Every hyper-parameter goes into the GGUF metadata under "altup.", the tokenizer
+under llama.cpp's keys, tensors under llama.cpp's names ("blk.N.attn_q.weight", ...).
+The file is written to a temporary name beside the output and renamed only when complete.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .config import AltUpConfig
+from .tokenizer import read_vocab
+
+ARCH = "altup"
+DTYPES = ("f32", "f16", "bf16")
+
+
+class ConvertError(Exception):
+    """A problem with the inputs, worded for the user."""
+
+
+def tensor_map(c: AltUpConfig) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """checkpoint name -> (GGUF name, shape) for every tensor the model has."""
+    m = {"embed.weight": ("token_embd.weight", (c.vocab_size, c.embed_width)),
+         "norm.weight": ("output_norm.weight", (c.out_width,))}
+    if not c.tie_embeddings:
+        m["unembed.weight"] = ("output.weight", (c.vocab_size, c.out_width))
+    q, kv = c.n_heads * c.head_dim, c.n_kv_heads * c.head_dim
+    for l in range(c.n_layers):
+        p, b = f"layers.{l}.", f"blk.{l}."
+        m.update({
+            p + "attn_norm.weight": (b + "attn_norm.weight", (c.d,)),
+            p + "attn.q.weight": (b + "attn_q.weight", (q, c.d)),
+            p + "attn.k.weight": (b + "attn_k.weight", (kv, c.d)),
+            p + "attn.v.weight": (b + "attn_v.weight", (kv, c.d)),
+            p + "attn.o.weight": (b + "attn_output.weight", (c.d, q)),
+            p + "ffn_norm.weight": (b + "ffn_norm.weight", (c.d,)),
+            p + "ffn.gate.weight": (b + "ffn_gate.weight", (c.ffn_dim, c.d)),
+            p + "ffn.up.weight": (b + "ffn_up.weight", (c.ffn_dim, c.d)),
+            p + "ffn.down.weight": (b + "ffn_down.weight", (c.d, c.ffn_dim)),
+        })
+    return m
+
+
+def load_checkpoint(path: Path) -> tuple[AltUpConfig, dict[str, np.ndarray]]:
+    from safetensors import safe_open
+
+    if not Path(path).is_file():
+        raise ConvertError(f"checkpoint {path} does not exist")
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            meta = f.metadata() or {}
+            if "altup_config" not in meta:
+                raise ConvertError(f"{path} has no 'altup_config' metadata: not an altup-tools checkpoint")
+            config = AltUpConfig.from_dict(json.loads(meta["altup_config"]))
+            tensors = {name: f.get_tensor(name) for name in f.keys()}
+    except ConvertError:
+        raise
+    except Exception as e:  # safetensors reports malformed files with its own exception types
+        raise ConvertError(f"cannot read checkpoint {path}: {e}") from e
+    try:
+        config.validate()
+    except ValueError as e:
+        raise ConvertError(f"{path}: invalid config: {e}") from e
+    return config, tensors
+
+
+def check_tensors(c: AltUpConfig, tensors: dict[str, np.ndarray]) -> None:
+    """Every expected tensor present with its shape; all problems reported at once."""
+    problems = []
+    expected = tensor_map(c)
+    expected_extra = {"predict": (c.n_layers, c.K, c.K), "correct": (c.n_layers, c.K)}
+    for name, shape in [(k, v[1]) for k, v in expected.items()] + list(expected_extra.items()):
+        if name not in tensors:
+            problems.append(f"missing tensor {name} {list(shape)}")
+        elif tuple(tensors[name].shape) != shape:
+            problems.append(f"tensor {name} has shape {list(tensors[name].shape)}, expected {list(shape)}")
+    unknown = set(tensors) - set(expected) - set(expected_extra)
+    for name in sorted(unknown):
+        problems.append(f"unexpected tensor {name}")
+    if problems:
+        raise ConvertError("the checkpoint does not match its config:\n  " + "\n  ".join(problems))
+
+
+def to_dtype(a: np.ndarray, dtype: str):
+    """(array, raw ggml type or None) in the requested dtype."""
+    import gguf
+
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    if dtype == "f32":
+        return a, None
+    if dtype == "f16":
+        return a.astype(np.float16), None
+    return gguf.quants.quantize(a, gguf.GGMLQuantizationType.BF16), gguf.GGMLQuantizationType.BF16
+
+
+def add_metadata(w, c: AltUpConfig, name: str) -> None:
+    w.add_name(name)
+    w.add_context_length(c.context_length)
+    w.add_embedding_length(c.d)
+    w.add_block_count(c.n_layers)
+    w.add_feed_forward_length(c.ffn_dim)
+    w.add_head_count(c.n_heads)
+    w.add_head_count_kv(c.n_kv_heads)
+    w.add_key_length(c.head_dim)
+    w.add_value_length(c.head_dim)
+    w.add_layer_norm_rms_eps(c.rms_eps)
+    w.add_rope_freq_base(c.rope_theta)
+    w.add_uint32(f"{ARCH}.attention.sliding_window", c.sliding_window)
+    w.add_uint32(f"{ARCH}.altup.num_inputs", c.K)
+    w.add_bool(f"{ARCH}.altup.alternating", c.alternating)
+    w.add_string(f"{ARCH}.altup.embedding", c.embedding)
+    w.add_string(f"{ARCH}.altup.output", c.output)
+    w.add_string(f"{ARCH}.ffn_activation", c.ffn_act)
+    w.add_bool(f"{ARCH}.tie_word_embeddings", c.tie_embeddings)
+    w.add_vocab_size(c.vocab_size)
+
+
+def add_tokenizer(w, tokenizer: Path, vocab_size: int) -> None:
+    v = read_vocab(tokenizer)
+    if len(v.tokens) != vocab_size:
+        raise ConvertError(f"tokenizer {tokenizer} has {len(v.tokens)} tokens, the model {vocab_size}")
+    w.add_tokenizer_model("llama")  # llama.cpp's name for SentencePiece BPE with byte fallback
+    w.add_tokenizer_pre("default")
+    w.add_token_list(v.tokens)
+    w.add_token_scores(v.scores)
+    w.add_token_types(v.types)
+    w.add_bos_token_id(v.bos_id)
+    w.add_eos_token_id(v.eos_id)
+    w.add_unk_token_id(v.unk_id)
+    w.add_add_bos_token(True)
+    w.add_add_eos_token(False)
+    w.add_add_space_prefix(v.add_dummy_prefix)
+    w.add_remove_extra_whitespaces(v.remove_extra_whitespaces)
+
+
+def convert(checkpoint: Path, tokenizer: Path | None, out: Path, dtype: str = "f16", name: str | None = None,
+            progress: bool = True) -> Path:
+    """Writes `out`; raises ConvertError (leaving no output file) on any problem."""
+    import gguf
+
+    if dtype not in DTYPES:
+        raise ConvertError(f"unknown output dtype {dtype!r} (choose one of {', '.join(DTYPES)})")
+    if tokenizer is None:
+        raise ConvertError("a tokenizer model is required (--tokenizer TOKENIZER.model)")
+    if not Path(tokenizer).is_file():
+        raise ConvertError(f"tokenizer model {tokenizer} does not exist")
+    c, tensors = load_checkpoint(checkpoint)
+    check_tensors(c, tensors)
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name + ".", suffix=".tmp")
+    os.close(fd)
+    try:
+        w = gguf.GGUFWriter(tmp, arch=ARCH)
+        add_metadata(w, c, name or Path(checkpoint).stem)
+        add_tokenizer(w, Path(tokenizer), c.vocab_size)
+        w.add_file_type({"f32": 0, "f16": 1, "bf16": 32}[dtype])
+        for src, (dst, _) in tensor_map(c).items():
+            a = tensors[src]
+            if a.ndim == 1:  # norms stay f32: tiny, and precision-critical
+                w.add_tensor(dst, np.ascontiguousarray(a, dtype=np.float32))
+            else:
+                data, raw = to_dtype(a, dtype)
+                w.add_tensor(dst, data, raw_dtype=raw)
+        for l in range(c.n_layers):  # AltUp's few scalars per layer, always f32
+            w.add_tensor(f"blk.{l}.altup_predict_coef.weight", np.ascontiguousarray(tensors["predict"][l], np.float32))
+            w.add_tensor(f"blk.{l}.altup_correct_coef.weight", np.ascontiguousarray(tensors["correct"][l], np.float32))
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file(progress=progress)
+        w.close()
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return out

@@ -1,0 +1,147 @@
+"""The PyTorch reference of the "altup" architecture (../shared/reference/altup.md).
+
+Readable over fast: every line is one step of the math the C++ runtime implements, and the
+golden tests compare the two. A Llama-style pre-norm backbone of width d runs on one block;
+predict / correct update all K blocks:
+
+    predict:  xhat_i = sum_k p[l][i][k] * x_k
+    compute:  y      = Layer_l(x_j)            (the layer sees the INPUT block x_j)
+    correct:  x'_i   = xhat_i + g[l][i] * (y - xhat_j)
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .config import AltUpConfig
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, n: int, eps: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(n))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
+def rope_cos_sin(positions: torch.Tensor, head_dim: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos, sin [T, head_dim/2] in f32: inv_freq = 1 / theta^(2i/hd), angle = pos * inv_freq."""
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
+    angles = positions.to(torch.float32)[:, None] * inv_freq[None, :]
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """NeoX rotate-half on x [B, H, T, hd]: (a, b) -> (a cos - b sin, b cos + a sin)."""
+    half = x.shape[-1] // 2
+    a, b = x[..., :half], x[..., half:]
+    return torch.cat([a * cos - b * sin, b * cos + a * sin], dim=-1)
+
+
+class Attention(nn.Module):
+    def __init__(self, c: AltUpConfig):
+        super().__init__()
+        self.c = c
+        self.q = nn.Linear(c.d, c.n_heads * c.head_dim, bias=False)
+        self.k = nn.Linear(c.d, c.n_kv_heads * c.head_dim, bias=False)
+        self.v = nn.Linear(c.d, c.n_kv_heads * c.head_dim, bias=False)
+        self.o = nn.Linear(c.n_heads * c.head_dim, c.d, bias=False)
+
+    def forward(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        c = self.c
+        B, T, _ = x.shape
+        q = self.q(x).view(B, T, c.n_heads, c.head_dim).transpose(1, 2)      # [B, H, T, hd]
+        k = self.k(x).view(B, T, c.n_kv_heads, c.head_dim).transpose(1, 2)   # [B, Hkv, T, hd]
+        v = self.v(x).view(B, T, c.n_kv_heads, c.head_dim).transpose(1, 2)
+        cos, sin = rope_cos_sin(positions, c.head_dim, c.rope_theta)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        group = c.n_heads // c.n_kv_heads
+        k = k.repeat_interleave(group, dim=1)                                # GQA: head h reads KV head h // group
+        v = v.repeat_interleave(group, dim=1)
+        scores = q @ k.transpose(-1, -2) / math.sqrt(c.head_dim)             # [B, H, T, T]
+        qpos, kpos = positions[:, None], positions[None, :]
+        visible = kpos <= qpos
+        if c.sliding_window:
+            visible = visible & (qpos - kpos < c.sliding_window)
+        scores = scores.masked_fill(~visible, float("-inf"))
+        out = scores.softmax(-1) @ v                                         # [B, H, T, hd]
+        return self.o(out.transpose(1, 2).reshape(B, T, c.n_heads * c.head_dim))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, c: AltUpConfig):
+        super().__init__()
+        self.gate = nn.Linear(c.d, c.ffn_dim, bias=False)
+        self.up = nn.Linear(c.d, c.ffn_dim, bias=False)
+        self.down = nn.Linear(c.ffn_dim, c.d, bias=False)
+        self.act = c.ffn_act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        g = self.gate(x)
+        g = F.silu(g) if self.act == "swiglu" else F.gelu(g, approximate="tanh")
+        return self.down(g * self.up(x))
+
+
+class Layer(nn.Module):
+    """Llama-style pre-norm block of width d."""
+
+    def __init__(self, c: AltUpConfig):
+        super().__init__()
+        self.attn_norm = RMSNorm(c.d, c.rms_eps)
+        self.attn = Attention(c)
+        self.ffn_norm = RMSNorm(c.d, c.rms_eps)
+        self.ffn = FeedForward(c)
+
+    def forward(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.attn_norm(x), positions)
+        return x + self.ffn(self.ffn_norm(x))
+
+
+class AltUpModel(nn.Module):
+    def __init__(self, c: AltUpConfig):
+        super().__init__()
+        c.validate()
+        self.c = c
+        self.embed = nn.Embedding(c.vocab_size, c.embed_width)
+        self.layers = nn.ModuleList(Layer(c) for _ in range(c.n_layers))
+        # p[l] starts as the identity and g[l] as ones: every block gets the layer's update.
+        self.predict = nn.Parameter(torch.eye(c.K).repeat(c.n_layers, 1, 1))   # [L, K, K]
+        self.correct = nn.Parameter(torch.ones(c.n_layers, c.K))              # [L, K]
+        self.norm = RMSNorm(c.out_width, c.rms_eps)
+        self.unembed = None if c.tie_embeddings else nn.Linear(c.out_width, c.vocab_size, bias=False)
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, std=0.02)
+
+    def blocks_of(self, ids: torch.Tensor) -> list[torch.Tensor]:
+        """The K blocks [B, T, d] each token starts with."""
+        c = self.c
+        e = self.embed(ids)
+        if c.embedding == "widened":
+            return [e[..., k * c.d:(k + 1) * c.d] for k in range(c.K)]
+        return [e for _ in range(c.K)]                                       # Recycled-AltUp
+
+    def forward(self, ids: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits [B, T, V] for token ids [B, T] at positions [T] (default 0..T-1)."""
+        c = self.c
+        if positions is None:
+            positions = torch.arange(ids.shape[1])
+        x = self.blocks_of(ids)
+        for l, layer in enumerate(self.layers):
+            j = c.active_block(l)
+            p, g = self.predict[l], self.correct[l]
+            xhat = [sum(p[i, k] * x[k] for k in range(c.K)) for i in range(c.K)]
+            y = layer(x[j], positions)
+            x = [xhat[i] + g[i] * (y - xhat[j]) for i in range(c.K)]
+        h = sum(x) if c.output == "sum" else torch.cat(x, dim=-1)
+        h = self.norm(h)
+        w = self.embed.weight if self.unembed is None else self.unembed.weight
+        return h @ w.T

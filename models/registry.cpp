@@ -1,0 +1,39 @@
+// GGUF architecture name -> model. The one place that knows every architecture.
+#include <cstring>
+
+#include "models/altup.h"
+
+namespace altup {
+
+namespace {
+struct Arch {
+  const char* name;
+  Result<std::unique_ptr<Model>> (*load)(const GgufFile&, std::string_view);
+};
+
+Result<std::unique_ptr<Model>> load_altup(const GgufFile& f, std::string_view arch) {
+  auto m = AltUpModel::load(f, arch);
+  if (!m) return m.error();
+  return std::unique_ptr<Model>(std::move(*m));
+}
+
+// llama.cpp's "llama" is the dense (K = 1) case of "altup" except for its RoPE layout
+// (adjacent pairs, not rotate-half); it joins this list when that is implemented (issue 5).
+constexpr Arch kArchs[] = {{"altup", load_altup}};
+}  // namespace
+
+std::string known_architectures() {
+  std::string s;
+  for (const Arch& a : kArchs) s += (s.empty() ? "" : ", ") + std::string(a.name);
+  return s;
+}
+
+Result<std::unique_ptr<Model>> load_model(const GgufFile& file) {
+  const std::string_view arch = file.architecture();
+  if (arch.empty()) return make_error("the file has no general.architecture");
+  for (const Arch& a : kArchs)
+    if (arch == a.name) return a.load(file, arch);
+  return make_error("unknown architecture '" + std::string(arch) + "' (this build runs: " + known_architectures() + ")");
+}
+
+}  // namespace altup

@@ -1,0 +1,49 @@
+// What the session needs from a model architecture: its sizes, the persistent state its
+// forward pass keeps (KV caches), and a graph builder. Each architecture implements this
+// in models/<arch>.cpp; models/registry.cpp maps GGUF architecture names to them.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "runtime/error.h"
+#include "runtime/gguf.h"
+#include "runtime/graph.h"
+
+namespace altup {
+
+// Inputs, outputs and state tensors of one forward graph.
+struct ForwardGraph {
+  TensorId ids = kNoTensor;      // [T] I32 token ids
+  TensorId pos = kNoTensor;      // [T] I32 positions
+  TensorId logits = kNoTensor;   // [T, V] or [1, V] f32
+  std::vector<TensorId> states;  // in state_specs() order
+};
+
+struct StateSpec {
+  std::string name;
+  Shape shape;  // f32
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  virtual std::string_view arch() const = 0;
+  virtual int64_t vocab_size() const = 0;
+  virtual int64_t context_length() const = 0;  // the longest context the model was made for
+  virtual uint64_t weight_bytes() const = 0;
+  // State for a context of `ctx` tokens (e.g. each layer's K and V caches).
+  virtual std::vector<StateSpec> state_specs(int64_t ctx) const = 0;
+  // The forward pass for T new tokens; all_logits: logits for every token, else the last only.
+  virtual ForwardGraph build(Graph& g, int64_t T, int64_t ctx, bool all_logits) const = 0;
+};
+
+// The model for the file's general.architecture (models/registry.cpp); the file must outlive it.
+Result<std::unique_ptr<Model>> load_model(const GgufFile& file);
+
+// Architectures load_model knows, for messages.
+std::string known_architectures();
+
+}  // namespace altup

@@ -1,0 +1,68 @@
+// A loaded model ready to generate: the mapped GGUF file, the model, its tokenizer, the KV
+// caches for one sequence, and the forward graphs (one built once for single-token decode,
+// one built per prompt for prefill). Nothing is allocated per decoded token.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/executor.h"
+#include "runtime/gguf.h"
+#include "runtime/model.h"
+#include "runtime/tokenizer.h"
+
+namespace altup {
+
+struct SessionOptions {
+  int threads = 0;   // 0: every available core
+  int64_t ctx = 0;   // 0: the model's context length
+};
+
+class Session {
+ public:
+  static Result<std::unique_ptr<Session>> open(const std::string& path, const SessionOptions& options = {});
+
+  const Tokenizer& tokenizer() const { return tokenizer_; }
+  const Model& model() const { return *model_; }
+  const GgufFile& file() const { return *file_; }
+  int64_t ctx() const { return ctx_; }
+  int64_t n_past() const { return n_past_; }
+  int threads() const { return threads_; }
+  void set_threads(int n) { threads_ = n > 0 ? n : 1; }
+
+  // Forget the sequence (the caches are simply overwritten from position 0).
+  void reset() { n_past_ = 0; }
+
+  // Feeds `tokens` at positions n_past .. n_past + n - 1 and returns their logits: [n, V] with
+  // all_logits, else the last token's [V]. The pointer is valid until the next eval().
+  Result<const float*> eval(const std::vector<int32_t>& tokens, bool all_logits = false);
+
+  // Optional hooks (profiler, tensor dumps) for every graph run.
+  void set_hooks(ExecHooks* hooks) { hooks_ = hooks; }
+  // The graph of the last eval (for profilers that name nodes).
+  const Graph* last_graph() const { return last_graph_; }
+
+ private:
+  struct Forward {
+    Graph graph;
+    ForwardGraph io;
+    std::unique_ptr<Executor> exec;
+    int64_t T = 0;
+    bool all_logits = false;
+  };
+  Result<Forward*> forward_for(int64_t T, bool all_logits);
+
+  std::unique_ptr<GgufFile> file_;
+  std::unique_ptr<Model> model_;
+  Tokenizer tokenizer_;
+  int64_t ctx_ = 0, n_past_ = 0;
+  int threads_ = 1;
+  std::vector<std::vector<float>> states_;  // KV caches, one buffer per StateSpec
+  std::unique_ptr<Forward> decode_, prefill_;
+  std::vector<int32_t> ids_, pos_;
+  ExecHooks* hooks_ = nullptr;
+  const Graph* last_graph_ = nullptr;
+};
+
+}  // namespace altup
