@@ -5,5 +5,6 @@
 namespace altup::cli {
 
 int cmd_info(int argc, char** argv);
+int cmd_run(int argc, char** argv);
 
 }  // namespace altup::cli

@@ -15,6 +15,7 @@ struct Command {
 };
 
 constexpr Command kCommands[] = {
+    {"run", "generate text from a prompt (streams it, then prints speed and memory)", altup::cli::cmd_run},
     {"info", "describe a GGUF file: architecture, hyper-parameters, tokenizer, tensors", altup::cli::cmd_info},
 };
 

@@ -284,7 +284,10 @@ std::string Tokenizer::Stream::push(int32_t id) {
   std::string out;
   if (id < 0 || id >= t_.vocab_size()) return out;
   const Type ty = t_.type(id);
-  if (ty == kControl) return out;
+  if (ty == kControl) {  // invisible, but it ends a run of byte tokens (as sentencepiece does)
+    append_utf8_lossy(pending_bytes_, &out, /*keep_tail=*/false);
+    return out;
+  }
   if (ty == kByte) {
     int v = 0;
     parse_byte_piece(t_.piece(id), &v);

@@ -10,7 +10,8 @@
 //              score (leftmost first on ties); pieces outside the vocabulary fall back to
 //              their UTF-8 bytes (<0xXX> tokens), or <unk> without byte tokens;
 //   decode:    control tokens vanish, "▁" -> space, the first piece loses its leading "▁",
-//              runs of byte tokens become UTF-8 text (each invalid byte -> U+FFFD).
+//              runs of byte tokens (ended by any other token, control tokens included)
+//              become UTF-8 text, each invalid byte -> U+FFFD.
 #pragma once
 
 #include <cstdint>

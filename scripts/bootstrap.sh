@@ -11,6 +11,7 @@ APT_PACKAGES=(
   ocl-icd-opencl-dev                         # oneDNN's CMake config asks for OpenCL
   python3 python3-venv                       # the converters' virtual environment
   g++-aarch64-linux-gnu qemu-user            # ARM64 cross build, its tests run under qemu
+  bible-kjv                                  # the training corpus (public-domain KJV text)
 )
 
 missing=()
@@ -32,10 +33,12 @@ fi
 PY=/usr/bin/python3
 [[ -x $PY ]] || PY=$(command -v python3)
 stamp=.venv/.requirements.sha256
-want=$(sha256sum converters/requirements.txt | cut -d' ' -f1)
+want=$(cat converters/requirements.txt converters/pyproject.toml | sha256sum | cut -d' ' -f1)
 if [[ ! -x .venv/bin/python || ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   echo "bootstrap: preparing .venv (converters/requirements.txt)"
   [[ -x .venv/bin/python ]] || "$PY" -m venv .venv
   .venv/bin/python -m pip install -q --disable-pip-version-check -r converters/requirements.txt
+  # The converter itself (altup-tools), editable so the tests use this checkout's code.
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e converters
   echo "$want" > "$stamp"
 fi

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Quick start, command 1: install what is missing, build, and run the main job on the shipped
-# file. Until the shipped demo model lands (issue 4) the main job is `altup info` on the
-# small Llama-layout GGUF that the tests also use.
+# Quick start, command 1: install what is missing, build, and generate text with the shipped
+# demo model (demo/kjv-altup-k2.gguf, an AltUp K=2 model trained on the King James Bible).
+# Extra arguments go to `altup run` (e.g. -p "In the beginning" -n 64 --seed 7).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 echo "demo: building (release)"
 scripts/build.sh build
-exec build/cli/altup info tests/fixtures/llama_like.gguf
+exec build/cli/altup run -n 96 "$@"

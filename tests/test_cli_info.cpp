@@ -2,58 +2,13 @@
 // exactly one error line naming the file and the problem, a non-zero exit, and nothing on stdout.
 #include <doctest/doctest.h>
 
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cstdlib>
 #include <fstream>
-#include <iterator>
-#include <sstream>
 
+#include "tests/cli_test_util.h"
 #include "tests/malformed_cases.h"
 
-namespace {
 
-struct Run {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/altup_cli_XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
-};
-
-Run run_altup(const TempDir& dir, const std::string& args) {
-  const std::string out = dir.path + "/stdout", err = dir.path + "/stderr";
-  // Cross builds run the binary through an emulator (ALTUP_CLI_WRAPPER, set by meson).
-  const char* wrapper = std::getenv("ALTUP_CLI_WRAPPER");
-  const std::string cmd = std::string(wrapper ? wrapper : "") + " '" + ALTUP_CLI_PATH + "' " + args + " >'" + out +
-                          "' 2>'" + err + "'";
-  Run r;
-  const int raw = std::system(cmd.c_str());
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
-
-int count_lines(const std::string& s) {
-  int n = 0;
-  for (char c : s) n += c == '\n';
-  return n;
-}
-
-}  // namespace
+using namespace altup::test;
 
 TEST_CASE("info lists a llama.cpp-style file: architecture, hyper-parameters, tokenizer, tensors, totals") {
   TempDir dir;

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The training / reference environment, kept apart from the test path: .venv-train with the
+# converters and torch (PyPI's torch wheel pulls CUDA libraries: a few GiB). Needed only to
+# train models, regenerate torch-made fixtures, or run bench/paper_claim.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh
+PY=/usr/bin/python3
+[[ -x $PY ]] || PY=$(command -v python3)
+[[ -x .venv-train/bin/python ]] || "$PY" -m venv .venv-train
+.venv-train/bin/python -m pip install -q --disable-pip-version-check -r converters/requirements.txt
+.venv-train/bin/python -m pip install -q --disable-pip-version-check -e 'converters[train]'
+echo "ready: .venv-train/bin/python"

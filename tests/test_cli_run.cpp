@@ -1,0 +1,59 @@
+// `altup run` as a user runs it: text on stdout, one summary line on stderr, clear errors.
+#include <doctest/doctest.h>
+
+#include "tests/cli_test_util.h"
+
+using namespace altup::test;
+
+namespace {
+const std::string kModel = std::string(ALTUP_FIXTURES_DIR) + "/model_k2_alternating_widened.gguf";
+}
+
+TEST_CASE("run generates, prints the prompt then the continuation, and a summary line") {
+  TempDir dir;
+  Run r = run_altup(dir, "run -m '" + kModel + "' -p 'And God said' -n 12 --temp 0 -t 1");
+  CHECK(r.status == 0);
+  CHECK(r.out.rfind("And God said", 0) == 0);
+  CHECK(r.out.size() > std::string("And God said\n").size());
+  CHECK(count_lines(r.err) == 1);
+  CHECK(r.err.find("| prefill ") != std::string::npos);
+  CHECK(r.err.find("decode 11 tokens") != std::string::npos);
+  CHECK(r.err.find("peak RSS") != std::string::npos);
+  // Greedy is deterministic; so is sampling with a seed.
+  Run again = run_altup(dir, "run -m '" + kModel + "' -p 'And God said' -n 12 --temp 0 -t 2");
+  CHECK(again.out == r.out);
+  Run s1 = run_altup(dir, "run -m '" + kModel + "' -p x -n 20 --seed 5");
+  Run s2 = run_altup(dir, "run -m '" + kModel + "' -p x -n 20 --seed 5");
+  CHECK(s1.out == s2.out);
+}
+
+TEST_CASE("run: errors name the problem and exit non-zero") {
+  TempDir dir;
+  Run r = run_altup(dir, "run -m /nonexistent.gguf");
+  CHECK(r.status == 1);
+  CHECK(r.err == "altup run: error: /nonexistent.gguf: cannot open /nonexistent.gguf: No such file or directory\n");
+  r = run_altup(dir, "run -m '" + std::string(ALTUP_FIXTURES_DIR) + "/llama_like.gguf'");
+  CHECK(r.status == 1);
+  CHECK(r.err.find("unknown architecture 'llama'") != std::string::npos);
+  r = run_altup(dir, "run -m '" + kModel + "' --ctx 4 -p 'a prompt that is much longer than four tokens'");
+  CHECK(r.status == 1);
+  CHECK(r.err.find("the context holds 4") != std::string::npos);
+  CHECK(r.out.empty());
+  r = run_altup(dir, "run -m '" + kModel + "' -n -3");
+  CHECK(r.status == 2);
+  CHECK(r.err.find("'-3' is not a count") != std::string::npos);
+  r = run_altup(dir, "run --temp");
+  CHECK(r.status == 2);
+  r = run_altup(dir, "run --bogus");
+  CHECK(r.status == 2);
+  r = run_altup(dir, "run --help");
+  CHECK(r.status == 0);
+  CHECK(r.out.find("--repeat-penalty") != std::string::npos);
+}
+
+TEST_CASE("run stops when the context is full") {
+  TempDir dir;
+  Run r = run_altup(dir, "run -m '" + kModel + "' --ctx 10 -p hello -n 100 --temp 0");
+  CHECK(r.status == 0);
+  CHECK(r.err.find("stop: context full") != std::string::npos);
+}
