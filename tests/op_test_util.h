@@ -22,6 +22,13 @@ inline std::vector<const ops::Kernels*> simd_tables() {
   return v;
 }
 
+// The SIMD tables and the scalar one: for composite ops, every path a user can get.
+inline std::vector<const ops::Kernels*> all_tables() {
+  auto t = simd_tables();
+  t.push_back(&ops::scalar_kernels());
+  return t;
+}
+
 inline std::vector<int64_t> awkward_sizes(int lanes) {
   return {0, 1, lanes - 1, lanes, lanes + 1, 3 * lanes + 1, 4099};
 }

@@ -13,14 +13,6 @@
 using namespace altup;
 using namespace altup::test;
 
-namespace {
-std::vector<const ops::Kernels*> all_tables() {
-  auto t = simd_tables();
-  t.push_back(&ops::scalar_kernels());
-  return t;
-}
-}  // namespace
-
 TEST_CASE("predict and correct kernels match the references for K = 1..8") {
   const ops::Kernels& ref = ops::scalar_kernels();
   std::mt19937 rng(20);

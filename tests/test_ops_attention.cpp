@@ -61,9 +61,7 @@ TEST_CASE("attention matches NumPy on every SIMD table; threads do not change th
     std::vector<float> want(c.out.size());
     ops::ref::attention(c.s, c.q.data(), c.k.data(), c.v.data(), c.positions.data(), c.T, want.data());
     check_close(want.data(), c.out.data(), static_cast<int64_t>(want.size()), 1e-5f, 1e-5f, "reference " + c.name);
-    auto tables = simd_tables();
-    tables.push_back(&ops::scalar_kernels());
-    for (const ops::Kernels* k : tables) {
+    for (const ops::Kernels* k : all_tables()) {
       std::vector<float> y1(c.out.size()), y2(c.out.size());
       REQUIRE(ops::attention(c.s, c.q.data(), c.k.data(), c.v.data(), c.positions.data(), c.T, y1.data(), 1, k).ok());
       REQUIRE(ops::attention(c.s, c.q.data(), c.k.data(), c.v.data(), c.positions.data(), c.T, y2.data(), 2, k).ok());

@@ -67,9 +67,7 @@ TEST_CASE("matmul: GEMV and oneDNN paths agree with the reference; 1 and 2 threa
         CAPTURE(M);
         CAPTURE(N);
         CAPTURE(K);
-        auto tables = simd_tables();
-        tables.push_back(&ops::scalar_kernels());
-        for (const ops::Kernels* k : tables)
+        for (const ops::Kernels* k : all_tables())
           for (int path : {1, 2}) {
             std::vector<float> y1(want.size()), y2(want.size());
             REQUIRE(ops::matmul(x.data(), M, w, y1.data(), 1, path, k).ok());
