@@ -6,5 +6,7 @@ namespace altup::cli {
 
 int cmd_info(int argc, char** argv);
 int cmd_run(int argc, char** argv);
+int cmd_profile(int argc, char** argv);
+int cmd_bench(int argc, char** argv);
 
 }  // namespace altup::cli

@@ -1,7 +1,5 @@
 // `altup run`: generate text from a prompt, streaming it as it comes, then one summary line
 // (prefill and decode tokens/s, peak memory) on stderr.
-#include <sys/resource.h>
-
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -10,6 +8,7 @@
 #include <string_view>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "runtime/sampler.h"
 #include "runtime/session.h"
 #include "runtime/threading.h"
@@ -47,28 +46,6 @@ void usage(std::FILE* out) {
                "Exit status: 0 on success, 1 if the model cannot be loaded or run (one line on\n"
                "stderr says why), 2 for bad usage.\n",
                ALTUP_DEFAULT_MODEL[0] ? ALTUP_DEFAULT_MODEL : "(none built in)", kDefaultPrompt, available_threads());
-}
-
-bool parse_int(const char* s, long long lo, long long hi, long long* out) {
-  char* end = nullptr;
-  const long long v = std::strtoll(s, &end, 10);
-  if (!s[0] || *end || v < lo || v > hi) return false;
-  *out = v;
-  return true;
-}
-
-bool parse_float(const char* s, double lo, double hi, double* out) {
-  char* end = nullptr;
-  const double v = std::strtod(s, &end);
-  if (!s[0] || *end || !(v >= lo && v <= hi)) return false;
-  *out = v;
-  return true;
-}
-
-double peak_rss_mib() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_maxrss) / 1024.0;  // Linux reports KiB
 }
 
 }  // namespace

@@ -19,6 +19,9 @@ Result<std::unique_ptr<Executor>> Executor::create(const Graph& graph) {
   ex->bound_.assign(graph.tensors().size(), nullptr);
   for (size_t t = 0; t < graph.tensors().size(); ++t) ex->bound_[t] = graph.tensors()[t].data;
   ex->ctx_.graph_ = &graph;
+  ex->views_of_.resize(graph.tensors().size());
+  for (TensorId t = 0; t < static_cast<TensorId>(graph.tensors().size()); ++t)
+    if (graph.tensors()[t].kind == TensorKind::View) ex->views_of_[graph.tensors()[t].view_of].push_back(t);
   ex->refresh_views();
   return ex;
 }
@@ -26,15 +29,23 @@ Result<std::unique_ptr<Executor>> Executor::create(const Graph& graph) {
 Executor::~Executor() { std::free(arena_); }
 
 void Executor::bind_input(TensorId t, void* data) {
+  // Called for every decoded token: refresh the tensor and its views, not the whole graph.
   bound_[t] = data;
-  refresh_views();
+  refresh(t);
 }
 
 void Executor::refresh_views() {
-  const auto& tensors = graph_->tensors();
-  ctx_.views_.resize(tensors.size());
-  for (size_t t = 0; t < tensors.size(); ++t) {
-    const TensorDesc& d = tensors[t];
+  ctx_.views_.resize(graph_->tensors().size());
+  for (TensorId t = 0; t < static_cast<TensorId>(graph_->tensors().size()); ++t) {
+    const TensorDesc& d = graph_->tensors()[t];
+    if (d.kind != TensorKind::View) refresh(t);
+  }
+}
+
+// Recompute t's view, then those of the views looking into it (recursively: views may nest).
+void Executor::refresh(TensorId t) {
+  {
+    const TensorDesc& d = graph_->tensors()[t];
     void* data = nullptr;
     switch (d.kind) {
       case TensorKind::Input:
@@ -45,18 +56,20 @@ void Executor::refresh_views() {
       case TensorKind::Activation:
         if (plan_.offsets[t] != kNotInArena) data = static_cast<char*>(arena_) + plan_.offsets[t];
         break;
-      case TensorKind::View:  // views come after their base, so the base's view is ready
+      case TensorKind::View:  // refreshed right after its base
         if (ctx_.views_[d.view_of].data)
           data = static_cast<char*>(ctx_.views_[d.view_of].data) + d.view_offset;
         break;
     }
     ctx_.views_[t] = TensorView::contiguous(d.dtype, d.shape, data);
   }
+  for (TensorId v : views_of_[t]) refresh(v);
 }
 
 Status Executor::run(int n_threads, ExecHooks* hooks) {
   ctx_.threads_ = n_threads < 1 ? 1 : n_threads;
   const auto& nodes = graph_->nodes();
+  if (hooks) hooks->on_run_begin(*graph_);
   for (size_t k = 0; k < nodes.size(); ++k) {
     const Node& node = nodes[k];
     if (hooks) hooks->on_begin(node, k);

@@ -15,6 +15,7 @@ namespace altup {
 class ExecHooks {
  public:
   virtual ~ExecHooks() = default;
+  virtual void on_run_begin(const Graph& graph) { (void)graph; }  // once per run, before any node
   virtual void on_begin(const Node& node, size_t index) = 0;
   virtual void on_end(const Node& node, size_t index) = 0;
 };
@@ -53,11 +54,13 @@ class Executor {
  private:
   Executor() = default;
   void refresh_views();
+  void refresh(TensorId t);
 
   const Graph* graph_ = nullptr;
   MemoryPlan plan_;
   void* arena_ = nullptr;
   std::vector<void*> bound_;  // per tensor: caller-bound memory for inputs
+  std::vector<std::vector<TensorId>> views_of_;  // per tensor: the views that look into it
   ExecContext ctx_;
 };
 

@@ -1,0 +1,167 @@
+// `altup bench`: prefill and decode speed the way llama-bench measures them. ppN: one
+// prompt of N random tokens in a fresh context; tgN: N tokens decoded one at a time from an
+// empty context. Each test is repeated; median, min and max tokens/s are reported, with the
+// load time and peak RSS. Text (a markdown table) or JSON.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/options.h"
+#include "runtime/session.h"
+
+#ifndef ALTUP_DEFAULT_MODEL
+#define ALTUP_DEFAULT_MODEL ""
+#endif
+
+namespace altup::cli {
+namespace {
+
+void usage(std::FILE* out) {
+  std::fprintf(out,
+               "usage: altup bench [-m MODEL.gguf] [-p N] [-n N] [-r N] [-t N] [-o text|json]\n\n"
+               "Measures prefill (ppN: one N-token prompt of random tokens, fresh context) and decode\n"
+               "(tgN: N tokens one at a time from an empty context) speed, as llama-bench does; each\n"
+               "test repeated -r times, reporting median, min and max tokens/s, plus load time and\n"
+               "peak RSS.\n\n"
+               "options:\n"
+               "  -m, --model FILE    GGUF model (default: the shipped demo model)\n"
+               "  -p, --n-prompt N    prompt tokens for the prefill test; 0 skips it (default 512)\n"
+               "  -n, --n-gen N       tokens for the decode test; 0 skips it (default 128)\n"
+               "  -r, --repetitions N (default 5)\n"
+               "  -t, --threads N     threads (default: all cores)\n"
+               "  -o, --output F      text (default) or json\n"
+               "  -h, --help          show this help\n");
+}
+
+struct Stats {
+  double median = 0, min = 0, max = 0;
+};
+
+Stats stats_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  Stats s;
+  s.min = v.front();
+  s.max = v.back();
+  s.median = v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+  return s;
+}
+
+}  // namespace
+
+int cmd_bench(int argc, char** argv) {
+  std::string model = ALTUP_DEFAULT_MODEL, output = "text";
+  long long n_prompt = 512, n_gen = 128, reps = 5, threads = 0;
+  for (int k = 0; k < argc; ++k) {
+    const std::string_view a = argv[k];
+    if (a == "-h" || a == "--help") {
+      usage(stdout);
+      return 0;
+    }
+    if (k + 1 >= argc) {
+      std::fprintf(stderr, "altup bench: unknown argument or missing value: '%s' (see 'altup bench --help')\n", argv[k]);
+      return 2;
+    }
+    const char* v = argv[++k];
+    bool ok = true;
+    if (a == "-m" || a == "--model") model = v;
+    else if (a == "-p" || a == "--n-prompt") ok = parse_int(v, 0, 1 << 20, &n_prompt);
+    else if (a == "-n" || a == "--n-gen") ok = parse_int(v, 0, 1 << 20, &n_gen);
+    else if (a == "-r" || a == "--repetitions") ok = parse_int(v, 1, 1000, &reps);
+    else if (a == "-t" || a == "--threads") ok = parse_int(v, 1, 1024, &threads);
+    else if (a == "-o" || a == "--output") ok = (output = v) == "text" || output == "json";
+    else {
+      std::fprintf(stderr, "altup bench: unknown argument '%s' (see 'altup bench --help')\n", argv[k - 1]);
+      return 2;
+    }
+    if (!ok) {
+      std::fprintf(stderr, "altup bench: bad value '%s' for %s\n", v, std::string(a).c_str());
+      return 2;
+    }
+  }
+  using clock = std::chrono::steady_clock;
+  SessionOptions opt;
+  opt.threads = static_cast<int>(threads);
+  opt.ctx = std::max<long long>(std::max(n_prompt, n_gen), 1);
+  const auto t_load = clock::now();
+  auto session = Session::open(model, opt);
+  if (!session) {
+    std::fprintf(stderr, "altup bench: error: %s: %s\n", model.c_str(), session.error().message.c_str());
+    return 1;
+  }
+  const double load_s = std::chrono::duration<double>(clock::now() - t_load).count();
+  Session& s = **session;
+  const int32_t V = s.tokenizer().vocab_size();
+  std::mt19937 rng(42);
+  auto random_tokens = [&](long long n) {
+    std::vector<int32_t> t(static_cast<size_t>(n));
+    for (auto& x : t) x = 3 + static_cast<int32_t>(rng() % static_cast<uint32_t>(V - 3));
+    return t;
+  };
+
+  struct Test {
+    std::string name;
+    long long n;
+    std::vector<double> tps;
+  };
+  std::vector<Test> tests;
+  if (n_prompt > 0) tests.push_back({"pp" + std::to_string(n_prompt), n_prompt, {}});
+  if (n_gen > 0) tests.push_back({"tg" + std::to_string(n_gen), n_gen, {}});
+  for (Test& test : tests) {
+    const bool prefill = test.name[0] == 'p';
+    for (long long r = -1; r < reps; ++r) {  // r = -1: warm-up, not counted
+      s.reset();
+      const auto toks = random_tokens(test.n);
+      const auto t0 = clock::now();
+      if (prefill) {
+        auto l = s.eval(toks);
+        if (!l) {
+          std::fprintf(stderr, "altup bench: error: %s\n", l.error().message.c_str());
+          return 1;
+        }
+      } else {
+        for (int32_t t : toks) {
+          auto l = s.eval({t});
+          if (!l) {
+            std::fprintf(stderr, "altup bench: error: %s\n", l.error().message.c_str());
+            return 1;
+          }
+        }
+      }
+      const double sec = std::chrono::duration<double>(clock::now() - t0).count();
+      if (r >= 0) test.tps.push_back(static_cast<double>(test.n) / sec);
+    }
+  }
+  const double rss = peak_rss_mib();
+  const double size_mib = static_cast<double>(s.model().weight_bytes()) / (1 << 20);
+  if (output == "json") {
+    std::printf("{\"model\": \"%s\", \"arch\": \"%s\", \"weights_mib\": %.3f, \"threads\": %d, \"load_s\": %.4f, "
+                "\"peak_rss_mib\": %.2f, \"repetitions\": %lld, \"tests\": [",
+                model.c_str(), std::string(s.model().arch()).c_str(), size_mib, s.threads(), load_s, rss, reps);
+    for (size_t i = 0; i < tests.size(); ++i) {
+      const Stats st = stats_of(tests[i].tps);
+      std::printf("%s{\"test\": \"%s\", \"n\": %lld, \"tokens_per_s\": {\"median\": %.4f, \"min\": %.4f, \"max\": %.4f}, "
+                  "\"runs\": [",
+                  i ? ", " : "", tests[i].name.c_str(), tests[i].n, st.median, st.min, st.max);
+      for (size_t j = 0; j < tests[i].tps.size(); ++j) std::printf("%s%.4f", j ? ", " : "", tests[i].tps[j]);
+      std::printf("]}");
+    }
+    std::printf("]}\n");
+  } else {
+    std::printf("| model | arch | weights | threads | test | t/s (median) | min | max |\n");
+    std::printf("|---|---|---|---|---|---|---|---|\n");
+    for (const Test& t : tests) {
+      const Stats st = stats_of(t.tps);
+      std::printf("| %s | %s | %.2f MiB | %d | %s | %.2f | %.2f | %.2f |\n", model.c_str(),
+                  std::string(s.model().arch()).c_str(), size_mib, s.threads(), t.name.c_str(), st.median, st.min, st.max);
+    }
+    std::printf("\nload %.3f s, peak RSS %.1f MiB, %lld repetitions (after one warm-up each)\n", load_s, rss, reps);
+  }
+  return 0;
+}
+
+}  // namespace altup::cli
