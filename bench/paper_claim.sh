@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv-train/bin/python}
-STEPS=${1:-1200}
+STEPS=${1:-1000}
 OUT=${2:-runs/paper_claim}
 ALTUP=build/cli/altup
 [[ -x $PY ]] || { echo "paper_claim: no Python with torch at $PY (set PYTHON=...)" >&2; exit 1; }

@@ -48,7 +48,10 @@ def export_safetensors(model, config: AltUpConfig, path: Path) -> None:
 
 
 def train(config: AltUpConfig, corpus: Path, tokenizer: Path, out: Path, steps: int, batch: int, lr: float,
-          warmup: int, eval_every: int, save_every: int, seed: int, threads: int, val_fraction: float = 0.02) -> dict:
+          warmup: int, eval_every: int, save_every: int, seed: int, threads: int, val_fraction: float = 0.02,
+          stop_at: int | None = None) -> dict:
+    """Trains to `steps` (resuming from OUT/state.pt if present). `stop_at` ends the run early
+    at that step, as an interruption would (tests use it to check resuming)."""
     import torch
     from tqdm import tqdm
 
@@ -104,7 +107,7 @@ def train(config: AltUpConfig, corpus: Path, tokenizer: Path, out: Path, steps: 
     model.train()
     bar = tqdm(total=steps, initial=step, desc="train", unit="step", dynamic_ncols=True)
     t0 = time.time()
-    while step < steps:
+    while step < steps and (stop_at is None or step < stop_at):
         # Linear warm-up, then cosine decay to 10% of the peak.
         scale = min(1.0, (step + 1) / max(1, warmup))
         if step >= warmup:

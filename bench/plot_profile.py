@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""Plots an `altup profile --format json` result: per-layer stacked bars by category
+(attention, FFN, AltUp predict, AltUp correct, ...) and each phase's op shares.
+
+    build/cli/altup profile -m M.gguf --format json > prof.json
+    python bench/plot_profile.py prof.json -o prof.png        (needs matplotlib)
+"""
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("profile", type=Path)
+    ap.add_argument("-o", "--out", type=Path, required=True)
+    args = ap.parse_args()
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = json.loads(args.profile.read_text())["rows"]
+    phases = [p for p in ("prefill", "decode") if any(r["phase"] == p for r in rows)]
+    fig, axes = plt.subplots(len(phases), 2, figsize=(12, 4 * len(phases)), squeeze=False)
+    for i, phase in enumerate(phases):
+        rs = [r for r in rows if r["phase"] == phase]
+        by_layer = defaultdict(lambda: defaultdict(float))
+        for r in rs:
+            cat = {"altup_predict": "predict", "altup_correct": "correct"}.get(r["node"], r["category"])
+            by_layer[r["layer"]][cat] += r["total_ms"]
+        layers = sorted(by_layer)
+        cats = ["attention", "ffn", "predict", "correct", "altup", "embedding", "output", "other"]
+        bottom = [0.0] * len(layers)
+        ax = axes[i][0]
+        for c in cats:
+            vals = [by_layer[l][c] for l in layers]
+            if any(vals):
+                ax.bar([str(l) if l >= 0 else "-" for l in layers], vals, bottom=bottom, label=c)
+                bottom = [b + v for b, v in zip(bottom, vals)]
+        ax.set_title(f"{phase}: ms per layer")
+        ax.set_xlabel("layer (- = outside the layer stack)")
+        ax.legend(fontsize=8)
+        by_node = defaultdict(float)
+        for r in rs:
+            by_node[r["node"]] += r["total_ms"]
+        top = sorted(by_node.items(), key=lambda kv: -kv[1])[:12]
+        ax = axes[i][1]
+        ax.barh([k for k, _ in top][::-1], [v / sum(by_node.values()) * 100 for _, v in top][::-1])
+        ax.set_title(f"{phase}: share of time by op (%)")
+    fig.tight_layout()
+    fig.savefig(args.out, dpi=110)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""The trainer (needs torch, so it runs where .venv-train is used, and is reported as skipped
+elsewhere): stopping and resuming gives exactly the model an uninterrupted run gives, and the
+exported checkpoint converts."""
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="the trainer needs torch (scripts/bootstrap-train.sh)")
+
+from safetensors.numpy import load_file  # noqa: E402
+
+from altup_tools.config import AltUpConfig  # noqa: E402
+from altup_tools.convert import convert  # noqa: E402
+from altup_tools.train import train  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKENIZER = ROOT / "demo" / "tokenizer.model"
+
+
+def corpus(tmp: Path) -> Path:
+    lines = [f"And the {w} said unto the {v}, Behold, the {w} is good." for w in ("king", "man", "LORD", "people")
+             for v in ("city", "house", "land", "sea", "field")] * 20
+    p = tmp / "corpus.txt"
+    p.write_text("\n".join(lines) + "\n")
+    return p
+
+
+def run(tmp: Path, out: str, steps: int, stop_at=None) -> dict:
+    c = AltUpConfig(vocab_size=2048, d=16, n_layers=2, n_heads=2, n_kv_heads=1, head_dim=8, ffn_dim=32,
+                    context_length=16, K=2)
+    train(c, corpus(tmp), TOKENIZER, tmp / out, steps=steps, batch=4, lr=1e-3, warmup=2, eval_every=2,
+          save_every=2, seed=3, threads=1, val_fraction=0.2, stop_at=stop_at)
+    return load_file(str(tmp / out / "model.safetensors"))
+
+
+def test_resume_gives_the_same_model_as_one_run(tmp_path):
+    straight = run(tmp_path, "a", 6)
+    run(tmp_path, "b", 6, stop_at=4)  # interrupted after the save at step 4
+    resumed = run(tmp_path, "b", 6)    # picks up state.pt
+    assert straight.keys() == resumed.keys()
+    for k in straight:
+        assert (straight[k] == resumed[k]).all(), k
+    history = json.loads((tmp_path / "b" / "history.json").read_text())
+    assert [h["step"] for h in history] == [2, 4, 6]
+    assert all(h["val_loss"] > 0 for h in history)
+    convert(tmp_path / "b" / "model.safetensors", TOKENIZER, tmp_path / "b.gguf", "f16", progress=False)
