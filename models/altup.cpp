@@ -88,6 +88,7 @@ Result<AltUpHParams> AltUpHParams::from_gguf(const GgufFile& f, std::string_view
     hp.tied = *tie;
   } else {
     hp.tied = f.tensor("output.weight") == nullptr;  // llama.cpp omits output.weight when tied
+    hp.rope_pairs_adjacent = true;                   // llama.cpp's converter permutes q / k for it
   }
   if (hp.tied && hp.embed_width() != hp.out_width())
     return make_error("tied embeddings need equal embedding and output widths");
@@ -176,7 +177,7 @@ ForwardGraph AltUpModel::build(Graph& g, int64_t T, int64_t ctx, bool all_logits
     const TensorId q3 = g.add_view("q_heads" + L, q, 0, f32, {T, H, hd});
     const TensorId k3 = g.add_view("k_heads" + L, k, 0, f32, {T, Hkv, hd});
     const TensorId v3 = g.add_view("v_heads" + L, v, 0, f32, {T, Hkv, hd});
-    const OpParams rope = params(hp.rope_theta);
+    const OpParams rope = params(hp.rope_theta, hp.rope_pairs_adjacent ? 1 : 0);
     g.add_node_into(&ops::kRope, {q3, io.pos}, q3, "rope_q", il, rope);
     g.add_node_into(&ops::kRope, {k3, io.pos}, k3, "rope_k", il, rope);
     const TensorId kc = io.states[static_cast<size_t>(2 * l)], vc = io.states[static_cast<size_t>(2 * l + 1)];

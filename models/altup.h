@@ -1,6 +1,7 @@
 // The "altup" architecture (../shared/reference/altup.md): a Llama-style backbone of width d
 // that runs on one of K blocks per layer, with predict / correct keeping all K blocks
-// current. K = 1 is the dense Llama-style model.
+// current. K = 1 is the dense Llama-style model, which is how llama.cpp's "llama" GGUF files
+// run here too (their q / k rows are laid out for adjacent-pair RoPE).
 #pragma once
 
 #include <memory>
@@ -21,6 +22,7 @@ struct AltUpHParams {
   ops::Act act = ops::Act::Silu;
   float rope_theta = 10000.0f, eps = 1e-5f;
   int64_t window = 0;       // sliding window; 0 = full causal attention
+  bool rope_pairs_adjacent = false;  // llama.cpp's "llama" layout: pairs (2i, 2i+1), not rotate-half
 
   int64_t embed_width() const { return widened ? K * d : d; }
   int64_t out_width() const { return concat_out ? K * d : d; }

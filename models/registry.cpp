@@ -17,9 +17,8 @@ Result<std::unique_ptr<Model>> load_altup(const GgufFile& f, std::string_view ar
   return std::unique_ptr<Model>(std::move(*m));
 }
 
-// llama.cpp's "llama" is the dense (K = 1) case of "altup" except for its RoPE layout
-// (adjacent pairs, not rotate-half); it joins this list when that is implemented (issue 5).
-constexpr Arch kArchs[] = {{"altup", load_altup}};
+// llama.cpp's "llama" is the dense (K = 1) case of "altup" with adjacent-pair RoPE.
+constexpr Arch kArchs[] = {{"altup", load_altup}, {"llama", load_altup}};
 }  // namespace
 
 std::string known_architectures() {

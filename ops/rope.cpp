@@ -17,6 +17,14 @@ void ref::rope_neox(float* x, const float* cos, const float* sin, int64_t hd) {
   }
 }
 
+void ref::rope_normal(float* x, const float* cos, const float* sin, int64_t hd) {
+  for (int64_t i = 0; i < hd / 2; ++i) {
+    const float a = x[2 * i], b = x[2 * i + 1];
+    x[2 * i] = a * cos[i] - b * sin[i];
+    x[2 * i + 1] = b * cos[i] + a * sin[i];
+  }
+}
+
 void rope_angles(int64_t pos, float theta, int64_t hd, float* cos, float* sin) {
   for (int64_t i = 0; i < hd / 2; ++i) {
     const float inv_freq = 1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(hd));
@@ -37,6 +45,7 @@ Status run(const Node& node, ExecContext& ctx) {
   if (hd % 2) return make_error("rope head size " + std::to_string(hd) + " is odd");
   const Kernels& k = kernels();
   const float theta = node.params.f[0];
+  const bool normal = node.params.i[0] == 1;
   for_rows(T, H * hd, ctx.threads(), [&](int64_t t0, int64_t t1) {
     thread_local std::vector<float> cs;
     cs.resize(static_cast<size_t>(hd));
@@ -46,7 +55,10 @@ Status run(const Node& node, ExecContext& ctx) {
       float* dst = y.row<float>(t * H);
       if (dst != src)
         for (int64_t i = 0; i < H * hd; ++i) dst[i] = src[i];
-      for (int64_t h = 0; h < H; ++h) k.rope_neox(dst + h * hd, cs.data(), cs.data() + hd / 2, hd);
+      for (int64_t h = 0; h < H; ++h) {
+        if (normal) ref::rope_normal(dst + h * hd, cs.data(), cs.data() + hd / 2, hd);
+        else k.rope_neox(dst + h * hd, cs.data(), cs.data() + hd / 2, hd);
+      }
     }
   });
   return {};

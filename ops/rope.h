@@ -10,6 +10,9 @@ namespace altup::ops {
 
 namespace ref {
 void rope_neox(float* x, const float* cos, const float* sin, int64_t hd);
+// The "normal" (GPT-J) layout llama.cpp uses for its "llama" architecture: pair i is
+// (x[2i], x[2i+1]). Same rotation, different pairing; scalar only for now.
+void rope_normal(float* x, const float* cos, const float* sin, int64_t hd);
 }
 
 // cos/sin of the hd/2 angles for one position, in f32 as Hugging Face computes them
@@ -17,7 +20,7 @@ void rope_neox(float* x, const float* cos, const float* sin, int64_t hd);
 void rope_angles(int64_t pos, float theta, int64_t hd, float* cos, float* sin);
 
 // Graph op: inputs {x [T, H, hd], pos [T] (I32)}, output [T, H, hd] (may be x's own view).
-// params.f[0] = theta.
+// params.f[0] = theta; params.i[0] = 0 NeoX rotate-half (default), 1 normal (adjacent pairs).
 extern const OpDef kRope;
 
 }  // namespace altup::ops

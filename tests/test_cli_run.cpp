@@ -32,9 +32,9 @@ TEST_CASE("run: errors name the problem and exit non-zero") {
   Run r = run_altup(dir, "run -m /nonexistent.gguf");
   CHECK(r.status == 1);
   CHECK(r.err == "altup run: error: /nonexistent.gguf: cannot open /nonexistent.gguf: No such file or directory\n");
-  r = run_altup(dir, "run -m '" + std::string(ALTUP_FIXTURES_DIR) + "/llama_like.gguf'");
+  r = run_altup(dir, "run -m '" + std::string(ALTUP_FIXTURES_DIR) + "/all_types.gguf'");
   CHECK(r.status == 1);
-  CHECK(r.err.find("unknown architecture 'llama'") != std::string::npos);
+  CHECK(r.err.find("unknown architecture 'test'") != std::string::npos);
   r = run_altup(dir, "run -m '" + kModel + "' --ctx 4 -p 'a prompt that is much longer than four tokens'");
   CHECK(r.status == 1);
   CHECK(r.err.find("the context holds 4") != std::string::npos);

@@ -4,6 +4,7 @@
     altup-tools tokenizer --corpus data/kjv.txt --vocab-size 2048 --out data/tokenizer.model
     altup-tools train --corpus data/kjv.txt --tokenizer data/tokenizer.model --out runs/demo [model options]
     altup-tools convert runs/demo/model.safetensors --tokenizer data/tokenizer.model --out demo.gguf --dtype f16
+    altup-tools convert dense.safetensors --tokenizer tok.model --out dense-llama.gguf --arch llama
 """
 from __future__ import annotations
 
@@ -77,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--dtype", default="f16", help="f32, f16 or bf16 for the matrices (norms stay f32)")
     p.add_argument("--name", default=None, help="general.name (default: the checkpoint's file name)")
+    p.add_argument("--arch", default="altup", help="altup (default), or llama for a dense K=1 model llama.cpp can load")
     p.add_argument("--no-progress", action="store_true")
 
     a = ap.parse_args(argv)
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"done: {last}")
         elif a.cmd == "convert":
             from .convert import convert
-            out = convert(a.checkpoint, a.tokenizer, a.out, a.dtype, a.name, progress=not a.no_progress)
+            out = convert(a.checkpoint, a.tokenizer, a.out, a.dtype, a.name, progress=not a.no_progress, arch=a.arch)
             print(f"wrote {out}")
     except Exception as e:  # noqa: BLE001 - every failure becomes one clear line and exit 1
         from .convert import ConvertError

@@ -1,4 +1,5 @@
-"""Checkpoint (+ SentencePiece tokenizer) -> GGUF, architecture "altup".
+"""Checkpoint (+ SentencePiece tokenizer) -> GGUF, architecture "altup" (or, for a dense
+K = 1 model, llama.cpp's "llama", which llama.cpp itself can load).
 
 A checkpoint is a .safetensors file whose metadata holds the model's config as JSON under
 "altup_config" (what `altup-tools train` writes); reading it needs numpy and safetensors only,
@@ -19,6 +20,7 @@ from .config import AltUpConfig
 from .tokenizer import read_vocab
 
 ARCH = "altup"
+ARCHS = ("altup", "llama")
 DTYPES = ("f32", "f16", "bf16")
 
 
@@ -101,6 +103,43 @@ def to_dtype(a: np.ndarray, dtype: str):
     return gguf.quants.quantize(a, gguf.GGMLQuantizationType.BF16), gguf.GGMLQuantizationType.BF16
 
 
+def permute_for_llama(w: np.ndarray, n_heads: int) -> np.ndarray:
+    """Reorders q / k rows within each head from rotate-half pairs (i, i + hd/2) to the
+    adjacent pairs (2i, 2i + 1) that llama.cpp's "llama" RoPE rotates; as its converter does."""
+    hd = w.shape[0] // n_heads
+    return w.reshape(n_heads, 2, hd // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def check_llama_compatible(c: AltUpConfig, tensors: dict[str, np.ndarray]) -> None:
+    problems = []
+    if c.K != 1:
+        problems.append(f"K = {c.K} (a llama file is dense: K = 1)")
+    if c.ffn_act != "swiglu":
+        problems.append(f"ffn_act {c.ffn_act!r} (llama uses swiglu)")
+    if c.sliding_window:
+        problems.append("a sliding window (llama has none)")
+    if c.K == 1 and (not np.all(tensors["predict"] == 1) or not np.all(tensors["correct"] == 1)):
+        problems.append("AltUp coefficients other than predict = [[1]], correct = [1] (a llama file cannot hold them)")
+    if problems:
+        raise ConvertError("cannot write this model as 'llama': " + "; ".join(problems))
+
+
+def add_llama_metadata(w, c: AltUpConfig, name: str) -> None:
+    w.add_name(name)
+    w.add_context_length(c.context_length)
+    w.add_embedding_length(c.d)
+    w.add_block_count(c.n_layers)
+    w.add_feed_forward_length(c.ffn_dim)
+    w.add_head_count(c.n_heads)
+    w.add_head_count_kv(c.n_kv_heads)
+    w.add_key_length(c.head_dim)
+    w.add_value_length(c.head_dim)
+    w.add_rope_dimension_count(c.head_dim)
+    w.add_layer_norm_rms_eps(c.rms_eps)
+    w.add_rope_freq_base(c.rope_theta)
+    w.add_vocab_size(c.vocab_size)
+
+
 def add_metadata(w, c: AltUpConfig, name: str) -> None:
     w.add_name(name)
     w.add_context_length(c.context_length)
@@ -142,10 +181,12 @@ def add_tokenizer(w, tokenizer: Path, vocab_size: int) -> None:
 
 
 def convert(checkpoint: Path, tokenizer: Path | None, out: Path, dtype: str = "f16", name: str | None = None,
-            progress: bool = True) -> Path:
+            progress: bool = True, arch: str = "altup") -> Path:
     """Writes `out`; raises ConvertError (leaving no output file) on any problem."""
     import gguf
 
+    if arch not in ARCHS:
+        raise ConvertError(f"unknown architecture {arch!r} (choose one of {', '.join(ARCHS)})")
     if dtype not in DTYPES:
         raise ConvertError(f"unknown output dtype {dtype!r} (choose one of {', '.join(DTYPES)})")
     if tokenizer is None:
@@ -154,24 +195,29 @@ def convert(checkpoint: Path, tokenizer: Path | None, out: Path, dtype: str = "f
         raise ConvertError(f"tokenizer model {tokenizer} does not exist")
     c, tensors = load_checkpoint(checkpoint)
     check_tensors(c, tensors)
+    llama = arch == "llama"
+    if llama:
+        check_llama_compatible(c, tensors)
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name + ".", suffix=".tmp")
     os.close(fd)
     try:
-        w = gguf.GGUFWriter(tmp, arch=ARCH)
-        add_metadata(w, c, name or Path(checkpoint).stem)
+        w = gguf.GGUFWriter(tmp, arch=arch)
+        (add_llama_metadata if llama else add_metadata)(w, c, name or Path(checkpoint).stem)
         add_tokenizer(w, Path(tokenizer), c.vocab_size)
         w.add_file_type({"f32": 0, "f16": 1, "bf16": 32}[dtype])
         for src, (dst, _) in tensor_map(c).items():
             a = tensors[src]
+            if llama and dst.endswith(("attn_q.weight", "attn_k.weight")):
+                a = permute_for_llama(a, c.n_heads if dst.endswith("attn_q.weight") else c.n_kv_heads)
             if a.ndim == 1:  # norms stay f32: tiny, and precision-critical
                 w.add_tensor(dst, np.ascontiguousarray(a, dtype=np.float32))
             else:
                 data, raw = to_dtype(a, dtype)
                 w.add_tensor(dst, data, raw_dtype=raw)
-        for l in range(c.n_layers):  # AltUp's few scalars per layer, always f32
+        for l in range(0 if llama else c.n_layers):  # AltUp's few scalars per layer, always f32
             w.add_tensor(f"blk.{l}.altup_predict_coef.weight", np.ascontiguousarray(tensors["predict"][l], np.float32))
             w.add_tensor(f"blk.{l}.altup_correct_coef.weight", np.ascontiguousarray(tensors["correct"][l], np.float32))
         w.write_header_to_file()

@@ -133,3 +133,31 @@ def test_cli_prints_one_error_line_and_exits_1(tmp_path):
     assert r.returncode == 1
     assert r.stderr.strip().splitlines() == [f"altup-tools convert: error: checkpoint {tmp_path / 'none.safetensors'} does not exist"]
     assert not (tmp_path / "x.gguf").exists()
+
+
+def test_llama_export_permutes_q_and_k_and_drops_altup_coefficients(tmp_path):
+    c = tiny_config(K=1)
+    t = tensors_for(c)
+    t["predict"][:] = 1.0
+    t["correct"][:] = 1.0
+    out = convert(write_checkpoint(tmp_path / "c.safetensors", c, t), TOKENIZER, tmp_path / "l.gguf", "f32",
+                  progress=False, arch="llama")
+    r = gguf.GGUFReader(out)
+    assert bytes(r.fields["general.architecture"].parts[-1]).decode() == "llama"
+    assert int(r.fields["llama.rope.dimension_count"].parts[-1][0]) == 8
+    got = {tt.name: np.asarray(tt.data) for tt in r.tensors}
+    assert not any("altup" in name for name in got)
+    q = t["layers.0.attn.q.weight"]  # [2 heads x 8, 16]: rows (i, i + 4) of a head become (2i, 2i + 1)
+    pq = got["blk.0.attn_q.weight"].reshape(q.shape)
+    for h in range(2):
+        for i in range(4):
+            np.testing.assert_array_equal(pq[h * 8 + 2 * i], q[h * 8 + i])
+            np.testing.assert_array_equal(pq[h * 8 + 2 * i + 1], q[h * 8 + i + 4])
+    np.testing.assert_array_equal(got["blk.0.attn_v.weight"].reshape(8, 16), t["layers.0.attn.v.weight"])
+
+
+def test_llama_export_refuses_altup_models(tmp_path):
+    c = tiny_config(K=2)
+    check_fails(tmp_path, "cannot write this model as 'llama': K = 2",
+                checkpoint=write_checkpoint(tmp_path / "c.safetensors", c, tensors_for(c)), tokenizer=TOKENIZER,
+                arch="llama")
