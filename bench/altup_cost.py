@@ -22,7 +22,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +66,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--altup", type=Path, default=ROOT / "build" / "cli" / "altup")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "altup_cost")
+    ap.add_argument("--make-only", action="store_true", help="write the models (OUT/d*/) and stop")
+    ap.add_argument("--keep", action="store_true", help="keep the models after measuring (reused when present)")
     args = ap.parse_args()
     if not args.altup.exists():
         print(f"altup_cost: {args.altup} is missing: build first (scripts/build.sh build)", file=sys.stderr)
@@ -74,13 +75,20 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     tokenizer = ROOT / "demo" / "tokenizer.model"
     results = []
+    # Models first (they take a while at d = 2048), then the measurements.
     for d in args.widths:
-        work = Path(tempfile.mkdtemp(dir=args.out, prefix=f"d{d}."))
-        try:
-            models = {}
-            for name, K, emb, mult in VARIANTS:
+        work = args.out / f"d{d}"
+        work.mkdir(exist_ok=True)
+        for name, K, emb, mult in VARIANTS:
+            if not (work / f"{name}.gguf").exists():
                 print(f"d={d}: making {name}", flush=True)
-                models[name] = make_model(work, name, d * mult, K, emb, args.layers, tokenizer)
+                make_model(work, name, d * mult, K, emb, args.layers, tokenizer)
+    if args.make_only:
+        return 0
+    for d in args.widths:
+        work = args.out / f"d{d}"
+        try:
+            models = {name: work / f"{name}.gguf" for name, *_ in VARIANTS}
             times = {name: [] for name in models}
             for r in range(args.rounds):
                 for name, path in models.items():
@@ -96,7 +104,8 @@ def main() -> int:
                                 "runs_ms": times[name], "gguf_mib": round(path.stat().st_size / 2**20, 1)})
                 print(f"  {name:12s} {ms:8.3f} ms/token  {ms / base:5.2f}x dense-d", flush=True)
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            if not args.keep:
+                shutil.rmtree(work, ignore_errors=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=1))
     names = [v[0] for v in VARIANTS]
     print("\n| d | " + " | ".join(names) + " |")
