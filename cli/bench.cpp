@@ -14,10 +14,6 @@
 #include "cli/options.h"
 #include "runtime/session.h"
 
-#ifndef ALTUP_DEFAULT_MODEL
-#define ALTUP_DEFAULT_MODEL ""
-#endif
-
 namespace altup::cli {
 namespace {
 

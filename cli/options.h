@@ -8,6 +8,11 @@
 #include <cstdlib>
 #include <string>
 
+// The shipped demo model, used when no -m is given (set by cli/meson.build).
+#ifndef ALTUP_DEFAULT_MODEL
+#define ALTUP_DEFAULT_MODEL ""
+#endif
+
 namespace altup::cli {
 
 inline bool parse_int(const char* s, long long lo, long long hi, long long* out) {

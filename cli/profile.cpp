@@ -12,10 +12,6 @@
 #include "runtime/profiler.h"
 #include "runtime/session.h"
 
-#ifndef ALTUP_DEFAULT_MODEL
-#define ALTUP_DEFAULT_MODEL ""
-#endif
-
 namespace altup::cli {
 namespace {
 

@@ -13,10 +13,6 @@
 #include "runtime/session.h"
 #include "runtime/threading.h"
 
-#ifndef ALTUP_DEFAULT_MODEL
-#define ALTUP_DEFAULT_MODEL ""
-#endif
-
 namespace altup::cli {
 namespace {
 

@@ -124,7 +124,8 @@ def check_llama_compatible(c: AltUpConfig, tensors: dict[str, np.ndarray]) -> No
         raise ConvertError("cannot write this model as 'llama': " + "; ".join(problems))
 
 
-def add_llama_metadata(w, c: AltUpConfig, name: str) -> None:
+def add_backbone_metadata(w, c: AltUpConfig, name: str) -> None:
+    """The keys every Llama-style backbone has, under the writer's architecture prefix."""
     w.add_name(name)
     w.add_context_length(c.context_length)
     w.add_embedding_length(c.d)
@@ -134,24 +135,18 @@ def add_llama_metadata(w, c: AltUpConfig, name: str) -> None:
     w.add_head_count_kv(c.n_kv_heads)
     w.add_key_length(c.head_dim)
     w.add_value_length(c.head_dim)
-    w.add_rope_dimension_count(c.head_dim)
     w.add_layer_norm_rms_eps(c.rms_eps)
     w.add_rope_freq_base(c.rope_theta)
     w.add_vocab_size(c.vocab_size)
 
 
+def add_llama_metadata(w, c: AltUpConfig, name: str) -> None:
+    add_backbone_metadata(w, c, name)
+    w.add_rope_dimension_count(c.head_dim)
+
+
 def add_metadata(w, c: AltUpConfig, name: str) -> None:
-    w.add_name(name)
-    w.add_context_length(c.context_length)
-    w.add_embedding_length(c.d)
-    w.add_block_count(c.n_layers)
-    w.add_feed_forward_length(c.ffn_dim)
-    w.add_head_count(c.n_heads)
-    w.add_head_count_kv(c.n_kv_heads)
-    w.add_key_length(c.head_dim)
-    w.add_value_length(c.head_dim)
-    w.add_layer_norm_rms_eps(c.rms_eps)
-    w.add_rope_freq_base(c.rope_theta)
+    add_backbone_metadata(w, c, name)
     w.add_uint32(f"{ARCH}.attention.sliding_window", c.sliding_window)
     w.add_uint32(f"{ARCH}.altup.num_inputs", c.K)
     w.add_bool(f"{ARCH}.altup.alternating", c.alternating)
@@ -159,7 +154,6 @@ def add_metadata(w, c: AltUpConfig, name: str) -> None:
     w.add_string(f"{ARCH}.altup.output", c.output)
     w.add_string(f"{ARCH}.ffn_activation", c.ffn_act)
     w.add_bool(f"{ARCH}.tie_word_embeddings", c.tie_embeddings)
-    w.add_vocab_size(c.vocab_size)
 
 
 def add_tokenizer(w, tokenizer: Path, vocab_size: int) -> None:
