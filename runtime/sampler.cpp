@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <unordered_set>
 
 namespace altup {
 
@@ -14,11 +13,14 @@ Sampler::Sampler(const SamplerParams& p, int32_t vocab_size) : p_(p), vocab_(voc
 int32_t Sampler::sample(const float* logits, const std::vector<int32_t>& history) {
   std::copy(logits, logits + vocab_, work_.begin());
   if (p_.repeat_penalty != 1.0f && p_.repeat_last_n > 0) {
-    std::unordered_set<int32_t> seen;
+    penalized_.clear();
     const size_t from = history.size() > static_cast<size_t>(p_.repeat_last_n) ? history.size() - p_.repeat_last_n : 0;
     for (size_t i = from; i < history.size(); ++i) {
       const int32_t t = history[i];
-      if (t < 0 || t >= vocab_ || !seen.insert(t).second) continue;
+      // Each token is penalized once however often it recurs (a short linear scan: the
+      // window is repeat_last_n tokens).
+      if (t < 0 || t >= vocab_ || std::find(penalized_.begin(), penalized_.end(), t) != penalized_.end()) continue;
+      penalized_.push_back(t);
       float& l = work_[static_cast<size_t>(t)];
       l = l > 0 ? l / p_.repeat_penalty : l * p_.repeat_penalty;
     }
@@ -39,17 +41,17 @@ int32_t Sampler::sample(const float* logits, const std::vector<int32_t>& history
     std::sort(cand_.begin(), cand_.end(), by_logit);
   }
   // Probabilities of what is left (softmax at temperature 1 for the filters).
-  auto to_probs = [this](float temperature) {
+  auto to_probs = [this](float temperature) -> const std::vector<float>& {
     const float m = cand_.front().first;
     double z = 0;
     for (auto& c : cand_) z += std::exp((c.first - m) / temperature);
-    std::vector<float> probs(cand_.size());
+    probs_.resize(cand_.size());
     for (size_t i = 0; i < cand_.size(); ++i)
-      probs[i] = static_cast<float>(std::exp((cand_[i].first - m) / temperature) / z);
-    return probs;
+      probs_[i] = static_cast<float>(std::exp((cand_[i].first - m) / temperature) / z);
+    return probs_;
   };
   if (p_.top_p < 1.0f) {
-    const auto probs = to_probs(1.0f);
+    const auto& probs = to_probs(1.0f);
     double cum = 0;
     size_t keep = cand_.size();
     for (size_t i = 0; i < probs.size(); ++i) {
@@ -62,12 +64,12 @@ int32_t Sampler::sample(const float* logits, const std::vector<int32_t>& history
     cand_.resize(keep);
   }
   if (p_.min_p > 0.0f) {
-    const auto probs = to_probs(1.0f);
+    const auto& probs = to_probs(1.0f);
     size_t keep = 1;
     while (keep < probs.size() && probs[keep] >= p_.min_p * probs[0]) ++keep;
     cand_.resize(keep);
   }
-  const auto probs = to_probs(p_.temperature);
+  const auto& probs = to_probs(p_.temperature);
   for (size_t i = 0; i < cand_.size(); ++i) cand_[i].first = probs[i];
   // Draw: u uniform in [0, 1) from the top 24 bits, so the result does not depend on the
   // standard library's distribution code.

@@ -35,8 +35,11 @@ class Sampler {
   SamplerParams p_;
   int32_t vocab_;
   std::mt19937_64 rng_;
+  // Reused every call: sampling a token allocates nothing once these have grown.
   std::vector<float> work_;
   std::vector<std::pair<float, int32_t>> cand_;  // (probability or logit, token)
+  std::vector<float> probs_;
+  std::vector<int32_t> penalized_;               // tokens already penalized this call
 };
 
 }  // namespace altup

@@ -159,7 +159,7 @@ Result<Tokenizer> Tokenizer::from_gguf(const GgufFile& f) {
 }
 
 int32_t Tokenizer::find(std::string_view piece) const {
-  auto it = ids_.find(std::string(piece));
+  auto it = ids_.find(piece);
   return it == ids_.end() ? -1 : it->second;
 }
 

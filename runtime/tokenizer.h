@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <functional>
 #include <unordered_map>
 #include <vector>
 
@@ -64,7 +65,12 @@ class Tokenizer {
   std::vector<std::string> pieces_;
   std::vector<float> scores_;
   std::vector<Type> types_;
-  std::unordered_map<std::string, int32_t> ids_;  // mergeable pieces: normal, user-defined, unused
+  // Transparent hashing: merge candidates are looked up as string_views, without a copy.
+  struct PieceHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, int32_t, PieceHash, std::equal_to<>> ids_;  // normal, user-defined, unused
   std::vector<std::string> user_defined_;         // matched whole, longest first
   int32_t byte_ids_[256];
   bool has_bytes_ = false;
