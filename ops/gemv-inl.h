@@ -1,6 +1,5 @@
 // SIMD matrix-vector product y = W·x for one token (decode). Decode is bound by reading W,
-// so the kernel streams W once: four rows at a time share each load of x and keep four
-// independent FMA chains in flight. No include guard (see simd-inl.h).
+// so the kernel streams W once, row after row. No include guard (see simd-inl.h).
 namespace altup::ops::ALTUP_ISA {
 
 inline V load_w(const float* p) { return loadu(p); }
@@ -18,29 +17,52 @@ inline V load_any(const W* p, bool bf16) {
   }
 }
 
+// One row at a time: W streamed front to back, four independent FMA chains (4 x L weights
+// per step) hide the FMA latency. For f16 / bf16 weights this single sequential stream
+// measured 20-60% more GB/s than the four-row form below, cold and warm (bench/bench_ops,
+// development machine); for f32 the two were equal from memory and the four-row form ahead
+// in cache, so f32 keeps that one.
 template <class W>
-inline void gemv_rows(const W* w, int64_t ld, const float* x, float* y, int64_t rows, int64_t n, bool bf16) {
+inline float gemv_row(const W* w, const float* x, int64_t n, bool bf16) {
+  V s0(0.0f), s1(0.0f), s2(0.0f), s3(0.0f);
+  int64_t i = 0;
+  for (; i + 4 * L <= n; i += 4 * L) {
+    s0 = xsimd::fma(load_any(w + i, bf16), loadu(x + i), s0);
+    s1 = xsimd::fma(load_any(w + i + L, bf16), loadu(x + i + L), s1);
+    s2 = xsimd::fma(load_any(w + i + 2 * L, bf16), loadu(x + i + 2 * L), s2);
+    s3 = xsimd::fma(load_any(w + i + 3 * L, bf16), loadu(x + i + 3 * L), s3);
+  }
+  for (; i + L <= n; i += L) s0 = xsimd::fma(load_any(w + i, bf16), loadu(x + i), s0);
+  float t = reduce_sum((s0 + s1) + (s2 + s3));
+  for (; i < n; ++i) t += scalar_w(w[i], bf16) * x[i];
+  return t;
+}
+
+// Four rows side by side: each load of x serves four rows, so the kernel needs 1.25 loads per
+// FMA instead of 2. That is what f32 weights want when they are cache-resident; from
+// memory both forms measure the same for f32.
+inline void gemv_rows4(const float* w, int64_t ld, const float* x, float* y, int64_t rows, int64_t n) {
   const int64_t nv = n - n % L;  // vector part of each row
   int64_t r = 0;
   for (; r + 4 <= rows; r += 4) {
-    const W* w0 = w + r * ld;
-    const W* w1 = w0 + ld;
-    const W* w2 = w1 + ld;
-    const W* w3 = w2 + ld;
+    const float* w0 = w + r * ld;
+    const float* w1 = w0 + ld;
+    const float* w2 = w1 + ld;
+    const float* w3 = w2 + ld;
     V s0(0.0f), s1(0.0f), s2(0.0f), s3(0.0f);
     for (int64_t i = 0; i < nv; i += L) {
       const V xv = loadu(x + i);
-      s0 = xsimd::fma(load_any(w0 + i, bf16), xv, s0);
-      s1 = xsimd::fma(load_any(w1 + i, bf16), xv, s1);
-      s2 = xsimd::fma(load_any(w2 + i, bf16), xv, s2);
-      s3 = xsimd::fma(load_any(w3 + i, bf16), xv, s3);
+      s0 = xsimd::fma(loadu(w0 + i), xv, s0);
+      s1 = xsimd::fma(loadu(w1 + i), xv, s1);
+      s2 = xsimd::fma(loadu(w2 + i), xv, s2);
+      s3 = xsimd::fma(loadu(w3 + i), xv, s3);
     }
     float t0 = reduce_sum(s0), t1 = reduce_sum(s1), t2 = reduce_sum(s2), t3 = reduce_sum(s3);
     for (int64_t i = nv; i < n; ++i) {
-      t0 += scalar_w(w0[i], bf16) * x[i];
-      t1 += scalar_w(w1[i], bf16) * x[i];
-      t2 += scalar_w(w2[i], bf16) * x[i];
-      t3 += scalar_w(w3[i], bf16) * x[i];
+      t0 += w0[i] * x[i];
+      t1 += w1[i] * x[i];
+      t2 += w2[i] * x[i];
+      t3 += w3[i] * x[i];
     }
     y[r] = t0;
     y[r + 1] = t1;
@@ -48,17 +70,22 @@ inline void gemv_rows(const W* w, int64_t ld, const float* x, float* y, int64_t 
     y[r + 3] = t3;
   }
   for (; r < rows; ++r) {
-    const W* wr = w + r * ld;
+    const float* wr = w + r * ld;
     V s(0.0f);
-    for (int64_t i = 0; i < nv; i += L) s = xsimd::fma(load_any(wr + i, bf16), loadu(x + i), s);
+    for (int64_t i = 0; i < nv; i += L) s = xsimd::fma(loadu(wr + i), loadu(x + i), s);
     float t = reduce_sum(s);
-    for (int64_t i = nv; i < n; ++i) t += scalar_w(wr[i], bf16) * x[i];
+    for (int64_t i = nv; i < n; ++i) t += wr[i] * x[i];
     y[r] = t;
   }
 }
 
+template <class W>
+inline void gemv_rows(const W* w, int64_t ld, const float* x, float* y, int64_t rows, int64_t n, bool bf16) {
+  for (int64_t r = 0; r < rows; ++r) y[r] = gemv_row(w + r * ld, x, n, bf16);
+}
+
 inline void gemv_f32(const float* w, int64_t ld, const float* x, float* y, int64_t rows, int64_t n) {
-  gemv_rows(w, ld, x, y, rows, n, false);
+  gemv_rows4(w, ld, x, y, rows, n);
 }
 inline void gemv_f16(const uint16_t* w, int64_t ld, const float* x, float* y, int64_t rows, int64_t n) {
   gemv_rows(w, ld, x, y, rows, n, false);
