@@ -234,6 +234,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5, help="measurements of each runtime and file (default 5)")
     ap.add_argument("-t", "--threads", type=int, default=os.cpu_count() or 1, help="(default: all cores)")
     ap.add_argument("--check-tokens", type=int, default=32, help="greedy tokens compared; 0 skips (default 32)")
+    ap.add_argument("--allow-mismatch", action="store_true", help="measure even if the greedy texts differ")
     ap.add_argument("--altup", type=Path, default=ROOT / "build" / "cli" / "altup")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "compare")
     ap.add_argument("--keep", action="store_true", help="keep the GGUF files (reused by the next run)")
@@ -242,6 +243,9 @@ def main() -> int:
     args = ap.parse_args()
     if args.peer_worker:
         return peer_worker(args.peer_worker, args.n_prompt, args.n_gen, args.threads, args.greedy)
+    if args.rounds < 1 or args.n_prompt < 0 or args.n_gen < 0 or args.n_prompt + args.n_gen == 0 or args.threads < 1:
+        print("compare: need --rounds >= 1, -t >= 1 and at least one of -p, -n above 0", file=sys.stderr)
+        return 2
     try:
         import llama_cpp
     except ImportError:
@@ -251,14 +255,15 @@ def main() -> int:
     if not args.altup.exists():
         print(f"compare: {args.altup} is missing: build first (scripts/build.sh build)", file=sys.stderr)
         return 1
-    if args.rounds < 1 or args.n_prompt < 0 or args.n_gen < 0 or args.n_prompt + args.n_gen == 0:
-        print("compare: need --rounds >= 1 and at least one of -p, -n above 0", file=sys.stderr)
-        return 2
     args.out.mkdir(parents=True, exist_ok=True)
     models = make_models(args.out, args.dtypes, args.d, args.layers, args.ffn, seed=7)
     tests = [t for t, n in ((f"pp{args.n_prompt}", args.n_prompt), (f"tg{args.n_gen}", args.n_gen)) if n > 0]
     results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "threads": args.threads,
-               "llama_cpp_python": llama_cpp.__version__, "rounds": args.rounds, "models": {}}
+               "llama_cpp_python": llama_cpp.__version__,
+               "llama_cpp_system_info": llama_cpp.llama_print_system_info().decode().strip(),
+               "llama_cpp_settings": "library defaults: f16 KV cache, flash attention auto; n_batch = n_ubatch = -p",
+               "altup_settings": "f32 KV cache; GEMV for decode, oneDNN matmul for prefill",
+               "rounds": args.rounds, "models": {}}
     try:
         if args.check_tokens > 0:
             ref = models["f32"] if "f32" in models else next(iter(models.values()))
@@ -267,6 +272,10 @@ def main() -> int:
             print(f"greedy check on {ref.name}: {'same text' if chk['same'] else 'DIFFERENT text'}")
             if not chk["same"]:
                 print(f"  altup:     {chk['altup']!r}\n  llama.cpp: {chk['llama_cpp']!r}")
+                if not args.allow_mismatch:
+                    raise CompareError("the two runtimes disagree on the same file, so their timings would not be\n"
+                                       "of the same computation (a near-tie between two logits can flip a random\n"
+                                       "model's greedy choice: --allow-mismatch measures anyway)")
         runs = {(dt, who): [] for dt in models for who in ("altup", "llama.cpp")}
         for r in range(args.rounds):
             for dt, path in models.items():
