@@ -11,7 +11,8 @@ runtimes take turns going first, so machine noise falls on both alike. Before ti
 generate greedily from the same prompt on the f32 file: the texts must agree, or the
 comparison would not be of the same computation.
 
-Prints a table (median tokens/s of each, and altup / llama.cpp) and writes OUT/results.json.
+Prints a table (median tokens/s of each, their ratio, and the median of the per-round ratios)
+and writes OUT/results.json.
 
     bash scripts/bootstrap-compare.sh      # once: .venv-compare with llama-cpp-python
     .venv-compare/bin/python bench/compare.py [--dtypes f32 f16] [-p 512] [-n 128] [--rounds 5] [-t 2]
@@ -301,7 +302,12 @@ def main() -> int:
         a, b = runs[(dt, "altup")], runs[(dt, "llama.cpp")]
         for t in tests:
             ma, mb = statistics.median(x[t] for x in a), statistics.median(x[t] for x in b)
+            # Each round measures both back to back, so a round's ratio sees the same machine
+            # state: the median of those is the steadier figure when memory speed drifts.
+            per_round = [x[t] / y[t] for x, y in zip(a, b)]
             rows.append({"dtype": dt, "test": t, "altup_tps": ma, "llama_cpp_tps": mb, "ratio": ma / mb,
+                         "round_ratio_median": statistics.median(per_round), "round_ratio_min": min(per_round),
+                         "round_ratio_max": max(per_round),
                          "altup_runs": [x[t] for x in a], "llama_cpp_runs": [x[t] for x in b]})
         results["models"][dt] = {
             "file": path.name, "mib": round(path.stat().st_size / 2**20, 1) if path.exists() else None,
@@ -311,11 +317,12 @@ def main() -> int:
             "llama_cpp_peak_rss_mib": max(x["peak_rss_mib"] for x in b)}
     results["rows"] = rows
     (args.out / "results.json").write_text(json.dumps(results, indent=1))
-    print(f"\n| dtype | test | altup.cpp t/s | llama.cpp t/s | altup / llama.cpp |")
-    print("|---|---|---|---|---|")
+    print("\n| dtype | test | altup.cpp t/s | llama.cpp t/s | altup / llama.cpp | per round: median (min-max) |")
+    print("|---|---|---|---|---|---|")
     for row in rows:
         print(f"| {row['dtype']} | {row['test']} | {row['altup_tps']:.2f} | {row['llama_cpp_tps']:.2f} | "
-              f"{row['ratio']:.2f}x |")
+              f"{row['ratio']:.2f}x | {row['round_ratio_median']:.2f}x ({row['round_ratio_min']:.2f}-"
+              f"{row['round_ratio_max']:.2f}) |")
     for dt, m in results["models"].items():
         print(f"{dt}: load altup {m['altup_load_s']:.2f} s, llama.cpp {m['llama_cpp_load_s']:.2f} s; peak RSS altup "
               f"{m['altup_peak_rss_mib']:.0f} MiB, llama.cpp {m['llama_cpp_peak_rss_mib']:.0f} MiB (a Python process)")
