@@ -3,7 +3,7 @@
 (attention, FFN, AltUp predict, AltUp correct, ...) and each phase's op shares.
 
     build/cli/altup profile -m M.gguf --format json > prof.json
-    python bench/plot_profile.py prof.json -o prof.png        (needs matplotlib)
+    .venv/bin/python bench/plot_profile.py prof.json -o prof.png
 """
 import argparse
 import json
@@ -17,12 +17,23 @@ def main() -> int:
     ap.add_argument("profile", type=Path)
     ap.add_argument("-o", "--out", type=Path, required=True)
     args = ap.parse_args()
-    import matplotlib
+    try:
+        rows = json.loads(args.profile.read_text())["rows"]
+        phases = [p for p in ("prefill", "decode") if any(r["phase"] == p for r in rows)]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        print(f"plot_profile: {args.profile} is not an `altup profile --format json` result ({e!r})", file=sys.stderr)
+        return 1
+    if not phases:
+        print(f"plot_profile: {args.profile} has no prefill or decode rows", file=sys.stderr)
+        return 1
+    try:
+        import matplotlib
+    except ImportError:
+        print("plot_profile: needs matplotlib (in .venv: bash scripts/bootstrap.sh)", file=sys.stderr)
+        return 1
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = json.loads(args.profile.read_text())["rows"]
-    phases = [p for p in ("prefill", "decode") if any(r["phase"] == p for r in rows)]
     fig, axes = plt.subplots(len(phases), 2, figsize=(12, 4 * len(phases)), squeeze=False)
     for i, phase in enumerate(phases):
         rs = [r for r in rows if r["phase"] == phase]
@@ -50,7 +61,12 @@ def main() -> int:
         ax.barh([k for k, _ in top][::-1], [v / sum(by_node.values()) * 100 for _, v in top][::-1])
         ax.set_title(f"{phase}: share of time by op (%)")
     fig.tight_layout()
-    fig.savefig(args.out, dpi=110)
+    tmp = args.out.with_name(args.out.name + ".tmp")
+    try:
+        fig.savefig(tmp, dpi=110, format="png")
+        tmp.replace(args.out)  # a complete file or none
+    finally:
+        tmp.unlink(missing_ok=True)
     print(f"wrote {args.out}")
     return 0
 

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -98,3 +99,23 @@ def test_table_csv_and_json_agree(model):
         assert abs(json_share - 1.0) < 1e-3
     layers = {int(r["layer"]) for r in rows if r["node"] == "altup_predict"}
     assert layers == {0, 1, 2, 3}
+
+
+def test_plot_profile_draws_the_json(model, tmp_path):
+    prof = tmp_path / "prof.json"
+    prof.write_text(profile(model, "--format", "json").stdout)
+    png = tmp_path / "prof.png"
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "plot_profile.py"), str(prof), "-o", str(png)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000  # two phases x two panels of bars
+
+
+def test_plot_profile_rejects_what_is_not_a_profile(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"traceEvents": []}')
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "plot_profile.py"), str(bad), "-o", str(tmp_path / "x.png")],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "not an `altup profile --format json` result" in r.stderr
+    assert not (tmp_path / "x.png").exists()
