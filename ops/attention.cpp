@@ -1,11 +1,15 @@
 #include "ops/attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
 
 #include "ops/isa.h"
 #include "ops/op_util.h"
+#if defined(ALTUP_HAVE_ONEDNN)
+#include "ops/gemm_dnnl.h"
+#endif
 
 namespace altup::ops {
 
@@ -27,13 +31,77 @@ int64_t first_key(const AttentionShape& s, int64_t pos) {
   return s.window > 0 && pos - s.window + 1 > 0 ? pos - s.window + 1 : 0;
 }
 
+#if defined(ALTUP_HAVE_ONEDNN)
+// Prefill: many queries meet the same keys, so per KV head the scores S = Q·Kᵀ and the output
+// O = P·V are two batched matrix products (batch = the group's query heads), read from and
+// written to q, the caches and out in place through strides. Between them, each score row is
+// scaled and soft-maxed over the keys its query may see (causal, window) and zeroed elsewhere.
+// Queries go in blocks so that S stays within kScoreFloats whatever the context length; a
+// block's keys span from its first visible key to its last query's position.
+Status attention_gemm(const AttentionShape& s, const float* q, const float* kcache, const float* vcache,
+                      const int32_t* positions, int64_t T, float* out, int threads, const Kernels& k,
+                      int64_t block) {
+  constexpr int64_t kScoreFloats = int64_t{1} << 22;  // 16 MiB of scores at most
+  const int64_t H = s.n_heads, hd = s.head_dim, group = s.n_heads / s.n_kv_heads;
+  int64_t span = 1;
+  for (int64_t t = 0; t < T; ++t) span = std::max<int64_t>(span, positions[t] + 1);
+  if (block <= 0) block = std::clamp<int64_t>(kScoreFloats / (group * span), 16, T);
+  thread_local std::vector<float> scores;
+  for (int64_t t0 = 0; t0 < T; t0 += block) {
+    const int64_t tb = std::min(block, T - t0);
+    int64_t kmin = s.ctx, kmax = 0;
+    for (int64_t t = t0; t < t0 + tb; ++t) {
+      kmin = std::min(kmin, first_key(s, positions[t]));
+      kmax = std::max<int64_t>(kmax, positions[t]);
+    }
+    const int64_t nk = kmax - kmin + 1;
+    scores.resize(static_cast<size_t>(group * tb * nk));
+    float* S = scores.data();  // [group, tb, nk]
+    for (int64_t g = 0; g < s.n_kv_heads; ++g) {
+      const float* qg = q + (t0 * H + g * group) * hd;  // [group, tb, hd], strides hd, H*hd, 1
+      const float* kg = kcache + (g * s.ctx + kmin) * hd;  // Kᵀ [hd, nk]: strides 1, hd
+      const float* vg = vcache + (g * s.ctx + kmin) * hd;  // V [nk, hd]
+      ALTUP_TRY(ops::bmm_f32_dnnl(group, tb, nk, hd, {qg, hd, H * hd, 1}, {kg, 0, 1, hd}, true, S, tb * nk, nk, 1,
+                                  threads));
+      parallel_for(group * tb, group * tb * nk >= kMinParallelElems ? threads : 1, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const int64_t pos = positions[t0 + r % tb];
+          const int64_t a = first_key(s, pos) - kmin, b = pos - kmin + 1;  // visible: [a, b)
+          float* row = S + r * nk;
+          std::fill(row, row + a, 0.0f);
+          k.scale(row + a, s.scale, row + a, b - a);
+          k.softmax(row + a, row + a, b - a);
+          std::fill(row + b, row + nk, 0.0f);
+        }
+      });
+      ALTUP_TRY(ops::bmm_f32_dnnl(group, tb, hd, nk, {S, tb * nk, nk, 1}, {vg, 0, hd, 1}, true,
+                                  out + (t0 * H + g * group) * hd, hd, H * hd, 1, threads));
+    }
+  }
+  return {};
+}
+#endif
+
 }  // namespace
 
 Status attention(const AttentionShape& s, const float* q, const float* kcache, const float* vcache,
                  const int32_t* positions, int64_t T, float* out, int threads, const Kernels* table) {
+  return attention(s, q, kcache, vcache, positions, T, out, threads, table, AttentionPath::automatic);
+}
+
+Status attention(const AttentionShape& s, const float* q, const float* kcache, const float* vcache,
+                 const int32_t* positions, int64_t T, float* out, int threads, const Kernels* table,
+                 AttentionPath path, int64_t block) {
   ALTUP_TRY(check(s, positions, T));
   if (T == 0) return {};
   const Kernels& k = table ? *table : kernels();
+#if defined(ALTUP_HAVE_ONEDNN)
+  if (path == AttentionPath::gemm || (path == AttentionPath::automatic && T >= kMinGemmQueries))
+    return attention_gemm(s, q, kcache, vcache, positions, T, out, threads, k, block);
+#else
+  (void)block;
+  if (path == AttentionPath::gemm) return make_error("attention: the GEMM path needs oneDNN (built without it)");
+#endif
   const int64_t H = s.n_heads, hd = s.head_dim, group = s.n_heads / s.n_kv_heads;
   // One work item per (query, head); each writes its own output row.
   const int64_t items = T * H;

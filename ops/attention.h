@@ -4,7 +4,7 @@
 //
 // Cache layout, per layer: K and V each [H_kv, ctx, hd]. Decode reads, for one query head,
 // a contiguous run of keys and then of values: the fastest order for one token at a time.
-// The same kernel serves prefill (T queries) and decode (T = 1).
+// Prefill with many queries takes a GEMM-shaped path when oneDNN is there (see AttentionPath).
 #pragma once
 
 #include <cstdint>
@@ -27,6 +27,19 @@ struct AttentionShape {
 // `table` picks a kernel table (tests run every one); null means the one in use.
 Status attention(const AttentionShape& s, const float* q, const float* kcache, const float* vcache,
                  const int32_t* positions, int64_t T, float* out, int threads, const Kernels* table = nullptr);
+
+// Two ways to compute it. "rows": per query and head, dot products with each visible key,
+// softmax, then a sum of value rows (the decode path; every SIMD table). "gemm": per KV head,
+// scores and output as two batched oneDNN matrix products (prefill; only built with oneDNN).
+// automatic picks gemm from kMinGemmQueries queries on, where it measured several times faster.
+enum class AttentionPath { automatic, rows, gemm };
+constexpr int64_t kMinGemmQueries = 32;
+
+// As above, with the path chosen; block > 0 sets the gemm path's query block (tests use it to
+// cross block boundaries), 0 picks one that keeps the scores within 16 MiB.
+Status attention(const AttentionShape& s, const float* q, const float* kcache, const float* vcache,
+                 const int32_t* positions, int64_t T, float* out, int threads, const Kernels* table,
+                 AttentionPath path, int64_t block = 0);
 
 // Copy new keys or values [T, H_kv, hd] into a cache [H_kv, ctx, hd] at their positions.
 Status kv_store(const AttentionShape& s, const float* kv, const int32_t* positions, int64_t T, float* cache);

@@ -13,6 +13,18 @@ namespace altup::ops {
 // Runs with `threads` OpenMP threads; call it outside any parallel region.
 Status gemm_f32_dnnl(const float* x, const float* w, float* y, int64_t m, int64_t n, int64_t k, int threads);
 
+// A strided f32 operand of a batched product: element (b, i, j) is at p[b*sb + i*si + j*sj].
+struct Strided {
+  const float* p;
+  int64_t sb, si, sj;
+};
+
+// C[b] = A[b] · B[b] for b < batch, with A [batch, m, k], B [batch or 1, k, n] (one B shared
+// by every batch entry when b_shared), C [batch, m, n], each with its own strides: attention
+// uses it to multiply queries by a KV head's keys and values in place, without copies.
+Status bmm_f32_dnnl(int64_t batch, int64_t m, int64_t n, int64_t k, Strided a, Strided b, bool b_shared, float* c,
+                    int64_t c_sb, int64_t c_si, int64_t c_sj, int threads);
+
 // Graph op: inputs {x [.., K], W [N, K]}, output [.., N].
 extern const OpDef kMatMulDnnl;
 

@@ -1,9 +1,13 @@
 // Attention against NumPy's softmax(Q·Kᵀ·scale + mask)·V (fixtures/make_attention_fixtures.py):
 // GQA, MQA, sliding windows, prefill, decode, and a chunk after earlier tokens; on every SIMD
-// table, with 1 and 2 threads giving identical results; plus the scalar reference and kv_store.
+// table, with 1 and 2 threads giving identical results; the GEMM-shaped prefill path against
+// the row path and the reference over awkward shapes and query blocks; the scalar reference;
+// kv_store.
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 #include "ops/attention.h"
@@ -55,7 +59,7 @@ std::vector<AttnCase> load_cases() {
 
 TEST_CASE("attention matches NumPy on every SIMD table; threads do not change the result") {
   const auto cases = load_cases();
-  REQUIRE(cases.size() == 7);
+  REQUIRE(cases.size() == 10);
   for (const auto& c : cases) {
     CAPTURE(c.name);
     std::vector<float> want(c.out.size());
@@ -69,6 +73,51 @@ TEST_CASE("attention matches NumPy on every SIMD table; threads do not change th
                   std::string("attention ") + k->isa + " " + c.name);
       CHECK(std::memcmp(y1.data(), y2.data(), y1.size() * 4) == 0);
     }
+  }
+}
+
+TEST_CASE("attention's GEMM path agrees with the row path and the reference") {
+  struct Shape {
+    int64_t T, H, Hkv, hd, ctx, window, first, block;
+  };
+  // Awkward sizes: hd 1 and 17, one query, MQA and MHA, windows, chunks after a filled cache,
+  // query blocks that do not divide T (block 0: the automatic size).
+  const Shape shapes[] = {{1, 2, 1, 17, 9, 0, 5, 0},  {32, 4, 2, 16, 40, 0, 0, 0},   {33, 8, 2, 64, 64, 0, 0, 7},
+                          {40, 3, 3, 1, 50, 5, 0, 0}, {37, 6, 1, 24, 120, 0, 70, 8}, {64, 4, 2, 80, 64, 13, 0, 5},
+                          {50, 2, 2, 33, 300, 0, 200, 0}};
+  std::mt19937 rng(11);
+  std::normal_distribution<float> nd;
+  for (const Shape& sh : shapes) {
+    ops::AttentionShape s;
+    s.n_heads = sh.H;
+    s.n_kv_heads = sh.Hkv;
+    s.head_dim = sh.hd;
+    s.ctx = sh.ctx;
+    s.window = sh.window;
+    s.scale = 1.0f / std::sqrt(static_cast<float>(sh.hd));
+    CAPTURE(sh.T);
+    CAPTURE(sh.hd);
+    CAPTURE(sh.block);
+    std::vector<float> q(sh.T * sh.H * sh.hd), k(sh.Hkv * sh.ctx * sh.hd), v(k.size());
+    for (auto* vec : {&q, &k, &v})
+      for (float& x : *vec) x = nd(rng);
+    std::vector<int32_t> pos(sh.T);
+    for (int64_t t = 0; t < sh.T; ++t) pos[t] = static_cast<int32_t>(sh.first + t);
+    std::vector<float> want(q.size()), rows(q.size()), gemm(q.size());
+    ops::ref::attention(s, q.data(), k.data(), v.data(), pos.data(), sh.T, want.data());
+    REQUIRE(ops::attention(s, q.data(), k.data(), v.data(), pos.data(), sh.T, rows.data(), 2, nullptr,
+                           ops::AttentionPath::rows)
+                .ok());
+    check_close(rows.data(), want.data(), static_cast<int64_t>(q.size()), 1e-5f, 1e-5f, "rows path");
+    auto r = ops::attention(s, q.data(), k.data(), v.data(), pos.data(), sh.T, gemm.data(), 2, nullptr,
+                            ops::AttentionPath::gemm, sh.block);
+#if defined(ALTUP_HAVE_ONEDNN)
+    REQUIRE(r.ok());
+    check_close(gemm.data(), want.data(), static_cast<int64_t>(q.size()), 1e-5f, 1e-5f, "gemm path");
+#else
+    REQUIRE(!r.ok());
+    CHECK(r.error().message == "attention: the GEMM path needs oneDNN (built without it)");
+#endif
   }
 }
 
