@@ -85,16 +85,19 @@ double measure_read_bw(int threads, size_t bytes, int streams) {
   const ops::Kernels& k = ops::kernels();
   std::vector<double> partial(static_cast<size_t>(threads));
   constexpr int64_t kStep = 1024;  // floats
-  const double t = median_seconds([&] {
-    parallel_for(static_cast<int64_t>(n), threads, [&](int64_t b, int64_t e) {
-      const int64_t len = (e - b) / streams;
-      double acc = 0;
-      for (int64_t off = 0; off < len; off += kStep)
-        for (int st = 0; st < streams; ++st) acc += k.sum_squares(buf + b + st * len + off, std::min(kStep, len - off));
-      partial[static_cast<size_t>(omp_get_thread_num())] = acc;
-    });
-    g_sink = partial[0];
-  }, 5, 0.5);
+  const double t = median_seconds(
+      [&] {
+        parallel_for(static_cast<int64_t>(n), threads, [&](int64_t b, int64_t e) {
+          const int64_t len = (e - b) / streams;
+          double acc = 0;
+          for (int64_t off = 0; off < len; off += kStep)
+            for (int st = 0; st < streams; ++st)
+              acc += k.sum_squares(buf + b + st * len + off, std::min(kStep, len - off));
+          partial[static_cast<size_t>(omp_get_thread_num())] = acc;
+        });
+        g_sink = partial[0];
+      },
+      5, 0.5);
   std::free(buf);
   return static_cast<double>(bytes) / t / 1e9;
 }
@@ -102,18 +105,20 @@ double measure_read_bw(int threads, size_t bytes, int streams) {
 double measure_fma_peak(int threads, PeakFn fn) {
   const int64_t iters = 20'000'000;
   int64_t flops_each = 0;
-  const double t = median_seconds([&] {
+  const double t = median_seconds(
+      [&] {
 #pragma omp parallel num_threads(threads)
-    {
-      int64_t f;
-      const double r = fn(iters, &f);
+        {
+          int64_t f;
+          const double r = fn(iters, &f);
 #pragma omp master
-      {
-        flops_each = f;
-        g_sink = r;
-      }
-    }
-  }, 3, 0.3);
+          {
+            flops_each = f;
+            g_sink = r;
+          }
+        }
+      },
+      3, 0.3);
   return static_cast<double>(flops_each) * threads / t / 1e9;
 }
 
@@ -129,10 +134,11 @@ int main(int argc, char** argv) {
     } else if (a == "--quick") {
       quick = true;
     } else if (a == "-h" || a == "--help") {
-      std::printf("usage: bench_ops [-t THREADS] [--quick]\n"
-                  "Times every op, measures read bandwidth and FMA peak in the same run, and checks\n"
-                  "the kernel targets. JSON lines on stdout, a table on stderr. ALTUP_ISA=scalar|sse4.2|\n"
-                  "avx2|avx512|neon picks the kernel table. --quick: smaller sizes (a smoke run).\n");
+      std::printf(
+          "usage: bench_ops [-t THREADS] [--quick]\n"
+          "Times every op, measures read bandwidth and FMA peak in the same run, and checks\n"
+          "the kernel targets. JSON lines on stdout, a table on stderr. ALTUP_ISA=scalar|sse4.2|\n"
+          "avx2|avx512|neon picks the kernel table. --quick: smaller sizes (a smoke run).\n");
       return 0;
     } else {
       std::fprintf(stderr, "bench_ops: unknown argument '%s' (see --help)\n", argv[i]);
@@ -178,8 +184,9 @@ int main(int argc, char** argv) {
   for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
     const int64_t size = dt == DType::F32 ? 4 : 2;
     auto view = [&](int c) {
-      void* data = dt == DType::F32 ? static_cast<void*>(wf[c].data())
-                   : dt == DType::F16 ? static_cast<void*>(wh[c].data()) : static_cast<void*>(wb[c].data());
+      void* data = dt == DType::F32   ? static_cast<void*>(wf[c].data())
+                   : dt == DType::F16 ? static_cast<void*>(wh[c].data())
+                                      : static_cast<void*>(wb[c].data());
       return TensorView::contiguous(dt, {N, K}, data);
     };
     const std::string base = "gemv_" + std::string(dtype_name(dt)) + "_" + std::to_string(N) + "x" + std::to_string(K);
@@ -188,10 +195,12 @@ int main(int argc, char** argv) {
     double gbs = static_cast<double>(N * K * size) / t / 1e9;
     report(Measurement(base + "_warm", t, gbs, "GB/s", gbs / bw));
     int next = 0;
-    t = median_seconds([&] {
-      (void)ops::matmul(x.data(), 1, view(next), y.data(), threads, 1);
-      next = (next + 1) % copies;
-    }, 5 * copies);
+    t = median_seconds(
+        [&] {
+          (void)ops::matmul(x.data(), 1, view(next), y.data(), threads, 1);
+          next = (next + 1) % copies;
+        },
+        5 * copies);
     gbs = static_cast<double>(N * K * size) / t / 1e9;
     Measurement r(base + "_cold", t, gbs, "GB/s", gbs / bw);
     if (dt == DType::F32) r.with_target(">= 0.80 of read bandwidth", gbs / bw >= 0.80);
@@ -221,7 +230,8 @@ int main(int argc, char** argv) {
     for (int c = 0; c < n_copies; ++c) {
       auto v = random_vec(static_cast<size_t>(D * D), 200 + c, 0.05f);
       ws[c].resize(static_cast<size_t>(D * D) * (dt == DType::F32 ? 4 : 2));
-      if (dt == DType::F32) std::memcpy(ws[c].data(), v.data(), ws[c].size());
+      if (dt == DType::F32)
+        std::memcpy(ws[c].data(), v.data(), ws[c].size());
       else
         for (size_t i = 0; i < v.size(); ++i) {
           const uint16_t h = fp32_to_fp16(v[i]);
@@ -236,20 +246,25 @@ int main(int argc, char** argv) {
     for (int64_t m : {1, 2, 3, 4, 6, 8, 12, 16, 32}) {
       auto time_path = [&](int path) {
         int next = 0;
-        return median_seconds([&] {
-          (void)ops::matmul(xs.data(), m, TensorView::contiguous(dt, {D, D}, ws[next].data()), ys.data(), threads, path);
-          next = (next + 1) % n_copies;
-        }, 3 * n_copies);
+        return median_seconds(
+            [&] {
+              (void)ops::matmul(xs.data(), m, TensorView::contiguous(dt, {D, D}, ws[next].data()), ys.data(), threads,
+                                path);
+              next = (next + 1) % n_copies;
+            },
+            3 * n_copies);
       };
       const double tg = time_path(1), td = time_path(2);
       report(Measurement("matmul_" + std::string(dtype_name(dt)) + "_m" + std::to_string(m) + "_gemv_over_onednn", 0,
                          tg / td, "ratio"));
-      if (gemv_still_wins && tg <= td) crossover = m;
-      else gemv_still_wins = false;
+      if (gemv_still_wins && tg <= td)
+        crossover = m;
+      else
+        gemv_still_wins = false;
     }
-    std::printf("{\"name\": \"matmul_crossover_%s\", \"measured_max_gemv_tokens\": %lld, \"compiled_kGemvMaxTokens\": %lld}\n",
-                std::string(dtype_name(dt)).c_str(), static_cast<long long>(crossover),
-                static_cast<long long>(compiled));
+    std::printf(
+        "{\"name\": \"matmul_crossover_%s\", \"measured_max_gemv_tokens\": %lld, \"compiled_kGemvMaxTokens\": %lld}\n",
+        std::string(dtype_name(dt)).c_str(), static_cast<long long>(crossover), static_cast<long long>(compiled));
     std::fprintf(stderr, "%-44s GEMV while M <= %lld (compiled in: %lld)\n",
                  ("matmul_crossover_" + std::string(dtype_name(dt))).c_str(), static_cast<long long>(crossover),
                  static_cast<long long>(compiled));
@@ -263,18 +278,20 @@ int main(int argc, char** argv) {
     auto yv = random_vec(static_cast<size_t>(d), 6);
     auto p = random_vec(Kb * Kb, 7, 0.5f), g = random_vec(Kb, 8, 0.5f);
     const double t_mix = median_seconds([&] {
-      for (int64_t r = 0; r < reps; ++r) {
-        (void)ops::altup_predict(ring.data(), ring.data(), p.data(), false, Kb, 1, d, threads);
-        (void)ops::altup_correct(ring.data(), yv.data(), g.data(), false, Kb, 0, 1, d, threads);
-      }
-    }) / reps;
+                           for (int64_t r = 0; r < reps; ++r) {
+                             (void)ops::altup_predict(ring.data(), ring.data(), p.data(), false, Kb, 1, d, threads);
+                             (void)ops::altup_correct(ring.data(), yv.data(), g.data(), false, Kb, 0, 1, d, threads);
+                           }
+                         }) /
+                         reps;
     auto w = random_vec(static_cast<size_t>(d * d), 9, 0.05f);
     const TensorView wv = TensorView::contiguous(DType::F32, {d, d}, w.data());
     std::vector<float> out(static_cast<size_t>(d));
     const double t_gemv = median_seconds([&] { (void)ops::matmul(ring.data(), 1, wv, out.data(), threads, 1); });
     report(Measurement("altup_predict_correct_k4_d2048_us", t_mix, t_mix * 1e6, "us"));
     report(Measurement("gemv_f32_2048x2048_us", t_gemv, t_gemv * 1e6, "us"));
-    report(Measurement("altup_mix_over_gemv_2048", t_mix, t_mix / t_gemv, "ratio").with_target("< 0.02", t_mix / t_gemv < 0.02));
+    report(Measurement("altup_mix_over_gemv_2048", t_mix, t_mix / t_gemv, "ratio")
+               .with_target("< 0.02", t_mix / t_gemv < 0.02));
   }
 
   // Elementwise and row ops on [64, 4096] (bytes read + written per second).
@@ -294,9 +311,11 @@ int main(int argc, char** argv) {
     rowwise("add", 12, [&](const float* u, const float* v, float* o, int64_t m) { k.add(u, v, o, m); });
     rowwise("rmsnorm", 12, [&](const float* u, const float* v, float* o, int64_t m) { k.rmsnorm(u, v, o, m, 1e-6f); });
     rowwise("softmax", 8, [&](const float* u, const float*, float* o, int64_t m) { k.softmax(u, o, m); });
-    rowwise("gelu_tanh", 8, [&](const float* u, const float*, float* o, int64_t m) { k.act(ops::Act::GeluTanh, u, o, m); });
+    rowwise("gelu_tanh", 8,
+            [&](const float* u, const float*, float* o, int64_t m) { k.act(ops::Act::GeluTanh, u, o, m); });
     rowwise("silu", 8, [&](const float* u, const float*, float* o, int64_t m) { k.act(ops::Act::Silu, u, o, m); });
-    rowwise("geglu", 12, [&](const float* u, const float* v, float* o, int64_t m) { k.glu(ops::Act::GeluTanh, u, v, o, m); });
+    rowwise("geglu", 12,
+            [&](const float* u, const float* v, float* o, int64_t m) { k.glu(ops::Act::GeluTanh, u, v, o, m); });
     rowwise("softcap", 8, [&](const float* u, const float*, float* o, int64_t m) { k.softcap(u, 30.0f, o, m); });
   }
 
@@ -313,7 +332,8 @@ int main(int argc, char** argv) {
     auto vc = random_vec(static_cast<size_t>(s.n_kv_heads * s.ctx * s.head_dim), 14);
     std::vector<float> o(q.size());
     const int32_t pos = static_cast<int32_t>(s.ctx - 1);
-    const double t = median_seconds([&] { (void)ops::attention(s, q.data(), kc.data(), vc.data(), &pos, 1, o.data(), threads); });
+    const double t =
+        median_seconds([&] { (void)ops::attention(s, q.data(), kc.data(), vc.data(), &pos, 1, o.data(), threads); });
     const double gbs = 2.0 * 4 * s.n_kv_heads * s.ctx * s.head_dim / t / 1e9;
     report(Measurement("attention_decode_ctx" + std::to_string(s.ctx), t, gbs, "GB/s", gbs / bw));
   }

@@ -32,11 +32,11 @@ inline double median_seconds(const std::function<void()>& fn, int min_reps = 5, 
 struct Measurement {
   std::string name;
   double seconds = 0;
-  double value = 0;        // in `unit`
-  std::string unit;        // "GB/s", "GFLOP/s", "ratio", ...
-  double fraction = -1;    // of the matching measured peak; < 0: not applicable
-  std::string target;      // e.g. ">= 0.80 of read bandwidth"; empty: none
-  int pass = -1;           // 1 / 0 for results with a target, -1 otherwise
+  double value = 0;      // in `unit`
+  std::string unit;      // "GB/s", "GFLOP/s", "ratio", ...
+  double fraction = -1;  // of the matching measured peak; < 0: not applicable
+  std::string target;    // e.g. ">= 0.80 of read bandwidth"; empty: none
+  int pass = -1;         // 1 / 0 for results with a target, -1 otherwise
 
   Measurement(std::string n, double s, double v, std::string u, double f = -1)
       : name(std::move(n)), seconds(s), value(v), unit(std::move(u)), fraction(f) {}

@@ -59,17 +59,24 @@ int cmd_bench(int argc, char** argv) {
       return 0;
     }
     if (k + 1 >= argc) {
-      std::fprintf(stderr, "altup bench: unknown argument or missing value: '%s' (see 'altup bench --help')\n", argv[k]);
+      std::fprintf(stderr, "altup bench: unknown argument or missing value: '%s' (see 'altup bench --help')\n",
+                   argv[k]);
       return 2;
     }
     const char* v = argv[++k];
     bool ok = true;
-    if (a == "-m" || a == "--model") model = v;
-    else if (a == "-p" || a == "--n-prompt") ok = parse_int(v, 0, 1 << 20, &n_prompt);
-    else if (a == "-n" || a == "--n-gen") ok = parse_int(v, 0, 1 << 20, &n_gen);
-    else if (a == "-r" || a == "--repetitions") ok = parse_int(v, 1, 1000, &reps);
-    else if (a == "-t" || a == "--threads") ok = parse_int(v, 1, 1024, &threads);
-    else if (a == "-o" || a == "--output") ok = (output = v) == "text" || output == "json";
+    if (a == "-m" || a == "--model")
+      model = v;
+    else if (a == "-p" || a == "--n-prompt")
+      ok = parse_int(v, 0, 1 << 20, &n_prompt);
+    else if (a == "-n" || a == "--n-gen")
+      ok = parse_int(v, 0, 1 << 20, &n_gen);
+    else if (a == "-r" || a == "--repetitions")
+      ok = parse_int(v, 1, 1000, &reps);
+    else if (a == "-t" || a == "--threads")
+      ok = parse_int(v, 1, 1024, &threads);
+    else if (a == "-o" || a == "--output")
+      ok = (output = v) == "text" || output == "json";
     else {
       std::fprintf(stderr, "altup bench: unknown argument '%s' (see 'altup bench --help')\n", argv[k - 1]);
       return 2;
@@ -135,14 +142,16 @@ int cmd_bench(int argc, char** argv) {
   const double rss = peak_rss_mib();
   const double size_mib = static_cast<double>(s.model().weight_bytes()) / (1 << 20);
   if (output == "json") {
-    std::printf("{\"model\": \"%s\", \"arch\": \"%s\", \"weights_mib\": %.3f, \"threads\": %d, \"load_s\": %.4f, "
-                "\"peak_rss_mib\": %.2f, \"repetitions\": %lld, \"tests\": [",
-                model.c_str(), std::string(s.model().arch()).c_str(), size_mib, s.threads(), load_s, rss, reps);
+    std::printf(
+        "{\"model\": \"%s\", \"arch\": \"%s\", \"weights_mib\": %.3f, \"threads\": %d, \"load_s\": %.4f, "
+        "\"peak_rss_mib\": %.2f, \"repetitions\": %lld, \"tests\": [",
+        model.c_str(), std::string(s.model().arch()).c_str(), size_mib, s.threads(), load_s, rss, reps);
     for (size_t i = 0; i < tests.size(); ++i) {
       const Stats st = stats_of(tests[i].tps);
-      std::printf("%s{\"test\": \"%s\", \"n\": %lld, \"tokens_per_s\": {\"median\": %.4f, \"min\": %.4f, \"max\": %.4f}, "
-                  "\"runs\": [",
-                  i ? ", " : "", tests[i].name.c_str(), tests[i].n, st.median, st.min, st.max);
+      std::printf(
+          "%s{\"test\": \"%s\", \"n\": %lld, \"tokens_per_s\": {\"median\": %.4f, \"min\": %.4f, \"max\": %.4f}, "
+          "\"runs\": [",
+          i ? ", " : "", tests[i].name.c_str(), tests[i].n, st.median, st.min, st.max);
       for (size_t j = 0; j < tests[i].tps.size(); ++j) std::printf("%s%.4f", j ? ", " : "", tests[i].tps[j]);
       std::printf("]}");
     }
@@ -153,7 +162,8 @@ int cmd_bench(int argc, char** argv) {
     for (const Test& t : tests) {
       const Stats st = stats_of(t.tps);
       std::printf("| %s | %s | %.2f MiB | %d | %s | %.2f | %.2f | %.2f |\n", model.c_str(),
-                  std::string(s.model().arch()).c_str(), size_mib, s.threads(), t.name.c_str(), st.median, st.min, st.max);
+                  std::string(s.model().arch()).c_str(), size_mib, s.threads(), t.name.c_str(), st.median, st.min,
+                  st.max);
     }
     std::printf("\nload %.3f s, peak RSS %.1f MiB, %lld repetitions (after one warm-up each)\n", load_s, rss, reps);
   }

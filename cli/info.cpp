@@ -26,10 +26,14 @@ void usage(std::FILE* out) {
 
 std::string human_bytes(uint64_t b) {
   char buf[64];
-  if (b >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.2f GiB", b / double(1ull << 30));
-  else if (b >= (1ull << 20)) std::snprintf(buf, sizeof buf, "%.2f MiB", b / double(1ull << 20));
-  else if (b >= 1024) std::snprintf(buf, sizeof buf, "%.2f KiB", b / 1024.0);
-  else std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
+  if (b >= (1ull << 30))
+    std::snprintf(buf, sizeof buf, "%.2f GiB", b / double(1ull << 30));
+  else if (b >= (1ull << 20))
+    std::snprintf(buf, sizeof buf, "%.2f MiB", b / double(1ull << 20));
+  else if (b >= 1024)
+    std::snprintf(buf, sizeof buf, "%.2f KiB", b / 1024.0);
+  else
+    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
   return buf;
 }
 
@@ -158,8 +162,8 @@ int cmd_info(int argc, char** argv) {
   std::printf("  %-22s %llu (%s)\n", "tensor bytes", static_cast<unsigned long long>(total_bytes),
               human_bytes(total_bytes).c_str());
   for (const auto& [name, agg] : by_dtype)
-    std::printf("  %-22s %llu tensors, %s\n", std::string(name).c_str(),
-                static_cast<unsigned long long>(agg.first), human_bytes(agg.second).c_str());
+    std::printf("  %-22s %llu tensors, %s\n", std::string(name).c_str(), static_cast<unsigned long long>(agg.first),
+                human_bytes(agg.second).c_str());
   return 0;
 }
 

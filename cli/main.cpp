@@ -16,8 +16,10 @@ struct Command {
 
 constexpr Command kCommands[] = {
     {"run", "generate text from a prompt (streams it, then prints speed and memory)", altup::cli::cmd_run},
-    {"profile", "time every op of a prefill and decode steps, per layer and per op; Chrome trace", altup::cli::cmd_profile},
-    {"bench", "prefill and decode tokens/s over repetitions (median, min, max), load time, memory", altup::cli::cmd_bench},
+    {"profile", "time every op of a prefill and decode steps, per layer and per op; Chrome trace",
+     altup::cli::cmd_profile},
+    {"bench", "prefill and decode tokens/s over repetitions (median, min, max), load time, memory",
+     altup::cli::cmd_bench},
     {"info", "describe a GGUF file: architecture, hyper-parameters, tokenizer, tensors", altup::cli::cmd_info},
 };
 

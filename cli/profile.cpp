@@ -70,14 +70,22 @@ int cmd_profile(int argc, char** argv) {
       return 2;
     }
     bool ok = true;
-    if (a == "-m" || a == "--model") model = v;
-    else if (a == "-p" || a == "--prompt") prompt = v, have_prompt = true;
-    else if (a == "--prefill") ok = parse_int(v, 1, 1 << 20, &prefill);
-    else if (a == "--decode") ok = parse_int(v, 0, 1 << 20, &decode);
-    else if (a == "-t" || a == "--threads") ok = parse_int(v, 1, 1024, &threads);
-    else if (a == "-c" || a == "--ctx") ok = parse_int(v, 1, 1 << 24, &ctx);
-    else if (a == "--format") ok = (format = v) == "table" || format == "csv" || format == "json";
-    else if (a == "--trace") trace = v;
+    if (a == "-m" || a == "--model")
+      model = v;
+    else if (a == "-p" || a == "--prompt")
+      prompt = v, have_prompt = true;
+    else if (a == "--prefill")
+      ok = parse_int(v, 1, 1 << 20, &prefill);
+    else if (a == "--decode")
+      ok = parse_int(v, 0, 1 << 20, &decode);
+    else if (a == "-t" || a == "--threads")
+      ok = parse_int(v, 1, 1024, &threads);
+    else if (a == "-c" || a == "--ctx")
+      ok = parse_int(v, 1, 1 << 24, &ctx);
+    else if (a == "--format")
+      ok = (format = v) == "table" || format == "csv" || format == "json";
+    else if (a == "--trace")
+      trace = v;
     if (!ok) {
       std::fprintf(stderr, "altup profile: bad value '%s' for %s\n", v, std::string(a).c_str());
       return 2;
@@ -99,12 +107,14 @@ int cmd_profile(int argc, char** argv) {
   } else {
     std::mt19937 rng(1);
     const int32_t V = (*session)->tokenizer().vocab_size();
-    for (long long i = 0; i < prefill; ++i) tokens.push_back(3 + static_cast<int32_t>(rng() % static_cast<uint32_t>(V - 3)));
+    for (long long i = 0; i < prefill; ++i)
+      tokens.push_back(3 + static_cast<int32_t>(rng() % static_cast<uint32_t>(V - 3)));
   }
   const long long need = static_cast<long long>(tokens.size()) + decode;
   if ((*session)->ctx() < need) {
-    std::fprintf(stderr, "altup profile: error: %lld tokens (prefill + decode) do not fit the context of %lld (--ctx)\n",
-                 need, static_cast<long long>((*session)->ctx()));
+    std::fprintf(stderr,
+                 "altup profile: error: %lld tokens (prefill + decode) do not fit the context of %lld (--ctx)\n", need,
+                 static_cast<long long>((*session)->ctx()));
     return 1;
   }
   Session& s = **session;
@@ -172,9 +182,12 @@ int cmd_profile(int argc, char** argv) {
     std::sort(off.begin(), off.end());
     overhead_pct = 100.0 * (on[2] / off[2] - 1.0);
   }
-  if (format == "csv") std::fputs(prof.csv().c_str(), stdout);
-  else if (format == "json") std::fputs(prof.json().c_str(), stdout);
-  else std::fputs(prof.table().c_str(), stdout);
+  if (format == "csv")
+    std::fputs(prof.csv().c_str(), stdout);
+  else if (format == "json")
+    std::fputs(prof.json().c_str(), stdout);
+  else
+    std::fputs(prof.table().c_str(), stdout);
   if (!trace.empty() && !write_file_atomic(trace, prof.chrome_trace())) {
     std::fprintf(stderr, "altup profile: error: cannot write %s\n", trace.c_str());
     return 1;

@@ -26,7 +26,8 @@ Result<AltUpHParams> AltUpHParams::from_gguf(const GgufFile& f, std::string_view
   auto count = [&](const std::string& key, int64_t* out) -> Status {
     auto v = f.get_count(a + "." + key);
     if (!v) return v.error();
-    if (*v == 0 || *v > (1ull << 31)) return make_error("key " + a + "." + key + " = " + std::to_string(*v) + " is out of range");
+    if (*v == 0 || *v > (1ull << 31))
+      return make_error("key " + a + "." + key + " = " + std::to_string(*v) + " is out of range");
     *out = static_cast<int64_t>(*v);
     return {};
   };
@@ -39,7 +40,9 @@ Result<AltUpHParams> AltUpHParams::from_gguf(const GgufFile& f, std::string_view
   if (f.find(a + ".attention.head_count_kv")) ALTUP_TRY(count("attention.head_count_kv", &hp.n_kv_heads));
   hp.head_dim = hp.d / hp.n_heads;
   if (f.find(a + ".attention.key_length")) ALTUP_TRY(count("attention.key_length", &hp.head_dim));
-  if (hp.n_heads % hp.n_kv_heads) return make_error(std::to_string(hp.n_heads) + " heads cannot share " + std::to_string(hp.n_kv_heads) + " KV heads");
+  if (hp.n_heads % hp.n_kv_heads)
+    return make_error(std::to_string(hp.n_heads) + " heads cannot share " + std::to_string(hp.n_kv_heads) +
+                      " KV heads");
   if (hp.head_dim % 2) return make_error("head size " + std::to_string(hp.head_dim) + " is odd; RoPE needs pairs");
   auto eps = f.get_f32(a + ".attention.layer_norm_rms_epsilon");
   if (!eps) return eps.error();
@@ -61,28 +64,36 @@ Result<AltUpHParams> AltUpHParams::from_gguf(const GgufFile& f, std::string_view
     if (!v) return v.error();
     hp.vocab = static_cast<int64_t>(*v);
   }
-  if (hp.vocab <= 0) return make_error("the vocabulary size is unknown (no " + a + ".vocab_size and no tokenizer.ggml.tokens)");
+  if (hp.vocab <= 0)
+    return make_error("the vocabulary size is unknown (no " + a + ".vocab_size and no tokenizer.ggml.tokens)");
   if (arch == "altup") {
     int64_t K;
     ALTUP_TRY(count("altup.num_inputs", &K));
-    if (K > ops::kMaxAltupBlocks) return make_error("altup.num_inputs " + std::to_string(K) + " is more than " + std::to_string(ops::kMaxAltupBlocks));
+    if (K > ops::kMaxAltupBlocks)
+      return make_error("altup.num_inputs " + std::to_string(K) + " is more than " +
+                        std::to_string(ops::kMaxAltupBlocks));
     hp.K = static_cast<int>(K);
     auto alt = f.get_bool(a + ".altup.alternating");
     if (!alt) return alt.error();
     hp.alternating = *alt;
     auto emb = f.get_string(a + ".altup.embedding");
     if (!emb) return emb.error();
-    if (*emb != "widened" && *emb != "recycled") return make_error("altup.embedding '" + std::string(*emb) + "' is neither widened nor recycled");
+    if (*emb != "widened" && *emb != "recycled")
+      return make_error("altup.embedding '" + std::string(*emb) + "' is neither widened nor recycled");
     hp.widened = *emb == "widened";
     auto out = f.get_string(a + ".altup.output");
     if (!out) return out.error();
-    if (*out != "sum" && *out != "concat") return make_error("altup.output '" + std::string(*out) + "' is neither sum nor concat");
+    if (*out != "sum" && *out != "concat")
+      return make_error("altup.output '" + std::string(*out) + "' is neither sum nor concat");
     hp.concat_out = *out == "concat";
     auto act = f.get_string(a + ".ffn_activation");
     if (!act) return act.error();
-    if (*act == "swiglu") hp.act = ops::Act::Silu;
-    else if (*act == "geglu") hp.act = ops::Act::GeluTanh;
-    else return make_error("ffn_activation '" + std::string(*act) + "' is neither swiglu nor geglu");
+    if (*act == "swiglu")
+      hp.act = ops::Act::Silu;
+    else if (*act == "geglu")
+      hp.act = ops::Act::GeluTanh;
+    else
+      return make_error("ffn_activation '" + std::string(*act) + "' is neither swiglu nor geglu");
     auto tie = f.get_bool(a + ".tie_word_embeddings");
     if (!tie) return tie.error();
     hp.tied = *tie;
@@ -160,7 +171,8 @@ ForwardGraph AltUpModel::build(Graph& g, int64_t T, int64_t ctx, bool all_logits
   for (const StateSpec& s : state_specs(ctx)) io.states.push_back(g.add_state(s.name, f32, s.shape));
 
   // Prologue: embed, then spread over the ring of K blocks [K, T, d].
-  const TensorId e = g.add_node(&ops::kEmbedding, {weight("token_embd.weight"), io.ids}, "embed", -1, f32, {T, hp.embed_width()});
+  const TensorId e =
+      g.add_node(&ops::kEmbedding, {weight("token_embd.weight"), io.ids}, "embed", -1, f32, {T, hp.embed_width()});
   const TensorId ring = g.add_node(&ops::kAltupSpread, {e}, "altup_spread", -1, f32, {hp.K, T, d});
   auto ring_view = [&](const std::string& name) { return g.add_view(name, ring, 0, f32, {hp.K, T, d}); };
 
@@ -170,10 +182,13 @@ ForwardGraph AltUpModel::build(Graph& g, int64_t T, int64_t ctx, bool all_logits
     const std::string L = "-" + std::to_string(l);
     // y = Layer_l(x_j): the layer sees the input block, before predict rewrites the ring.
     const TensorId xj = g.add_view("x_active" + L, ring, static_cast<uint64_t>(j * T * d * 4), f32, {T, d});
-    const TensorId n1 = g.add_node(&ops::kRmsNorm, {xj, weight(blk(l, "attn_norm.weight"))}, "attn_norm", il, f32, {T, d}, eps);
+    const TensorId n1 =
+        g.add_node(&ops::kRmsNorm, {xj, weight(blk(l, "attn_norm.weight"))}, "attn_norm", il, f32, {T, d}, eps);
     const TensorId q = g.add_node(&ops::kMatMul, {n1, weight(blk(l, "attn_q.weight"))}, "attn_q", il, f32, {T, H * hd});
-    const TensorId k = g.add_node(&ops::kMatMul, {n1, weight(blk(l, "attn_k.weight"))}, "attn_k", il, f32, {T, Hkv * hd});
-    const TensorId v = g.add_node(&ops::kMatMul, {n1, weight(blk(l, "attn_v.weight"))}, "attn_v", il, f32, {T, Hkv * hd});
+    const TensorId k =
+        g.add_node(&ops::kMatMul, {n1, weight(blk(l, "attn_k.weight"))}, "attn_k", il, f32, {T, Hkv * hd});
+    const TensorId v =
+        g.add_node(&ops::kMatMul, {n1, weight(blk(l, "attn_v.weight"))}, "attn_v", il, f32, {T, Hkv * hd});
     const TensorId q3 = g.add_view("q_heads" + L, q, 0, f32, {T, H, hd});
     const TensorId k3 = g.add_view("k_heads" + L, k, 0, f32, {T, Hkv, hd});
     const TensorId v3 = g.add_view("v_heads" + L, v, 0, f32, {T, Hkv, hd});
@@ -184,42 +199,50 @@ ForwardGraph AltUpModel::build(Graph& g, int64_t T, int64_t ctx, bool all_logits
     g.add_node_into(&ops::kKvStore, {k3, io.pos}, kc, "k_store", il);
     g.add_node_into(&ops::kKvStore, {v3, io.pos}, vc, "v_store", il);
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-    const TensorId att = g.add_node(&ops::kAttention, {q3, kc, vc, io.pos}, "attention", il, f32, {T, H, hd},
-                                    params(scale, hp.window));
+    const TensorId att =
+        g.add_node(&ops::kAttention, {q3, kc, vc, io.pos}, "attention", il, f32, {T, H, hd}, params(scale, hp.window));
     const TensorId att2 = g.add_view("attn_heads_joined" + L, att, 0, f32, {T, H * hd});
-    const TensorId o = g.add_node(&ops::kMatMul, {att2, weight(blk(l, "attn_output.weight"))}, "attn_output", il, f32, {T, d});
+    const TensorId o =
+        g.add_node(&ops::kMatMul, {att2, weight(blk(l, "attn_output.weight"))}, "attn_output", il, f32, {T, d});
     const TensorId h = g.add_node(&ops::kAdd, {xj, o}, "attn_residual", il, f32, {T, d});
-    const TensorId n2 = g.add_node(&ops::kRmsNorm, {h, weight(blk(l, "ffn_norm.weight"))}, "ffn_norm", il, f32, {T, d}, eps);
-    const TensorId gate = g.add_node(&ops::kMatMul, {n2, weight(blk(l, "ffn_gate.weight"))}, "ffn_gate", il, f32, {T, hp.ffn});
-    const TensorId up = g.add_node(&ops::kMatMul, {n2, weight(blk(l, "ffn_up.weight"))}, "ffn_up", il, f32, {T, hp.ffn});
-    const TensorId act = g.add_node(&ops::kGlu, {gate, up}, "ffn_act", il, f32, {T, hp.ffn},
-                                    params(0, static_cast<int64_t>(hp.act)));
-    const TensorId down = g.add_node(&ops::kMatMul, {act, weight(blk(l, "ffn_down.weight"))}, "ffn_down", il, f32, {T, d});
+    const TensorId n2 =
+        g.add_node(&ops::kRmsNorm, {h, weight(blk(l, "ffn_norm.weight"))}, "ffn_norm", il, f32, {T, d}, eps);
+    const TensorId gate =
+        g.add_node(&ops::kMatMul, {n2, weight(blk(l, "ffn_gate.weight"))}, "ffn_gate", il, f32, {T, hp.ffn});
+    const TensorId up =
+        g.add_node(&ops::kMatMul, {n2, weight(blk(l, "ffn_up.weight"))}, "ffn_up", il, f32, {T, hp.ffn});
+    const TensorId act =
+        g.add_node(&ops::kGlu, {gate, up}, "ffn_act", il, f32, {T, hp.ffn}, params(0, static_cast<int64_t>(hp.act)));
+    const TensorId down =
+        g.add_node(&ops::kMatMul, {act, weight(blk(l, "ffn_down.weight"))}, "ffn_down", il, f32, {T, d});
     const TensorId y = g.add_node(&ops::kAdd, {h, down}, "ffn_residual", il, f32, {T, d});
     if (w_.find(blk(l, "altup_predict_coef.weight"))) {
       // predict: xhat = P x over the whole ring, in place; correct: xhat_i += g_i (y - xhat_j).
       // (Also for K = 1 when the file has coefficients: they are part of the model.)
       const TensorId pred = ring_view("ring_predicted" + L);
-      g.add_node_into(&ops::kAltupPredict, {ring, weight(blk(l, "altup_predict_coef.weight"))}, pred, "altup_predict", il);
+      g.add_node_into(&ops::kAltupPredict, {ring, weight(blk(l, "altup_predict_coef.weight"))}, pred, "altup_predict",
+                      il);
       const TensorId corr = ring_view("ring_corrected" + L);
-      g.add_node_into(&ops::kAltupCorrect, {pred, y, weight(blk(l, "altup_correct_coef.weight"))}, corr, "altup_correct", il,
-                      params(0, j));
+      g.add_node_into(&ops::kAltupCorrect, {pred, y, weight(blk(l, "altup_correct_coef.weight"))}, corr,
+                      "altup_correct", il, params(0, j));
     } else {
       // Dense without coefficients (P = [[1]], g = [1]): the one block becomes the layer's output.
-      g.add_node_into(&ops::kScale, {y}, g.add_view("ring_dense" + L, ring, 0, f32, {T, d}), "copy_block", il, params(1.0f));
+      g.add_node_into(&ops::kScale, {y}, g.add_view("ring_dense" + L, ring, 0, f32, {T, d}), "copy_block", il,
+                      params(1.0f));
     }
   }
 
   // Epilogue: combine the blocks, keep the rows whose logits are wanted, norm, unembed.
   const TensorId hcat = g.add_node(&ops::kAltupCollapse, {ring}, "altup_collapse", -1, f32, {T, hp.out_width()});
   const int64_t rows = all_logits ? T : 1;
-  const TensorId hrows = all_logits ? hcat
-                                    : g.add_view("last_token", hcat, static_cast<uint64_t>((T - 1) * hp.out_width() * 4), f32,
-                                                 {1, hp.out_width()});
+  const TensorId hrows = all_logits
+                             ? hcat
+                             : g.add_view("last_token", hcat, static_cast<uint64_t>((T - 1) * hp.out_width() * 4), f32,
+                                          {1, hp.out_width()});
   const TensorId hn = g.add_node(&ops::kRmsNorm, {hrows, weight("output_norm.weight")}, "output_norm", -1, f32,
                                  {rows, hp.out_width()}, eps);
-  io.logits = g.add_node(&ops::kMatMul, {hn, weight(hp.tied ? "token_embd.weight" : "output.weight")}, "output", -1, f32,
-                         {rows, hp.vocab});
+  io.logits = g.add_node(&ops::kMatMul, {hn, weight(hp.tied ? "token_embd.weight" : "output.weight")}, "output", -1,
+                         f32, {rows, hp.vocab});
   g.mark_output(io.logits);
   return io;
 }

@@ -21,7 +21,7 @@ struct AltUpHParams {
   bool tied = false;        // unembedding = token_embd
   ops::Act act = ops::Act::Silu;
   float rope_theta = 10000.0f, eps = 1e-5f;
-  int64_t window = 0;       // sliding window; 0 = full causal attention
+  int64_t window = 0;                // sliding window; 0 = full causal attention
   bool rope_pairs_adjacent = false;  // llama.cpp's "llama" layout: pairs (2i, 2i+1), not rotate-half
 
   int64_t embed_width() const { return widened ? K * d : d; }

@@ -32,7 +32,8 @@ Result<std::unique_ptr<Model>> load_model(const GgufFile& file) {
   if (arch.empty()) return make_error("the file has no general.architecture");
   for (const Arch& a : kArchs)
     if (arch == a.name) return a.load(file, arch);
-  return make_error("unknown architecture '" + std::string(arch) + "' (this build runs: " + known_architectures() + ")");
+  return make_error("unknown architecture '" + std::string(arch) + "' (this build runs: " + known_architectures() +
+                    ")");
 }
 
 }  // namespace altup

@@ -67,10 +67,11 @@ Status altup_predict(const float* ring, float* out, const float* p, bool p_per_t
   return {};
 }
 
-Status altup_correct(float* ring, const float* y, const float* g, bool g_per_token, int K, int j, int64_t T,
-                     int64_t d, int threads, const Kernels* table) {
+Status altup_correct(float* ring, const float* y, const float* g, bool g_per_token, int K, int j, int64_t T, int64_t d,
+                     int threads, const Kernels* table) {
   ALTUP_TRY(check_k(K));
-  if (j < 0 || j >= K) return make_error("active block " + std::to_string(j) + " is outside 0.." + std::to_string(K - 1));
+  if (j < 0 || j >= K)
+    return make_error("active block " + std::to_string(j) + " is outside 0.." + std::to_string(K - 1));
   const Kernels& k = table ? *table : kernels();
   parallel_for(T, threads_for(T, d, K, threads), [&](int64_t t0, int64_t t1) {
     float* x[kMaxAltupBlocks];
@@ -116,18 +117,20 @@ Status run_predict(const Node& node, ExecContext& ctx) {
 }
 
 Status run_correct(const Node& node, ExecContext& ctx) {
-  const TensorView &ring = ctx.input(node, 0), &y = ctx.input(node, 1), &g = ctx.input(node, 2), &out = ctx.output(node);
+  const TensorView &ring = ctx.input(node, 0), &y = ctx.input(node, 1), &g = ctx.input(node, 2),
+                   &out = ctx.output(node);
   ALTUP_TRY(expect_f32({&ring, &y, &g, &out}));
   int64_t T, d;
   auto K = ring_k(ring, &T, &d);
   if (!K) return K.error();
   if (out.shape != ring.shape || y.numel() != T * d) return make_error("correct: ring / y shapes do not agree");
   const bool per_token = g.numel() == T * *K && T > 1;
-  if (!per_token && g.numel() != *K) return make_error("correct coefficients " + g.shape.str() + " are neither [K] nor [T, K]");
+  if (!per_token && g.numel() != *K)
+    return make_error("correct coefficients " + g.shape.str() + " are neither [K] nor [T, K]");
   if (out.data != ring.data)  // out of place: start from a copy of the ring
     std::memcpy(out.data, ring.data, static_cast<size_t>(*K * T * d) * sizeof(float));
-  return altup_correct(out.as<float>(), y.as<float>(), g.as<float>(), per_token, *K, static_cast<int>(node.params.i[0]), T,
-                       d, ctx.threads());
+  return altup_correct(out.as<float>(), y.as<float>(), g.as<float>(), per_token, *K, static_cast<int>(node.params.i[0]),
+                       T, d, ctx.threads());
 }
 
 Status run_magnitude(const Node& node, ExecContext& ctx) {
@@ -143,9 +146,15 @@ double predict_flops(const Node& n, const Graph& g) {
   const Shape& s = g.tensor(n.inputs[0]).shape;
   return 2.0 * static_cast<double>(s[0]) * static_cast<double>(s.numel());
 }
-double correct_flops(const Node& n, const Graph& g) { return 2.0 * static_cast<double>(g.tensor(n.inputs[0]).shape.numel()); }
-double ring_bytes(const Node& n, const Graph& g) { return 8.0 * static_cast<double>(g.tensor(n.inputs[0]).shape.numel()); }
-double ring_bytes_out(const Node& n, const Graph& g) { return 8.0 * static_cast<double>(g.tensor(n.output).shape.numel()); }
+double correct_flops(const Node& n, const Graph& g) {
+  return 2.0 * static_cast<double>(g.tensor(n.inputs[0]).shape.numel());
+}
+double ring_bytes(const Node& n, const Graph& g) {
+  return 8.0 * static_cast<double>(g.tensor(n.inputs[0]).shape.numel());
+}
+double ring_bytes_out(const Node& n, const Graph& g) {
+  return 8.0 * static_cast<double>(g.tensor(n.output).shape.numel());
+}
 
 Status run_spread(const Node& node, ExecContext& ctx) {
   const TensorView &e = ctx.input(node, 0), &ring = ctx.output(node);
@@ -176,7 +185,8 @@ Status run_collapse(const Node& node, ExecContext& ctx) {
         std::memcpy(h.row<float>(t) + k * d, x + (k * T + t) * d, static_cast<size_t>(d) * sizeof(float));
     return {};
   }
-  if (h.rows() != T || h.cols() != d) return make_error("cannot collapse a ring " + ring.shape.str() + " into " + h.shape.str());
+  if (h.rows() != T || h.cols() != d)
+    return make_error("cannot collapse a ring " + ring.shape.str() + " into " + h.shape.str());
   const Kernels& k = kernels();
   for (int64_t t = 0; t < T; ++t) {
     float* out = h.row<float>(t);

@@ -24,8 +24,8 @@ void magnitude_match(const float* x, float* y, int64_t n, float eps);
 // `table` picks a kernel table (tests run every one); null means the one in use.
 Status altup_predict(const float* ring, float* out, const float* p, bool p_per_token, int K, int64_t T, int64_t d,
                      int threads, const Kernels* table = nullptr);
-Status altup_correct(float* ring, const float* y, const float* g, bool g_per_token, int K, int j, int64_t T,
-                     int64_t d, int threads, const Kernels* table = nullptr);
+Status altup_correct(float* ring, const float* y, const float* g, bool g_per_token, int K, int j, int64_t T, int64_t d,
+                     int threads, const Kernels* table = nullptr);
 // y [T, d] rescaled in place to the per-token RMS of x [T, d].
 void magnitude_match(const float* x, float* y, int64_t T, int64_t d, float eps, int threads,
                      const Kernels* table = nullptr);

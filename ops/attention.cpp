@@ -39,8 +39,7 @@ int64_t first_key(const AttentionShape& s, int64_t pos) {
 // Queries go in blocks so that S stays within kScoreFloats whatever the context length; a
 // block's keys span from its first visible key to its last query's position.
 Status attention_gemm(const AttentionShape& s, const float* q, const float* kcache, const float* vcache,
-                      const int32_t* positions, int64_t T, float* out, int threads, const Kernels& k,
-                      int64_t block) {
+                      const int32_t* positions, int64_t T, float* out, int threads, const Kernels& k, int64_t block) {
   constexpr int64_t kScoreFloats = int64_t{1} << 22;  // 16 MiB of scores at most
   const int64_t H = s.n_heads, hd = s.head_dim, group = s.n_heads / s.n_kv_heads;
   int64_t span = 1;
@@ -58,11 +57,11 @@ Status attention_gemm(const AttentionShape& s, const float* q, const float* kcac
     scores.resize(static_cast<size_t>(group * tb * nk));
     float* S = scores.data();  // [group, tb, nk]
     for (int64_t g = 0; g < s.n_kv_heads; ++g) {
-      const float* qg = q + (t0 * H + g * group) * hd;  // [group, tb, hd], strides hd, H*hd, 1
+      const float* qg = q + (t0 * H + g * group) * hd;     // [group, tb, hd], strides hd, H*hd, 1
       const float* kg = kcache + (g * s.ctx + kmin) * hd;  // Kᵀ [hd, nk]: strides 1, hd
       const float* vg = vcache + (g * s.ctx + kmin) * hd;  // V [nk, hd]
-      ALTUP_TRY(ops::bmm_f32_dnnl(group, tb, nk, hd, {qg, hd, H * hd, 1}, {kg, 0, 1, hd}, true, S, tb * nk, nk, 1,
-                                  threads));
+      ALTUP_TRY(
+          ops::bmm_f32_dnnl(group, tb, nk, hd, {qg, hd, H * hd, 1}, {kg, 0, 1, hd}, true, S, tb * nk, nk, 1, threads));
       parallel_for(group * tb, group * tb * nk >= kMinParallelElems ? threads : 1, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
           const int64_t pos = positions[t0 + r % tb];
@@ -90,8 +89,8 @@ Status attention(const AttentionShape& s, const float* q, const float* kcache, c
 }
 
 Status attention(const AttentionShape& s, const float* q, const float* kcache, const float* vcache,
-                 const int32_t* positions, int64_t T, float* out, int threads, const Kernels* table,
-                 AttentionPath path, int64_t block) {
+                 const int32_t* positions, int64_t T, float* out, int threads, const Kernels* table, AttentionPath path,
+                 int64_t block) {
   ALTUP_TRY(check(s, positions, T));
   if (T == 0) return {};
   const Kernels& k = table ? *table : kernels();

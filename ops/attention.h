@@ -38,8 +38,8 @@ constexpr int64_t kMinGemmQueries = 32;
 // As above, with the path chosen; block > 0 sets the gemm path's query block (tests use it to
 // cross block boundaries), 0 picks one that keeps the scores within 16 MiB.
 Status attention(const AttentionShape& s, const float* q, const float* kcache, const float* vcache,
-                 const int32_t* positions, int64_t T, float* out, int threads, const Kernels* table,
-                 AttentionPath path, int64_t block = 0);
+                 const int32_t* positions, int64_t T, float* out, int threads, const Kernels* table, AttentionPath path,
+                 int64_t block = 0);
 
 // Copy new keys or values [T, H_kv, hd] into a cache [H_kv, ctx, hd] at their positions.
 Status kv_store(const AttentionShape& s, const float* kv, const int32_t* positions, int64_t T, float* cache);
@@ -48,7 +48,7 @@ namespace ref {
 // Straightforward scalar version of attention(), one query and head at a time.
 void attention(const AttentionShape& s, const float* q, const float* kcache, const float* vcache,
                const int32_t* positions, int64_t T, float* out);
-}
+}  // namespace ref
 
 // Graph ops. kAttention: inputs {q [T, H, hd], kcache (state), vcache (state), pos [T] I32},
 // output [T, H, hd]; params.f[0] = scale, params.i[0] = window.

@@ -28,7 +28,8 @@ Status embedding_lookup(const TensorView& table, const int32_t* ids, int64_t T, 
   const int64_t V = table.rows(), d = table.cols();
   for (int64_t t = 0; t < T; ++t)
     if (ids[t] < 0 || ids[t] >= V)
-      return make_error("token id " + std::to_string(ids[t]) + " is outside the vocabulary [0, " + std::to_string(V) + ")");
+      return make_error("token id " + std::to_string(ids[t]) + " is outside the vocabulary [0, " + std::to_string(V) +
+                        ")");
   const Kernels& k = kernels();
   Status first_error;
   for_rows(T, d, threads, [&](int64_t t0, int64_t t1) {
@@ -51,8 +52,8 @@ Status run(const Node& node, ExecContext& ctx) {
   ALTUP_TRY(expect_f32({&y}));
   if (ids.dtype != DType::I32) return make_error("token ids must be I32");
   if (y.rows() != ids.numel() || y.cols() != table.cols())
-    return make_error("embedding output " + y.shape.str() + " does not fit " + std::to_string(ids.numel()) + " rows of " +
-                      std::to_string(table.cols()));
+    return make_error("embedding output " + y.shape.str() + " does not fit " + std::to_string(ids.numel()) +
+                      " rows of " + std::to_string(table.cols()));
   const float scale = node.params.f[0] == 0.0f ? 1.0f : node.params.f[0];
   return embedding_lookup(table, ids.as<int32_t>(), ids.numel(), scale, y.as<float>(), ctx.threads());
 }

@@ -58,7 +58,8 @@ Status run_binary(const Node& node, ExecContext& ctx) {
   return {};
 }
 
-Status run_unary(const Node& node, ExecContext& ctx, void (*f)(const Kernels&, const Node&, const float*, float*, int64_t)) {
+Status run_unary(const Node& node, ExecContext& ctx,
+                 void (*f)(const Kernels&, const Node&, const float*, float*, int64_t)) {
   const TensorView &x = ctx.input(node, 0), &y = ctx.output(node);
   ALTUP_TRY(expect_f32({&x, &y}));
   if (x.shape != y.shape) return make_error("shapes " + x.shape.str() + " -> " + y.shape.str() + " differ");

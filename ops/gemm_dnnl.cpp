@@ -98,8 +98,8 @@ Status bmm_f32_dnnl(int64_t batch, int64_t m, int64_t n, int64_t k, Strided a, S
     const dnnl::memory::desc bd({b_shared ? 1 : batch, k, n}, dt::f32, {b_shared ? k * n : b.sb, b.si, b.sj});
     const dnnl::memory::desc cd({batch, m, n}, dt::f32, {c_sb, c_si, c_sj});
     BatchedMatmuls& bm = batched();
-    const BatchedMatmuls::Key key = {batch, m, n, k, a.sb, a.si, a.sj, b_shared ? 0 : b.sb, b.si, b.sj,
-                                     c_sb, c_si, c_sj, b_shared};
+    const BatchedMatmuls::Key key = {batch, m,    n,    k,    a.sb, a.si,    a.sj, b_shared ? 0 : b.sb,
+                                     b.si,  b.sj, c_sb, c_si, c_sj, b_shared};
     std::shared_ptr<dnnl::matmul> prim;
     {
       std::lock_guard<std::mutex> lock(bm.mu);
@@ -130,7 +130,8 @@ Status run_matmul(const Node& node, ExecContext& ctx) {
   const TensorView& y = ctx.output(node);
   if (x.dtype != DType::F32 || w.dtype != DType::F32) return make_error("matmul_dnnl takes f32 only");
   if (x.cols() != w.cols() || y.cols() != w.rows() || y.rows() != x.rows())
-    return make_error("matmul shapes " + x.shape.str() + " x " + w.shape.str() + "ᵀ -> " + y.shape.str() + " do not agree");
+    return make_error("matmul shapes " + x.shape.str() + " x " + w.shape.str() + "ᵀ -> " + y.shape.str() +
+                      " do not agree");
   return gemm_f32_dnnl(x.as<float>(), w.as<float>(), y.as<float>(), x.rows(), w.rows(), x.cols(), ctx.threads());
 }
 double matmul_flops(const Node& node, const Graph& g) {

@@ -47,13 +47,28 @@ void ref_gemv_half(const uint16_t* w, int64_t ld, const float* x, float* y, int6
 
 const Kernels& scalar_kernels() {
   static const Kernels table = {
-      "scalar", 1,
-      ref::add, ref::mul, ref::scale, ref::act, ref::glu, ref::softcap, ref::axpy,
-      ref::dot, ref::sum_squares, ref::sum,
-      ref::rmsnorm, ref::softmax, ref::rope_neox,
-      ref::cvt_f16, ref::cvt_bf16,
-      ref_gemv_f32, ref_gemv_half<fp16_to_fp32>, ref_gemv_half<bf16_to_fp32>,
-      ref::altup_predict, ref::altup_correct,
+      "scalar",
+      1,
+      ref::add,
+      ref::mul,
+      ref::scale,
+      ref::act,
+      ref::glu,
+      ref::softcap,
+      ref::axpy,
+      ref::dot,
+      ref::sum_squares,
+      ref::sum,
+      ref::rmsnorm,
+      ref::softmax,
+      ref::rope_neox,
+      ref::cvt_f16,
+      ref::cvt_bf16,
+      ref_gemv_f32,
+      ref_gemv_half<fp16_to_fp32>,
+      ref_gemv_half<bf16_to_fp32>,
+      ref::altup_predict,
+      ref::altup_correct,
   };
   return table;
 }

@@ -14,8 +14,8 @@ struct IsaEntry {
   bool runnable;  // this CPU supports it
 };
 
-const Kernels& scalar_kernels();         // the references
+const Kernels& scalar_kernels();               // the references
 const std::vector<IsaEntry>& compiled_isas();  // scalar first, then ascending by width
-const Kernels& kernels();                // the one in use (chosen once)
+const Kernels& kernels();                      // the one in use (chosen once)
 
 }  // namespace altup::ops

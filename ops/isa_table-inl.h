@@ -15,6 +15,8 @@ namespace altup::ops {
 
 const Kernels* ALTUP_TABLE_FN() {
   namespace k = ALTUP_ISA;
+  // Grouped by kind, in the order of struct Kernels.
+  // clang-format off
   static const Kernels table = {
       ALTUP_ISA_NAME, static_cast<int>(k::L),
       k::add, k::mul, k::scale, k::act, k::glu, k::softcap, k::axpy,
@@ -24,6 +26,7 @@ const Kernels* ALTUP_TABLE_FN() {
       k::gemv_f32, k::gemv_f16, k::gemv_bf16,
       k::altup_predict, k::altup_correct,
   };
+  // clang-format on
   return &table;
 }
 

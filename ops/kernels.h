@@ -11,8 +11,8 @@ namespace altup::ops {
 enum class Act { Silu, GeluTanh, GeluErf };
 
 struct Kernels {
-  const char* isa;     // "scalar", "sse4.2", "avx2", "avx512", "neon"
-  int lanes;           // f32 lanes per vector
+  const char* isa;  // "scalar", "sse4.2", "avx2", "avx512", "neon"
+  int lanes;        // f32 lanes per vector
 
   // Elementwise over n floats (y may alias an input).
   void (*add)(const float* a, const float* b, float* y, int64_t n);

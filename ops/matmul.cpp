@@ -62,8 +62,10 @@ Status gemm_dnnl_any(const float* x, int64_t M, const TensorView& w, float* y, i
     parallel_for(rows, threads, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         const auto* src = w.row<const uint16_t>(b + r);
-        if (w.dtype == DType::F16) k.cvt_f16(src, wf + r * K, K);
-        else k.cvt_bf16(src, wf + r * K, K);
+        if (w.dtype == DType::F16)
+          k.cvt_f16(src, wf + r * K, K);
+        else
+          k.cvt_bf16(src, wf + r * K, K);
       }
     });
     ALTUP_TRY(gemm_f32_dnnl(x, wf, yb, M, rows, K, threads));
@@ -100,11 +102,13 @@ Status run(const Node& node, ExecContext& ctx) {
   const TensorView &x = ctx.input(node, 0), &w = ctx.input(node, 1), &y = ctx.output(node);
   ALTUP_TRY(expect_f32({&x, &y}));
   if (x.cols() != w.cols() || y.cols() != w.rows() || y.rows() != x.rows())
-    return make_error("matmul shapes " + x.shape.str() + " x " + w.shape.str() + "ᵀ -> " + y.shape.str() + " do not agree");
+    return make_error("matmul shapes " + x.shape.str() + " x " + w.shape.str() + "ᵀ -> " + y.shape.str() +
+                      " do not agree");
   return matmul(x.as<float>(), x.rows(), w, y.as<float>(), ctx.threads());
 }
 double flops(const Node& n, const Graph& g) {
-  return 2.0 * static_cast<double>(g.tensor(n.inputs[0]).shape.rows()) * static_cast<double>(g.tensor(n.inputs[1]).shape.numel());
+  return 2.0 * static_cast<double>(g.tensor(n.inputs[0]).shape.rows()) *
+         static_cast<double>(g.tensor(n.inputs[1]).shape.numel());
 }
 double bytes(const Node& n, const Graph& g) {
   const TensorDesc& w = g.tensor(n.inputs[1]);

@@ -56,8 +56,10 @@ Status run(const Node& node, ExecContext& ctx) {
       if (dst != src)
         for (int64_t i = 0; i < H * hd; ++i) dst[i] = src[i];
       for (int64_t h = 0; h < H; ++h) {
-        if (normal) ref::rope_normal(dst + h * hd, cs.data(), cs.data() + hd / 2, hd);
-        else k.rope_neox(dst + h * hd, cs.data(), cs.data() + hd / 2, hd);
+        if (normal)
+          ref::rope_normal(dst + h * hd, cs.data(), cs.data() + hd / 2, hd);
+        else
+          k.rope_neox(dst + h * hd, cs.data(), cs.data() + hd / 2, hd);
       }
     }
   });

@@ -13,7 +13,7 @@ void rope_neox(float* x, const float* cos, const float* sin, int64_t hd);
 // The "normal" (GPT-J) layout llama.cpp uses for its "llama" architecture: pair i is
 // (x[2i], x[2i+1]). Same rotation, different pairing; scalar only for now.
 void rope_normal(float* x, const float* cos, const float* sin, int64_t hd);
-}
+}  // namespace ref
 
 // cos/sin of the hd/2 angles for one position, in f32 as Hugging Face computes them
 // (inv_freq = 1 / theta^(2i/hd) in f32, angle = pos * inv_freq in f32).

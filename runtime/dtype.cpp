@@ -15,23 +15,18 @@ struct Entry {
 
 // Block geometry of every ggml type, as gguf-py's GGML_QUANT_SIZES lists it.
 constexpr std::array<Entry, 34> kTypes = {{
-    {0, {"F32", 1, 4, true}},         {1, {"F16", 1, 2, true}},
-    {2, {"Q4_0", 32, 18, true}},      {3, {"Q4_1", 32, 20, false}},
-    {6, {"Q5_0", 32, 22, false}},     {7, {"Q5_1", 32, 24, false}},
-    {8, {"Q8_0", 32, 34, true}},      {9, {"Q8_1", 32, 40, false}},
-    {10, {"Q2_K", 256, 84, false}},   {11, {"Q3_K", 256, 110, false}},
-    {12, {"Q4_K", 256, 144, false}},  {13, {"Q5_K", 256, 176, false}},
-    {14, {"Q6_K", 256, 210, false}},  {15, {"Q8_K", 256, 292, false}},
-    {16, {"IQ2_XXS", 256, 66, false}}, {17, {"IQ2_XS", 256, 74, false}},
-    {18, {"IQ3_XXS", 256, 98, false}}, {19, {"IQ1_S", 256, 50, false}},
-    {20, {"IQ4_NL", 32, 18, false}},  {21, {"IQ3_S", 256, 110, false}},
-    {22, {"IQ2_S", 256, 82, false}},  {23, {"IQ4_XS", 256, 136, false}},
-    {24, {"I8", 1, 1, false}},        {25, {"I16", 1, 2, false}},
-    {26, {"I32", 1, 4, false}},       {27, {"I64", 1, 8, false}},
-    {28, {"F64", 1, 8, false}},       {29, {"IQ1_M", 256, 56, false}},
-    {30, {"BF16", 1, 2, true}},       {34, {"TQ1_0", 256, 54, false}},
-    {35, {"TQ2_0", 256, 66, false}},  {39, {"MXFP4", 32, 17, false}},
-    {40, {"NVFP4", 64, 36, false}},   {41, {"Q1_0", 128, 18, false}},
+    {0, {"F32", 1, 4, true}},          {1, {"F16", 1, 2, true}},          {2, {"Q4_0", 32, 18, true}},
+    {3, {"Q4_1", 32, 20, false}},      {6, {"Q5_0", 32, 22, false}},      {7, {"Q5_1", 32, 24, false}},
+    {8, {"Q8_0", 32, 34, true}},       {9, {"Q8_1", 32, 40, false}},      {10, {"Q2_K", 256, 84, false}},
+    {11, {"Q3_K", 256, 110, false}},   {12, {"Q4_K", 256, 144, false}},   {13, {"Q5_K", 256, 176, false}},
+    {14, {"Q6_K", 256, 210, false}},   {15, {"Q8_K", 256, 292, false}},   {16, {"IQ2_XXS", 256, 66, false}},
+    {17, {"IQ2_XS", 256, 74, false}},  {18, {"IQ3_XXS", 256, 98, false}}, {19, {"IQ1_S", 256, 50, false}},
+    {20, {"IQ4_NL", 32, 18, false}},   {21, {"IQ3_S", 256, 110, false}},  {22, {"IQ2_S", 256, 82, false}},
+    {23, {"IQ4_XS", 256, 136, false}}, {24, {"I8", 1, 1, false}},         {25, {"I16", 1, 2, false}},
+    {26, {"I32", 1, 4, false}},        {27, {"I64", 1, 8, false}},        {28, {"F64", 1, 8, false}},
+    {29, {"IQ1_M", 256, 56, false}},   {30, {"BF16", 1, 2, true}},        {34, {"TQ1_0", 256, 54, false}},
+    {35, {"TQ2_0", 256, 66, false}},   {39, {"MXFP4", 32, 17, false}},    {40, {"NVFP4", 64, 36, false}},
+    {41, {"Q1_0", 128, 18, false}},
 }};
 
 uint32_t f32_bits(float f) {
@@ -76,11 +71,10 @@ bool add_overflows(uint64_t a, uint64_t b, uint64_t* out) { return __builtin_add
 Result<uint64_t> row_bytes(DType t, uint64_t n) {
   const DTypeTraits& tr = traits(t);
   if (n % tr.block_elems != 0)
-    return make_error("a row of " + std::to_string(n) + " elements is not a multiple of the " +
-                      std::string(tr.name) + " block size " + std::to_string(tr.block_elems));
+    return make_error("a row of " + std::to_string(n) + " elements is not a multiple of the " + std::string(tr.name) +
+                      " block size " + std::to_string(tr.block_elems));
   uint64_t bytes;
-  if (mul_overflows(n / tr.block_elems, tr.block_bytes, &bytes))
-    return make_error("row size overflows 64 bits");
+  if (mul_overflows(n / tr.block_elems, tr.block_bytes, &bytes)) return make_error("row size overflows 64 bits");
   return bytes;
 }
 
@@ -100,7 +94,7 @@ uint16_t fp32_to_fp16(float f) {
   const uint32_t u = f32_bits(f);
   const uint16_t sign = static_cast<uint16_t>((u >> 16) & 0x8000u);
   const uint32_t abs = u & 0x7fffffffu;
-  if (abs > 0x7f800000u) return sign | 0x7e00u;  // nan stays nan
+  if (abs > 0x7f800000u) return sign | 0x7e00u;   // nan stays nan
   if (abs >= 0x477ff000u) return sign | 0x7c00u;  // rounds to >= 65520: inf
   if (abs < 0x38800000u) {
     // Result is subnormal (or zero): round abs * 2^24 to an integer, ties to even.
@@ -132,9 +126,7 @@ uint16_t fp32_to_bf16(float f) {
 Status dequantize_row(DType t, const void* src, float* dst, uint64_t n) {
   const auto* p = static_cast<const uint8_t*>(src);
   switch (t) {
-    case DType::F32:
-      std::memcpy(dst, p, n * 4);
-      return {};
+    case DType::F32: std::memcpy(dst, p, n * 4); return {};
     case DType::F16:
       for (uint64_t i = 0; i < n; ++i) {
         uint16_t h;
@@ -170,8 +162,7 @@ Status dequantize_row(DType t, const void* src, float* dst, uint64_t n) {
         }
       }
       return {};
-    default:
-      return make_error("no decoder for tensor type " + std::string(dtype_name(t)));
+    default: return make_error("no decoder for tensor type " + std::string(dtype_name(t)));
   }
 }
 

@@ -84,7 +84,7 @@ struct BlockQ8_0 {
   int8_t qs[32];
 };
 struct BlockQ4_0 {
-  uint16_t d;  // fp16 scale
+  uint16_t d;      // fp16 scale
   uint8_t qs[16];  // element j: low nibble of byte j; element j+16: high nibble
 };
 static_assert(sizeof(BlockQ8_0) == 34);

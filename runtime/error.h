@@ -57,8 +57,8 @@ inline Error make_error(std::string message) { return Error{std::move(message)};
 }  // namespace altup
 
 // Propagate an error from an expression that yields Status or Result<T>.
-#define ALTUP_TRY(expr)                           \
-  do {                                            \
-    auto&& altup_try_result_ = (expr);            \
+#define ALTUP_TRY(expr)                                            \
+  do {                                                             \
+    auto&& altup_try_result_ = (expr);                             \
     if (!altup_try_result_.ok()) return altup_try_result_.error(); \
   } while (0)

@@ -50,15 +50,12 @@ void Executor::refresh(TensorId t) {
     switch (d.kind) {
       case TensorKind::Input:
       case TensorKind::Weight:
-      case TensorKind::State:
-        data = bound_[t];
-        break;
+      case TensorKind::State: data = bound_[t]; break;
       case TensorKind::Activation:
         if (plan_.offsets[t] != kNotInArena) data = static_cast<char*>(arena_) + plan_.offsets[t];
         break;
       case TensorKind::View:  // refreshed right after its base
-        if (ctx_.views_[d.view_of].data)
-          data = static_cast<char*>(ctx_.views_[d.view_of].data) + d.view_offset;
+        if (ctx_.views_[d.view_of].data) data = static_cast<char*>(ctx_.views_[d.view_of].data) + d.view_offset;
         break;
     }
     ctx_.views_[t] = TensorView::contiguous(d.dtype, d.shape, data);

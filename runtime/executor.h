@@ -59,7 +59,7 @@ class Executor {
   const Graph* graph_ = nullptr;
   MemoryPlan plan_;
   void* arena_ = nullptr;
-  std::vector<void*> bound_;  // per tensor: caller-bound memory for inputs
+  std::vector<void*> bound_;                     // per tensor: caller-bound memory for inputs
   std::vector<std::vector<TensorId>> views_of_;  // per tensor: the views that look into it
   ExecContext ctx_;
 };

@@ -17,7 +17,7 @@ namespace {
 
 constexpr uint32_t kMagic = 0x46554747;  // "GGUF" read as a little-endian u32
 constexpr int kMaxArrayDepth = 4;
-constexpr uint64_t kMinKvBytes = 8 + 4 + 1;               // empty key len, type, 1-byte value
+constexpr uint64_t kMinKvBytes = 8 + 4 + 1;                      // empty key len, type, 1-byte value
 constexpr uint64_t kMinTensorInfoBytes = 8 + 1 + 4 + 8 + 4 + 8;  // name, n_dims, 1 dim, type, offset
 
 std::string at_offset(uint64_t off) { return " at offset " + std::to_string(off); }
@@ -31,8 +31,8 @@ class Cursor {
 
   Status need(uint64_t bytes, const char* what) const {
     if (bytes > left())
-      return make_error(std::string("truncated ") + what + at_offset(pos_) + ": need " +
-                        std::to_string(bytes) + " bytes, " + std::to_string(left()) + " left");
+      return make_error(std::string("truncated ") + what + at_offset(pos_) + ": need " + std::to_string(bytes) +
+                        " bytes, " + std::to_string(left()) + " left");
     return {};
   }
   template <class T>
@@ -46,8 +46,8 @@ class Cursor {
     uint64_t len;
     ALTUP_TRY(read(&len, what));
     if (len > left())
-      return make_error(std::string("truncated ") + what + at_offset(pos_ - 8) + ": length " +
-                        std::to_string(len) + " but " + std::to_string(left()) + " bytes left");
+      return make_error(std::string("truncated ") + what + at_offset(pos_ - 8) + ": length " + std::to_string(len) +
+                        " but " + std::to_string(left()) + " bytes left");
     *out = std::string_view(reinterpret_cast<const char*>(p_ + pos_), len);
     pos_ += len;
     return {};
@@ -63,10 +63,17 @@ class Cursor {
 
 uint64_t scalar_size(GgufType t) {
   switch (t) {
-    case GgufType::U8: case GgufType::I8: case GgufType::BOOL: return 1;
-    case GgufType::U16: case GgufType::I16: return 2;
-    case GgufType::U32: case GgufType::I32: case GgufType::F32: return 4;
-    case GgufType::U64: case GgufType::I64: case GgufType::F64: return 8;
+    case GgufType::U8:
+    case GgufType::I8:
+    case GgufType::BOOL: return 1;
+    case GgufType::U16:
+    case GgufType::I16: return 2;
+    case GgufType::U32:
+    case GgufType::I32:
+    case GgufType::F32: return 4;
+    case GgufType::U64:
+    case GgufType::I64:
+    case GgufType::F64: return 8;
     default: return 0;  // string, array: variable size
   }
 }
@@ -75,7 +82,10 @@ bool known_type(uint32_t t) { return t <= static_cast<uint32_t>(GgufType::F64); 
 
 // Decode one scalar into the value's u/i/f fields.
 void decode_scalar(GgufType t, const uint8_t* p, GgufValue* v) {
-  auto get = [p](auto x) { std::memcpy(&x, p, sizeof x); return x; };
+  auto get = [p](auto x) {
+    std::memcpy(&x, p, sizeof x);
+    return x;
+  };
   switch (t) {
     case GgufType::U8: v->u = get(uint8_t{}); break;
     case GgufType::I8: v->i = get(int8_t{}); break;
@@ -108,8 +118,7 @@ Status read_value(Cursor& c, GgufType type, GgufValue* v, const std::string& key
     return make_error("key " + key + ": arrays nested deeper than " + std::to_string(kMaxArrayDepth));
   uint32_t et;
   ALTUP_TRY(c.read(&et, "array header"));
-  if (!known_type(et))
-    return make_error("key " + key + ": array of unknown value type " + std::to_string(et));
+  if (!known_type(et)) return make_error("key " + key + ": array of unknown value type " + std::to_string(et));
   v->elem_type = static_cast<GgufType>(et);
   ALTUP_TRY(c.read(&v->count, "array header"));
   // Every element takes at least this many bytes; checking first means an absurd count
@@ -118,16 +127,14 @@ Status read_value(Cursor& c, GgufType type, GgufValue* v, const std::string& key
                             : v->elem_type == GgufType::ARRAY ? 12
                                                               : scalar_size(v->elem_type);
   if (v->count > c.left() / min_elem)
-    return make_error("key " + key + ": array of " + std::to_string(v->count) + " elements" +
-                      at_offset(c.pos()) + " cannot fit in the " + std::to_string(c.left()) +
-                      " bytes left");
+    return make_error("key " + key + ": array of " + std::to_string(v->count) + " elements" + at_offset(c.pos()) +
+                      " cannot fit in the " + std::to_string(c.left()) + " bytes left");
   if (v->elem_type == GgufType::STRING) {
     v->strings.resize(v->count);
     for (auto& s : v->strings) ALTUP_TRY(c.read_string(&s, "string array element"));
   } else if (v->elem_type == GgufType::ARRAY) {
     v->items.resize(v->count);
-    for (auto& item : v->items)
-      ALTUP_TRY(read_value(c, GgufType::ARRAY, &item, key, depth + 1));
+    for (auto& item : v->items) ALTUP_TRY(read_value(c, GgufType::ARRAY, &item, key, depth + 1));
   } else {
     if (v->elem_type == GgufType::BOOL)
       for (uint64_t k = 0; k < v->count; ++k)
@@ -142,10 +149,17 @@ std::string quoted(std::string_view s, size_t max_len = 60) {
   std::string out = "\"";
   for (size_t k = 0; k < s.size() && k < max_len; ++k) {
     const unsigned char ch = static_cast<unsigned char>(s[k]);
-    if (ch == '\n') out += "\\n";
-    else if (ch == '"' || ch == '\\') { out += '\\'; out += static_cast<char>(ch); }
-    else if (ch < 0x20 || ch == 0x7f) { char b[8]; std::snprintf(b, sizeof b, "\\x%02x", ch); out += b; }
-    else out += static_cast<char>(ch);
+    if (ch == '\n')
+      out += "\\n";
+    else if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += static_cast<char>(ch);
+    } else if (ch < 0x20 || ch == 0x7f) {
+      char b[8];
+      std::snprintf(b, sizeof b, "\\x%02x", ch);
+      out += b;
+    } else
+      out += static_cast<char>(ch);
   }
   if (s.size() > max_len) out += "...";
   return out + "\"";
@@ -160,11 +174,21 @@ bool is_valid_utf8(std::string_view s) {
     const unsigned char c = p[i];
     size_t len;
     uint32_t cp;
-    if (c < 0x80) { ++i; continue; }
-    if ((c & 0xe0) == 0xc0) { len = 2; cp = c & 0x1f; }
-    else if ((c & 0xf0) == 0xe0) { len = 3; cp = c & 0x0f; }
-    else if ((c & 0xf8) == 0xf0) { len = 4; cp = c & 0x07; }
-    else return false;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    if ((c & 0xe0) == 0xc0) {
+      len = 2;
+      cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      len = 3;
+      cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      len = 4;
+      cp = c & 0x07;
+    } else
+      return false;
     if (i + len > n) return false;
     for (size_t k = 1; k < len; ++k) {
       if ((p[i + k] & 0xc0) != 0x80) return false;
@@ -180,7 +204,7 @@ bool is_valid_utf8(std::string_view s) {
 }
 
 std::string_view gguf_type_name(GgufType t) {
-  static constexpr std::string_view names[] = {"u8",  "i8",   "u16",    "i16",   "u32", "i32", "f32",
+  static constexpr std::string_view names[] = {"u8",   "i8",     "u16",   "i16", "u32", "i32", "f32",
                                                "bool", "string", "array", "u64", "i64", "f64"};
   const auto k = static_cast<uint32_t>(t);
   return k < std::size(names) ? names[k] : std::string_view("unknown");
@@ -189,11 +213,16 @@ std::string_view gguf_type_name(GgufType t) {
 std::string GgufValue::to_string(size_t max_items) const {
   auto scalar = [](GgufType t, const GgufValue& v) -> std::string {
     switch (t) {
-      case GgufType::U8: case GgufType::U16: case GgufType::U32: case GgufType::U64:
-        return std::to_string(v.u);
-      case GgufType::I8: case GgufType::I16: case GgufType::I32: case GgufType::I64:
-        return std::to_string(v.i);
-      case GgufType::F32: case GgufType::F64: {
+      case GgufType::U8:
+      case GgufType::U16:
+      case GgufType::U32:
+      case GgufType::U64: return std::to_string(v.u);
+      case GgufType::I8:
+      case GgufType::I16:
+      case GgufType::I32:
+      case GgufType::I64: return std::to_string(v.i);
+      case GgufType::F32:
+      case GgufType::F64: {
         char b[32];
         std::snprintf(b, sizeof b, "%.9g", v.f);
         return b;
@@ -284,8 +313,7 @@ Result<std::unique_ptr<GgufFile>> GgufFile::parse_bytes(std::unique_ptr<GgufFile
     if (f->kv_index_.count(name)) return make_error("duplicate metadata key " + name);
     uint32_t type;
     ALTUP_TRY(c.read(&type, "metadata value type"));
-    if (!known_type(type))
-      return make_error("key " + name + " has unknown value type " + std::to_string(type));
+    if (!known_type(type)) return make_error("key " + name + " has unknown value type " + std::to_string(type));
     GgufValue v;
     ALTUP_TRY(read_value(c, static_cast<GgufType>(type), &v, name, 0));
     f->kv_index_.emplace(name, f->kv_.size());
@@ -326,8 +354,7 @@ Result<std::unique_ptr<GgufFile>> GgufFile::parse_bytes(std::unique_ptr<GgufFile
     }
     uint32_t type;
     ALTUP_TRY(c.read(&type, "tensor info"));
-    if (!dtype_traits(type))
-      return make_error("tensor " + t.name + " has unknown type " + std::to_string(type));
+    if (!dtype_traits(type)) return make_error("tensor " + t.name + " has unknown type " + std::to_string(type));
     t.dtype = static_cast<DType>(type);
     ALTUP_TRY(c.read(&t.offset, "tensor info"));
     if (t.offset % f->alignment_ != 0)
@@ -336,8 +363,9 @@ Result<std::unique_ptr<GgufFile>> GgufFile::parse_bytes(std::unique_ptr<GgufFile
     t.shape.ndim = static_cast<int>(n_dims);
     for (uint32_t d = 0; d < n_dims; ++d) t.shape.dims[n_dims - 1 - d] = static_cast<int64_t>(ne[d]);
     auto bytes = tensor_bytes(t.dtype, t.shape);
-    if (!bytes) return make_error("tensor " + t.name + " " + t.shape.str() + " " +
-                                  std::string(dtype_name(t.dtype)) + ": " + bytes.error().message);
+    if (!bytes)
+      return make_error("tensor " + t.name + " " + t.shape.str() + " " + std::string(dtype_name(t.dtype)) + ": " +
+                        bytes.error().message);
     t.nbytes = *bytes;
     f->tensor_index_.emplace(t.name, f->tensors_.size());
     f->tensors_.push_back(std::move(t));
@@ -346,8 +374,7 @@ Result<std::unique_ptr<GgufFile>> GgufFile::parse_bytes(std::unique_ptr<GgufFile
   // Data section: starts at the next multiple of the alignment.
   uint64_t data_offset = c.pos();
   const uint64_t rem = data_offset % f->alignment_;
-  if (rem && add_overflows(data_offset, f->alignment_ - rem, &data_offset))
-    return make_error("data offset overflows");
+  if (rem && add_overflows(data_offset, f->alignment_ - rem, &data_offset)) return make_error("data offset overflows");
   f->data_offset_ = data_offset;
   if (!f->tensors_.empty() && data_offset > f->size_)
     return make_error("truncated: the data section would start at offset " + std::to_string(data_offset) +
@@ -369,10 +396,9 @@ Result<std::unique_ptr<GgufFile>> GgufFile::parse_bytes(std::unique_ptr<GgufFile
   for (size_t k = 1; k < order.size(); ++k) {
     const auto* prev = order[k - 1];
     if (prev->nbytes > 0 && prev->offset + prev->nbytes > order[k]->offset)
-      return make_error("tensors " + prev->name + " and " + order[k]->name + " overlap (" + prev->name +
-                        " needs " + std::to_string(prev->nbytes) + " bytes from offset " +
-                        std::to_string(prev->offset) + ", " + order[k]->name + " starts at " +
-                        std::to_string(order[k]->offset) + ")");
+      return make_error("tensors " + prev->name + " and " + order[k]->name + " overlap (" + prev->name + " needs " +
+                        std::to_string(prev->nbytes) + " bytes from offset " + std::to_string(prev->offset) + ", " +
+                        order[k]->name + " starts at " + std::to_string(order[k]->offset) + ")");
   }
   return f;
 }
@@ -397,8 +423,8 @@ Result<const GgufValue*> typed(const GgufFile& f, std::string_view key, GgufType
   const GgufValue* v = f.find(key);
   if (!v) return make_error("missing key " + std::string(key));
   if (v->type != want)
-    return make_error("key " + std::string(key) + " is " + std::string(gguf_type_name(v->type)) +
-                      ", expected " + std::string(gguf_type_name(want)));
+    return make_error("key " + std::string(key) + " is " + std::string(gguf_type_name(v->type)) + ", expected " +
+                      std::string(gguf_type_name(want)));
   return v;
 }
 }  // namespace
@@ -437,8 +463,14 @@ Result<uint64_t> GgufFile::get_count(std::string_view key) const {
   const GgufValue* v = find(key);
   if (!v) return make_error("missing key " + std::string(key));
   switch (v->type) {
-    case GgufType::U8: case GgufType::U16: case GgufType::U32: case GgufType::U64: return v->u;
-    case GgufType::I8: case GgufType::I16: case GgufType::I32: case GgufType::I64:
+    case GgufType::U8:
+    case GgufType::U16:
+    case GgufType::U32:
+    case GgufType::U64: return v->u;
+    case GgufType::I8:
+    case GgufType::I16:
+    case GgufType::I32:
+    case GgufType::I64:
       if (v->i < 0) return make_error("key " + std::string(key) + " is negative (" + std::to_string(v->i) + ")");
       return static_cast<uint64_t>(v->i);
     default:

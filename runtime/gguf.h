@@ -37,9 +37,9 @@ std::string_view gguf_type_name(GgufType t);  // "u32", "string", "array", ...
 // One metadata value. Strings and array payloads point into the file's bytes.
 struct GgufValue {
   GgufType type = GgufType::U8;
-  uint64_t u = 0;      // unsigned integers and bool
-  int64_t i = 0;       // signed integers
-  double f = 0;        // f32 and f64
+  uint64_t u = 0;  // unsigned integers and bool
+  int64_t i = 0;   // signed integers
+  double f = 0;    // f32 and f64
   std::string_view str;
 
   // Arrays: element type and count; numeric/bool elements packed in `raw` (possibly
@@ -68,9 +68,7 @@ struct GgufTensorInfo {
   uint64_t nbytes = 0;
   const uint8_t* data = nullptr;
 
-  TensorView view() const {
-    return TensorView::contiguous(dtype, shape, const_cast<uint8_t*>(data));
-  }
+  TensorView view() const { return TensorView::contiguous(dtype, shape, const_cast<uint8_t*>(data)); }
 };
 
 class GgufFile {

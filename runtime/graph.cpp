@@ -27,8 +27,8 @@ TensorId Graph::add_view(std::string name, TensorId base, uint64_t byte_offset, 
   return static_cast<TensorId>(tensors_.size() - 1);
 }
 
-TensorId Graph::add_node(const OpDef* op, std::vector<TensorId> inputs, std::string name, int layer,
-                         DType out_dtype, const Shape& out_shape, const OpParams& params) {
+TensorId Graph::add_node(const OpDef* op, std::vector<TensorId> inputs, std::string name, int layer, DType out_dtype,
+                         const Shape& out_shape, const OpParams& params) {
   std::string tname = layer >= 0 ? name + "-" + std::to_string(layer) : name;
   tensors_.push_back({std::move(tname), out_dtype, out_shape, TensorKind::Activation});
   const auto out = static_cast<TensorId>(tensors_.size() - 1);
@@ -36,8 +36,8 @@ TensorId Graph::add_node(const OpDef* op, std::vector<TensorId> inputs, std::str
   return out;
 }
 
-void Graph::add_node_into(const OpDef* op, std::vector<TensorId> inputs, TensorId output, std::string name,
-                          int layer, const OpParams& params) {
+void Graph::add_node_into(const OpDef* op, std::vector<TensorId> inputs, TensorId output, std::string name, int layer,
+                          const OpParams& params) {
   nodes_.push_back({op, std::move(inputs), output, params, std::move(name), layer});
 }
 
@@ -69,7 +69,8 @@ Status Graph::validate() const {
     ready[t] = tensors_[t].kind == TensorKind::Input || tensors_[t].kind == TensorKind::Weight ||
                tensors_[t].kind == TensorKind::State;
   for (const Node& node : nodes_) {
-    const std::string where = "node " + node.name + (node.layer >= 0 ? " (layer " + std::to_string(node.layer) + ")" : "");
+    const std::string where =
+        "node " + node.name + (node.layer >= 0 ? " (layer " + std::to_string(node.layer) + ")" : "");
     if (!node.op || !node.op->run) return make_error(where + " has no op");
     for (TensorId in : node.inputs) {
       if (!in_range(in)) return make_error(where + " reads an unknown tensor id " + std::to_string(in));

@@ -30,8 +30,8 @@ struct TensorDesc {
   DType dtype = DType::F32;
   Shape shape;
   TensorKind kind = TensorKind::Activation;
-  void* data = nullptr;        // Input / Weight / State: bound memory
-  bool is_output = false;      // kept alive to the end of the run
+  void* data = nullptr;          // Input / Weight / State: bound memory
+  bool is_output = false;        // kept alive to the end of the run
   TensorId view_of = kNoTensor;  // View: the tensor it looks into
   uint64_t view_offset = 0;      // View: byte offset into that tensor
 };
@@ -75,11 +75,11 @@ class Graph {
   // A view of `base` starting `byte_offset` bytes in, with its own (contiguous) shape.
   TensorId add_view(std::string name, TensorId base, uint64_t byte_offset, DType dtype, const Shape& shape);
   // Append a node computing a new activation of the given dtype and shape; returns its id.
-  TensorId add_node(const OpDef* op, std::vector<TensorId> inputs, std::string name, int layer,
-                    DType out_dtype, const Shape& out_shape, const OpParams& params = {});
+  TensorId add_node(const OpDef* op, std::vector<TensorId> inputs, std::string name, int layer, DType out_dtype,
+                    const Shape& out_shape, const OpParams& params = {});
   // Append a node that writes into an existing tensor (e.g. a view of a ring slot).
-  void add_node_into(const OpDef* op, std::vector<TensorId> inputs, TensorId output, std::string name,
-                     int layer, const OpParams& params = {});
+  void add_node_into(const OpDef* op, std::vector<TensorId> inputs, TensorId output, std::string name, int layer,
+                     const OpParams& params = {});
   void mark_output(TensorId t) { tensors_[t].is_output = true; }
 
   // Every id in range, every input produced (or bound) before it is read, views inside

@@ -18,11 +18,11 @@ struct Lifetime {
 };
 
 struct MemoryPlan {
-  std::vector<uint64_t> offsets;     // per tensor: byte offset in the arena, or kNotInArena
-  std::vector<uint64_t> sizes;       // per tensor: bytes it occupies (0 if not in the arena)
-  std::vector<Lifetime> lifetimes;   // per tensor (views: their root's lifetime is extended)
+  std::vector<uint64_t> offsets;    // per tensor: byte offset in the arena, or kNotInArena
+  std::vector<uint64_t> sizes;      // per tensor: bytes it occupies (0 if not in the arena)
+  std::vector<Lifetime> lifetimes;  // per tensor (views: their root's lifetime is extended)
   uint64_t arena_bytes = 0;
-  uint64_t lower_bound = 0;          // max over nodes of the bytes live at that node
+  uint64_t lower_bound = 0;  // max over nodes of the bytes live at that node
 };
 
 // Lifetimes of arena tensors (activations; a view's uses count for its root).

@@ -65,8 +65,8 @@ void Profiler::on_begin(const Node&, size_t) { begin_ns_ = now_ns(); }
 void Profiler::on_end(const Node& node, size_t index) {
   const int64_t end = now_ns();
   if (index >= node_name_.size()) return;  // a run whose graph was not announced
-  events_.push_back({phase_, node_name_[index], node.op->name, node.layer, begin_ns_, end, node_flops_[index],
-                     node_bytes_[index]});
+  events_.push_back(
+      {phase_, node_name_[index], node.op->name, node.layer, begin_ns_, end, node_flops_[index], node_bytes_[index]});
 }
 
 std::string Profiler::category(const std::string& n) {
@@ -111,7 +111,8 @@ std::vector<Profiler::Row> Profiler::rows() const {
 double Profiler::total_ms(const std::string& phase) const {
   double t = 0;
   for (const Event& e : events_)
-    if (phases_[static_cast<size_t>(e.phase)] == phase) t += static_cast<double>(e.end_ns - e.begin_ns) * ns_per_tick() / 1e6;
+    if (phases_[static_cast<size_t>(e.phase)] == phase)
+      t += static_cast<double>(e.end_ns - e.begin_ns) * ns_per_tick() / 1e6;
   return t;
 }
 
@@ -132,8 +133,10 @@ std::string Profiler::table() const {
     std::map<int, std::map<std::string, double>> by_layer;
     for (const Row& r : rs) {
       std::string c = r.category;
-      if (r.name == "altup_predict") c = "predict";
-      else if (r.name == "altup_correct") c = "correct";
+      if (r.name == "altup_predict")
+        c = "predict";
+      else if (r.name == "altup_correct")
+        c = "correct";
       by_layer[r.layer][c] += r.ms;
     }
     const char* cols[] = {"attention", "ffn", "predict", "correct", "altup", "embedding", "output", "other"};
@@ -190,8 +193,9 @@ std::string Profiler::csv() const {
   std::string out = "phase,layer,node,op,category,calls,total_ms,share,gflops,gbs\n";
   for (const Row& r : rows()) {
     char line[256];
-    std::snprintf(line, sizeof line, "%s,%d,%s,%s,%s,%lld,%.6f,%.6f,%.4f,%.4f\n", r.phase.c_str(), r.layer, r.name.c_str(),
-                  r.op.c_str(), r.category.c_str(), static_cast<long long>(r.calls), r.ms, r.share, r.gflops(), r.gbs());
+    std::snprintf(line, sizeof line, "%s,%d,%s,%s,%s,%lld,%.6f,%.6f,%.4f,%.4f\n", r.phase.c_str(), r.layer,
+                  r.name.c_str(), r.op.c_str(), r.category.c_str(), static_cast<long long>(r.calls), r.ms, r.share,
+                  r.gflops(), r.gbs());
     out += line;
   }
   return out;
@@ -231,14 +235,15 @@ std::string Profiler::chrome_trace() const {
   const double tick_us = ns_per_tick() / 1e3;
   for (const Event& e : events_) {
     char line[512];
-    std::snprintf(line, sizeof line,
-                  ",\n  {\"name\": \"%s\", \"cat\": \"%s\", \"ph\": \"X\", \"ts\": %.3f, \"dur\": %.3f, \"pid\": 1, \"tid\": 1, "
-                  "\"args\": {\"op\": \"%s\", \"layer\": %d, \"phase\": \"%s\", \"category\": \"%s\"}}",
-                  json_escape(names_[static_cast<size_t>(e.name)]).c_str(),
-                  json_escape(phases_[static_cast<size_t>(e.phase)]).c_str(), static_cast<double>(e.begin_ns) * tick_us,
-                  static_cast<double>(e.end_ns - e.begin_ns) * tick_us, json_escape(e.op).c_str(), e.layer,
-                  json_escape(phases_[static_cast<size_t>(e.phase)]).c_str(),
-                  category(names_[static_cast<size_t>(e.name)]).c_str());
+    std::snprintf(
+        line, sizeof line,
+        ",\n  {\"name\": \"%s\", \"cat\": \"%s\", \"ph\": \"X\", \"ts\": %.3f, \"dur\": %.3f, \"pid\": 1, \"tid\": 1, "
+        "\"args\": {\"op\": \"%s\", \"layer\": %d, \"phase\": \"%s\", \"category\": \"%s\"}}",
+        json_escape(names_[static_cast<size_t>(e.name)]).c_str(),
+        json_escape(phases_[static_cast<size_t>(e.phase)]).c_str(), static_cast<double>(e.begin_ns) * tick_us,
+        static_cast<double>(e.end_ns - e.begin_ns) * tick_us, json_escape(e.op).c_str(), e.layer,
+        json_escape(phases_[static_cast<size_t>(e.phase)]).c_str(),
+        category(names_[static_cast<size_t>(e.name)]).c_str());
     out += line;
   }
   return out + "\n]}\n";

@@ -23,9 +23,9 @@ class Profiler : public ExecHooks {
 
   // One timed node. Plain data, so recording allocates nothing but the vector's growth.
   struct Event {
-    int phase;           // index into phases()
-    int name;            // index into names(): the node name, e.g. "attn_q"
-    const char* op;      // the op's name, e.g. "matmul" (static storage)
+    int phase;       // index into phases()
+    int name;        // index into names(): the node name, e.g. "attn_q"
+    const char* op;  // the op's name, e.g. "matmul" (static storage)
     int layer;
     int64_t begin_ns, end_ns;  // cycle-clock ticks since the profiler started (ns_per_tick() converts)
     double flops, bytes;       // the op's own estimates (0 if it has none)
@@ -47,9 +47,9 @@ class Profiler : public ExecHooks {
   double total_ms(const std::string& phase) const;
 
   // Outputs.
-  std::string table() const;      // terminal: per layer by category, then per op, per phase
-  std::string csv() const;        // every row
-  std::string json() const;       // every row, plus totals
+  std::string table() const;         // terminal: per layer by category, then per op, per phase
+  std::string csv() const;           // every row
+  std::string json() const;          // every row, plus totals
   std::string chrome_trace() const;  // Trace Event Format ("X" events), opens in Perfetto
 
   // "attention", "ffn", "altup", "embedding", "output" or "other", from a node name.

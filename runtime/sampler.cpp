@@ -33,7 +33,9 @@ int32_t Sampler::sample(const float* logits, const std::vector<int32_t>& history
     return tok;
   }
   for (int32_t t = 0; t < vocab_; ++t) cand_.emplace_back(work_[static_cast<size_t>(t)], t);
-  auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
+  auto by_logit = [](const auto& a, const auto& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  };
   if (p_.top_k > 0 && p_.top_k < vocab_) {
     std::partial_sort(cand_.begin(), cand_.begin() + p_.top_k, cand_.end(), by_logit);
     cand_.resize(static_cast<size_t>(p_.top_k));

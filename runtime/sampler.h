@@ -39,7 +39,7 @@ class Sampler {
   std::vector<float> work_;
   std::vector<std::pair<float, int32_t>> cand_;  // (probability or logit, token)
   std::vector<float> probs_;
-  std::vector<int32_t> penalized_;               // tokens already penalized this call
+  std::vector<int32_t> penalized_;  // tokens already penalized this call
 };
 
 }  // namespace altup

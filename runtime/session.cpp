@@ -54,9 +54,11 @@ Result<const float*> Session::eval(const std::vector<int32_t>& tokens, bool all_
   if (T == 0) return make_error("nothing to evaluate: no tokens");
   if (n_past_ + T > ctx_)
     return make_error(std::to_string(n_past_ + T) + " tokens do not fit the context of " + std::to_string(ctx_) +
-                      " (a longer --ctx, up to the model's " + std::to_string(model_->context_length()) + ", or a shorter prompt)");
+                      " (a longer --ctx, up to the model's " + std::to_string(model_->context_length()) +
+                      ", or a shorter prompt)");
   for (int32_t t : tokens)
-    if (t < 0 || t >= model_->vocab_size()) return make_error("token id " + std::to_string(t) + " is outside the vocabulary");
+    if (t < 0 || t >= model_->vocab_size())
+      return make_error("token id " + std::to_string(t) + " is outside the vocabulary");
   auto f = forward_for(T, all_logits);
   if (!f) return f.error();
   ids_.assign(tokens.begin(), tokens.end());

@@ -15,8 +15,8 @@
 namespace altup {
 
 struct SessionOptions {
-  int threads = 0;   // 0: every available core
-  int64_t ctx = 0;   // 0: the model's context length
+  int threads = 0;  // 0: every available core
+  int64_t ctx = 0;  // 0: the model's context length
 };
 
 class Session {

@@ -8,7 +8,7 @@ namespace altup {
 
 namespace {
 
-constexpr std::string_view kSpace = "\xe2\x96\x81";  // U+2581, SentencePiece's "▁"
+constexpr std::string_view kSpace = "\xe2\x96\x81";        // U+2581, SentencePiece's "▁"
 constexpr std::string_view kReplacement = "\xef\xbf\xbd";  // U+FFFD
 
 // Length of the valid UTF-8 character starting at s[0], or 0 if it is malformed or cut off.
@@ -18,10 +18,14 @@ size_t valid_char_len(std::string_view s) {
   size_t len;
   uint32_t cp;
   if (c < 0x80) return 1;
-  if ((c & 0xe0) == 0xc0) len = 2, cp = c & 0x1f;
-  else if ((c & 0xf0) == 0xe0) len = 3, cp = c & 0x0f;
-  else if ((c & 0xf8) == 0xf0) len = 4, cp = c & 0x07;
-  else return 0;
+  if ((c & 0xe0) == 0xc0)
+    len = 2, cp = c & 0x1f;
+  else if ((c & 0xf0) == 0xe0)
+    len = 3, cp = c & 0x0f;
+  else if ((c & 0xf8) == 0xf0)
+    len = 4, cp = c & 0x07;
+  else
+    return 0;
   if (s.size() < len) return 0;
   for (size_t k = 1; k < len; ++k) {
     const auto b = static_cast<unsigned char>(s[k]);
@@ -51,9 +55,12 @@ bool parse_byte_piece(std::string_view p, int* value) {
   for (size_t k = 3; k < 5; ++k) {
     const char ch = p[k];
     v <<= 4;
-    if (ch >= '0' && ch <= '9') v |= static_cast<unsigned>(ch - '0');
-    else if (ch >= 'A' && ch <= 'F') v |= static_cast<unsigned>(ch - 'A' + 10);
-    else return false;
+    if (ch >= '0' && ch <= '9')
+      v |= static_cast<unsigned>(ch - '0');
+    else if (ch >= 'A' && ch <= 'F')
+      v |= static_cast<unsigned>(ch - 'A' + 10);
+    else
+      return false;
   }
   *value = static_cast<int>(v);
   return true;
@@ -104,30 +111,27 @@ Result<Tokenizer> Tokenizer::from_gguf(const GgufFile& f) {
     t.pieces_.emplace_back((*tokens)->strings[i]);
     t.scores_.push_back((*scores)->at<float>(i));
     const int32_t ty = (*types)->at<int32_t>(i);
-    if (ty < kNormal || ty > kByte) return make_error("token " + std::to_string(i) + " has unknown type " + std::to_string(ty));
+    if (ty < kNormal || ty > kByte)
+      return make_error("token " + std::to_string(i) + " has unknown type " + std::to_string(ty));
     t.types_.push_back(static_cast<Type>(ty));
     const std::string& p = t.pieces_.back();
     switch (ty) {
       case kNormal:
-      case kUnused:
-        t.ids_.emplace(p, id);
-        break;
+      case kUnused: t.ids_.emplace(p, id); break;
       case kUserDefined:
         t.ids_.emplace(p, id);
         t.user_defined_.push_back(p);
         break;
       case kByte: {
         int v;
-        if (!parse_byte_piece(p, &v)) return make_error("byte token " + std::to_string(i) + " is not of the form <0xAB>");
+        if (!parse_byte_piece(p, &v))
+          return make_error("byte token " + std::to_string(i) + " is not of the form <0xAB>");
         t.byte_ids_[v] = id;
         t.has_bytes_ = true;
         break;
       }
-      case kUnknown:
-        t.unk_ = id;
-        break;
-      default:
-        break;
+      case kUnknown: t.unk_ = id; break;
+      default: break;
     }
   }
   std::sort(t.user_defined_.begin(), t.user_defined_.end(),
@@ -220,7 +224,9 @@ void Tokenizer::encode_normalized(std::string_view norm, std::vector<int32_t>* o
     size_t size;
   };
   // Highest score first; on ties the leftmost pair.
-  auto worse = [](const Pair& a, const Pair& b) { return a.score < b.score || (a.score == b.score && a.left > b.left); };
+  auto worse = [](const Pair& a, const Pair& b) {
+    return a.score < b.score || (a.score == b.score && a.left > b.left);
+  };
   std::priority_queue<Pair, std::vector<Pair>, decltype(worse)> agenda(worse);
   std::vector<Symbol> sym;
 

@@ -71,7 +71,7 @@ class Tokenizer {
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   std::unordered_map<std::string, int32_t, PieceHash, std::equal_to<>> ids_;  // normal, user-defined, unused
-  std::vector<std::string> user_defined_;         // matched whole, longest first
+  std::vector<std::string> user_defined_;                                     // matched whole, longest first
   int32_t byte_ids_[256];
   bool has_bytes_ = false;
   int32_t bos_ = -1, eos_ = -1, unk_ = 0;

@@ -35,8 +35,8 @@ inline Run run_altup(const TempDir& dir, const std::string& args) {
   const std::string out = dir.path + "/stdout", err = dir.path + "/stderr";
   // Cross builds run the binary through an emulator (ALTUP_CLI_WRAPPER, set by meson).
   const char* wrapper = std::getenv("ALTUP_CLI_WRAPPER");
-  const std::string cmd = std::string(wrapper ? wrapper : "") + " '" + ALTUP_CLI_PATH + "' " + args + " >'" + out +
-                          "' 2>'" + err + "'";
+  const std::string cmd =
+      std::string(wrapper ? wrapper : "") + " '" + ALTUP_CLI_PATH + "' " + args + " >'" + out + "' 2>'" + err + "'";
   Run r;
   const int raw = std::system(cmd.c_str());
   r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;

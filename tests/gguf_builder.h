@@ -68,8 +68,8 @@ struct FileSpec {
   uint32_t version = 3;
   std::vector<std::vector<uint8_t>> kvs;
   std::vector<TensorSpec> tensors;
-  uint64_t data_bytes = 0;   // bytes of (zero) tensor data after the aligned data start
-  uint32_t alignment = 32;   // only used to pad; add general.alignment to kvs to declare it
+  uint64_t data_bytes = 0;  // bytes of (zero) tensor data after the aligned data start
+  uint32_t alignment = 32;  // only used to pad; add general.alignment to kvs to declare it
   int64_t n_kv_override = -1;
   int64_t n_tensors_override = -1;
 };
@@ -95,8 +95,8 @@ inline FileSpec valid_spec() {
   FileSpec s;
   s.kvs.push_back(kv_str("general.architecture", "test"));
   s.kvs.push_back(kv_u32("test.block_count", 2));
-  s.tensors.push_back({"a", {4, 2}, 0, 0});   // [2, 4] f32: 32 bytes
-  s.tensors.push_back({"b", {8}, 0, 32});     // [8] f32: 32 bytes
+  s.tensors.push_back({"a", {4, 2}, 0, 0});  // [2, 4] f32: 32 bytes
+  s.tensors.push_back({"b", {8}, 0, 32});    // [8] f32: 32 bytes
   s.data_bytes = 64;
   return s;
 }

@@ -55,7 +55,8 @@ inline void fill(float* x, int64_t n, std::mt19937& rng, float lo = -3.0f, float
 }
 
 // |got - want| <= atol + rtol * |want| everywhere; reports the first index that is not.
-inline void check_close(const float* got, const float* want, int64_t n, float rtol, float atol, const std::string& what) {
+inline void check_close(const float* got, const float* want, int64_t n, float rtol, float atol,
+                        const std::string& what) {
   for (int64_t i = 0; i < n; ++i) {
     const float tol = atol + rtol * std::fabs(want[i]);
     if (!(std::fabs(got[i] - want[i]) <= tol) && !(std::isinf(want[i]) && got[i] == want[i])) {

@@ -7,7 +7,6 @@
 #include "tests/cli_test_util.h"
 #include "tests/malformed_cases.h"
 
-
 using namespace altup::test;
 
 TEST_CASE("info lists a llama.cpp-style file: architecture, hyper-parameters, tokenizer, tensors, totals") {
@@ -15,10 +14,10 @@ TEST_CASE("info lists a llama.cpp-style file: architecture, hyper-parameters, to
   Run r = run_altup(dir, "info " ALTUP_FIXTURES_DIR "/llama_like.gguf");
   CHECK(r.status == 0);
   CHECK(r.err.empty());
-  for (const char* want : {"GGUF v3, alignment 32", "architecture           llama", "llama.block_count",
-                           "llama.attention.head_count_kv", "tokens                 262 x string",
-                           "bos id                 1  \"<s>\"", "blk.0.ffn_gate.weight", "Q4_0", "[96, 64]",
-                           "parameters             64448", "tensors                12"}) {
+  for (const char* want :
+       {"GGUF v3, alignment 32", "architecture           llama", "llama.block_count", "llama.attention.head_count_kv",
+        "tokens                 262 x string", "bos id                 1  \"<s>\"", "blk.0.ffn_gate.weight", "Q4_0",
+        "[96, 64]", "parameters             64448", "tensors                12"}) {
     const std::string wanted = want;
     CAPTURE(wanted);
     CHECK(r.out.find(want) != std::string::npos);
@@ -44,8 +43,8 @@ TEST_CASE("info: each malformed file gives one error line and exit status 1") {
     const std::string what = c.what;
     CAPTURE(what);
     const std::string path = dir.path + "/bad.gguf";
-    std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(c.bytes.data()),
-                                                static_cast<std::streamsize>(c.bytes.size()));
+    std::ofstream(path, std::ios::binary)
+        .write(reinterpret_cast<const char*>(c.bytes.data()), static_cast<std::streamsize>(c.bytes.size()));
     Run r = run_altup(dir, "info '" + path + "'");
     CHECK(r.status == 1);
     CHECK(r.out.empty());
@@ -60,7 +59,8 @@ TEST_CASE("info: missing files, directories and bad usage") {
   TempDir dir;
   Run r = run_altup(dir, "info /nonexistent/model.gguf");
   CHECK(r.status == 1);
-  CHECK(r.err == "altup info: error: /nonexistent/model.gguf: cannot open /nonexistent/model.gguf: No such file or directory\n");
+  CHECK(r.err ==
+        "altup info: error: /nonexistent/model.gguf: cannot open /nonexistent/model.gguf: No such file or directory\n");
   r = run_altup(dir, "info " + dir.path);
   CHECK(r.status == 1);
   CHECK(r.err.find("is not a regular file") != std::string::npos);

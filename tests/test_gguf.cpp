@@ -32,20 +32,23 @@ std::string unhex(const std::string& h) {
 }
 
 const std::map<std::string, GgufType> kTypeByName = {
-    {"UINT8", GgufType::U8},    {"INT8", GgufType::I8},       {"UINT16", GgufType::U16}, {"INT16", GgufType::I16},
-    {"UINT32", GgufType::U32},  {"INT32", GgufType::I32},     {"FLOAT32", GgufType::F32}, {"BOOL", GgufType::BOOL},
+    {"UINT8", GgufType::U8},      {"INT8", GgufType::I8},    {"UINT16", GgufType::U16},  {"INT16", GgufType::I16},
+    {"UINT32", GgufType::U32},    {"INT32", GgufType::I32},  {"FLOAT32", GgufType::F32}, {"BOOL", GgufType::BOOL},
     {"STRING", GgufType::STRING}, {"UINT64", GgufType::U64}, {"INT64", GgufType::I64},   {"FLOAT64", GgufType::F64},
 };
 
 // Compare one scalar (or array element, read from `raw`) with its recorded text.
 void check_scalar(GgufType t, const GgufValue& v, const std::string& want) {
   switch (t) {
-    case GgufType::U8: case GgufType::U16: case GgufType::U32: case GgufType::U64: case GgufType::BOOL:
-      CHECK(v.u == std::stoull(want));
-      break;
-    case GgufType::I8: case GgufType::I16: case GgufType::I32: case GgufType::I64:
-      CHECK(v.i == std::stoll(want));
-      break;
+    case GgufType::U8:
+    case GgufType::U16:
+    case GgufType::U32:
+    case GgufType::U64:
+    case GgufType::BOOL: CHECK(v.u == std::stoull(want)); break;
+    case GgufType::I8:
+    case GgufType::I16:
+    case GgufType::I32:
+    case GgufType::I64: CHECK(v.i == std::stoll(want)); break;
     case GgufType::F32: CHECK(static_cast<float>(v.f) == std::stof(want)); break;
     case GgufType::F64: CHECK(v.f == std::stod(want)); break;
     case GgufType::STRING: CHECK(std::string(v.str) == unhex(want)); break;
@@ -57,7 +60,8 @@ GgufValue element(const GgufValue& arr, uint64_t k) {
   GgufValue e;
   e.type = arr.elem_type;
   switch (arr.elem_type) {
-    case GgufType::U8: case GgufType::BOOL: e.u = arr.at<uint8_t>(k); break;
+    case GgufType::U8:
+    case GgufType::BOOL: e.u = arr.at<uint8_t>(k); break;
     case GgufType::I8: e.i = arr.at<int8_t>(k); break;
     case GgufType::U16: e.u = arr.at<uint16_t>(k); break;
     case GgufType::I16: e.i = arr.at<int16_t>(k); break;

@@ -20,7 +20,6 @@ std::vector<uint8_t> read_file(const std::string& path) {
 }
 }  // namespace
 
-
 TEST_CASE("the valid base file parses, so each case below fails for its own reason") {
   auto f = GgufFile::parse(build(valid_spec()));
   REQUIRE_MESSAGE(f.ok(), (f.ok() ? "" : f.error().message));

@@ -157,7 +157,8 @@ TEST_CASE("views: nodes write ring slots in place and the ring lives as long as 
   TensorId ring = g.add_node(&kFill, {}, "ring_init", -1, DType::F32, {K, T, d}, scale(0));
   std::vector<TensorId> slot;
   for (int64_t k = 0; k < K; ++k)
-    slot.push_back(g.add_view("slot" + std::to_string(k), ring, static_cast<uint64_t>(k * T * d * 4), DType::F32, {T, d}));
+    slot.push_back(
+        g.add_view("slot" + std::to_string(k), ring, static_cast<uint64_t>(k * T * d * 4), DType::F32, {T, d}));
   TensorId tmp = g.add_node(&kAdd, {slot[0], slot[2]}, "mix", 0, DType::F32, {T, d}, scale(1));
   g.add_node_into(&kAdd, {tmp}, slot[1], "write_slot1", 0, scale(2));
   TensorId big = g.add_node(&kFill, {}, "other", 1, DType::F32, {K, T, d}, scale(100));

@@ -1,8 +1,8 @@
 // The "altup" model end to end against the PyTorch reference (fixtures/make_model_fixtures.py):
 // tiny random models for K = 1, 2, 3, alternating and fixed blocks, widened and recycled
 // embeddings, tied / concatenated outputs, GeGLU and a sliding window, each converted by the
-// real converter, and a dense model written as llama.cpp's "llama" architecture. The prompt is prefilled in one pass (logits of every position), then 16
-// tokens are decoded one at a time through the KV cache; logits must agree within
+// real converter, and a dense model written as llama.cpp's "llama" architecture. The prompt is prefilled in one pass
+// (logits of every position), then 16 tokens are decoded one at a time through the KV cache; logits must agree within
 // 1e-4 x max|logit| and the greedy continuation must be identical.
 #include <algorithm>
 #include <cmath>

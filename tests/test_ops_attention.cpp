@@ -82,8 +82,8 @@ TEST_CASE("attention's GEMM path agrees with the row path and the reference") {
   };
   // Awkward sizes: hd 1 and 17, one query, MQA and MHA, windows, chunks after a filled cache,
   // query blocks that do not divide T (block 0: the automatic size).
-  const Shape shapes[] = {{1, 2, 1, 17, 9, 0, 5, 0},  {32, 4, 2, 16, 40, 0, 0, 0},   {33, 8, 2, 64, 64, 0, 0, 7},
-                          {40, 3, 3, 1, 50, 5, 0, 0}, {37, 6, 1, 24, 120, 0, 70, 8}, {64, 4, 2, 80, 64, 13, 0, 5},
+  const Shape shapes[] = {{1, 2, 1, 17, 9, 0, 5, 0},     {32, 4, 2, 16, 40, 0, 0, 0},   {33, 8, 2, 64, 64, 0, 0, 7},
+                          {40, 3, 3, 1, 50, 5, 0, 0},    {37, 6, 1, 24, 120, 0, 70, 8}, {64, 4, 2, 80, 64, 13, 0, 5},
                           {50, 2, 2, 33, 300, 0, 200, 0}};
   std::mt19937 rng(11);
   std::normal_distribution<float> nd;

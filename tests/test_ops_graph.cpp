@@ -33,7 +33,8 @@ std::vector<float> rnd(int64_t n, uint32_t seed) {
 
 // Runs a one-node graph built by `build` with 1 and 2 threads; returns the 1-thread output
 // after checking the 2-thread one is identical.
-std::vector<float> run_both(const std::function<TensorId(Graph&)>& build, const std::function<void(Executor&)>& bind = {}) {
+std::vector<float> run_both(const std::function<TensorId(Graph&)>& build,
+                            const std::function<void(Executor&)>& bind = {}) {
   std::vector<float> outs[2];
   for (int threads : {1, 2}) {
     Graph g;
@@ -71,8 +72,8 @@ TEST_CASE("rmsnorm, add (broadcast), glu, softmax, softcap, gaussian top-k nodes
   // Per-head: [T, 8, 64] with a [64] weight.
   auto wh = rnd(64, 4);
   y = run_both([&](Graph& g) {
-    return g.add_node(&ops::kRmsNorm, {g.add_weight("x", f32(x, {T, 8, 64})), g.add_weight("w", f32(wh, {64}))}, "qnorm", 0,
-                      DType::F32, {T, 8, 64}, eps);
+    return g.add_node(&ops::kRmsNorm, {g.add_weight("x", f32(x, {T, 8, 64})), g.add_weight("w", f32(wh, {64}))},
+                      "qnorm", 0, DType::F32, {T, 8, 64}, eps);
   });
   for (int64_t r = 0; r < T * 8; ++r) ops::ref::rmsnorm(&x[r * 64], wh.data(), &want[r * 64], 64, 1e-6f);
   check_close(y.data(), want.data(), T * D, 1e-5f, 1e-6f, "per-head rmsnorm node");
@@ -132,11 +133,13 @@ TEST_CASE("embedding, matmul, rope, kv_store + attention, AltUp predict / correc
   };
   OpParams scale;
   scale.f[0] = 2.0f;
-  auto y = run_both([&](Graph& g) {
-    ids_id = g.add_input("ids", DType::I32, {T});
-    return g.add_node(&ops::kEmbedding, {g.add_weight("table", f32(table, {300, D})), ids_id}, "embed", -1, DType::F32,
-                      {T, D}, scale);
-  }, bind);
+  auto y = run_both(
+      [&](Graph& g) {
+        ids_id = g.add_input("ids", DType::I32, {T});
+        return g.add_node(&ops::kEmbedding, {g.add_weight("table", f32(table, {300, D})), ids_id}, "embed", -1,
+                          DType::F32, {T, D}, scale);
+      },
+      bind);
   for (int64_t t = 0; t < T; ++t)
     for (int64_t i = 0; i < D; ++i) REQUIRE(y[t * D + i] == 2.0f * table[ids[t] * D + i]);
 
@@ -152,10 +155,13 @@ TEST_CASE("embedding, matmul, rope, kv_store + attention, AltUp predict / correc
   // RoPE on [T, 8, 64] at positions 0..T-1, theta 1e4.
   OpParams theta;
   theta.f[0] = 10000.0f;
-  y = run_both([&](Graph& g) {
-    pos_id = g.add_input("pos", DType::I32, {T});
-    return g.add_node(&ops::kRope, {g.add_weight("q", f32(x, {T, 8, 64})), pos_id}, "rope", 0, DType::F32, {T, 8, 64}, theta);
-  }, bind);
+  y = run_both(
+      [&](Graph& g) {
+        pos_id = g.add_input("pos", DType::I32, {T});
+        return g.add_node(&ops::kRope, {g.add_weight("q", f32(x, {T, 8, 64})), pos_id}, "rope", 0, DType::F32,
+                          {T, 8, 64}, theta);
+      },
+      bind);
   want.assign(x.begin(), x.end());
   std::vector<float> cs(64);
   for (int64_t t = 0; t < T; ++t) {
@@ -171,19 +177,21 @@ TEST_CASE("embedding, matmul, rope, kv_store + attention, AltUp predict / correc
   OpParams attn;
   attn.f[0] = 0.125f;
   attn.i[0] = 16;  // sliding window
-  y = run_both([&](Graph& g) {
-    pos_id = g.add_input("pos", DType::I32, {T});
-    kc_id = g.add_state("kcache", DType::F32, {2, T, 64});
-    vc_id = g.add_state("vcache", DType::F32, {2, T, 64});
-    g.add_node_into(&ops::kKvStore, {g.add_weight("k", f32(k, {T, 2, 64})), pos_id}, kc_id, "k_store", 0);
-    g.add_node_into(&ops::kKvStore, {g.add_weight("v", f32(v, {T, 2, 64})), pos_id}, vc_id, "v_store", 0);
-    return g.add_node(&ops::kAttention, {g.add_weight("q", f32(q, {T, 8, 64})), kc_id, vc_id, pos_id}, "attn", 0,
-                      DType::F32, {T, 8, 64}, attn);
-  }, [&](Executor& ex) {
-    bind(ex);
-    ex.bind_input(kc_id, kc.data());
-    ex.bind_input(vc_id, vc.data());
-  });
+  y = run_both(
+      [&](Graph& g) {
+        pos_id = g.add_input("pos", DType::I32, {T});
+        kc_id = g.add_state("kcache", DType::F32, {2, T, 64});
+        vc_id = g.add_state("vcache", DType::F32, {2, T, 64});
+        g.add_node_into(&ops::kKvStore, {g.add_weight("k", f32(k, {T, 2, 64})), pos_id}, kc_id, "k_store", 0);
+        g.add_node_into(&ops::kKvStore, {g.add_weight("v", f32(v, {T, 2, 64})), pos_id}, vc_id, "v_store", 0);
+        return g.add_node(&ops::kAttention, {g.add_weight("q", f32(q, {T, 8, 64})), kc_id, vc_id, pos_id}, "attn", 0,
+                          DType::F32, {T, 8, 64}, attn);
+      },
+      [&](Executor& ex) {
+        bind(ex);
+        ex.bind_input(kc_id, kc.data());
+        ex.bind_input(vc_id, vc.data());
+      });
   ops::AttentionShape s;
   s.n_heads = 8;
   s.n_kv_heads = 2;
@@ -209,8 +217,8 @@ TEST_CASE("embedding, matmul, rope, kv_store + attention, AltUp predict / correc
     const TensorId pred = g.add_view("pred", r, 0, DType::F32, {3, T, D});
     g.add_node_into(&ops::kAltupPredict, {r, g.add_weight("p", f32(pm, {3, 3}))}, pred, "predict", 0);
     const TensorId corr = g.add_view("corr", r, 0, DType::F32, {3, T, D});
-    g.add_node_into(&ops::kAltupCorrect, {pred, g.add_weight("y", f32(yv, {T, D})), g.add_weight("g", f32(gv, {3}))}, corr,
-                    "correct", 0, active);
+    g.add_node_into(&ops::kAltupCorrect, {pred, g.add_weight("y", f32(yv, {T, D})), g.add_weight("g", f32(gv, {3}))},
+                    corr, "correct", 0, active);
     OpParams one;
     one.f[0] = 1.0f;
     return g.add_node(&ops::kScale, {corr}, "out", 0, DType::F32, {3, T, D}, one);
@@ -236,7 +244,8 @@ TEST_CASE("wrong shapes and dtypes become errors that name the node") {
   Graph g2;
   std::vector<int32_t> ids = {5};
   const TensorId id = g2.add_input("ids", DType::I32, {1});
-  g2.mark_output(g2.add_node(&ops::kEmbedding, {g2.add_weight("t", f32(x, {T, D})), id}, "embed", -1, DType::F32, {1, D}));
+  g2.mark_output(
+      g2.add_node(&ops::kEmbedding, {g2.add_weight("t", f32(x, {T, D})), id}, "embed", -1, DType::F32, {1, D}));
   auto ex2 = Executor::create(g2);
   REQUIRE(ex2.ok());
   ids[0] = 64;

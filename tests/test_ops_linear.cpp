@@ -51,7 +51,8 @@ TEST_CASE("matmul: GEMV and oneDNN paths agree with the reference; 1 and 2 threa
   for (DType dt : {DType::F32, DType::F16, DType::BF16})
     for (int64_t M : {1, 3, 7, 33})
       // {4100, 257}: f16 / bf16 weights go to oneDNN in blocks of (1 << 20) / K rows; this crosses one.
-      for (auto [N, K] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {17, 31}, {64, 256}, {300, 129}, {4100, 257}}) {
+      for (auto [N, K] :
+           std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {17, 31}, {64, 256}, {300, 129}, {4100, 257}}) {
         std::vector<float> wf(static_cast<size_t>(N * K)), x(static_cast<size_t>(M * K));
         fill(wf.data(), N * K, rng, -1, 1);
         fill(x.data(), M * K, rng, -1, 1);

@@ -97,6 +97,6 @@ TEST_CASE("the repetition penalty lowers recent tokens only") {
   p.repeat_last_n = 2;
   Sampler s(p, 3);
   CHECK(s.sample(logits.data(), {}) == 0);
-  CHECK(s.sample(logits.data(), {0}) == 1);         // 2.0 / 1.5 < 1.9
-  CHECK(s.sample(logits.data(), {0, 2, 2}) == 0);   // token 0 is older than the last 2
+  CHECK(s.sample(logits.data(), {0}) == 1);        // 2.0 / 1.5 < 1.9
+  CHECK(s.sample(logits.data(), {0, 2, 2}) == 0);  // token 0 is older than the last 2
 }

@@ -50,7 +50,8 @@ TEST_CASE("parallel_for covers [0, n) exactly once for any n and thread count") 
 TEST_CASE("oneDNN called from the executor uses every thread it is given") {
   // With spinning idle threads every thread accrues CPU time whether it works or not.
   const char* policy = std::getenv("OMP_WAIT_POLICY");
-  REQUIRE_MESSAGE((policy && std::string(policy) == "PASSIVE"), "run with OMP_WAIT_POLICY=PASSIVE (meson test sets it)");
+  REQUIRE_MESSAGE((policy && std::string(policy) == "PASSIVE"),
+                  "run with OMP_WAIT_POLICY=PASSIVE (meson test sets it)");
   const int threads = 2;
   const int64_t m = 256, n = 1024, k = 1024;  // ~0.5 GFLOP per call
   std::vector<float> x(static_cast<size_t>(m * k), 0.5f), w(static_cast<size_t>(n * k), 0.25f);

@@ -12,18 +12,12 @@ const std::vector<DType> kAny = {DType::F32, DType::F16, DType::BF16, DType::Q8_
 
 std::vector<WeightSpec> llama_like_specs() {
   return {
-      {"token_embd.weight", {262, 64}, kAny, true},
-      {"blk.0.attn_norm.weight", {64}, kFloat, true},
-      {"blk.0.attn_q.weight", {64, 64}, kAny, true},
-      {"blk.0.attn_k.weight", {32, 64}, kAny, true},
-      {"blk.0.attn_v.weight", {32, 64}, kAny, true},
-      {"blk.0.attn_output.weight", {64, 64}, kAny, true},
-      {"blk.0.ffn_norm.weight", {64}, kFloat, true},
-      {"blk.0.ffn_gate.weight", {96, 64}, kAny, true},
-      {"blk.0.ffn_up.weight", {96, 64}, kAny, true},
-      {"blk.0.ffn_down.weight", {64, 96}, kAny, true},
-      {"output_norm.weight", {64}, kFloat, true},
-      {"output.weight", {262, 64}, kAny, false},
+      {"token_embd.weight", {262, 64}, kAny, true},  {"blk.0.attn_norm.weight", {64}, kFloat, true},
+      {"blk.0.attn_q.weight", {64, 64}, kAny, true}, {"blk.0.attn_k.weight", {32, 64}, kAny, true},
+      {"blk.0.attn_v.weight", {32, 64}, kAny, true}, {"blk.0.attn_output.weight", {64, 64}, kAny, true},
+      {"blk.0.ffn_norm.weight", {64}, kFloat, true}, {"blk.0.ffn_gate.weight", {96, 64}, kAny, true},
+      {"blk.0.ffn_up.weight", {96, 64}, kAny, true}, {"blk.0.ffn_down.weight", {64, 96}, kAny, true},
+      {"output_norm.weight", {64}, kFloat, true},    {"output.weight", {262, 64}, kAny, false},
       {"rope_freqs.weight", {16}, kFloat, false},  // optional and absent
   };
 }
@@ -50,10 +44,10 @@ TEST_CASE("every mismatch is reported at once") {
   auto f = GgufFile::open(ALTUP_FIXTURES_DIR "/llama_like.gguf");
   REQUIRE(f.ok());
   auto specs = llama_like_specs();
-  specs[2].shape = {64, 128};                     // wrong shape
-  specs[7].accepted = {DType::F32};                // q4_0 not accepted
+  specs[2].shape = {64, 128};                                      // wrong shape
+  specs[7].accepted = {DType::F32};                                // q4_0 not accepted
   specs.push_back({"blk.1.attn_q.weight", {64, 64}, kAny, true});  // missing
-  specs.erase(specs.begin() + 3);                  // attn_k no longer listed: unused
+  specs.erase(specs.begin() + 3);                                  // attn_k no longer listed: unused
   auto w = bind_weights(**f, specs);
   REQUIRE_FALSE(w.ok());
   const std::string& m = w.error().message;
