@@ -44,7 +44,7 @@ Status attention_gemm(const AttentionShape& s, const float* q, const float* kcac
   const int64_t H = s.n_heads, hd = s.head_dim, group = s.n_heads / s.n_kv_heads;
   int64_t span = 1;
   for (int64_t t = 0; t < T; ++t) span = std::max<int64_t>(span, positions[t] + 1);
-  if (block <= 0) block = std::clamp<int64_t>(kScoreFloats / (group * span), 16, T);
+  if (block <= 0) block = std::min(T, std::max<int64_t>(16, kScoreFloats / (group * span)));
   thread_local std::vector<float> scores;
   for (int64_t t0 = 0; t0 < T; t0 += block) {
     const int64_t tb = std::min(block, T - t0);
