@@ -73,9 +73,18 @@ const Kernels& scalar_kernels() {
   return table;
 }
 
-const std::vector<IsaEntry>& compiled_isas() {
-  static const std::vector<IsaEntry> list = [] {
-    std::vector<IsaEntry> v{{&scalar_kernels(), true}};
+namespace {
+
+struct IsaList {
+  std::vector<IsaEntry> entries;
+  std::string cap_problem;
+};
+
+const IsaList& isa_list() {
+  static const IsaList list = [] {
+    IsaList l;
+    std::vector<IsaEntry>& v = l.entries;
+    v.push_back({&scalar_kernels(), true});
     [[maybe_unused]] const auto cpu = xsimd::available_architectures();
 #if defined(ALTUP_HAVE_SSE42)
     v.push_back({kernels_sse4_2(), static_cast<bool>(cpu.sse4_2)});
@@ -89,20 +98,38 @@ const std::vector<IsaEntry>& compiled_isas() {
 #if defined(ALTUP_HAVE_NEON)
     v.push_back({kernels_neon(), static_cast<bool>(cpu.neon64)});
 #endif
-    return v;
+    const char* want = std::getenv("ALTUP_ISA");
+    if (!want || !*want) return l;
+    size_t cap = v.size();
+    std::string names;
+    for (size_t k = 0; k < v.size(); ++k) {
+      names += (k ? ", " : "") + std::string(v[k].kernels->isa);
+      if (std::strcmp(v[k].kernels->isa, want) == 0) cap = k;
+    }
+    if (cap == v.size()) {
+      l.cap_problem = "ALTUP_ISA=" + std::string(want) + " is not a kernel table of this build (" + names +
+                      "); using the best one this CPU runs";
+    } else if (!v[cap].runnable) {
+      l.cap_problem = "ALTUP_ISA=" + std::string(want) + " needs instructions this CPU does not have; using the best "
+                      "one it runs";
+    } else {
+      for (size_t k = cap + 1; k < v.size(); ++k) v[k].runnable = false;  // listed in ascending order
+    }
+    return l;
   }();
   return list;
 }
 
+}  // namespace
+
+const std::vector<IsaEntry>& compiled_isas() { return isa_list().entries; }
+
+const std::string& isa_cap_problem() { return isa_list().cap_problem; }
+
 const Kernels& kernels() {
   static const Kernels* chosen = [] {
-    const auto& list = compiled_isas();
-    if (const char* want = std::getenv("ALTUP_ISA")) {
-      for (const IsaEntry& e : list)
-        if (e.runnable && std::strcmp(e.kernels->isa, want) == 0) return e.kernels;
-    }
-    const Kernels* best = list.front().kernels;
-    for (const IsaEntry& e : list)
+    const Kernels* best = &scalar_kernels();
+    for (const IsaEntry& e : compiled_isas())
       if (e.runnable) best = e.kernels;  // listed in ascending order
     return best;
   }();

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Quick start, command 2: install what is missing, build, and run the whole test suite:
-# the C++ tests in a release build, again under AddressSanitizer + UBSan, again as an ARM64
+# the C++ tests in a release build, again with the kernel table and oneDNN capped at AVX2 and
+# at SSE4.1/4.2, again under AddressSanitizer + UBSan, again as an ARM64
 # cross build under qemu-user (NEON kernels), and the Python tests. Ends with one line
 # "tests: N passed, M failed" and a non-zero status on any failure.
 set -uo pipefail
@@ -22,6 +23,21 @@ run_suite() {  # name, build dir, meson options...
 }
 
 run_suite "release" build
+
+# The same release tests again with the kernel table and oneDNN capped below this machine's
+# instruction set, so what another (older) x86-64 CPU would compute differently shows up here.
+# Each run logs to its own meson-logs/testlog-<name>.json, counted below.
+capped_logs=()
+if [[ $(uname -m) == x86_64 && -f build/build.ninja ]]; then
+  for cap in "avx2 AVX2" "sse4.2 SSE41"; do
+    read -r altup_isa dnnl_isa <<<"$cap"
+    echo "== release, capped: ALTUP_ISA=$altup_isa ONEDNN_MAX_CPU_ISA=$dnnl_isa"
+    (cd build && ALTUP_ISA=$altup_isa ONEDNN_MAX_CPU_ISA=$dnnl_isa ALTUP_EXPECT_ISA=$altup_isa \
+      meson test --no-rebuild --print-errorlogs --num-processes 2 --logbase "testlog-$altup_isa") |
+      grep -vE "^(Expected Fail|Unexpected Pass|Timeout): " || status=1
+    capped_logs+=("build/meson-logs/testlog-$altup_isa.json")
+  done
+fi
 run_suite "sanitizers (address, undefined)" build-asan -Db_sanitize=address,undefined -Dbuildtype=debugoptimized
 run_suite "arm64 (cross build, qemu-user)" build-arm64 --cross-file cross/aarch64-linux-gnu.ini -Donednn=disabled
 
@@ -30,6 +46,7 @@ mkdir -p build
 .venv/bin/python -m pytest -q -p no:cacheprovider --junitxml=build/pytest.xml tests/python || status=1
 
 # One total over every doctest case (all three builds) and every pytest test.
-.venv/bin/python scripts/count_tests.py build/meson-logs/testlog.json build-asan/meson-logs/testlog.json \
+.venv/bin/python scripts/count_tests.py build/meson-logs/testlog.json "${capped_logs[@]}" \
+  build-asan/meson-logs/testlog.json \
   build-arm64/meson-logs/testlog.json build/pytest.xml || status=1
 exit $status

@@ -5,7 +5,9 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -65,6 +67,34 @@ inline void check_close(const float* got, const float* want, int64_t n, float rt
     }
   }
 }
+
+// The determinism contract (README, "Determinism"): the runtime's own kernels give bit-identical
+// results for any thread count. Products that go through oneDNN are bit-identical run after run
+// with the same thread count, but oneDNN picks its kernel and its split of the work per CPU and
+// per thread count, so across thread counts they only agree to rounding: |a - b| <= 1e-5 * (|b| + max|b|).
+// `one` and `two` are the 1- and 2-thread outputs of the same computation.
+inline void check_thread_agreement(const float* one, const float* two, int64_t n, bool via_onednn,
+                                   const std::string& what) {
+  if (!via_onednn) {
+    for (int64_t i = 0; i < n; ++i)
+      if (std::memcmp(one + i, two + i, 4) != 0) {
+        FAIL_CHECK(what << ": 1 and 2 threads differ at element " << i << " of " << n << " (" << one[i] << " vs "
+                        << two[i] << "); the runtime's own kernels must be bit-identical across thread counts");
+        return;
+      }
+    return;
+  }
+  float mag = 0;
+  for (int64_t i = 0; i < n; ++i) mag = std::max(mag, std::fabs(one[i]));
+  check_close(two, one, n, 1e-5f, 1e-5f * mag, what + " (2 threads vs 1, through oneDNN)");
+}
+
+// Whether this build has oneDNN (its products are then used from some size on).
+#if defined(ALTUP_HAVE_ONEDNN)
+constexpr bool kHaveOneDnn = true;
+#else
+constexpr bool kHaveOneDnn = false;
+#endif
 
 inline std::string label(const ops::Kernels& k, int64_t n, int off) {
   return std::string(k.isa) + " n=" + std::to_string(n) + " offset=" + std::to_string(off);

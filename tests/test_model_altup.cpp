@@ -4,6 +4,7 @@
 // real converter, and a dense model written as llama.cpp's "llama" architecture. The prompt is prefilled in one pass
 // (logits of every position), then 16 tokens are decoded one at a time through the KV cache; logits must agree within
 // 1e-4 x max|logit| and the greedy continuation must be identical.
+#include <cstring>
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -96,6 +97,27 @@ TEST_CASE("prefill and decode match the PyTorch reference for every configuratio
         REQUIRE(next == g.tokens[static_cast<size_t>(step)]);
       }
     }
+  }
+}
+
+TEST_CASE("determinism: the same model, prompt and threads give the same bits run after run") {
+  const auto cases = load();
+  for (const Golden& g : cases) {
+    std::vector<float> runs[2];
+    for (auto& out : runs) {
+      SessionOptions opt;
+      opt.threads = 2;
+      auto s = Session::open(std::string(ALTUP_FIXTURES_DIR) + "/model_" + g.name + ".gguf", opt);
+      REQUIRE(s.ok());
+      auto logits = (*s)->eval(g.prompt, /*all_logits=*/true);
+      REQUIRE(logits.ok());
+      out.assign(*logits, *logits + g.prompt_len * g.vocab);
+      auto l = (*s)->eval({g.tokens[0]});  // and one decode step through the cache
+      REQUIRE(l.ok());
+      out.insert(out.end(), *l, *l + g.vocab);
+    }
+    CAPTURE(g.name);
+    CHECK(std::memcmp(runs[0].data(), runs[1].data(), runs[0].size() * 4) == 0);
   }
 }
 

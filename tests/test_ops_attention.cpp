@@ -1,6 +1,6 @@
 // Attention against NumPy's softmax(Q·Kᵀ·scale + mask)·V (fixtures/make_attention_fixtures.py):
 // GQA, MQA, sliding windows, prefill, decode, and a chunk after earlier tokens; on every SIMD
-// table, with 1 and 2 threads giving identical results; the GEMM-shaped prefill path against
+// table, with the determinism contract of op_test_util.h; the GEMM-shaped prefill path against
 // the row path and the reference over awkward shapes and query blocks; the scalar reference;
 // kv_store.
 #include <cmath>
@@ -57,7 +57,7 @@ std::vector<AttnCase> load_cases() {
 
 }  // namespace
 
-TEST_CASE("attention matches NumPy on every SIMD table; threads do not change the result") {
+TEST_CASE("attention matches NumPy on every SIMD table; threads keep the determinism contract") {
   const auto cases = load_cases();
   REQUIRE(cases.size() == 10);
   for (const auto& c : cases) {
@@ -66,12 +66,17 @@ TEST_CASE("attention matches NumPy on every SIMD table; threads do not change th
     ops::ref::attention(c.s, c.q.data(), c.k.data(), c.v.data(), c.positions.data(), c.T, want.data());
     check_close(want.data(), c.out.data(), static_cast<int64_t>(want.size()), 1e-5f, 1e-5f, "reference " + c.name);
     for (const ops::Kernels* k : all_tables()) {
-      std::vector<float> y1(c.out.size()), y2(c.out.size());
+      std::vector<float> y1(c.out.size()), y2(c.out.size()), y2again(c.out.size());
+      const std::string at = std::string("attention ") + k->isa + " " + c.name;
       REQUIRE(ops::attention(c.s, c.q.data(), c.k.data(), c.v.data(), c.positions.data(), c.T, y1.data(), 1, k).ok());
       REQUIRE(ops::attention(c.s, c.q.data(), c.k.data(), c.v.data(), c.positions.data(), c.T, y2.data(), 2, k).ok());
-      check_close(y1.data(), c.out.data(), static_cast<int64_t>(y1.size()), 1e-5f, 1e-5f,
-                  std::string("attention ") + k->isa + " " + c.name);
-      CHECK(std::memcmp(y1.data(), y2.data(), y1.size() * 4) == 0);
+      REQUIRE(
+          ops::attention(c.s, c.q.data(), c.k.data(), c.v.data(), c.positions.data(), c.T, y2again.data(), 2, k).ok());
+      check_close(y1.data(), c.out.data(), static_cast<int64_t>(y1.size()), 1e-5f, 1e-5f, at);
+      check_close(y2.data(), c.out.data(), static_cast<int64_t>(y2.size()), 1e-5f, 1e-5f, at + " (2 threads)");
+      check_thread_agreement(y1.data(), y2.data(), static_cast<int64_t>(y1.size()),
+                             kHaveOneDnn && c.T >= ops::kMinGemmQueries, at);
+      CHECK(std::memcmp(y2.data(), y2again.data(), y2.size() * 4) == 0);
     }
   }
 }

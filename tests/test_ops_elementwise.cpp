@@ -1,5 +1,6 @@
 // Every elementwise, reduction, norm, softmax, RoPE and conversion kernel on every SIMD table
 // this CPU runs, against its scalar reference, at awkward sizes and misaligned starts.
+#include <cstdlib>
 #include <cstring>
 
 #include "ops/elementwise.h"
@@ -13,6 +14,20 @@
 using namespace altup;
 using namespace altup::test;
 using ops::Act;
+
+TEST_CASE("ALTUP_ISA caps the kernel tables (scripts/test.sh checks the cap took effect)") {
+  // scripts/test.sh sets ALTUP_EXPECT_ISA with ALTUP_ISA: the table in use must be that one,
+  // and no table above it may count as runnable, or the capped runs would prove nothing.
+  const char* want = std::getenv("ALTUP_EXPECT_ISA");
+  if (!want) return;
+  CHECK(ops::isa_cap_problem().empty());
+  CHECK(std::string(ops::kernels().isa) == want);
+  bool above = false;
+  for (const auto& e : ops::compiled_isas()) {
+    if (above) CHECK_MESSAGE(!e.runnable, e.kernels->isa << " is above the cap but runnable");
+    above |= std::string(e.kernels->isa) == want;
+  }
+}
 
 TEST_CASE("there is at least one SIMD table, and the one in use is runnable") {
   CHECK_FALSE(simd_tables().empty());
