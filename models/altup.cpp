@@ -1,4 +1,6 @@
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "models/altup.h"
 
@@ -20,81 +22,108 @@ const std::vector<DType> kVector = {DType::F32};
 std::string blk(int64_t l, const char* name) { return "blk." + std::to_string(l) + "." + name; }
 }  // namespace
 
+// Every hyper-parameter is checked for its range here, and against the others, before a
+// weight list is built or anything is allocated: a file whose numbers do not fit together is
+// refused with a message naming the key and its value (tests/test_model_validation.cpp).
 Result<AltUpHParams> AltUpHParams::from_gguf(const GgufFile& f, std::string_view arch) {
   AltUpHParams hp;
   const std::string a(arch);
-  auto count = [&](const std::string& key, int64_t* out) -> Status {
-    auto v = f.get_count(a + "." + key);
+  auto key = [&](const char* k) { return a + "." + k; };
+  // An integer key in [lo, hi].
+  auto count = [&](const char* k, int64_t lo, int64_t hi, int64_t* out) -> Status {
+    auto v = f.get_count(key(k));
     if (!v) return v.error();
-    if (*v == 0 || *v > (1ull << 31))
-      return make_error("key " + a + "." + key + " = " + std::to_string(*v) + " is out of range");
+    if (*v < static_cast<uint64_t>(lo) || *v > static_cast<uint64_t>(hi))
+      return make_error("key " + key(k) + " = " + std::to_string(*v) + " is out of range [" + std::to_string(lo) +
+                        ", " + std::to_string(hi) + "]");
     *out = static_cast<int64_t>(*v);
     return {};
   };
-  ALTUP_TRY(count("embedding_length", &hp.d));
-  ALTUP_TRY(count("block_count", &hp.n_layers));
-  ALTUP_TRY(count("feed_forward_length", &hp.ffn));
-  ALTUP_TRY(count("attention.head_count", &hp.n_heads));
-  ALTUP_TRY(count("context_length", &hp.ctx));
+  auto optional_count = [&](const char* k, int64_t lo, int64_t hi, int64_t* out) -> Status {
+    return f.find(key(k)) ? count(k, lo, hi, out) : Status{};
+  };
+  // A float key that must be finite and > 0 (and <= hi).
+  auto positive = [&](const char* k, double hi, float* out) -> Status {
+    auto v = f.get_f32(key(k));
+    if (!v) return v.error();
+    if (!(std::isfinite(*v) && *v > 0 && *v <= hi)) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%g", static_cast<double>(*v));
+      return make_error("key " + key(k) + " = " + buf + " must be a finite number in (0, " +
+                        (hi == 1 ? std::string("1") : std::string("inf")) + "]");
+    }
+    *out = *v;
+    return {};
+  };
+  ALTUP_TRY(count("embedding_length", 1, kMaxWidth, &hp.d));
+  ALTUP_TRY(count("block_count", 1, kMaxLayers, &hp.n_layers));
+  ALTUP_TRY(count("feed_forward_length", 1, kMaxWidth * 16, &hp.ffn));
+  ALTUP_TRY(count("attention.head_count", 1, kMaxHeads, &hp.n_heads));
+  ALTUP_TRY(count("context_length", 1, kMaxContext, &hp.ctx));
   hp.n_kv_heads = hp.n_heads;
-  if (f.find(a + ".attention.head_count_kv")) ALTUP_TRY(count("attention.head_count_kv", &hp.n_kv_heads));
-  hp.head_dim = hp.d / hp.n_heads;
-  if (f.find(a + ".attention.key_length")) ALTUP_TRY(count("attention.key_length", &hp.head_dim));
-  if (hp.n_heads % hp.n_kv_heads)
-    return make_error(std::to_string(hp.n_heads) + " heads cannot share " + std::to_string(hp.n_kv_heads) +
-                      " KV heads");
-  if (hp.head_dim % 2) return make_error("head size " + std::to_string(hp.head_dim) + " is odd; RoPE needs pairs");
-  auto eps = f.get_f32(a + ".attention.layer_norm_rms_epsilon");
-  if (!eps) return eps.error();
-  hp.eps = *eps;
-  if (f.find(a + ".rope.freq_base")) {
-    auto th = f.get_f32(a + ".rope.freq_base");
-    if (!th) return th.error();
-    hp.rope_theta = *th;
+  ALTUP_TRY(optional_count("attention.head_count_kv", 1, kMaxHeads, &hp.n_kv_heads));
+  if (hp.n_kv_heads > hp.n_heads || hp.n_heads % hp.n_kv_heads)
+    return make_error(key("attention.head_count") + " = " + std::to_string(hp.n_heads) + " query heads cannot share " +
+                      key("attention.head_count_kv") + " = " + std::to_string(hp.n_kv_heads) + " KV heads evenly");
+  if (f.find(key("attention.key_length"))) {
+    ALTUP_TRY(count("attention.key_length", 1, kMaxHeadDim, &hp.head_dim));
+  } else {
+    if (hp.d % hp.n_heads)
+      return make_error(key("embedding_length") + " = " + std::to_string(hp.d) + " is not a multiple of " +
+                        key("attention.head_count") + " = " + std::to_string(hp.n_heads) + " (and no " +
+                        key("attention.key_length") + " gives the head size)");
+    hp.head_dim = hp.d / hp.n_heads;
   }
-  if (f.find(a + ".attention.sliding_window")) {
-    auto w = f.get_count(a + ".attention.sliding_window");
-    if (!w) return w.error();
-    hp.window = static_cast<int64_t>(*w);
-  }
+  if (hp.head_dim % 2)
+    return make_error("head size " + std::to_string(hp.head_dim) + " is odd; RoPE rotates pairs of values");
+  int64_t value_len = hp.head_dim;
+  ALTUP_TRY(optional_count("attention.value_length", 1, kMaxHeadDim, &value_len));
+  if (value_len != hp.head_dim)
+    return make_error(key("attention.value_length") + " = " + std::to_string(value_len) + " differs from the key length " +
+                      std::to_string(hp.head_dim) + " (this runtime needs them equal)");
+  ALTUP_TRY(positive("attention.layer_norm_rms_epsilon", 1, &hp.eps));
+  if (f.find(key("rope.freq_base"))) ALTUP_TRY(positive("rope.freq_base", INFINITY, &hp.rope_theta));
+  hp.window = 0;
+  ALTUP_TRY(optional_count("attention.sliding_window", 0, kMaxContext, &hp.window));
+
   auto tokens = f.get_array("tokenizer.ggml.tokens", GgufType::STRING);
   hp.vocab = tokens ? static_cast<int64_t>((*tokens)->count) : 0;
-  if (f.find(a + ".vocab_size")) {
-    auto v = f.get_count(a + ".vocab_size");
-    if (!v) return v.error();
-    hp.vocab = static_cast<int64_t>(*v);
+  if (f.find(key("vocab_size"))) {
+    ALTUP_TRY(count("vocab_size", 1, kMaxVocab, &hp.vocab));
+    if (tokens && static_cast<int64_t>((*tokens)->count) != hp.vocab)
+      return make_error(key("vocab_size") + " = " + std::to_string(hp.vocab) + " but the tokenizer has " +
+                        std::to_string((*tokens)->count) + " tokens");
   }
-  if (hp.vocab <= 0)
-    return make_error("the vocabulary size is unknown (no " + a + ".vocab_size and no tokenizer.ggml.tokens)");
+  if (hp.vocab <= 0 || hp.vocab > kMaxVocab)
+    return make_error("the vocabulary size " + std::to_string(hp.vocab) + " is unknown or out of range (no " +
+                      key("vocab_size") + ", and tokenizer.ggml.tokens gives none in [1, " + std::to_string(kMaxVocab) +
+                      "])");
   if (arch == "altup") {
     int64_t K;
-    ALTUP_TRY(count("altup.num_inputs", &K));
-    if (K > ops::kMaxAltupBlocks)
-      return make_error("altup.num_inputs " + std::to_string(K) + " is more than " +
-                        std::to_string(ops::kMaxAltupBlocks));
+    ALTUP_TRY(count("altup.num_inputs", 1, ops::kMaxAltupBlocks, &K));
     hp.K = static_cast<int>(K);
-    auto alt = f.get_bool(a + ".altup.alternating");
+    auto alt = f.get_bool(key("altup.alternating"));
     if (!alt) return alt.error();
     hp.alternating = *alt;
-    auto emb = f.get_string(a + ".altup.embedding");
+    auto emb = f.get_string(key("altup.embedding"));
     if (!emb) return emb.error();
     if (*emb != "widened" && *emb != "recycled")
-      return make_error("altup.embedding '" + std::string(*emb) + "' is neither widened nor recycled");
+      return make_error(key("altup.embedding") + " = '" + std::string(*emb) + "' is neither widened nor recycled");
     hp.widened = *emb == "widened";
-    auto out = f.get_string(a + ".altup.output");
+    auto out = f.get_string(key("altup.output"));
     if (!out) return out.error();
     if (*out != "sum" && *out != "concat")
-      return make_error("altup.output '" + std::string(*out) + "' is neither sum nor concat");
+      return make_error(key("altup.output") + " = '" + std::string(*out) + "' is neither sum nor concat");
     hp.concat_out = *out == "concat";
-    auto act = f.get_string(a + ".ffn_activation");
+    auto act = f.get_string(key("ffn_activation"));
     if (!act) return act.error();
     if (*act == "swiglu")
       hp.act = ops::Act::Silu;
     else if (*act == "geglu")
       hp.act = ops::Act::GeluTanh;
     else
-      return make_error("ffn_activation '" + std::string(*act) + "' is neither swiglu nor geglu");
-    auto tie = f.get_bool(a + ".tie_word_embeddings");
+      return make_error(key("ffn_activation") + " = '" + std::string(*act) + "' is neither swiglu nor geglu");
+    auto tie = f.get_bool(key("tie_word_embeddings"));
     if (!tie) return tie.error();
     hp.tied = *tie;
   } else {
@@ -102,8 +131,23 @@ Result<AltUpHParams> AltUpHParams::from_gguf(const GgufFile& f, std::string_view
     hp.rope_pairs_adjacent = true;                   // llama.cpp's converter permutes q / k for it
   }
   if (hp.tied && hp.embed_width() != hp.out_width())
-    return make_error("tied embeddings need equal embedding and output widths");
+    return make_error("tied embeddings need equal embedding and output widths (" + std::to_string(hp.embed_width()) +
+                      " and " + std::to_string(hp.out_width()) + ")");
   return hp;
+}
+
+int64_t layers_in_file(const GgufFile& f) {
+  int64_t n = 0;
+  for (const auto& t : f.tensors()) {
+    std::string_view name = t.name;
+    if (name.substr(0, 4) != "blk.") continue;
+    name.remove_prefix(4);
+    int64_t l = 0;
+    size_t k = 0;
+    while (k < name.size() && k < 10 && name[k] >= '0' && name[k] <= '9') l = l * 10 + (name[k++] - '0');
+    if (k > 0 && k < name.size() && name[k] == '.') n = std::max(n, l + 1);
+  }
+  return n;
 }
 
 std::vector<WeightSpec> altup_weight_list(const AltUpHParams& hp) {
@@ -134,8 +178,16 @@ std::vector<WeightSpec> altup_weight_list(const AltUpHParams& hp) {
 Result<std::unique_ptr<AltUpModel>> AltUpModel::load(const GgufFile& f, std::string_view arch) {
   auto hp = AltUpHParams::from_gguf(f, arch);
   if (!hp) return hp.error();
+  // Checked before the weight list is built: its length follows block_count.
+  if (const int64_t held = layers_in_file(f); held != hp->n_layers)
+    return make_error(std::string(arch) + ".block_count = " + std::to_string(hp->n_layers) +
+                      " but the file holds tensors for " + std::to_string(held) + " layers (blk.N.* tensors)");
   auto w = bind_weights(f, altup_weight_list(*hp));
   if (!w) return w.error();
+  if (!w->unused.empty())
+    return make_error("tensor " + w->unused.front() + " is not part of the " + std::string(arch) + " architecture" +
+                      (w->unused.size() > 1 ? " (and " + std::to_string(w->unused.size() - 1) + " more)" : "") +
+                      "; refusing a file that may need math this runtime does not do");
   std::unique_ptr<AltUpModel> m(new AltUpModel());
   m->arch_ = std::string(arch);
   m->hp_ = *hp;

@@ -32,6 +32,14 @@ struct AltUpHParams {
   static Result<AltUpHParams> from_gguf(const GgufFile& f, std::string_view arch);
 };
 
+// Ranges every hyper-parameter is checked against (beyond them a file is refused before
+// anything is allocated); generous for today's models.
+constexpr int64_t kMaxWidth = 1 << 16, kMaxLayers = 4096, kMaxHeads = 1024, kMaxHeadDim = 4096;
+constexpr int64_t kMaxContext = 1 << 24, kMaxVocab = 1 << 24;
+
+// 1 + the highest N of the file's "blk.N.*" tensors (0 without any).
+int64_t layers_in_file(const GgufFile& f);
+
 // Every tensor the model reads, with its shape and accepted dtypes.
 std::vector<WeightSpec> altup_weight_list(const AltUpHParams& hp);
 

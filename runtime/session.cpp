@@ -1,5 +1,8 @@
 #include "runtime/session.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "runtime/threading.h"
 
 namespace altup {
@@ -21,14 +24,29 @@ Result<std::unique_ptr<Session>> Session::open(const std::string& path, const Se
   s->ctx_ = options.ctx > 0 ? options.ctx : s->model_->context_length();
   if (s->ctx_ <= 0) return make_error("context length must be positive");
   s->threads_ = options.threads > 0 ? options.threads : available_threads();
+  // The whole cache must fit in the memory available now, even though it is backed only as
+  // tokens arrive: a run that would die of memory half-way is refused at the start.
+  const uint64_t need = s->kv_cache_bytes(s->ctx_), have = available_memory_bytes();
+  if (have > 0 && need > have) {
+    const int64_t fits = static_cast<int64_t>(static_cast<double>(s->ctx_) * static_cast<double>(have) /
+                                              static_cast<double>(need));
+    return make_error("a context of " + std::to_string(s->ctx_) + " tokens needs " + std::to_string(need >> 20) +
+                      " MiB of KV cache, but " + std::to_string(have >> 20) +
+                      " MiB of memory are available (a context of at most about " + std::to_string(fits) +
+                      " tokens fits; see --ctx)");
+  }
   for (const StateSpec& spec : s->model_->state_specs(s->ctx_)) {
-    try {
-      s->states_.emplace_back(static_cast<size_t>(spec.shape.numel()), 0.0f);
-    } catch (const std::bad_alloc&) {
-      return make_error("not enough memory for " + spec.name + " " + spec.shape.str() + " (try a smaller --ctx)");
-    }
+    auto z = ZeroPages::reserve(static_cast<uint64_t>(spec.shape.numel()) * sizeof(float));
+    if (!z) return make_error(spec.name + " " + spec.shape.str() + ": " + z.error().message + " (try a smaller --ctx)");
+    s->states_.push_back(std::move(*z));
   }
   return s;
+}
+
+uint64_t Session::kv_cache_bytes(int64_t ctx) const {
+  uint64_t bytes = 0;
+  for (const StateSpec& spec : model_->state_specs(ctx)) bytes += static_cast<uint64_t>(spec.shape.numel()) * 4;
+  return bytes;
 }
 
 Result<Session::Forward*> Session::forward_for(int64_t T, bool all_logits) {
@@ -44,7 +62,7 @@ Result<Session::Forward*> Session::forward_for(int64_t T, bool all_logits) {
   auto ex = Executor::create(f->graph);
   if (!ex) return make_error("building the forward graph: " + ex.error().message);
   f->exec = std::move(*ex);
-  for (size_t k = 0; k < f->io.states.size(); ++k) f->exec->bind_input(f->io.states[k], states_[k].data());
+  for (size_t k = 0; k < f->io.states.size(); ++k) f->exec->bind_input(f->io.states[k], states_[k].floats());
   slot = std::move(f);
   return slot.get();
 }
@@ -59,9 +77,35 @@ Result<const float*> Session::eval(const std::vector<int32_t>& tokens, bool all_
   for (int32_t t : tokens)
     if (t < 0 || t >= model_->vocab_size())
       return make_error("token id " + std::to_string(t) + " is outside the vocabulary");
+  if (T <= kPrefillChunk) return eval_chunk(tokens.data(), T, all_logits);
+  // A long prompt: chunk after chunk through the cache, as one prefill would see it.
+  const int64_t V = model_->vocab_size();
+  if (all_logits) {
+    try {
+      chunked_logits_.resize(static_cast<size_t>(T * V));
+    } catch (const std::bad_alloc&) {
+      return make_error("not enough memory for the logits of " + std::to_string(T) + " positions");
+    }
+  }
+  const int64_t start = n_past_;
+  const float* last = nullptr;
+  for (int64_t t0 = 0; t0 < T; t0 += kPrefillChunk) {
+    const int64_t n = std::min(kPrefillChunk, T - t0);
+    auto l = eval_chunk(tokens.data() + t0, n, all_logits);
+    if (!l) {
+      n_past_ = start;  // all or nothing: the sequence is as it was before this call
+      return l.error();
+    }
+    last = *l;
+    if (all_logits) std::copy_n(last, n * V, chunked_logits_.data() + t0 * V);
+  }
+  return all_logits ? chunked_logits_.data() : last;
+}
+
+Result<const float*> Session::eval_chunk(const int32_t* tokens, int64_t T, bool all_logits) {
   auto f = forward_for(T, all_logits);
   if (!f) return f.error();
-  ids_.assign(tokens.begin(), tokens.end());
+  ids_.assign(tokens, tokens + T);
   pos_.resize(static_cast<size_t>(T));
   for (int64_t t = 0; t < T; ++t) pos_[static_cast<size_t>(t)] = static_cast<int32_t>(n_past_ + t);
   Executor& ex = *(*f)->exec;
@@ -69,8 +113,18 @@ Result<const float*> Session::eval(const std::vector<int32_t>& tokens, bool all_
   ex.bind_input((*f)->io.pos, pos_.data());
   last_graph_ = &(*f)->graph;
   ALTUP_TRY(ex.run(threads_, hooks_));
+  const auto* logits = static_cast<const float*>(ex.tensor((*f)->io.logits).data);
+  // NaN or Inf logits mean the numbers overflowed (or the weights hold them): an error that
+  // names the position, never a token sampled from garbage.
+  const int64_t V = model_->vocab_size(), rows = all_logits ? T : 1;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t v = 0; v < V; ++v)
+      if (!std::isfinite(logits[r * V + v]))
+        return make_error("the logits at position " + std::to_string(n_past_ + (all_logits ? r : T - 1)) +
+                          " are not finite (" + (std::isnan(logits[r * V + v]) ? "NaN" : "Inf") + " for token " +
+                          std::to_string(v) + "): the model's weights or activations overflow");
   n_past_ += T;
-  return static_cast<const float*>(ex.tensor((*f)->io.logits).data);
+  return logits;
 }
 
 }  // namespace altup

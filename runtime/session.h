@@ -1,6 +1,13 @@
 // A loaded model ready to generate: the mapped GGUF file, the model, its tokenizer, the KV
 // caches for one sequence, and the forward graphs (one built once for single-token decode,
-// one built per prompt for prefill). Nothing is allocated per decoded token.
+// one built per prompt length for prefill). Nothing is allocated per decoded token.
+//
+// Opening validates before it allocates: the model's hyper-parameters and tensors
+// (models/*.cpp), the tokenizer against the model, and the KV cache a context needs against
+// the memory available. The caches are reserved, not touched (runtime/zero_pages.h): memory
+// follows the tokens held. Prompts are evaluated in chunks of at most kPrefillChunk tokens,
+// so activations stay bounded however long the prompt. Logits that are not finite are an
+// error, never sampled.
 #pragma once
 
 #include <memory>
@@ -11,8 +18,12 @@
 #include "runtime/gguf.h"
 #include "runtime/model.h"
 #include "runtime/tokenizer.h"
+#include "runtime/zero_pages.h"
 
 namespace altup {
+
+// The most tokens one forward graph evaluates; longer prompts run as several chunks.
+constexpr int64_t kPrefillChunk = 512;
 
 struct SessionOptions {
   int threads = 0;  // 0: every available core
@@ -34,6 +45,9 @@ class Session {
   // Forget the sequence (the caches are simply overwritten from position 0).
   void reset() { n_past_ = 0; }
 
+  // Bytes of KV cache (all layers) a context of `ctx` tokens takes once full.
+  uint64_t kv_cache_bytes(int64_t ctx) const;
+
   // Feeds `tokens` at positions n_past .. n_past + n - 1 and returns their logits: [n, V] with
   // all_logits, else the last token's [V]. The pointer is valid until the next eval().
   Result<const float*> eval(const std::vector<int32_t>& tokens, bool all_logits = false);
@@ -52,13 +66,15 @@ class Session {
     bool all_logits = false;
   };
   Result<Forward*> forward_for(int64_t T, bool all_logits);
+  Result<const float*> eval_chunk(const int32_t* tokens, int64_t T, bool all_logits);
 
   std::unique_ptr<GgufFile> file_;
   std::unique_ptr<Model> model_;
   Tokenizer tokenizer_;
   int64_t ctx_ = 0, n_past_ = 0;
   int threads_ = 1;
-  std::vector<std::vector<float>> states_;  // KV caches, one buffer per StateSpec
+  std::vector<ZeroPages> states_;  // KV caches, one buffer per StateSpec, backed as written
+  std::vector<float> chunked_logits_;  // [T, V]: all_logits of a prompt longer than one chunk
   std::unique_ptr<Forward> decode_, prefill_;
   std::vector<int32_t> ids_, pos_;
   ExecHooks* hooks_ = nullptr;

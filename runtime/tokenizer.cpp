@@ -1,6 +1,7 @@
 #include "runtime/tokenizer.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <queue>
 
@@ -110,6 +111,8 @@ Result<Tokenizer> Tokenizer::from_gguf(const GgufFile& f) {
     const int32_t id = static_cast<int32_t>(i);
     t.pieces_.emplace_back((*tokens)->strings[i]);
     t.scores_.push_back((*scores)->at<float>(i));
+    if (!std::isfinite(t.scores_.back()))  // merges are ranked by score: NaN would break the order
+      return make_error("tokenizer.ggml.scores[" + std::to_string(i) + "] is not a finite number");
     const int32_t ty = (*types)->at<int32_t>(i);
     if (ty < kNormal || ty > kByte)
       return make_error("token " + std::to_string(i) + " has unknown type " + std::to_string(ty));
@@ -148,17 +151,19 @@ Result<Tokenizer> Tokenizer::from_gguf(const GgufFile& f) {
   ALTUP_TRY(id_key("tokenizer.ggml.bos_token_id", &t.bos_));
   ALTUP_TRY(id_key("tokenizer.ggml.eos_token_id", &t.eos_));
   ALTUP_TRY(id_key("tokenizer.ggml.unknown_token_id", &t.unk_));
-  if (f.find("tokenizer.ggml.add_bos_token")) t.add_bos_ = *f.get_bool("tokenizer.ggml.add_bos_token");
-  if (f.find("tokenizer.ggml.add_space_prefix")) {
-    auto v = f.get_bool("tokenizer.ggml.add_space_prefix");
+  // Optional flags: absent keeps the default; present must be a bool.
+  auto flag = [&](const char* key, bool* out) -> Status {
+    if (!f.find(key)) return {};
+    auto v = f.get_bool(key);
     if (!v) return v.error();
-    t.add_space_prefix_ = *v;
-  }
-  if (f.find("tokenizer.ggml.remove_extra_whitespaces")) {
-    auto v = f.get_bool("tokenizer.ggml.remove_extra_whitespaces");
-    if (!v) return v.error();
-    t.remove_extra_ws_ = *v;
-  }
+    *out = *v;
+    return {};
+  };
+  ALTUP_TRY(flag("tokenizer.ggml.add_bos_token", &t.add_bos_));
+  ALTUP_TRY(flag("tokenizer.ggml.add_space_prefix", &t.add_space_prefix_));
+  ALTUP_TRY(flag("tokenizer.ggml.remove_extra_whitespaces", &t.remove_extra_ws_));
+  if (f.find("tokenizer.ggml.add_bos_token") && t.add_bos_ && t.bos_ < 0)
+    return make_error("tokenizer.ggml.add_bos_token is true but the file has no tokenizer.ggml.bos_token_id");
   return t;
 }
 
