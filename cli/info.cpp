@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "runtime/gguf.h"
+#include "runtime/session.h"
 
 namespace altup::cli {
 namespace {
@@ -16,11 +17,13 @@ void usage(std::FILE* out) {
                "usage: altup info [--no-tensors] FILE.gguf\n\n"
                "Validates FILE.gguf and prints its format, architecture, hyper-parameters\n"
                "(the keys under '<architecture>.'), a tokenizer summary, the other metadata,\n"
-               "and a table of tensors (name, dtype, shape, bytes) with totals.\n\n"
+               "a table of tensors (name, dtype, shape, bytes) with totals, and a model check:\n"
+               "whether this runtime runs the file, or the one problem that stops it.\n\n"
                "options:\n"
                "  --no-tensors   print the totals but not the per-tensor table\n"
                "  -h, --help     show this help\n\n"
-               "Exit status: 0 for a valid file, 1 if the file cannot be read or is malformed\n"
+               "Exit status: 0 for a valid GGUF file (even one the model check refuses), 1 if the\n"
+               "file cannot be read or is malformed GGUF\n"
                "(one line on stderr names the problem), 2 for bad usage.\n");
 }
 
@@ -164,6 +167,18 @@ int cmd_info(int argc, char** argv) {
   for (const auto& [name, agg] : by_dtype)
     std::printf("  %-22s %llu tensors, %s\n", std::string(name).c_str(), static_cast<unsigned long long>(agg.first),
                 human_bytes(agg.second).c_str());
+
+  // Whether this runtime would run it: the same validation `altup run` does, nothing allocated.
+  std::printf("\nmodel check\n");
+  auto session = Session::open(path);
+  if (!session) {
+    std::printf("  refused: %s\n", session.error().message.c_str());
+  } else {
+    const Session& s = **session;
+    std::printf("  ok: runs as '%s', vocabulary %lld, context %lld (KV cache %s when full)\n",
+                std::string(s.model().arch()).c_str(), static_cast<long long>(s.model().vocab_size()),
+                static_cast<long long>(s.ctx()), human_bytes(s.kv_cache_bytes(s.ctx())).c_str());
+  }
   return 0;
 }
 

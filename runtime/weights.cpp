@@ -43,15 +43,13 @@ Result<BoundWeights> bind_weights(const GgufFile& file, const std::vector<Weight
   }
   for (const auto& t : file.tensors())
     if (!listed.count(t.name)) out.unused.push_back(t.name);
-  if (problems.size() == 1) return make_error("the file does not match the model's weight list: " + problems[0]);
   if (!problems.empty()) {
-    // One line each, at most kShown of them: a file for a much larger model would otherwise
-    // print megabytes.
-    constexpr size_t kShown = 12;
-    std::string msg = "the file does not match the model's weight list (" + std::to_string(problems.size()) +
-                      " problems):";
-    for (size_t k = 0; k < std::min(kShown, problems.size()); ++k) msg += "\n  " + problems[k];
-    if (problems.size() > kShown) msg += "\n  ... and " + std::to_string(problems.size() - kShown) + " more";
+    // One line: the first few problems, then how many more. A file made for other
+    // hyper-parameters mismatches nearly every tensor, and the first ones say why.
+    constexpr size_t kShown = 3;
+    std::string msg = "the file does not match the model's weight list: ";
+    for (size_t k = 0; k < std::min(kShown, problems.size()); ++k) msg += (k ? "; " : "") + problems[k];
+    if (problems.size() > kShown) msg += " (and " + std::to_string(problems.size() - kShown) + " more)";
     return make_error(msg);
   }
   return out;

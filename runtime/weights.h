@@ -33,8 +33,8 @@ struct BoundWeights {
   }
 };
 
-// Check `file` against `specs` and bind every present tensor. All problems are collected
-// into one error, one per line, so a user sees the whole mismatch at once.
+// Check `file` against `specs` and bind every present tensor. Every problem is found; the
+// error is one line with the first three and the count of the rest.
 Result<BoundWeights> bind_weights(const GgufFile& file, const std::vector<WeightSpec>& specs);
 
 }  // namespace altup

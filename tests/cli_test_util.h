@@ -2,6 +2,7 @@
 // captures its exit status, stdout and stderr.
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,6 +41,35 @@ inline Run run_altup(const TempDir& dir, const std::string& args) {
   Run r;
   const int raw = std::system(cmd.c_str());
   r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
+}
+
+// Like run_altup, also reporting the command's peak resident memory (KiB) and whether a
+// signal ended it.
+struct RunRss : Run {
+  long peak_kib = 0;
+  bool signaled = false;
+};
+inline RunRss run_altup_rss(const TempDir& dir, const std::string& args) {
+  const std::string out = dir.path + "/stdout", err = dir.path + "/stderr";
+  const char* wrapper = std::getenv("ALTUP_CLI_WRAPPER");
+  const std::string cmd = "exec " + std::string(wrapper ? wrapper : "") + " '" + ALTUP_CLI_PATH + "' " + args +
+                          " >'" + out + "' 2>'" + err + "'";
+  RunRss r;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int raw = 0;
+  rusage ru{};
+  if (pid > 0 && wait4(pid, &raw, 0, &ru) == pid) {
+    r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+    r.signaled = WIFSIGNALED(raw);
+    r.peak_kib = ru.ru_maxrss;
+  }
   r.out = slurp(out);
   r.err = slurp(err);
   return r;
