@@ -12,27 +12,11 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "cli/util.h"
 #include "runtime/session.h"
 
 namespace altup::cli {
 namespace {
-
-void usage(std::FILE* out) {
-  std::fprintf(out,
-               "usage: altup bench [-m MODEL.gguf] [-p N] [-n N] [-r N] [-t N] [-o text|json]\n\n"
-               "Measures prefill (ppN: one N-token prompt of random tokens, fresh context) and decode\n"
-               "(tgN: N tokens one at a time from an empty context) speed, as llama-bench does; each\n"
-               "test repeated -r times, reporting median, min and max tokens/s, plus load time and\n"
-               "peak RSS.\n\n"
-               "options:\n"
-               "  -m, --model FILE    GGUF model (default: the shipped demo model)\n"
-               "  -p, --n-prompt N    prompt tokens for the prefill test; 0 skips it (default 512)\n"
-               "  -n, --n-gen N       tokens for the decode test; 0 skips it (default 128)\n"
-               "  -r, --repetitions N (default 5)\n"
-               "  -t, --threads N     threads (default: all cores)\n"
-               "  -o, --output F      text (default) or json\n"
-               "  -h, --help          show this help\n");
-}
 
 struct Stats {
   double median = 0, min = 0, max = 0;
@@ -52,39 +36,28 @@ Stats stats_of(std::vector<double> v) {
 int cmd_bench(int argc, char** argv) {
   std::string model = ALTUP_DEFAULT_MODEL, output = "text";
   long long n_prompt = 512, n_gen = 128, reps = 5, threads = 0;
-  for (int k = 0; k < argc; ++k) {
-    const std::string_view a = argv[k];
-    if (a == "-h" || a == "--help") {
-      usage(stdout);
-      return 0;
-    }
-    if (k + 1 >= argc) {
-      std::fprintf(stderr, "altup bench: unknown argument or missing value: '%s' (see 'altup bench --help')\n",
-                   argv[k]);
-      return 2;
-    }
-    const char* v = argv[++k];
-    bool ok = true;
-    if (a == "-m" || a == "--model")
-      model = v;
-    else if (a == "-p" || a == "--n-prompt")
-      ok = parse_int(v, 0, 1 << 20, &n_prompt);
-    else if (a == "-n" || a == "--n-gen")
-      ok = parse_int(v, 0, 1 << 20, &n_gen);
-    else if (a == "-r" || a == "--repetitions")
-      ok = parse_int(v, 1, 1000, &reps);
-    else if (a == "-t" || a == "--threads")
-      ok = parse_int(v, 1, 1024, &threads);
-    else if (a == "-o" || a == "--output")
-      ok = (output = v) == "text" || output == "json";
-    else {
-      std::fprintf(stderr, "altup bench: unknown argument '%s' (see 'altup bench --help')\n", argv[k - 1]);
-      return 2;
-    }
-    if (!ok) {
-      std::fprintf(stderr, "altup bench: bad value '%s' for %s\n", v, std::string(a).c_str());
-      return 2;
-    }
+  const CommandSpec spec{
+      "bench",
+      "[-m MODEL.gguf] [-p N] [-n N] [-r N] [-t N] [-o text|json]",
+      "Measures prefill (ppN: one N-token prompt of random tokens, fresh context) and decode\n"
+      "(tgN: N tokens one at a time from an empty context) speed, as llama-bench does; each\n"
+      "test repeated -r times, reporting median, min and max tokens/s, plus load time and\n"
+      "peak RSS.",
+      {
+          text("-m", "--model", &model, "FILE", "GGUF model (default: the shipped demo model)"),
+          integer("-p", "--n-prompt", &n_prompt, 0, kMaxContextOption, "N",
+                  "prompt tokens for the prefill test; 0 skips it (default 512)"),
+          integer("-n", "--n-gen", &n_gen, 0, kMaxContextOption, "N",
+                  "tokens for the decode test; 0 skips it (default 128)"),
+          integer("-r", "--repetitions", &reps, 1, 1000, "N", "repetitions of each test (default 5)"),
+          integer("-t", "--threads", &threads, 1, 1024, "N", "threads (default: every available core)"),
+          choice("-o", "--output", &output, "text|json", "output format (default text)"),
+      },
+      "Exit status: 0 on success, 1 if the model cannot be loaded or run, 2 for bad usage."};
+  if (Parsed p = parse_options(spec, argc, argv); p != Parsed::ok) return exit_status(p);
+  if (n_prompt == 0 && n_gen == 0) {
+    std::fprintf(stderr, "altup bench: nothing to measure: -p and -n are both 0\n");
+    return 2;
   }
   using clock = std::chrono::steady_clock;
   SessionOptions opt;
@@ -98,13 +71,7 @@ int cmd_bench(int argc, char** argv) {
   }
   const double load_s = std::chrono::duration<double>(clock::now() - t_load).count();
   Session& s = **session;
-  const int32_t V = s.tokenizer().vocab_size();
   std::mt19937 rng(42);
-  auto random_tokens = [&](long long n) {
-    std::vector<int32_t> t(static_cast<size_t>(n));
-    for (auto& x : t) x = 3 + static_cast<int32_t>(rng() % static_cast<uint32_t>(V - 3));
-    return t;
-  };
 
   struct Test {
     std::string name;
@@ -118,7 +85,7 @@ int cmd_bench(int argc, char** argv) {
     const bool prefill = test.name[0] == 'p';
     for (long long r = -1; r < reps; ++r) {  // r = -1: warm-up, not counted
       s.reset();
-      const auto toks = random_tokens(test.n);
+      const auto toks = random_tokens(rng, test.n, s.model().vocab_size());
       const auto t0 = clock::now();
       if (prefill) {
         auto l = s.eval(toks);
@@ -167,7 +134,7 @@ int cmd_bench(int argc, char** argv) {
     }
     std::printf("\nload %.3f s, peak RSS %.1f MiB, %lld repetitions (after one warm-up each)\n", load_s, rss, reps);
   }
-  return 0;
+  return stdout_ok("bench") ? 0 : 1;
 }
 
 }  // namespace altup::cli

@@ -4,28 +4,15 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "runtime/gguf.h"
 #include "runtime/session.h"
 
 namespace altup::cli {
 namespace {
-
-void usage(std::FILE* out) {
-  std::fprintf(out,
-               "usage: altup info [--no-tensors] FILE.gguf\n\n"
-               "Validates FILE.gguf and prints its format, architecture, hyper-parameters\n"
-               "(the keys under '<architecture>.'), a tokenizer summary, the other metadata,\n"
-               "a table of tensors (name, dtype, shape, bytes) with totals, and a model check:\n"
-               "whether this runtime runs the file, or the one problem that stops it.\n\n"
-               "options:\n"
-               "  --no-tensors   print the totals but not the per-tensor table\n"
-               "  -h, --help     show this help\n\n"
-               "Exit status: 0 for a valid GGUF file (even one the model check refuses), 1 if the\n"
-               "file cannot be read or is malformed GGUF\n"
-               "(one line on stderr names the problem), 2 for bad usage.\n");
-}
 
 std::string human_bytes(uint64_t b) {
   char buf[64];
@@ -81,29 +68,28 @@ void print_tokenizer(const GgufFile& f) {
 }  // namespace
 
 int cmd_info(int argc, char** argv) {
-  bool tensors_table = true;
-  const char* path = nullptr;
-  for (int k = 0; k < argc; ++k) {
-    const std::string_view a = argv[k];
-    if (a == "-h" || a == "--help") {
-      usage(stdout);
-      return 0;
-    } else if (a == "--no-tensors") {
-      tensors_table = false;
-    } else if (!a.empty() && a[0] == '-') {
-      std::fprintf(stderr, "altup info: unknown option '%s' (see 'altup info --help')\n", argv[k]);
-      return 2;
-    } else if (path) {
-      std::fprintf(stderr, "altup info: one file at a time (got '%s' and '%s')\n", path, argv[k]);
-      return 2;
-    } else {
-      path = argv[k];
-    }
-  }
-  if (!path) {
-    usage(stderr);
+  bool no_tensors = false;
+  std::vector<std::string> paths;
+  const CommandSpec spec{
+      "info",
+      "[--no-tensors] FILE.gguf",
+      "Validates FILE.gguf and prints its format, architecture, hyper-parameters\n"
+      "(the keys under '<architecture>.'), a tokenizer summary, the other metadata,\n"
+      "a table of tensors (name, dtype, shape, bytes) with totals, and a model check:\n"
+      "whether this runtime runs the file, or the one problem that stops it.",
+      {flag(nullptr, "--no-tensors", &no_tensors, "print the totals but not the per-tensor table")},
+      "Exit status: 0 for a valid GGUF file (even one the model check refuses), 1 if the\n"
+      "file cannot be read or is malformed GGUF (one line on stderr names the problem),\n"
+      "2 for bad usage.",
+      &paths,
+      1};
+  if (Parsed p = parse_options(spec, argc, argv); p != Parsed::ok) return exit_status(p);
+  if (paths.empty()) {
+    print_usage(spec, stderr);
     return 2;
   }
+  const bool tensors_table = !no_tensors;
+  const char* path = paths[0].c_str();
   auto file = GgufFile::open(path);
   if (!file) {
     std::fprintf(stderr, "altup info: error: %s: %s\n", path, file.error().message.c_str());

@@ -5,6 +5,8 @@
 #include <string_view>
 
 #include "cli/commands.h"
+#include "cli/util.h"
+#include "ops/isa.h"
 
 namespace {
 
@@ -42,10 +44,17 @@ int main(int argc, char** argv) {
   const std::string_view name = argv[1];
   if (name == "-h" || name == "--help" || name == "help") {
     print_help(stdout);
-    return 0;
+    return altup::cli::stdout_ok("--help") ? 0 : 1;
   }
+  if (const std::string& problem = altup::ops::isa_cap_problem(); !problem.empty())
+    std::fprintf(stderr, "altup: warning: %s\n", problem.c_str());
   for (const Command& c : kCommands)
-    if (name == c.name) return c.run(argc - 2, argv + 2);
+    if (name == c.name) {
+      const int status = c.run(argc - 2, argv + 2);
+      // Output that could not be written is a failure, whatever the command thought.
+      if (status == 0 && !altup::cli::stdout_ok(c.name)) return 1;
+      return status;
+    }
   std::fprintf(stderr, "altup: unknown command '%s' (see 'altup --help')\n", argv[1]);
   return 2;
 }

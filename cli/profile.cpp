@@ -9,88 +9,50 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "cli/util.h"
 #include "runtime/profiler.h"
 #include "runtime/session.h"
 
 namespace altup::cli {
 namespace {
 
-void usage(std::FILE* out) {
-  std::fprintf(out,
-               "usage: altup profile [-m MODEL.gguf] [-p PROMPT | --prefill N] [--decode N] [options]\n\n"
-               "Runs a prefill (the prompt, or N random tokens) and N greedy decode steps with every\n"
-               "node timed, then prints where the time went: per layer by category (attention, FFN,\n"
-               "AltUp predict, AltUp correct, ...) and per op (calls, total ms, share, GFLOP/s, GB/s),\n"
-               "prefill and decode apart. The last line compares the ops' total with wall time.\n\n"
-               "options:\n"
-               "  -m, --model FILE     GGUF model (default: the shipped demo model)\n"
-               "  -p, --prompt TEXT    prompt to prefill\n"
-               "      --prefill N      prefill N random tokens instead (default 128)\n"
-               "      --decode N       decode steps (default 32)\n"
-               "  -t, --threads N      threads (default: all cores)\n"
-               "  -c, --ctx N          context length (default: prefill + decode)\n"
-               "      --format F       table (default), csv or json, on stdout\n"
-               "      --trace FILE     also write a Chrome trace (Trace Event Format JSON) that opens\n"
-               "                       in Perfetto or chrome://tracing\n"
-               "      --no-warmup      time the very first run too (by default one untimed prefill\n"
-               "                       and decode step run first, so one-time setup such as oneDNN's\n"
-               "                       kernel creation is not counted)\n"
-               "      --overhead       also measure the profiler's own cost: the decode steps are\n"
-               "                       rerun 5 times each with and without it, interleaved\n"
-               "  -h, --help           show this help\n");
-}
-
 }  // namespace
 
 int cmd_profile(int argc, char** argv) {
   std::string model = ALTUP_DEFAULT_MODEL, prompt, format = "table", trace;
   long long prefill = 128, decode = 32, threads = 0, ctx = 0;
-  bool have_prompt = false, warmup = true, overhead = false;
-  for (int k = 0; k < argc; ++k) {
-    const std::string_view a = argv[k];
-    auto value = [&]() -> const char* { return k + 1 < argc ? argv[++k] : nullptr; };
-    const char* v = nullptr;
-    if (a == "-h" || a == "--help") {
-      usage(stdout);
-      return 0;
-    }
-    if (a == "--no-warmup" || a == "--overhead") {
-      (a == "--no-warmup" ? warmup : overhead) = a == "--overhead";
-      continue;
-    }
-    const bool takes_value = a == "-m" || a == "--model" || a == "-p" || a == "--prompt" || a == "--prefill" ||
-                             a == "--decode" || a == "-t" || a == "--threads" || a == "-c" || a == "--ctx" ||
-                             a == "--format" || a == "--trace";
-    if (!takes_value) {
-      std::fprintf(stderr, "altup profile: unknown argument '%s' (see 'altup profile --help')\n", argv[k]);
-      return 2;
-    }
-    if (!(v = value())) {
-      std::fprintf(stderr, "altup profile: %s needs a value\n", argv[k]);
-      return 2;
-    }
-    bool ok = true;
-    if (a == "-m" || a == "--model")
-      model = v;
-    else if (a == "-p" || a == "--prompt")
-      prompt = v, have_prompt = true;
-    else if (a == "--prefill")
-      ok = parse_int(v, 1, 1 << 20, &prefill);
-    else if (a == "--decode")
-      ok = parse_int(v, 0, 1 << 20, &decode);
-    else if (a == "-t" || a == "--threads")
-      ok = parse_int(v, 1, 1024, &threads);
-    else if (a == "-c" || a == "--ctx")
-      ok = parse_int(v, 1, 1 << 24, &ctx);
-    else if (a == "--format")
-      ok = (format = v) == "table" || format == "csv" || format == "json";
-    else if (a == "--trace")
-      trace = v;
-    if (!ok) {
-      std::fprintf(stderr, "altup profile: bad value '%s' for %s\n", v, std::string(a).c_str());
-      return 2;
-    }
-  }
+  bool have_prompt = false, no_warmup = false, overhead = false;
+  CommandSpec spec{
+      "profile",
+      "[-m MODEL.gguf] [-p PROMPT | --prefill N] [--decode N] [options]",
+      "Runs a prefill (the prompt, or N random tokens) and N greedy decode steps with every\n"
+      "node timed, then prints where the time went: per layer by category (attention, FFN,\n"
+      "AltUp predict, AltUp correct, ...) and per op (calls, total ms, share, GFLOP/s, GB/s),\n"
+      "prefill and decode apart. The last line compares the ops' total with wall time.",
+      {
+          text("-m", "--model", &model, "FILE", "GGUF model (default: the shipped demo model)"),
+          text("-p", "--prompt", &prompt, "TEXT", "prompt to prefill"),
+          integer(nullptr, "--prefill", &prefill, 1, kMaxContextOption, "N",
+                  "prefill N random tokens instead (default 128)"),
+          integer(nullptr, "--decode", &decode, 0, kMaxContextOption, "N", "decode steps (default 32)"),
+          integer("-t", "--threads", &threads, 1, 1024, "N", "threads (default: every available core)"),
+          integer("-c", "--ctx", &ctx, 1, kMaxContextOption, "N", "context length (default: prefill + decode)"),
+          choice(nullptr, "--format", &format, "table|csv|json", "output on stdout (default table)"),
+          text(nullptr, "--trace", &trace, "FILE",
+               "also write a Chrome trace (Trace Event Format JSON) that opens\n"
+               "in Perfetto or chrome://tracing (written whole or not at all)"),
+          flag(nullptr, "--no-warmup", &no_warmup,
+               "time the very first run too (by default one untimed prefill\n"
+               "and decode step run first, so one-time setup such as oneDNN's\n"
+               "kernel creation is not counted)"),
+          flag(nullptr, "--overhead", &overhead,
+               "also measure the profiler's own cost: the decode steps are\n"
+               "rerun 5 times each with and without it, interleaved"),
+      },
+      "Exit status: 0 on success, 1 if the model cannot be loaded or run, 2 for bad usage."};
+  spec.options[1].given = &have_prompt;
+  if (Parsed p = parse_options(spec, argc, argv); p != Parsed::ok) return exit_status(p);
+  const bool warmup = !no_warmup;
   SessionOptions opt;
   opt.threads = static_cast<int>(threads);
   // Random prefill: the context is sized to fit it and the decode steps; a prompt: the
@@ -106,9 +68,7 @@ int cmd_profile(int argc, char** argv) {
     tokens = (*session)->tokenizer().encode(prompt, (*session)->tokenizer().add_bos());
   } else {
     std::mt19937 rng(1);
-    const int32_t V = (*session)->tokenizer().vocab_size();
-    for (long long i = 0; i < prefill; ++i)
-      tokens.push_back(3 + static_cast<int32_t>(rng() % static_cast<uint32_t>(V - 3)));
+    tokens = random_tokens(rng, prefill, (*session)->model().vocab_size());
   }
   const long long need = static_cast<long long>(tokens.size()) + decode;
   if ((*session)->ctx() < need) {
@@ -160,8 +120,9 @@ int cmd_profile(int argc, char** argv) {
     return 1;
   }
   s.set_hooks(nullptr);
-  double overhead_pct = -1;
-  if (overhead && decode > 0) {
+  double overhead_pct = 0;
+  const bool measure_overhead = overhead && decode > 0;
+  if (measure_overhead) {
     // The same decode steps from the same prefill, with and without the profiler, interleaved.
     std::vector<double> on, off;
     for (int rep = 0; rep < 5; ++rep)
@@ -188,8 +149,9 @@ int cmd_profile(int argc, char** argv) {
     std::fputs(prof.json().c_str(), stdout);
   else
     std::fputs(prof.table().c_str(), stdout);
-  if (!trace.empty() && !write_file_atomic(trace, prof.chrome_trace())) {
-    std::fprintf(stderr, "altup profile: error: cannot write %s\n", trace.c_str());
+  if (!stdout_ok("profile")) return 1;
+  if (std::string why; !trace.empty() && !write_file_atomic(trace, prof.chrome_trace(), model, &why)) {
+    std::fprintf(stderr, "altup profile: error: --trace: %s\n", why.c_str());
     return 1;
   }
   std::fprintf(stderr,
@@ -197,7 +159,7 @@ int cmd_profile(int argc, char** argv) {
                "ops %.3f ms of %.3f ms wall\n",
                model.c_str(), s.threads(), tokens.size(), prof.total_ms("prefill"), wall_ms[0], decode,
                prof.total_ms("decode"), wall_ms[1]);
-  if (overhead_pct > -100)
+  if (measure_overhead)
     std::fprintf(stderr, "altup profile: profiler overhead on decode: %+.2f%% (median of 5 runs with vs without)\n",
                  overhead_pct);
   return 0;

@@ -11,7 +11,9 @@
 namespace altup {
 
 Result<std::unique_ptr<MappedFile>> MappedFile::open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever; the
+  // type check below then refuses it. (It changes nothing for regular files.)
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return make_error("cannot open " + path + ": " + std::strerror(errno));
   struct stat st {};
   if (fstat(fd, &st) != 0) {
@@ -21,7 +23,12 @@ Result<std::unique_ptr<MappedFile>> MappedFile::open(const std::string& path) {
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    return make_error(path + " is not a regular file");
+    const char* what = S_ISDIR(st.st_mode)                            ? "a directory"
+                       : S_ISFIFO(st.st_mode)                         ? "a FIFO (named pipe)"
+                       : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+                       : S_ISSOCK(st.st_mode)                         ? "a socket"
+                                                                      : "not a regular file";
+    return make_error(path + " is " + what + ", not a model file");
   }
   std::unique_ptr<MappedFile> f(new MappedFile());
   f->size_ = static_cast<size_t>(st.st_size);

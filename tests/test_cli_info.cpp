@@ -63,7 +63,7 @@ TEST_CASE("info: missing files, directories and bad usage") {
         "altup info: error: /nonexistent/model.gguf: cannot open /nonexistent/model.gguf: No such file or directory\n");
   r = run_altup(dir, "info " + dir.path);
   CHECK(r.status == 1);
-  CHECK(r.err.find("is not a regular file") != std::string::npos);
+  CHECK(r.err.find("is a directory, not a model file") != std::string::npos);
   r = run_altup(dir, "info");
   CHECK(r.status == 2);
   r = run_altup(dir, "info --bogus x.gguf");

@@ -1,0 +1,46 @@
+// Helpers the subcommands share: peak memory, random prompt tokens, writing a file so a
+// failed run leaves nothing half-written, and noticing when stdout cannot be written.
+#pragma once
+
+#include <sys/resource.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+// The shipped demo model, used when no -m is given (set by cli/meson.build).
+#ifndef ALTUP_DEFAULT_MODEL
+#define ALTUP_DEFAULT_MODEL ""
+#endif
+
+namespace altup::cli {
+
+inline double peak_rss_mib() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;  // Linux reports KiB
+}
+
+// n random token ids for a vocabulary of V; ids 0..2 (usually <unk>, <s>, </s>) are skipped
+// where the vocabulary is large enough to have others.
+inline std::vector<int32_t> random_tokens(std::mt19937& rng, int64_t n, int64_t V) {
+  const int64_t lo = V > 3 ? 3 : 0;
+  std::uniform_int_distribution<int64_t> pick(lo, V - 1);
+  std::vector<int32_t> t(static_cast<size_t>(n));
+  for (auto& x : t) x = static_cast<int32_t>(pick(rng));
+  return t;
+}
+
+// Writes `text` to `path` through a fresh temporary file beside it (created exclusively, so no
+// link is followed) and a rename. Refuses a `path` that exists and is not a regular file (a
+// directory, FIFO, device or symbolic link) or that is the same file as `protect` (the model).
+// On failure nothing is left behind and `*why` says what went wrong.
+bool write_file_atomic(const std::string& path, const std::string& text, const std::string& protect,
+                       std::string* why);
+
+// False (with a message on stderr) when stdout has failed, e.g. a full disk or a closed pipe.
+bool stdout_ok(const char* command);
+
+}  // namespace altup::cli

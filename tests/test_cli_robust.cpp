@@ -1,0 +1,161 @@
+// The command line against odd inputs and environments, as a user meets them: a FIFO or a
+// directory as the model, standard output that cannot be written, trace paths that must not be
+// followed or clobbered, a vocabulary too small for random prompts, the profiler's overhead
+// line only when asked for, and the shared option parser's checks on every subcommand.
+#include <doctest/doctest.h>
+
+#include <sys/stat.h>
+
+#include <fstream>
+#include <vector>
+
+#include "runtime/gguf.h"
+#include "tests/cli_test_util.h"
+#include "tests/gguf_edit.h"
+
+using namespace altup;
+using namespace altup::test;
+
+namespace {
+const std::string kModel = std::string(ALTUP_FIXTURES_DIR) + "/model_k2_alternating_widened.gguf";
+const char* kCommands[] = {"run", "profile", "bench", "info"};
+}  // namespace
+
+TEST_CASE("a FIFO or a directory as the model is refused at once by every subcommand") {
+  TempDir dir;
+  const std::string fifo = dir.path + "/model.gguf";
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  for (const char* cmd : kCommands) {
+    CAPTURE(std::string(cmd));
+    const std::string flag = std::string(cmd) == "info" ? " " : " -m ";
+    Run r = run_altup(dir, std::string(cmd) + flag + "'" + fifo + "'");  // would hang forever before
+    CHECK(r.status == 1);
+    CHECK(r.err.find("is a FIFO (named pipe), not a model file") != std::string::npos);
+    r = run_altup(dir, std::string(cmd) + flag + "'" + dir.path + "'");
+    CHECK(r.status == 1);
+    CHECK(r.err.find("is a directory, not a model file") != std::string::npos);
+  }
+}
+
+TEST_CASE("standard output that cannot be written is an error, not exit 0") {
+  std::ifstream probe("/dev/full");
+  if (!probe) return;  // no /dev/full on this system: nothing to test
+  TempDir dir;
+  for (const std::string& args : std::vector<std::string>{"run -m '" + kModel + "' -n 4 --temp 0", "info '" + kModel + "'",
+                                 "bench -m '" + kModel + "' -p 4 -n 2 -r 1", "profile -m '" + kModel + "' --prefill 4 --decode 2",
+                                 "--help", "run --help"}) {
+    CAPTURE(args);
+    const char* wrapper = std::getenv("ALTUP_CLI_WRAPPER");
+    const std::string cmd = std::string(wrapper ? wrapper : "") + " '" + ALTUP_CLI_PATH + "' " + args +
+                            " >/dev/full 2>'" + dir.path + "/err'";
+    const int raw = std::system(cmd.c_str());
+    CHECK(WIFEXITED(raw));
+    CHECK(WEXITSTATUS(raw) == 1);
+    CHECK(slurp(dir.path + "/err").find("cannot write to standard output") != std::string::npos);
+  }
+}
+
+TEST_CASE("--trace writes its file whole, refuses non-regular targets and the model, follows no link") {
+  TempDir dir;
+  const std::string base = "profile -m '" + kModel + "' --prefill 4 --decode 1 --trace ";
+  const std::string out = dir.path + "/trace.json";
+  Run r = run_altup(dir, base + "'" + out + "'");
+  CHECK(r.status == 0);
+  CHECK(slurp(out).find("\"traceEvents\": [") != std::string::npos);
+  // A symbolic link at the path (or at the old fixed PATH.tmp) is neither followed nor replaced.
+  const std::string victim = dir.path + "/victim", link = dir.path + "/link.json";
+  std::ofstream(victim) << "keep me";
+  REQUIRE(symlink(victim.c_str(), link.c_str()) == 0);
+  REQUIRE(symlink(victim.c_str(), (out + ".tmp").c_str()) == 0);
+  r = run_altup(dir, base + "'" + link + "'");
+  CHECK(r.status == 1);
+  CHECK(r.err.find("exists and is not a regular file") != std::string::npos);
+  r = run_altup(dir, base + "'" + out + "'");
+  CHECK(r.status == 0);
+  CHECK(slurp(victim) == "keep me");
+  // A directory, and the model file itself.
+  r = run_altup(dir, base + "'" + dir.path + "'");
+  CHECK(r.status == 1);
+  const std::string copy = dir.path + "/model.gguf";
+  std::ofstream(copy, std::ios::binary) << slurp(kModel);
+  r = run_altup(dir, "profile -m '" + copy + "' --prefill 4 --decode 1 --trace '" + copy + "'");
+  CHECK(r.status == 1);
+  CHECK(r.err.find("is the model file itself") != std::string::npos);
+  CHECK(slurp(copy) == slurp(kModel));
+  // No temporary file is left beside the targets (they are named TARGET.XXXXXX).
+  CHECK(std::system(("ls -A '" + dir.path + "' | grep -q 'json\\.......$'").c_str()) != 0);
+}
+
+TEST_CASE("profile prints its overhead line only when --overhead asks for it") {
+  TempDir dir;
+  Run r = run_altup(dir, "profile -m '" + kModel + "' --prefill 4 --decode 2");
+  CHECK(r.status == 0);
+  CHECK(r.err.find("overhead") == std::string::npos);
+  r = run_altup(dir, "profile -m '" + kModel + "' --prefill 4 --decode 2 --overhead");
+  CHECK(r.status == 0);
+  CHECK(r.err.find("profiler overhead on decode") != std::string::npos);
+}
+
+TEST_CASE("profile and bench work on a vocabulary of three tokens or fewer") {
+  // The tokenizer and the embedding / output tensors cut to 3 tokens.
+  TempDir dir;
+  auto f = GgufFile::open(kModel);
+  REQUIRE(f.ok());
+  EditableGguf e = EditableGguf::from(**f);
+  const int V = 3;
+  e.set_u32("altup.vocab_size", V);
+  Bytes tokens, scores, types;
+  tokens.put<uint32_t>(9).put<uint32_t>(8).put<uint64_t>(V);
+  scores.put<uint32_t>(9).put<uint32_t>(6).put<uint64_t>(V);
+  types.put<uint32_t>(9).put<uint32_t>(5).put<uint64_t>(V);
+  const char* pieces[] = {"<unk>", "<s>", "</s>"};
+  const int32_t kinds[] = {2, 3, 3};
+  for (int i = 0; i < V; ++i) {
+    tokens.str(pieces[i]);
+    scores.put<float>(0);
+    types.put<int32_t>(kinds[i]);
+  }
+  e.set_raw("tokenizer.ggml.tokens", tokens.bytes());
+  e.set_raw("tokenizer.ggml.scores", scores.bytes());
+  e.set_raw("tokenizer.ggml.token_type", types.bytes());
+  for (const char* name : {"token_embd.weight", "output.weight"}) {
+    auto* t = e.tensor(name);
+    t->ne[1] = V;
+    t->data.resize(static_cast<size_t>(t->ne[0]) * V * 4);
+  }
+  const std::string path = dir.path + "/tiny_vocab.gguf";
+  const auto bytes = e.write();
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
+                                              static_cast<std::streamsize>(bytes.size()));
+  Run r = run_altup(dir, "profile -m '" + path + "' --prefill 8 --decode 2");
+  CHECK(r.status == 0);
+  r = run_altup(dir, "bench -m '" + path + "' -p 8 -n 4 -r 1");
+  CHECK(r.status == 0);
+  CHECK(r.out.find("pp8") != std::string::npos);
+}
+
+TEST_CASE("every subcommand checks its numeric options with one line and exit 2") {
+  TempDir dir;
+  const char* bad[][2] = {
+      {"run", "-t 0"},          {"run", "-t 1025"},          {"run", "-c 0"},       {"run", "-c 99999999999"},
+      {"run", "--temp -1"},     {"run", "--temp inf"},       {"run", "--top-p 0"},  {"run", "--top-p 1.5"},
+      {"run", "--min-p -0.1"},  {"run", "--repeat-penalty 0"}, {"run", "-n 1e3"},   {"run", "--seed -1"},
+      {"run", "--top-k x"},     {"run", "-n"},               {"profile", "--prefill 0"}, {"profile", "--decode -1"},
+      {"profile", "--format xml"}, {"profile", "-t 0"},      {"profile", "--ctx 0"}, {"bench", "-p -1"},
+      {"bench", "-r 0"},        {"bench", "-r 1001"},        {"bench", "-o yaml"},   {"bench", "-p 0 -n 0"},
+      {"bench", "-t"},          {"info", "--no-tensors=1 x"}, {"info", "a b"},       {"run", "stray"},
+      {"profile", "--overhead=yes"},
+  };
+  for (const auto& b : bad) {
+    const std::string args = std::string(b[0]) + " " + b[1];
+    CAPTURE(args);
+    Run r = run_altup(dir, args);
+    CHECK(r.status == 2);
+    CHECK(count_lines(r.err) == 1);
+    CHECK(r.err.rfind(std::string("altup ") + b[0] + ": ", 0) == 0);
+    CHECK(r.out.empty());
+  }
+  // --name=value works like --name value.
+  Run r = run_altup(dir, "run -m '" + kModel + "' --n-predict=3 --temp=0 -p hi");
+  CHECK(r.status == 0);
+}
