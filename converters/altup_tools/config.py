@@ -3,7 +3,12 @@ the trainer and the converter, and written into the GGUF metadata so the runtime
 constants of its own. The binding definition is ../shared/reference/altup.md."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
+
+# Annotations are strings under `from __future__ import annotations`.
+_TYPES = {"int": int, "bool": bool, "str": str, "float": float}
+_TYPE_NAMES = {int: "an integer", bool: "true or false", str: "a string", float: "a number"}
 
 
 @dataclass
@@ -27,6 +32,23 @@ class AltUpConfig:
     sliding_window: int = 0       # 0: full causal attention
 
     def validate(self) -> None:
+        # Types first: a config read from JSON may hold anything ("K": "2", "d": null).
+        for f in fields(self):
+            v, want = getattr(self, f.name), _TYPES[f.type]
+            ok = isinstance(v, want) and not (want is not bool and isinstance(v, bool))
+            if want is float and isinstance(v, int) and not isinstance(v, bool):
+                ok = True
+            if not ok:
+                raise ValueError(f"{f.name} must be {_TYPE_NAMES[want]}, got {v!r}")
+        for name in ("vocab_size", "d", "n_layers", "n_heads", "n_kv_heads", "head_dim", "ffn_dim", "context_length"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.sliding_window < 0:
+            raise ValueError(f"sliding_window must be 0 (off) or positive, got {self.sliding_window}")
+        for name in ("rope_theta", "rms_eps"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be a positive finite number, got {v!r}")
         if self.K < 1 or self.K > 8:
             raise ValueError(f"K must be 1..8, got {self.K}")
         if self.embedding not in ("widened", "recycled"):
@@ -60,8 +82,12 @@ class AltUpConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "AltUpConfig":
+        if not isinstance(d, dict):
+            raise ValueError(f"the config must be a JSON object, got {type(d).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown config keys: {sorted(unknown)}")
-        return cls(**d)
+        c = cls(**d)
+        c.validate()
+        return c

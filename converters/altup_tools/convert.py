@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -51,25 +52,49 @@ def tensor_map(c: AltUpConfig) -> dict[str, tuple[str, tuple[int, ...]]]:
     return m
 
 
+def check_input_file(path: Path, what: str) -> None:
+    """A readable regular file, or a ConvertError that says what it is instead (a FIFO would
+    make the readers wait forever; a directory is a common slip)."""
+    p = Path(path)
+    if not p.exists():
+        raise ConvertError(f"{what} {p} does not exist")
+    if p.is_dir():
+        raise ConvertError(f"{what} {p} is a directory, not a file")
+    if not p.is_file():
+        raise ConvertError(f"{what} {p} is not a regular file (a FIFO, device or socket)")
+
+
+def check_output_path(out: Path, inputs: list[Path]) -> None:
+    """`out` may be new or an existing regular file, but never one of the inputs: the converter
+    must not destroy what it reads."""
+    if os.path.lexists(out):
+        st = os.lstat(out)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConvertError(f"--out {out} exists and is not a regular file (a directory, link, FIFO or device); "
+                               "not replacing it")
+        for src in inputs:
+            if src is not None and Path(src).exists() and os.path.samefile(out, src):
+                raise ConvertError(f"--out {out} is the input {src}; choose another output path")
+
+
 def load_checkpoint(path: Path) -> tuple[AltUpConfig, dict[str, np.ndarray]]:
     from safetensors import safe_open
 
-    if not Path(path).is_file():
-        raise ConvertError(f"checkpoint {path} does not exist")
+    check_input_file(path, "checkpoint")
     try:
         with safe_open(str(path), framework="numpy") as f:
             meta = f.metadata() or {}
             if "altup_config" not in meta:
                 raise ConvertError(f"{path} has no 'altup_config' metadata: not an altup-tools checkpoint")
-            config = AltUpConfig.from_dict(json.loads(meta["altup_config"]))
+            config_json = meta["altup_config"]
             tensors = {name: f.get_tensor(name) for name in f.keys()}
     except ConvertError:
         raise
     except Exception as e:  # safetensors reports malformed files with its own exception types
         raise ConvertError(f"cannot read checkpoint {path}: {e}") from e
     try:
-        config.validate()
-    except ValueError as e:
+        config = AltUpConfig.from_dict(json.loads(config_json))  # checks types and ranges
+    except (ValueError, TypeError) as e:
         raise ConvertError(f"{path}: invalid config: {e}") from e
     return config, tensors
 
@@ -185,15 +210,15 @@ def convert(checkpoint: Path, tokenizer: Path | None, out: Path, dtype: str = "f
         raise ConvertError(f"unknown output dtype {dtype!r} (choose one of {', '.join(DTYPES)})")
     if tokenizer is None:
         raise ConvertError("a tokenizer model is required (--tokenizer TOKENIZER.model)")
-    if not Path(tokenizer).is_file():
-        raise ConvertError(f"tokenizer model {tokenizer} does not exist")
+    check_input_file(tokenizer, "tokenizer model")
+    out = Path(out)
+    check_output_path(out, [Path(checkpoint), Path(tokenizer)])
     c, tensors = load_checkpoint(checkpoint)
     check_tensors(c, tensors)
     llama = arch == "llama"
     if llama:
         check_llama_compatible(c, tensors)
 
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name + ".", suffix=".tmp")
     os.close(fd)

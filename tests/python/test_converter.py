@@ -161,3 +161,98 @@ def test_llama_export_refuses_altup_models(tmp_path):
     check_fails(tmp_path, "cannot write this model as 'llama': K = 2",
                 checkpoint=write_checkpoint(tmp_path / "c.safetensors", c, tensors_for(c)), tokenizer=TOKENIZER,
                 arch="llama")
+
+
+def run_cli(*args):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "converters")}
+    return subprocess.run([sys.executable, "-m", "altup_tools", "convert", *map(str, args)],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_out_never_replaces_an_input(tmp_path):
+    c = tiny_config()
+    ckpt = write_checkpoint(tmp_path / "m.safetensors", c, tensors_for(c))
+    tok = tmp_path / "tok.model"
+    tok.write_bytes(TOKENIZER.read_bytes())
+    before = {p: p.read_bytes() for p in (ckpt, tok)}
+    for target in (ckpt, tok):
+        r = run_cli(ckpt, "--tokenizer", tok, "--out", target)
+        assert r.returncode == 1
+        assert r.stderr.strip().splitlines() == [
+            f"altup-tools convert: error: --out {target} is the input {target}; choose another output path"]
+    # Through another name (a hard link) too.
+    alias = tmp_path / "alias.safetensors"
+    os.link(ckpt, alias)
+    r = run_cli(ckpt, "--tokenizer", tok, "--out", alias)
+    assert r.returncode == 1 and "is the input" in r.stderr
+    assert {p: p.read_bytes() for p in (ckpt, tok)} == before
+    assert leftovers(tmp_path) == []
+
+
+def test_out_refuses_fifos_devices_directories_and_links(tmp_path):
+    c = tiny_config()
+    ckpt = write_checkpoint(tmp_path / "m.safetensors", c, tensors_for(c))
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    link = tmp_path / "link.gguf"
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    link.symlink_to(victim)
+    for target in (fifo, Path("/dev/null"), tmp_path, link):
+        r = run_cli(ckpt, "--tokenizer", TOKENIZER, "--out", target)
+        assert r.returncode == 1, target
+        assert "exists and is not a regular file" in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+    assert fifo.exists() and not fifo.is_file()
+    assert victim.read_text() == "keep"
+    assert leftovers(tmp_path) == []
+
+
+def test_inputs_that_are_directories_or_fifos(tmp_path):
+    c = tiny_config()
+    ckpt = write_checkpoint(tmp_path / "m.safetensors", c, tensors_for(c))
+    fifo = tmp_path / "in.fifo"
+    os.mkfifo(fifo)
+    out = tmp_path / "x.gguf"
+    r = run_cli(tmp_path, "--tokenizer", TOKENIZER, "--out", out)
+    assert r.stderr.strip().splitlines() == [f"altup-tools convert: error: checkpoint {tmp_path} is a directory, not a file"]
+    r = run_cli(fifo, "--tokenizer", TOKENIZER, "--out", out)  # would block forever reading it
+    assert "is not a regular file (a FIFO, device or socket)" in r.stderr
+    r = run_cli(ckpt, "--tokenizer", fifo, "--out", out)
+    assert "tokenizer model" in r.stderr and "is not a regular file" in r.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("key,value,expect", [
+    ("K", "2", "K must be an integer, got '2'"),
+    ("d", None, "d must be an integer, got None"),
+    ("n_kv_heads", 0, "n_kv_heads must be at least 1, got 0"),
+    ("sliding_window", -4, "sliding_window must be 0 (off) or positive, got -4"),
+    ("alternating", 1, "alternating must be true or false, got 1"),
+    ("rms_eps", -1.0, "rms_eps must be a positive finite number, got -1.0"),
+    ("rope_theta", 0, "rope_theta must be a positive finite number, got 0"),
+    ("embedding", 3, "embedding must be a string, got 3"),
+    ("n_layers", True, "n_layers must be an integer, got True"),
+    ("K", 9, "K must be 1..8, got 9"),
+])
+def test_bad_configs_are_one_line_errors(tmp_path, key, value, expect):
+    c = tiny_config()
+    cfg = c.to_dict()
+    cfg[key] = value
+    ckpt = tmp_path / "m.safetensors"
+    save_file(tensors_for(c), str(ckpt), metadata={"altup_config": json.dumps(cfg)})
+    r = run_cli(ckpt, "--tokenizer", TOKENIZER, "--out", tmp_path / "x.gguf")
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0] == f"altup-tools convert: error: {ckpt}: invalid config: {expect}"
+    assert not (tmp_path / "x.gguf").exists()
+
+
+def test_config_that_is_not_an_object(tmp_path):
+    c = tiny_config()
+    ckpt = tmp_path / "m.safetensors"
+    save_file(tensors_for(c), str(ckpt), metadata={"altup_config": "[1, 2]"})
+    r = run_cli(ckpt, "--tokenizer", TOKENIZER, "--out", tmp_path / "x.gguf")
+    assert r.returncode == 1
+    assert "invalid config: the config must be a JSON object, got list" in r.stderr
