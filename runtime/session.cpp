@@ -10,8 +10,12 @@ namespace altup {
 Result<std::unique_ptr<Session>> Session::open(const std::string& path, const SessionOptions& options) {
   auto file = GgufFile::open(path);
   if (!file) return file.error();
+  return open(std::move(*file), options);
+}
+
+Result<std::unique_ptr<Session>> Session::open(std::unique_ptr<GgufFile> file, const SessionOptions& options) {
   std::unique_ptr<Session> s(new Session());
-  s->file_ = std::move(*file);
+  s->file_ = std::move(file);
   auto model = load_model(*s->file_);
   if (!model) return model.error();
   s->model_ = std::move(*model);

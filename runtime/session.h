@@ -33,6 +33,8 @@ struct SessionOptions {
 class Session {
  public:
   static Result<std::unique_ptr<Session>> open(const std::string& path, const SessionOptions& options = {});
+  // The same for a file already read (tests, fuzzing): validation, tokenizer, caches.
+  static Result<std::unique_ptr<Session>> open(std::unique_ptr<GgufFile> file, const SessionOptions& options = {});
 
   const Tokenizer& tokenizer() const { return tokenizer_; }
   const Model& model() const { return *model_; }

@@ -12,6 +12,7 @@ APT_PACKAGES=(
   python3 python3-venv                       # the converters' virtual environment
   g++-aarch64-linux-gnu qemu-user            # ARM64 cross build, its tests run under qemu
   bible-kjv                                  # the training corpus (public-domain KJV text)
+  clang libclang-rt-14-dev libomp-dev        # libFuzzer targets (fuzz/, scripts/fuzz.sh)
 )
 
 missing=()

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Adds up test results: doctest's case counts from meson test logs (testlog.json) and
-pytest's from a JUnit XML file. Prints one line per source, then the total as
-"tests: N passed, M failed". Exits 1 if anything failed or a log is missing."""
+"""Adds up test results: doctest's case counts from meson test logs (testlog.json),
+pytest's from a JUnit XML file, and fuzz runs from scripts/fuzz.sh summary lines (.txt).
+Prints one line per source, then the total as "tests: N passed, M failed". Exits 1 if
+anything failed or a log is missing."""
 import json
 import re
 import sys
@@ -33,12 +34,32 @@ def from_junit(path):
     return tests - bad - skipped, bad
 
 
+def from_fuzz(path):
+    """scripts/fuzz.sh summary lines: one run per line, passed when it ends in '0 crashes'."""
+    passed = failed = 0
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("fuzz "):
+                if line.rstrip().endswith(" 0 crashes"):
+                    passed += 1
+                else:
+                    failed += 1
+    if passed + failed == 0:
+        raise ValueError("no fuzz runs recorded")
+    return passed, failed
+
+
 def main(paths):
     total_p = total_f = 0
     ok = True
     for p in paths:
         try:
-            passed, failed = from_junit(p) if p.endswith(".xml") else from_meson(p)
+            if p.endswith(".xml"):
+                passed, failed = from_junit(p)
+            elif p.endswith(".txt"):
+                passed, failed = from_fuzz(p)
+            else:
+                passed, failed = from_meson(p)
         except (OSError, ValueError, ET.ParseError) as e:
             print(f"{p}: no results ({e})")
             ok = False

@@ -2,7 +2,8 @@
 # Quick start, command 2: install what is missing, build, and run the whole test suite:
 # the C++ tests in a release build, again with the kernel table and oneDNN capped at AVX2 and
 # at SSE4.1/4.2, again under AddressSanitizer + UBSan, again as an ARM64
-# cross build under qemu-user (NEON kernels), and the Python tests. Ends with one line
+# cross build under qemu-user (NEON kernels), the Python tests, and each libFuzzer target for a
+# short time (ALTUP_FUZZ_SECONDS, default 15). Ends with one line
 # "tests: N passed, M failed" and a non-zero status on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -45,8 +46,19 @@ echo "== python: pytest"
 mkdir -p build
 .venv/bin/python -m pytest -q -p no:cacheprovider --junitxml=build/pytest.xml tests/python || status=1
 
-# One total over every doctest case (all three builds) and every pytest test.
+# Each libFuzzer target for a short, bounded time (ASan + UBSan; scripts/fuzz.sh). A longer
+# campaign is `scripts/fuzz.sh TARGET SECONDS`; its figures are in the README.
+echo "== fuzz: each target for ${ALTUP_FUZZ_SECONDS:=15} s"
+: >build/fuzz-summary.txt
+for target in gguf model tokenizer options; do
+  if ! scripts/fuzz.sh "$target" "$ALTUP_FUZZ_SECONDS" | tee -a build/fuzz-summary.txt; then
+    echo "fuzz $target: FAILED" >>build/fuzz-summary.txt
+    status=1
+  fi
+done
+
+# One total over every doctest case (all builds), every pytest test and every fuzz run.
 .venv/bin/python scripts/count_tests.py build/meson-logs/testlog.json "${capped_logs[@]}" \
   build-asan/meson-logs/testlog.json \
-  build-arm64/meson-logs/testlog.json build/pytest.xml || status=1
+  build-arm64/meson-logs/testlog.json build/pytest.xml build/fuzz-summary.txt || status=1
 exit $status
