@@ -70,19 +70,18 @@ void print_tokenizer(const GgufFile& f) {
 int cmd_info(int argc, char** argv) {
   bool no_tensors = false;
   std::vector<std::string> paths;
-  const CommandSpec spec{
-      "info",
-      "[--no-tensors] FILE.gguf",
-      "Validates FILE.gguf and prints its format, architecture, hyper-parameters\n"
-      "(the keys under '<architecture>.'), a tokenizer summary, the other metadata,\n"
-      "a table of tensors (name, dtype, shape, bytes) with totals, and a model check:\n"
-      "whether this runtime runs the file, or the one problem that stops it.",
-      {flag(nullptr, "--no-tensors", &no_tensors, "print the totals but not the per-tensor table")},
-      "Exit status: 0 for a valid GGUF file (even one the model check refuses), 1 if the\n"
-      "file cannot be read or is malformed GGUF (one line on stderr names the problem),\n"
-      "2 for bad usage.",
-      &paths,
-      1};
+  const CommandSpec spec{"info",
+                         "[--no-tensors] FILE.gguf",
+                         "Validates FILE.gguf and prints its format, architecture, hyper-parameters\n"
+                         "(the keys under '<architecture>.'), a tokenizer summary, the other metadata,\n"
+                         "a table of tensors (name, dtype, shape, bytes) with totals, and a model check:\n"
+                         "whether this runtime runs the file, or the one problem that stops it.",
+                         {flag(nullptr, "--no-tensors", &no_tensors, "print the totals but not the per-tensor table")},
+                         "Exit status: 0 for a valid GGUF file (even one the model check refuses), 1 if the\n"
+                         "file cannot be read or is malformed GGUF (one line on stderr names the problem),\n"
+                         "2 for bad usage.",
+                         &paths,
+                         1};
   if (Parsed p = parse_options(spec, argc, argv); p != Parsed::ok) return exit_status(p);
   if (paths.empty()) {
     print_usage(spec, stderr);

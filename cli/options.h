@@ -24,9 +24,9 @@ struct Option {
   const char* help;        // may hold '\n' for continuation lines
   long long min_int = 0, max_int = 0;
   double min_real = 0, max_real = 0;
-  bool open_min = false;        // real: value must be > min_real
-  const char* choices = "";     // choice: "table|csv|json"
-  bool* given = nullptr;        // set to true when the option appears
+  bool open_min = false;     // real: value must be > min_real
+  const char* choices = "";  // choice: "table|csv|json"
+  bool* given = nullptr;     // set to true when the option appears
 };
 
 // Builders that read like the help table they make.
@@ -53,8 +53,7 @@ enum class Parsed { ok, help, usage_error };
 
 // Parses argv (the arguments after the subcommand's name). On usage errors one line goes to
 // `err`; --help prints the usage to `out`.
-Parsed parse_options(const CommandSpec& spec, int argc, char** argv, std::FILE* out = stdout,
-                     std::FILE* err = stderr);
+Parsed parse_options(const CommandSpec& spec, int argc, char** argv, std::FILE* out = stdout, std::FILE* err = stderr);
 void print_usage(const CommandSpec& spec, std::FILE* out);
 // Exit status for a parse result that is not ok: 0 for help, 2 for usage errors.
 inline int exit_status(Parsed p) { return p == Parsed::help ? 0 : 2; }

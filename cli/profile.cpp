@@ -14,9 +14,7 @@
 #include "runtime/session.h"
 
 namespace altup::cli {
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 int cmd_profile(int argc, char** argv) {
   std::string model = ALTUP_DEFAULT_MODEL, prompt, format = "table", trace;

@@ -26,9 +26,8 @@ int cmd_run(int argc, char** argv) {
   long long n_predict = 128, threads = 0, ctx = 0, top_k = 40, repeat_last_n = 64, seed = 0;
   double temp = 0.8, top_p = 0.95, min_p = 0.05, repeat_penalty = 1.1;
   bool seed_given = false;
-  const std::string model_help =
-      std::string("GGUF model (default: the shipped demo model,\n") +
-      (ALTUP_DEFAULT_MODEL[0] ? ALTUP_DEFAULT_MODEL : "none built in") + ")";
+  const std::string model_help = std::string("GGUF model (default: the shipped demo model,\n") +
+                                 (ALTUP_DEFAULT_MODEL[0] ? ALTUP_DEFAULT_MODEL : "none built in") + ")";
   CommandSpec spec{
       "run",
       "[-m MODEL.gguf] [-p PROMPT] [options]",
@@ -46,9 +45,11 @@ int cmd_run(int argc, char** argv) {
                   "cache would not fit in the memory available"),
           real(nullptr, "--temp", &temp, 0, 100, "T", "temperature; 0 = greedy (default 0.8)"),
           integer(nullptr, "--top-k", &top_k, 0, 1 << 30, "K", "keep the K most likely tokens; 0 = off (default 40)"),
-          real(nullptr, "--top-p", &top_p, 0, 1, "P", "keep the most likely tokens up to probability P;\n1 = off (default 0.95)",
+          real(nullptr, "--top-p", &top_p, 0, 1, "P",
+               "keep the most likely tokens up to probability P;\n1 = off (default 0.95)",
                /*open_min=*/true),
-          real(nullptr, "--min-p", &min_p, 0, 1, "P", "drop tokens below P x the most likely one; 0 = off\n(default 0.05)"),
+          real(nullptr, "--min-p", &min_p, 0, 1, "P",
+               "drop tokens below P x the most likely one; 0 = off\n(default 0.05)"),
           real(nullptr, "--repeat-penalty", &repeat_penalty, 0.01, 100, "R",
                "penalty for the last --repeat-last-n tokens; 1 = off\n(default 1.1)"),
           integer(nullptr, "--repeat-last-n", &repeat_last_n, 0, 1 << 30, "N", "(default 64)"),

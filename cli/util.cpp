@@ -10,8 +10,7 @@
 
 namespace altup::cli {
 
-bool write_file_atomic(const std::string& path, const std::string& text, const std::string& protect,
-                       std::string* why) {
+bool write_file_atomic(const std::string& path, const std::string& text, const std::string& protect, std::string* why) {
   struct stat st {};
   if (lstat(path.c_str(), &st) == 0) {
     if (!S_ISREG(st.st_mode)) {

@@ -37,8 +37,7 @@ inline std::vector<int32_t> random_tokens(std::mt19937& rng, int64_t n, int64_t 
 // link is followed) and a rename. Refuses a `path` that exists and is not a regular file (a
 // directory, FIFO, device or symbolic link) or that is the same file as `protect` (the model).
 // On failure nothing is left behind and `*why` says what went wrong.
-bool write_file_atomic(const std::string& path, const std::string& text, const std::string& protect,
-                       std::string* why);
+bool write_file_atomic(const std::string& path, const std::string& text, const std::string& protect, std::string* why);
 
 // False (with a message on stderr) when stdout has failed, e.g. a full disk or a closed pipe.
 bool stdout_ok(const char* command);

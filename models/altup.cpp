@@ -79,8 +79,9 @@ Result<AltUpHParams> AltUpHParams::from_gguf(const GgufFile& f, std::string_view
   int64_t value_len = hp.head_dim;
   ALTUP_TRY(optional_count("attention.value_length", 1, kMaxHeadDim, &value_len));
   if (value_len != hp.head_dim)
-    return make_error(key("attention.value_length") + " = " + std::to_string(value_len) + " differs from the key length " +
-                      std::to_string(hp.head_dim) + " (this runtime needs them equal)");
+    return make_error(key("attention.value_length") + " = " + std::to_string(value_len) +
+                      " differs from the key length " + std::to_string(hp.head_dim) +
+                      " (this runtime needs them equal)");
   ALTUP_TRY(positive("attention.layer_norm_rms_epsilon", 1, &hp.eps));
   if (f.find(key("rope.freq_base"))) ALTUP_TRY(positive("rope.freq_base", INFINITY, &hp.rope_theta));
   hp.window = 0;

@@ -110,7 +110,8 @@ const IsaList& isa_list() {
       l.cap_problem = "ALTUP_ISA=" + std::string(want) + " is not a kernel table of this build (" + names +
                       "); using the best one this CPU runs";
     } else if (!v[cap].runnable) {
-      l.cap_problem = "ALTUP_ISA=" + std::string(want) + " needs instructions this CPU does not have; using the best "
+      l.cap_problem = "ALTUP_ISA=" + std::string(want) +
+                      " needs instructions this CPU does not have; using the best "
                       "one it runs";
     } else {
       for (size_t k = cap + 1; k < v.size(); ++k) v[k].runnable = false;  // listed in ascending order

@@ -23,11 +23,11 @@ Result<std::unique_ptr<MappedFile>> MappedFile::open(const std::string& path) {
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    const char* what = S_ISDIR(st.st_mode)                            ? "a directory"
-                       : S_ISFIFO(st.st_mode)                         ? "a FIFO (named pipe)"
+    const char* what = S_ISDIR(st.st_mode)                          ? "a directory"
+                       : S_ISFIFO(st.st_mode)                       ? "a FIFO (named pipe)"
                        : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
-                       : S_ISSOCK(st.st_mode)                         ? "a socket"
-                                                                      : "not a regular file";
+                       : S_ISSOCK(st.st_mode)                       ? "a socket"
+                                                                    : "not a regular file";
     return make_error(path + " is " + what + ", not a model file");
   }
   std::unique_ptr<MappedFile> f(new MappedFile());

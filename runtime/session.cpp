@@ -32,8 +32,8 @@ Result<std::unique_ptr<Session>> Session::open(std::unique_ptr<GgufFile> file, c
   // tokens arrive: a run that would die of memory half-way is refused at the start.
   const uint64_t need = s->kv_cache_bytes(s->ctx_), have = available_memory_bytes();
   if (have > 0 && need > have) {
-    const int64_t fits = static_cast<int64_t>(static_cast<double>(s->ctx_) * static_cast<double>(have) /
-                                              static_cast<double>(need));
+    const int64_t fits =
+        static_cast<int64_t>(static_cast<double>(s->ctx_) * static_cast<double>(have) / static_cast<double>(need));
     return make_error("a context of " + std::to_string(s->ctx_) + " tokens needs " + std::to_string(need >> 20) +
                       " MiB of KV cache, but " + std::to_string(have >> 20) +
                       " MiB of memory are available (a context of at most about " + std::to_string(fits) +

@@ -75,7 +75,7 @@ class Session {
   Tokenizer tokenizer_;
   int64_t ctx_ = 0, n_past_ = 0;
   int threads_ = 1;
-  std::vector<ZeroPages> states_;  // KV caches, one buffer per StateSpec, backed as written
+  std::vector<ZeroPages> states_;      // KV caches, one buffer per StateSpec, backed as written
   std::vector<float> chunked_logits_;  // [T, V]: all_logits of a prompt longer than one chunk
   std::unique_ptr<Forward> decode_, prefill_;
   std::vector<int32_t> ids_, pos_;

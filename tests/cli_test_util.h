@@ -55,8 +55,8 @@ struct RunRss : Run {
 inline RunRss run_altup_rss(const TempDir& dir, const std::string& args) {
   const std::string out = dir.path + "/stdout", err = dir.path + "/stderr";
   const char* wrapper = std::getenv("ALTUP_CLI_WRAPPER");
-  const std::string cmd = "exec " + std::string(wrapper ? wrapper : "") + " '" + ALTUP_CLI_PATH + "' " + args +
-                          " >'" + out + "' 2>'" + err + "'";
+  const std::string cmd = "exec " + std::string(wrapper ? wrapper : "") + " '" + ALTUP_CLI_PATH + "' " + args + " >'" +
+                          out + "' 2>'" + err + "'";
   RunRss r;
   const pid_t pid = fork();
   if (pid == 0) {

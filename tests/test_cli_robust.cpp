@@ -41,9 +41,9 @@ TEST_CASE("standard output that cannot be written is an error, not exit 0") {
   std::ifstream probe("/dev/full");
   if (!probe) return;  // no /dev/full on this system: nothing to test
   TempDir dir;
-  for (const std::string& args : std::vector<std::string>{"run -m '" + kModel + "' -n 4 --temp 0", "info '" + kModel + "'",
-                                 "bench -m '" + kModel + "' -p 4 -n 2 -r 1", "profile -m '" + kModel + "' --prefill 4 --decode 2",
-                                 "--help", "run --help"}) {
+  for (const std::string& args : std::vector<std::string>{
+           "run -m '" + kModel + "' -n 4 --temp 0", "info '" + kModel + "'", "bench -m '" + kModel + "' -p 4 -n 2 -r 1",
+           "profile -m '" + kModel + "' --prefill 4 --decode 2", "--help", "run --help"}) {
     CAPTURE(args);
     const char* wrapper = std::getenv("ALTUP_CLI_WRAPPER");
     const std::string cmd = std::string(wrapper ? wrapper : "") + " '" + ALTUP_CLI_PATH + "' " + args +
@@ -125,8 +125,8 @@ TEST_CASE("profile and bench work on a vocabulary of three tokens or fewer") {
   }
   const std::string path = dir.path + "/tiny_vocab.gguf";
   const auto bytes = e.write();
-  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
-                                              static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
   Run r = run_altup(dir, "profile -m '" + path + "' --prefill 8 --decode 2");
   CHECK(r.status == 0);
   r = run_altup(dir, "bench -m '" + path + "' -p 8 -n 4 -r 1");
@@ -137,13 +137,34 @@ TEST_CASE("profile and bench work on a vocabulary of three tokens or fewer") {
 TEST_CASE("every subcommand checks its numeric options with one line and exit 2") {
   TempDir dir;
   const char* bad[][2] = {
-      {"run", "-t 0"},          {"run", "-t 1025"},          {"run", "-c 0"},       {"run", "-c 99999999999"},
-      {"run", "--temp -1"},     {"run", "--temp inf"},       {"run", "--top-p 0"},  {"run", "--top-p 1.5"},
-      {"run", "--min-p -0.1"},  {"run", "--repeat-penalty 0"}, {"run", "-n 1e3"},   {"run", "--seed -1"},
-      {"run", "--top-k x"},     {"run", "-n"},               {"profile", "--prefill 0"}, {"profile", "--decode -1"},
-      {"profile", "--format xml"}, {"profile", "-t 0"},      {"profile", "--ctx 0"}, {"bench", "-p -1"},
-      {"bench", "-r 0"},        {"bench", "-r 1001"},        {"bench", "-o yaml"},   {"bench", "-p 0 -n 0"},
-      {"bench", "-t"},          {"info", "--no-tensors=1 x"}, {"info", "a b"},       {"run", "stray"},
+      {"run", "-t 0"},
+      {"run", "-t 1025"},
+      {"run", "-c 0"},
+      {"run", "-c 99999999999"},
+      {"run", "--temp -1"},
+      {"run", "--temp inf"},
+      {"run", "--top-p 0"},
+      {"run", "--top-p 1.5"},
+      {"run", "--min-p -0.1"},
+      {"run", "--repeat-penalty 0"},
+      {"run", "-n 1e3"},
+      {"run", "--seed -1"},
+      {"run", "--top-k x"},
+      {"run", "-n"},
+      {"profile", "--prefill 0"},
+      {"profile", "--decode -1"},
+      {"profile", "--format xml"},
+      {"profile", "-t 0"},
+      {"profile", "--ctx 0"},
+      {"bench", "-p -1"},
+      {"bench", "-r 0"},
+      {"bench", "-r 1001"},
+      {"bench", "-o yaml"},
+      {"bench", "-p 0 -n 0"},
+      {"bench", "-t"},
+      {"info", "--no-tensors=1 x"},
+      {"info", "a b"},
+      {"run", "stray"},
       {"profile", "--overhead=yes"},
   };
   for (const auto& b : bad) {

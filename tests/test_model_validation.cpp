@@ -30,8 +30,8 @@ struct Row {
 
 // Rebuilds a tokenizer array with one element changed (or one dropped).
 template <class T>
-std::vector<uint8_t> numeric_array(const GgufFile& f, const char* key, uint32_t elem_type, int64_t change_at,
-                                   T value, bool drop_last = false) {
+std::vector<uint8_t> numeric_array(const GgufFile& f, const char* key, uint32_t elem_type, int64_t change_at, T value,
+                                   bool drop_last = false) {
   const GgufValue* v = f.find(key);
   Bytes b;
   const uint64_t n = v->count - (drop_last ? 1 : 0);
@@ -70,7 +70,8 @@ std::vector<Row> rows() {
       {"RoPE base NaN", [](E& e, F) { e.set_f32("altup.rope.freq_base", kNaN); }, "rope.freq_base = nan must be"},
       {"RoPE base negative", [](E& e, F) { e.set_f32("altup.rope.freq_base", -10000.0f); },
        "rope.freq_base = -10000 must be"},
-      {"RoPE base infinite", [](E& e, F) { e.set_f32("altup.rope.freq_base", -kInf); }, "rope.freq_base = -inf must be"},
+      {"RoPE base infinite", [](E& e, F) { e.set_f32("altup.rope.freq_base", -kInf); },
+       "rope.freq_base = -inf must be"},
       {"window wraps to -1", [](E& e, F) { e.set_u64("altup.attention.sliding_window", ~0ull); },
        "sliding_window = 18446744073709551615 is out of range"},
       {"window negative i32", [](E& e, F) { e.set_i32("altup.attention.sliding_window", -4); },
@@ -144,10 +145,14 @@ std::vector<Row> rows() {
        "altup.vocab_size = 321 but the tokenizer has 320 tokens"},
       {"vocab_size zero", [](E& e, F) { e.set_u32("altup.vocab_size", 0); }, "altup.vocab_size = 0 is out of range"},
       {"scores one short",
-       [](E& e, F f) { e.set_raw("tokenizer.ggml.scores", numeric_array<float>(f, "tokenizer.ggml.scores", 6, -1, 0, true)); },
+       [](E& e, F f) {
+         e.set_raw("tokenizer.ggml.scores", numeric_array<float>(f, "tokenizer.ggml.scores", 6, -1, 0, true));
+       },
        "tokenizer arrays disagree: 320 tokens, 319 scores, 320 types"},
       {"a NaN score",
-       [](E& e, F f) { e.set_raw("tokenizer.ggml.scores", numeric_array<float>(f, "tokenizer.ggml.scores", 6, 7, kNaN)); },
+       [](E& e, F f) {
+         e.set_raw("tokenizer.ggml.scores", numeric_array<float>(f, "tokenizer.ggml.scores", 6, 7, kNaN));
+       },
        "tokenizer.ggml.scores[7] is not a finite number"},
       {"an unknown token type",
        [](E& e, F f) {
@@ -185,7 +190,9 @@ std::vector<Row> rows() {
       {"a missing tensor", [](E& e, F) { e.erase_tensor("blk.1.ffn_up.weight"); },
        "missing tensor blk.1.ffn_up.weight [48, 32]"},
       {"a matrix in a dtype without kernels",
-       [](E& e, F) { e.retype("blk.2.ffn_gate.weight", DType::Q8_0, {32, 48}); },
+       [](E& e, F) {
+         e.retype("blk.2.ffn_gate.weight", DType::Q8_0, {32, 48});
+       },
        "blk.2.ffn_gate.weight: dtype Q8_0 is not supported here"},
       {"a norm that is not f32", [](E& e, F) { e.retype("output_norm.weight", DType::F16, {32}); },
        "output_norm.weight: dtype F16 is not supported here"},
@@ -211,8 +218,8 @@ std::string write_case(const TempDir& dir, size_t k, const Row& row, const GgufF
   row.edit(e, base);
   const std::string path = dir.path + "/case" + std::to_string(k) + ".gguf";
   const auto bytes = e.write();
-  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
-                                              static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
   return path;
 }
 
@@ -240,7 +247,8 @@ TEST_CASE("every inconsistent model is refused in-process with one line naming t
     CAPTURE(what);
     const std::string path = write_case(dir, k, row, **base);
     auto file = GgufFile::open(path);
-    REQUIRE_MESSAGE(file.ok(), "the edit must leave a structurally valid GGUF: " << (file.ok() ? "" : file.error().message));
+    REQUIRE_MESSAGE(file.ok(),
+                    "the edit must leave a structurally valid GGUF: " << (file.ok() ? "" : file.error().message));
     auto s = Session::open(path);
     REQUIRE_FALSE(s.ok());
     const std::string& msg = s.error().message;

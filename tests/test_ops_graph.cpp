@@ -150,10 +150,12 @@ TEST_CASE("embedding, matmul, rope, kv_store + attention, AltUp predict / correc
     for (int64_t i = 0; i < D; ++i) REQUIRE(y[t * D + i] == 2.0f * table[ids[t] * D + i]);
 
   auto x = rnd(T * D, 7), w = rnd(96 * D, 8);
-  y = run_both([&](Graph& g) {
-    return g.add_node(&ops::kMatMul, {g.add_weight("x", f32(x, {T, D})), g.add_weight("w", f32(w, {96, D}))}, "proj", 0,
-                      DType::F32, {T, 96});
-  }, {}, /*via_onednn=*/kHaveOneDnn);  // T = 64 tokens: oneDNN's product where built in
+  y = run_both(
+      [&](Graph& g) {
+        return g.add_node(&ops::kMatMul, {g.add_weight("x", f32(x, {T, D})), g.add_weight("w", f32(w, {96, D}))},
+                          "proj", 0, DType::F32, {T, 96});
+      },
+      {}, /*via_onednn=*/kHaveOneDnn);  // T = 64 tokens: oneDNN's product where built in
   std::vector<float> want(static_cast<size_t>(T * 96));
   for (int64_t t = 0; t < T; ++t) ops::ref::gemv(f32(w, {96, D}), &x[t * D], &want[t * 96]);
   check_close(y.data(), want.data(), T * 96, 1e-4f, 1e-4f, "matmul node");
