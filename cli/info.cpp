@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "api/system_info.h"
 #include "cli/options.h"
 #include "runtime/gguf.h"
 #include "runtime/session.h"
@@ -68,21 +69,32 @@ void print_tokenizer(const GgufFile& f) {
 }  // namespace
 
 int cmd_info(int argc, char** argv) {
-  bool no_tensors = false;
+  bool no_tensors = false, system = false;
   std::vector<std::string> paths;
   const CommandSpec spec{"info",
-                         "[--no-tensors] FILE.gguf",
+                         "[--no-tensors] FILE.gguf | --system",
                          "Validates FILE.gguf and prints its format, architecture, hyper-parameters\n"
                          "(the keys under '<architecture>.'), a tokenizer summary, the other metadata,\n"
                          "a table of tensors (name, dtype, shape, bytes) with totals, and a model check:\n"
                          "whether this runtime runs the file, or the one problem that stops it.",
-                         {flag(nullptr, "--no-tensors", &no_tensors, "print the totals but not the per-tensor table")},
+                         {flag(nullptr, "--no-tensors", &no_tensors, "print the totals but not the per-tensor table"),
+       flag(nullptr, "--system", &system,
+            "describe this machine and build instead: the kernel table in use,\n"
+            "the CPU features seen, oneDNN's version and instruction set, threads")},
                          "Exit status: 0 for a valid GGUF file (even one the model check refuses), 1 if the\n"
                          "file cannot be read or is malformed GGUF (one line on stderr names the problem),\n"
                          "2 for bad usage.",
                          &paths,
                          1};
   if (Parsed p = parse_options(spec, argc, argv); p != Parsed::ok) return exit_status(p);
+  if (system) {
+    if (!paths.empty()) {
+      std::fprintf(stderr, "altup info: --system takes no file\n");
+      return 2;
+    }
+    std::fputs(system_info().c_str(), stdout);
+    return 0;
+  }
   if (paths.empty()) {
     print_usage(spec, stderr);
     return 2;

@@ -7,25 +7,45 @@
 
 namespace altup {
 
-Result<std::unique_ptr<Session>> Session::open(const std::string& path, const SessionOptions& options) {
+Result<std::shared_ptr<const LoadedModel>> LoadedModel::load(const std::string& path) {
   auto file = GgufFile::open(path);
   if (!file) return file.error();
-  return open(std::move(*file), options);
+  return load(std::move(*file));
+}
+
+Result<std::shared_ptr<const LoadedModel>> LoadedModel::load(std::unique_ptr<GgufFile> file) {
+  auto m = std::make_shared<LoadedModel>();
+  m->file = std::move(file);
+  auto model = load_model(*m->file);
+  if (!model) return model.error();
+  m->model = std::move(*model);
+  auto tok = Tokenizer::from_gguf(*m->file);
+  if (!tok) return make_error("tokenizer: " + tok.error().message);
+  m->tokenizer = std::move(*tok);
+  if (m->tokenizer.vocab_size() != m->model->vocab_size())
+    return make_error("the tokenizer has " + std::to_string(m->tokenizer.vocab_size()) + " tokens, the model " +
+                      std::to_string(m->model->vocab_size()));
+  return std::shared_ptr<const LoadedModel>(std::move(m));
+}
+
+Result<std::unique_ptr<Session>> Session::open(const std::string& path, const SessionOptions& options) {
+  auto m = LoadedModel::load(path);
+  if (!m) return m.error();
+  return create(std::move(*m), options);
 }
 
 Result<std::unique_ptr<Session>> Session::open(std::unique_ptr<GgufFile> file, const SessionOptions& options) {
+  auto m = LoadedModel::load(std::move(file));
+  if (!m) return m.error();
+  return create(std::move(*m), options);
+}
+
+Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const LoadedModel> model,
+                                                 const SessionOptions& options) {
+  if (!model) return make_error("no model");
   std::unique_ptr<Session> s(new Session());
-  s->file_ = std::move(file);
-  auto model = load_model(*s->file_);
-  if (!model) return model.error();
-  s->model_ = std::move(*model);
-  auto tok = Tokenizer::from_gguf(*s->file_);
-  if (!tok) return make_error("tokenizer: " + tok.error().message);
-  s->tokenizer_ = std::move(*tok);
-  if (s->tokenizer_.vocab_size() != s->model_->vocab_size())
-    return make_error("the tokenizer has " + std::to_string(s->tokenizer_.vocab_size()) + " tokens, the model " +
-                      std::to_string(s->model_->vocab_size()));
-  s->ctx_ = options.ctx > 0 ? options.ctx : s->model_->context_length();
+  s->loaded_ = std::move(model);
+  s->ctx_ = options.ctx > 0 ? options.ctx : s->model().context_length();
   if (s->ctx_ <= 0) return make_error("context length must be positive");
   s->threads_ = options.threads > 0 ? options.threads : available_threads();
   // The whole cache must fit in the memory available now, even though it is backed only as
@@ -39,7 +59,7 @@ Result<std::unique_ptr<Session>> Session::open(std::unique_ptr<GgufFile> file, c
                       " MiB of memory are available (a context of at most about " + std::to_string(fits) +
                       " tokens fits; see --ctx)");
   }
-  for (const StateSpec& spec : s->model_->state_specs(s->ctx_)) {
+  for (const StateSpec& spec : s->model().state_specs(s->ctx_)) {
     auto z = ZeroPages::reserve(static_cast<uint64_t>(spec.shape.numel()) * sizeof(float));
     if (!z) return make_error(spec.name + " " + spec.shape.str() + ": " + z.error().message + " (try a smaller --ctx)");
     s->states_.push_back(std::move(*z));
@@ -49,7 +69,7 @@ Result<std::unique_ptr<Session>> Session::open(std::unique_ptr<GgufFile> file, c
 
 uint64_t Session::kv_cache_bytes(int64_t ctx) const {
   uint64_t bytes = 0;
-  for (const StateSpec& spec : model_->state_specs(ctx)) bytes += static_cast<uint64_t>(spec.shape.numel()) * 4;
+  for (const StateSpec& spec : model().state_specs(ctx)) bytes += static_cast<uint64_t>(spec.shape.numel()) * 4;
   return bytes;
 }
 
@@ -62,7 +82,7 @@ Result<Session::Forward*> Session::forward_for(int64_t T, bool all_logits) {
   auto f = std::make_unique<Forward>();
   f->T = T;
   f->all_logits = all_logits;
-  f->io = model_->build(f->graph, T, ctx_, all_logits);
+  f->io = model().build(f->graph, T, ctx_, all_logits);
   auto ex = Executor::create(f->graph);
   if (!ex) return make_error("building the forward graph: " + ex.error().message);
   f->exec = std::move(*ex);
@@ -76,14 +96,14 @@ Result<const float*> Session::eval(const std::vector<int32_t>& tokens, bool all_
   if (T == 0) return make_error("nothing to evaluate: no tokens");
   if (n_past_ + T > ctx_)
     return make_error(std::to_string(n_past_ + T) + " tokens do not fit the context of " + std::to_string(ctx_) +
-                      " (a longer --ctx, up to the model's " + std::to_string(model_->context_length()) +
+                      " (a longer --ctx, up to the model's " + std::to_string(model().context_length()) +
                       ", or a shorter prompt)");
   for (int32_t t : tokens)
-    if (t < 0 || t >= model_->vocab_size())
+    if (t < 0 || t >= model().vocab_size())
       return make_error("token id " + std::to_string(t) + " is outside the vocabulary");
   if (T <= kPrefillChunk) return eval_chunk(tokens.data(), T, all_logits);
   // A long prompt: chunk after chunk through the cache, as one prefill would see it.
-  const int64_t V = model_->vocab_size();
+  const int64_t V = model().vocab_size();
   if (all_logits) {
     try {
       chunked_logits_.resize(static_cast<size_t>(T * V));
@@ -120,7 +140,7 @@ Result<const float*> Session::eval_chunk(const int32_t* tokens, int64_t T, bool 
   const auto* logits = static_cast<const float*>(ex.tensor((*f)->io.logits).data);
   // NaN or Inf logits mean the numbers overflowed (or the weights hold them): an error that
   // names the position, never a token sampled from garbage.
-  const int64_t V = model_->vocab_size(), rows = all_logits ? T : 1;
+  const int64_t V = model().vocab_size(), rows = all_logits ? T : 1;
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t v = 0; v < V; ++v)
       if (!std::isfinite(logits[r * V + v]))

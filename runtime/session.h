@@ -10,6 +10,7 @@
 // error, never sampled.
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,15 +31,30 @@ struct SessionOptions {
   int64_t ctx = 0;  // 0: the model's context length
 };
 
+// A validated model: the mapped file, the architecture's model and its tokenizer. Read-only
+// once loaded, so several sessions (on different threads) may share one.
+struct LoadedModel {
+  std::unique_ptr<GgufFile> file;
+  std::unique_ptr<Model> model;
+  Tokenizer tokenizer;
+
+  static Result<std::shared_ptr<const LoadedModel>> load(const std::string& path);
+  static Result<std::shared_ptr<const LoadedModel>> load(std::unique_ptr<GgufFile> file);
+};
+
 class Session {
  public:
+  // A session of its own on a model already loaded.
+  static Result<std::unique_ptr<Session>> create(std::shared_ptr<const LoadedModel> model,
+                                                 const SessionOptions& options = {});
   static Result<std::unique_ptr<Session>> open(const std::string& path, const SessionOptions& options = {});
   // The same for a file already read (tests, fuzzing): validation, tokenizer, caches.
   static Result<std::unique_ptr<Session>> open(std::unique_ptr<GgufFile> file, const SessionOptions& options = {});
 
-  const Tokenizer& tokenizer() const { return tokenizer_; }
-  const Model& model() const { return *model_; }
-  const GgufFile& file() const { return *file_; }
+  const Tokenizer& tokenizer() const { return loaded_->tokenizer; }
+  const Model& model() const { return *loaded_->model; }
+  const GgufFile& file() const { return *loaded_->file; }
+  const std::shared_ptr<const LoadedModel>& loaded() const { return loaded_; }
   int64_t ctx() const { return ctx_; }
   int64_t n_past() const { return n_past_; }
   int threads() const { return threads_; }
@@ -46,6 +62,8 @@ class Session {
 
   // Forget the sequence (the caches are simply overwritten from position 0).
   void reset() { n_past_ = 0; }
+  // Keep only the first n tokens of the sequence (n <= n_past); the next eval continues there.
+  void truncate(int64_t n) { n_past_ = std::clamp<int64_t>(n, 0, n_past_); }
 
   // Bytes of KV cache (all layers) a context of `ctx` tokens takes once full.
   uint64_t kv_cache_bytes(int64_t ctx) const;
@@ -70,9 +88,7 @@ class Session {
   Result<Forward*> forward_for(int64_t T, bool all_logits);
   Result<const float*> eval_chunk(const int32_t* tokens, int64_t T, bool all_logits);
 
-  std::unique_ptr<GgufFile> file_;
-  std::unique_ptr<Model> model_;
-  Tokenizer tokenizer_;
+  std::shared_ptr<const LoadedModel> loaded_;
   int64_t ctx_ = 0, n_past_ = 0;
   int threads_ = 1;
   std::vector<ZeroPages> states_;      // KV caches, one buffer per StateSpec, backed as written

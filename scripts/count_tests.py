@@ -9,19 +9,33 @@ import sys
 import xml.etree.ElementTree as ET
 
 DOCTEST = re.compile(r"\[doctest\] test cases:\s*(\d+) \|\s*(\d+) passed \|\s*(\d+) failed")
+# Scripts that are not doctest end with a plain "name: N passed, M failed" line.
+PLAIN = re.compile(r"^(?:\w+: )?(\d+) passed, (\d+) failed$", re.M)
 
 
 def from_meson(path):
     passed = failed = 0
+    skipped = []
     with open(path, encoding="utf-8") as f:
         for line in f:
             rec = json.loads(line)
-            m = DOCTEST.search(rec.get("stdout", "") or "")
+            out = rec.get("stdout", "") or ""
+            if rec.get("result") == "SKIP":  # e.g. the install test in a cross build: not a pass
+                skipped.append(rec.get("name", "?"))
+                continue
+            m = DOCTEST.search(out)
+            p = None if m else PLAIN.search(out)
             if m:
                 passed += int(m.group(2))
                 failed += int(m.group(3))
+            elif p:
+                passed += int(p.group(1))
+                failed += int(p.group(2))
             if rec.get("result") != "OK":
-                failed += 0 if m and int(m.group(3)) else 1  # a crash or timeout: count the binary
+                counted_fail = int(m.group(3)) if m else int(p.group(2)) if p else 0
+                failed += 0 if counted_fail else 1  # a crash or timeout: count the binary
+    if skipped:
+        print(f"{path}: skipped (not counted): {', '.join(skipped)}")
     return passed, failed
 
 

@@ -78,3 +78,14 @@ TEST_CASE("info: missing files, directories and bad usage") {
   r = run_altup(dir, "frobnicate");
   CHECK(r.status == 2);
 }
+
+TEST_CASE("info --system describes the kernel table, CPU, oneDNN and threads") {
+  TempDir dir;
+  Run r = run_altup(dir, "info --system");
+  CHECK(r.status == 0);
+  for (const char* part : {"kernel table", "compiled tables", "CPU features", "oneDNN", "threads"})
+    CHECK(r.out.find(part) != std::string::npos);
+  r = run_altup(dir, "info --system some.gguf");
+  CHECK(r.status == 2);
+  CHECK(r.err == "altup info: --system takes no file\n");
+}
