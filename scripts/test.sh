@@ -33,6 +33,7 @@ if [[ $(uname -m) == x86_64 && -f build/build.ninja ]]; then
   for cap in "avx2 AVX2" "sse4.2 SSE41"; do
     read -r altup_isa dnnl_isa <<<"$cap"
     echo "== release, capped: ALTUP_ISA=$altup_isa ONEDNN_MAX_CPU_ISA=$dnnl_isa"
+    ALTUP_ISA=$altup_isa ONEDNN_MAX_CPU_ISA=$dnnl_isa build/cli/altup info --system | grep -E "^(kernel table|oneDNN)"
     (cd build && ALTUP_ISA=$altup_isa ONEDNN_MAX_CPU_ISA=$dnnl_isa ALTUP_EXPECT_ISA=$altup_isa \
       meson test --no-rebuild --print-errorlogs --num-processes 2 --logbase "testlog-$altup_isa") |
       grep -vE "^(Expected Fail|Unexpected Pass|Timeout): " || status=1
