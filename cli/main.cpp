@@ -22,6 +22,7 @@ constexpr Command kCommands[] = {
      altup::cli::cmd_profile},
     {"bench", "prefill and decode tokens/s over repetitions (median, min, max), load time, memory",
      altup::cli::cmd_bench},
+    {"eval", "logits of every position of a prompt or token list, as a NumPy .npy file", altup::cli::cmd_eval},
     {"info", "describe a GGUF file: architecture, hyper-parameters, tokenizer, tensors", altup::cli::cmd_info},
 };
 

@@ -10,46 +10,96 @@
 
 namespace altup::cli {
 
-bool write_file_atomic(const std::string& path, const std::string& text, const std::string& protect, std::string* why) {
+namespace {
+
+// Why `path` must not be replaced, or "" if it may.
+std::string refuse_target(const std::string& path, const std::string& protect) {
   struct stat st {};
-  if (lstat(path.c_str(), &st) == 0) {
-    if (!S_ISREG(st.st_mode)) {
-      *why = path + " exists and is not a regular file (a directory, link, FIFO or device); not replacing it";
-      return false;
-    }
-    struct stat pst {};
-    if (!protect.empty() && stat(protect.c_str(), &pst) == 0 && pst.st_dev == st.st_dev && pst.st_ino == st.st_ino) {
-      *why = path + " is the model file itself; not overwriting it";
-      return false;
-    }
+  if (lstat(path.c_str(), &st) != 0) return "";
+  if (!S_ISREG(st.st_mode))
+    return path + " exists and is not a regular file (a directory, link, FIFO or device); not replacing it";
+  struct stat pst {};
+  if (!protect.empty() && stat(protect.c_str(), &pst) == 0 && pst.st_dev == st.st_dev && pst.st_ino == st.st_ino)
+    return path + " is the model file itself; not overwriting it";
+  return "";
+}
+
+}  // namespace
+
+AtomicFile::~AtomicFile() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!tmp_.empty()) unlink(tmp_.c_str());
+}
+
+bool AtomicFile::open(const std::string& path, const std::string& protect, std::string* why) {
+  if (std::string r = refuse_target(path, protect); !r.empty()) {
+    *why = r;
+    return false;
   }
   std::string tmp = path + ".XXXXXX";
-  const int fd = mkstemp(tmp.data());
-  if (fd < 0) {
+  fd_ = mkstemp(tmp.data());
+  if (fd_ < 0) {
     *why = "cannot create a temporary file beside " + path + ": " + std::strerror(errno);
     return false;
   }
-  size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t w = ::write(fd, text.data() + done, text.size() - done);
+  fchmod(fd_, 0644);  // mkstemp makes it 0600; an output file is an ordinary file
+  path_ = path;
+  tmp_ = tmp;
+  return true;
+}
+
+bool AtomicFile::write(const void* data, size_t n, std::string* why) {
+  const auto* p = static_cast<const char*>(data);
+  while (n > 0) {
+    const ssize_t w = ::write(fd_, p, n);
     if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) break;
-    done += static_cast<size_t>(w);
-  }
-  const int write_errno = errno;
-  fchmod(fd, 0644);  // mkstemp makes it 0600; an output file is an ordinary file
-  const bool closed = ::close(fd) == 0;
-  if (done != text.size() || !closed) {
-    *why = "cannot write " + tmp + ": " + std::strerror(done != text.size() ? write_errno : errno);
-    unlink(tmp.c_str());
-    return false;
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    *why = "cannot rename " + tmp + " to " + path + ": " + std::strerror(errno);
-    unlink(tmp.c_str());
-    return false;
+    if (w <= 0) {
+      *why = "cannot write " + tmp_ + ": " + std::strerror(w < 0 ? errno : ENOSPC);
+      return false;
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
   }
   return true;
+}
+
+bool AtomicFile::commit(std::string* why) {
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) {
+    *why = "cannot write " + tmp_ + ": " + std::strerror(errno);
+    return false;
+  }
+  if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    *why = "cannot rename " + tmp_ + " to " + path_ + ": " + std::strerror(errno);
+    return false;
+  }
+  tmp_.clear();
+  return true;
+}
+
+bool write_file_atomic(const std::string& path, const std::string& text, const std::string& protect,
+                       std::string* why) {
+  AtomicFile f;
+  return f.open(path, protect, why) && f.write(text.data(), text.size(), why) && f.commit(why);
+}
+
+std::string npy_header(const char* descr, const std::vector<int64_t>& shape) {
+  std::string dict = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': (";
+  for (int64_t d : shape) dict += std::to_string(d) + ", ";
+  if (shape.size() > 1) dict.resize(dict.size() - 1);  // "(T, V)"; a 1-d shape keeps "(T,)"
+  if (shape.size() > 1) dict.back() = ')';
+  else dict += ")";
+  dict += ", }";
+  // Magic, version 1.0, a little-endian u16 header length; the whole header padded with
+  // spaces to a multiple of 64 bytes and ended by a newline.
+  std::string h = std::string("\x93NUMPY\x01\x00", 8);
+  const size_t total = (10 + dict.size() + 1 + 63) / 64 * 64;
+  dict.append(total - 10 - dict.size() - 1, ' ');
+  dict += '\n';
+  h += static_cast<char>(dict.size() & 0xff);
+  h += static_cast<char>(dict.size() >> 8);
+  return h + dict;
 }
 
 bool stdout_ok(const char* command) {

@@ -39,6 +39,27 @@ inline std::vector<int32_t> random_tokens(std::mt19937& rng, int64_t n, int64_t 
 // On failure nothing is left behind and `*why` says what went wrong.
 bool write_file_atomic(const std::string& path, const std::string& text, const std::string& protect, std::string* why);
 
+// A file written piece by piece and put in place only when complete: a temporary file beside
+// `path`, renamed over it by commit(); anything not committed is removed. Refuses the same
+// targets as write_file_atomic.
+class AtomicFile {
+ public:
+  AtomicFile() = default;
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  ~AtomicFile();
+  bool open(const std::string& path, const std::string& protect, std::string* why);
+  bool write(const void* data, size_t n, std::string* why);
+  bool commit(std::string* why);
+
+ private:
+  std::string path_, tmp_;
+  int fd_ = -1;
+};
+
+// The header of a NumPy .npy file (format 1.0) for a C-order array of `descr` ("<f4", "<i4").
+std::string npy_header(const char* descr, const std::vector<int64_t>& shape);
+
 // False (with a message on stderr) when stdout has failed, e.g. a full disk or a closed pipe.
 bool stdout_ok(const char* command);
 
