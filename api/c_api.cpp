@@ -85,14 +85,14 @@ altup_status guarded(altup_session* s, F&& body) {
   }
 }
 
-#define CHECK_SESSION(s)                                                                    \
-  do {                                                                                      \
-    if (!(s)) return fail(ALTUP_ERR_INVALID_ARGUMENT, "the session is NULL");               \
+#define CHECK_SESSION(s)                                                                     \
+  do {                                                                                       \
+    if (!(s)) return fail(ALTUP_ERR_INVALID_ARGUMENT, "the session is NULL");                \
     if (!live(s)) return fail(ALTUP_ERR_INVALID_HANDLE, "the session is not open (freed?)"); \
   } while (0)
-#define CHECK_MODEL(m)                                                                  \
-  do {                                                                                  \
-    if (!(m)) return fail(ALTUP_ERR_INVALID_ARGUMENT, "the model is NULL");             \
+#define CHECK_MODEL(m)                                                                     \
+  do {                                                                                     \
+    if (!(m)) return fail(ALTUP_ERR_INVALID_ARGUMENT, "the model is NULL");                \
     if (!live(m)) return fail(ALTUP_ERR_INVALID_HANDLE, "the model is not open (freed?)"); \
   } while (0)
 
@@ -231,14 +231,22 @@ altup_status altup_session_create(altup_model* model, const altup_session_option
   const altup_session_options o = options ? *options : altup_session_default_options();
   // The same ranges as the command line's options.
   std::string bad;
-  if (o.context < 0 || o.context > (1ll << 24)) bad = "context must be 0 (the model's) to 16777216";
-  else if (o.threads < 0 || o.threads > 1024) bad = "threads must be 0 (all cores) to 1024";
-  else if (!(o.temperature >= 0 && o.temperature <= 100)) bad = "temperature must be in [0, 100]";
-  else if (o.top_k < 0) bad = "top_k must be >= 0";
-  else if (!(o.top_p > 0 && o.top_p <= 1)) bad = "top_p must be in (0, 1]";
-  else if (!(o.min_p >= 0 && o.min_p <= 1)) bad = "min_p must be in [0, 1]";
-  else if (!(o.repeat_penalty >= 0.01f && o.repeat_penalty <= 100)) bad = "repeat_penalty must be in [0.01, 100]";
-  else if (o.repeat_last_n < 0) bad = "repeat_last_n must be >= 0";
+  if (o.context < 0 || o.context > (1ll << 24))
+    bad = "context must be 0 (the model's) to 16777216";
+  else if (o.threads < 0 || o.threads > 1024)
+    bad = "threads must be 0 (all cores) to 1024";
+  else if (!(o.temperature >= 0 && o.temperature <= 100))
+    bad = "temperature must be in [0, 100]";
+  else if (o.top_k < 0)
+    bad = "top_k must be >= 0";
+  else if (!(o.top_p > 0 && o.top_p <= 1))
+    bad = "top_p must be in (0, 1]";
+  else if (!(o.min_p >= 0 && o.min_p <= 1))
+    bad = "min_p must be in [0, 1]";
+  else if (!(o.repeat_penalty >= 0.01f && o.repeat_penalty <= 100))
+    bad = "repeat_penalty must be in [0.01, 100]";
+  else if (o.repeat_last_n < 0)
+    bad = "repeat_last_n must be >= 0";
   if (!bad.empty()) return fail(ALTUP_ERR_INVALID_ARGUMENT, "altup_session_create: " + bad);
   return guarded(nullptr, [&] {
     altup::SessionOptions so;
@@ -380,8 +388,7 @@ altup_status altup_profile_json(altup_session* session, const char** json) {
   CHECK_SESSION(session);
   if (!json) return fail(ALTUP_ERR_INVALID_ARGUMENT, "altup_profile_json: json is NULL", session);
   if (!session->profiler)
-    return fail(ALTUP_ERR_INVALID_ARGUMENT, "altup_profile_json: the session was created without profile = 1",
-                session);
+    return fail(ALTUP_ERR_INVALID_ARGUMENT, "altup_profile_json: the session was created without profile = 1", session);
   return guarded(session, [&] {
     session->profile_json = session->profiler->json();
     *json = session->profile_json.c_str();

@@ -23,9 +23,9 @@ std::string cpu_flags() {
   while (std::getline(in, line))
     if (line.rfind("flags", 0) == 0 || line.rfind("Features", 0) == 0) {
       std::string w, out;
-      for (const char* want : {"sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512dq", "avx512cd",
-                               "avx512vl", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_bf16", "asimd", "asimddp",
-                               "fphp", "asimdhp", "i8mm", "bf16", "sve"}) {
+      for (const char* want : {"sse4_2",   "avx",      "avx2",     "fma",         "f16c",        "avx512f",  "avx512bw",
+                               "avx512dq", "avx512cd", "avx512vl", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_bf16",
+                               "asimd",    "asimddp",  "fphp",     "asimdhp",     "i8mm",        "bf16",     "sve"}) {
         std::istringstream again(line.substr(line.find(':') + 1));
         while (again >> w)
           if (w == want) {

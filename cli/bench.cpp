@@ -109,10 +109,24 @@ int cmd_bench(int argc, char** argv) {
   const double rss = peak_rss_mib();
   const double size_mib = static_cast<double>(s.model().weight_bytes()) / (1 << 20);
   if (output == "json") {
+    // The path is the user's: escape it so the output stays JSON whatever it holds.
+    std::string path_json;
+    for (unsigned char c : model) {
+      if (c == '"' || c == '\\') {
+        path_json += '\\';
+        path_json += static_cast<char>(c);
+      } else if (c < 0x20) {
+        char esc[8];
+        std::snprintf(esc, sizeof esc, "\\u%04x", c);
+        path_json += esc;
+      } else {
+        path_json += static_cast<char>(c);
+      }
+    }
     std::printf(
         "{\"model\": \"%s\", \"arch\": \"%s\", \"weights_mib\": %.3f, \"threads\": %d, \"load_s\": %.4f, "
         "\"peak_rss_mib\": %.2f, \"repetitions\": %lld, \"tests\": [",
-        model.c_str(), std::string(s.model().arch()).c_str(), size_mib, s.threads(), load_s, rss, reps);
+        path_json.c_str(), std::string(s.model().arch()).c_str(), size_mib, s.threads(), load_s, rss, reps);
     for (size_t i = 0; i < tests.size(); ++i) {
       const Stats st = stats_of(tests[i].tps);
       std::printf(

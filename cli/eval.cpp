@@ -35,8 +35,8 @@ bool read_token_file(const std::string& path, std::vector<int32_t>* ids, std::st
     if (c == '-') ++k;
     long long v = 0;
     while (k < text.size() && text[k] >= '0' && text[k] <= '9' && v < (1ll << 40)) v = v * 10 + (text[k++] - '0');
-    const bool separated = k == text.size() || text[k] == ' ' || text[k] == ',' || text[k] == '\n' ||
-                           text[k] == '\r' || text[k] == '\t';
+    const bool separated =
+        k == text.size() || text[k] == ' ' || text[k] == ',' || text[k] == '\n' || text[k] == '\r' || text[k] == '\t';
     if (k == start + (c == '-') || !separated) {
       const size_t end = std::min(text.find_first_of(" ,\r\n\t", start), start + 20);
       *why = path + ": '" + text.substr(start, end - start) + "' at byte " + std::to_string(start) +

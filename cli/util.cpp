@@ -78,8 +78,7 @@ bool AtomicFile::commit(std::string* why) {
   return true;
 }
 
-bool write_file_atomic(const std::string& path, const std::string& text, const std::string& protect,
-                       std::string* why) {
+bool write_file_atomic(const std::string& path, const std::string& text, const std::string& protect, std::string* why) {
   AtomicFile f;
   return f.open(path, protect, why) && f.write(text.data(), text.size(), why) && f.commit(why);
 }
@@ -88,8 +87,10 @@ std::string npy_header(const char* descr, const std::vector<int64_t>& shape) {
   std::string dict = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': (";
   for (int64_t d : shape) dict += std::to_string(d) + ", ";
   if (shape.size() > 1) dict.resize(dict.size() - 1);  // "(T, V)"; a 1-d shape keeps "(T,)"
-  if (shape.size() > 1) dict.back() = ')';
-  else dict += ")";
+  if (shape.size() > 1)
+    dict.back() = ')';
+  else
+    dict += ")";
   dict += ", }";
   // Magic, version 1.0, a little-endian u16 header length; the whole header padded with
   // spaces to a multiple of 64 bytes and ended by a newline.

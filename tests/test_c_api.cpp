@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -156,8 +157,7 @@ TEST_CASE("bad use of the API returns an error code and a message, never a crash
        "No such file or directory"},
       {"open: not a GGUF", [&] { return altup_model_open(ALTUP_FIXTURES_DIR "/model_cases.txt", &m); },
        ALTUP_ERR_INVALID_MODEL, "model_cases.txt"},
-      {"open: a directory", [&] { return altup_model_open(ALTUP_FIXTURES_DIR, &m); }, ALTUP_ERR_IO,
-       "is a directory"},
+      {"open: a directory", [&] { return altup_model_open(ALTUP_FIXTURES_DIR, &m); }, ALTUP_ERR_IO, "is a directory"},
       {"info: NULL model", [&] { return altup_model_get_info(nullptr, &info); }, ALTUP_ERR_INVALID_ARGUMENT,
        "model is NULL"},
       {"info: freed model", [&] { return altup_model_get_info(freed_model, &info); }, ALTUP_ERR_INVALID_HANDLE,
@@ -181,8 +181,8 @@ TEST_CASE("bad use of the API returns an error code and a message, never a crash
        ALTUP_ERR_INVALID_HANDLE, "not open"},
       {"session: NULL model", [&] { return altup_session_create(nullptr, nullptr, &s); }, ALTUP_ERR_INVALID_ARGUMENT,
        "model is NULL"},
-      {"session: freed model", [&] { return altup_session_create(freed_model, nullptr, &s); },
-       ALTUP_ERR_INVALID_HANDLE, "not open"},
+      {"session: freed model", [&] { return altup_session_create(freed_model, nullptr, &s); }, ALTUP_ERR_INVALID_HANDLE,
+       "not open"},
       {"session: top_p 0",
        [&] {
          altup_session_options o = altup_session_default_options();
@@ -238,7 +238,8 @@ TEST_CASE("bad use of the API returns an error code and a message, never a crash
        "n_keep 5 is not in [0, 0]"},
       {"truncate: negative", [&] { return altup_truncate(f.session, -1); }, ALTUP_ERR_INVALID_ARGUMENT, "n_keep -1"},
       {"reset: freed session", [&] { return altup_reset(freed); }, ALTUP_ERR_INVALID_HANDLE, "not open"},
-      {"profile without profiling", [&] {
+      {"profile without profiling",
+       [&] {
          const char* j;
          return altup_profile_json(f.session, &j);
        },
@@ -263,4 +264,33 @@ TEST_CASE("bad use of the API returns an error code and a message, never a crash
   REQUIRE(altup_eval(f.session, ids, 2) == ALTUP_OK);
   CHECK(altup_model_free(nullptr) == ALTUP_OK);
   CHECK(altup_session_free(nullptr) == ALTUP_OK);
+}
+
+TEST_CASE("sessions on different threads share one model and get the same text as alone") {
+  altup_model* model = nullptr;
+  REQUIRE(altup_model_open(kModel.c_str(), &model) == ALTUP_OK);
+  auto greedy = [&](std::vector<int32_t>* out) {
+    altup_session_options o = altup_session_default_options();
+    o.temperature = 0;
+    o.threads = 1;
+    altup_session* s = nullptr;
+    if (altup_session_create(model, &o, &s) != ALTUP_OK) return;
+    auto collect = [](int32_t token, const char*, void* user) {
+      if (token >= 0) static_cast<std::vector<int32_t>*>(user)->push_back(token);
+      return 0;
+    };
+    altup_generate(s, "And God said", 20, collect, out, nullptr);
+    altup_session_free(s);
+  };
+  std::vector<int32_t> alone, a, b, c;
+  greedy(&alone);
+  REQUIRE(alone.size() == 20);
+  std::thread t1(greedy, &a), t2(greedy, &b), t3(greedy, &c);
+  t1.join();
+  t2.join();
+  t3.join();
+  CHECK(a == alone);
+  CHECK(b == alone);
+  CHECK(c == alone);
+  REQUIRE(altup_model_free(model) == ALTUP_OK);
 }

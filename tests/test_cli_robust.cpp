@@ -180,3 +180,12 @@ TEST_CASE("every subcommand checks its numeric options with one line and exit 2"
   Run r = run_altup(dir, "run -m '" + kModel + "' --n-predict=3 --temp=0 -p hi");
   CHECK(r.status == 0);
 }
+
+TEST_CASE("bench -o json stays JSON when the model path holds quotes and backslashes") {
+  TempDir dir;
+  const std::string odd = dir.path + "/we\"ird\\name.gguf";
+  std::ofstream(odd, std::ios::binary) << slurp(kModel);
+  Run r = run_altup(dir, "bench -m '" + odd + "' -p 4 -n 2 -r 1 -o json");
+  CHECK(r.status == 0);
+  CHECK(r.out.find("\"model\": \"" + dir.path + "/we\\\"ird\\\\name.gguf\"") != std::string::npos);
+}
