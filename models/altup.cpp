@@ -211,13 +211,7 @@ ForwardGraph AltUpModel::build(Graph& g, int64_t T, int64_t ctx, bool all_logits
   const DType f32 = DType::F32;
   ForwardGraph io;
   auto weight = [&](const std::string& name) { return g.add_weight(name, *w_.find(name)); };
-  auto params = [](float f0, int64_t i0 = 0) {
-    OpParams p;
-    p.f[0] = f0;
-    p.i[0] = i0;
-    return p;
-  };
-  const OpParams eps = params(hp.eps);
+  const ops::RmsNormParams eps{hp.eps};
 
   io.ids = g.add_input("ids", DType::I32, {T});
   io.pos = g.add_input("pos", DType::I32, {T});
@@ -245,15 +239,15 @@ ForwardGraph AltUpModel::build(Graph& g, int64_t T, int64_t ctx, bool all_logits
     const TensorId q3 = g.add_view("q_heads" + L, q, 0, f32, {T, H, hd});
     const TensorId k3 = g.add_view("k_heads" + L, k, 0, f32, {T, Hkv, hd});
     const TensorId v3 = g.add_view("v_heads" + L, v, 0, f32, {T, Hkv, hd});
-    const OpParams rope = params(hp.rope_theta, hp.rope_pairs_adjacent ? 1 : 0);
+    const ops::RopeParams rope{hp.rope_theta, hp.rope_pairs_adjacent};
     g.add_node_into(&ops::kRope, {q3, io.pos}, q3, "rope_q", il, rope);
     g.add_node_into(&ops::kRope, {k3, io.pos}, k3, "rope_k", il, rope);
     const TensorId kc = io.states[static_cast<size_t>(2 * l)], vc = io.states[static_cast<size_t>(2 * l + 1)];
     g.add_node_into(&ops::kKvStore, {k3, io.pos}, kc, "k_store", il);
     g.add_node_into(&ops::kKvStore, {v3, io.pos}, vc, "v_store", il);
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-    const TensorId att =
-        g.add_node(&ops::kAttention, {q3, kc, vc, io.pos}, "attention", il, f32, {T, H, hd}, params(scale, hp.window));
+    const TensorId att = g.add_node(&ops::kAttention, {q3, kc, vc, io.pos}, "attention", il, f32, {T, H, hd},
+                                    ops::AttentionParams{scale, hp.window});
     const TensorId att2 = g.add_view("attn_heads_joined" + L, att, 0, f32, {T, H * hd});
     const TensorId o =
         g.add_node(&ops::kMatMul, {att2, weight(blk(l, "attn_output.weight"))}, "attn_output", il, f32, {T, d});
@@ -264,8 +258,7 @@ ForwardGraph AltUpModel::build(Graph& g, int64_t T, int64_t ctx, bool all_logits
         g.add_node(&ops::kMatMul, {n2, weight(blk(l, "ffn_gate.weight"))}, "ffn_gate", il, f32, {T, hp.ffn});
     const TensorId up =
         g.add_node(&ops::kMatMul, {n2, weight(blk(l, "ffn_up.weight"))}, "ffn_up", il, f32, {T, hp.ffn});
-    const TensorId act =
-        g.add_node(&ops::kGlu, {gate, up}, "ffn_act", il, f32, {T, hp.ffn}, params(0, static_cast<int64_t>(hp.act)));
+    const TensorId act = g.add_node(&ops::kGlu, {gate, up}, "ffn_act", il, f32, {T, hp.ffn}, ops::ActParams{hp.act});
     const TensorId down =
         g.add_node(&ops::kMatMul, {act, weight(blk(l, "ffn_down.weight"))}, "ffn_down", il, f32, {T, d});
     const TensorId y = g.add_node(&ops::kAdd, {h, down}, "ffn_residual", il, f32, {T, d});
@@ -277,11 +270,11 @@ ForwardGraph AltUpModel::build(Graph& g, int64_t T, int64_t ctx, bool all_logits
                       il);
       const TensorId corr = ring_view("ring_corrected" + L);
       g.add_node_into(&ops::kAltupCorrect, {pred, y, weight(blk(l, "altup_correct_coef.weight"))}, corr,
-                      "altup_correct", il, params(0, j));
+                      "altup_correct", il, ops::AltupCorrectParams{j});
     } else {
       // Dense without coefficients (P = [[1]], g = [1]): the one block becomes the layer's output.
       g.add_node_into(&ops::kScale, {y}, g.add_view("ring_dense" + L, ring, 0, f32, {T, d}), "copy_block", il,
-                      params(1.0f));
+                      ops::ScaleParams{1.0f});
     }
   }
 

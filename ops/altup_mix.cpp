@@ -129,8 +129,9 @@ Status run_correct(const Node& node, ExecContext& ctx) {
     return make_error("correct coefficients " + g.shape.str() + " are neither [K] nor [T, K]");
   if (out.data != ring.data)  // out of place: start from a copy of the ring
     std::memcpy(out.data, ring.data, static_cast<size_t>(*K * T * d) * sizeof(float));
-  return altup_correct(out.as<float>(), y.as<float>(), g.as<float>(), per_token, *K, static_cast<int>(node.params.i[0]),
-                       T, d, ctx.threads());
+  AltupCorrectParams p;
+  ALTUP_TRY(params_of(node, &p));
+  return altup_correct(out.as<float>(), y.as<float>(), g.as<float>(), per_token, *K, p.active, T, d, ctx.threads());
 }
 
 Status run_magnitude(const Node& node, ExecContext& ctx) {
@@ -138,7 +139,9 @@ Status run_magnitude(const Node& node, ExecContext& ctx) {
   ALTUP_TRY(expect_f32({&y, &x, &out}));
   if (y.shape != x.shape || out.shape != y.shape) return make_error("magnitude match: shapes differ");
   if (out.data != y.data) std::memcpy(out.data, y.data, static_cast<size_t>(y.numel()) * sizeof(float));
-  magnitude_match(x.as<float>(), out.as<float>(), y.rows(), y.cols(), node.params.f[0], ctx.threads());
+  MagnitudeMatchParams p;
+  ALTUP_TRY(params_of(node, &p));
+  magnitude_match(x.as<float>(), out.as<float>(), y.rows(), y.cols(), p.eps, ctx.threads());
   return {};
 }
 

@@ -34,8 +34,14 @@ void magnitude_match(const float* x, float* y, int64_t T, int64_t d, float eps, 
 // kAltupPredict: inputs {ring [K, T, d], P [K, K] or [T, K, K]}, output [K, T, d] (may be a
 //   view of the ring itself).
 // kAltupCorrect: inputs {ring [K, T, d], y [T, d], g [K] or [T, K]}, output [K, T, d]
-//   (a view of the ring: corrected in place); params.i[0] = active block j.
-// kMagnitudeMatch: inputs {y [T, d], x [T, d]}, output [T, d]; params.f[0] = eps.
+//   (a view of the ring: corrected in place); AltupCorrectParams: the active block j.
+// kMagnitudeMatch: inputs {y [T, d], x [T, d]}, output [T, d]; MagnitudeMatchParams.
+struct AltupCorrectParams {
+  int active = 0;  // the block the layer ran on
+};
+struct MagnitudeMatchParams {
+  float eps = 1e-6f;
+};
 extern const OpDef kAltupPredict;
 extern const OpDef kAltupCorrect;
 extern const OpDef kMagnitudeMatch;

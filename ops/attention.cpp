@@ -182,8 +182,10 @@ Status run_attention(const Node& node, ExecContext& ctx) {
   auto s = shape_of(q, kc, pos);
   if (!s) return s.error();
   if (vc.shape != kc.shape || y.shape != q.shape) return make_error("attention: V cache or output shape mismatch");
-  s->scale = node.params.f[0];
-  s->window = node.params.i[0];
+  AttentionParams p;
+  ALTUP_TRY(params_of(node, &p));
+  s->scale = p.scale;
+  s->window = p.window;
   return attention(*s, q.as<float>(), kc.as<float>(), vc.as<float>(), pos.as<int32_t>(), q.shape[0], y.as<float>(),
                    ctx.threads());
 }

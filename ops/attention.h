@@ -51,8 +51,12 @@ void attention(const AttentionShape& s, const float* q, const float* kcache, con
 }  // namespace ref
 
 // Graph ops. kAttention: inputs {q [T, H, hd], kcache (state), vcache (state), pos [T] I32},
-// output [T, H, hd]; params.f[0] = scale, params.i[0] = window.
+// output [T, H, hd]; AttentionParams.
 // kKvStore: inputs {kv [T, H_kv, hd], pos [T] I32}, output: the cache (a state tensor).
+struct AttentionParams {
+  float scale = 1.0f;
+  int64_t window = 0;  // sliding window; 0: full causal attention
+};
 extern const OpDef kAttention;
 extern const OpDef kKvStore;
 

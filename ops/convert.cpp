@@ -54,7 +54,9 @@ Status run(const Node& node, ExecContext& ctx) {
   if (y.rows() != ids.numel() || y.cols() != table.cols())
     return make_error("embedding output " + y.shape.str() + " does not fit " + std::to_string(ids.numel()) +
                       " rows of " + std::to_string(table.cols()));
-  const float scale = node.params.f[0] == 0.0f ? 1.0f : node.params.f[0];
+  EmbeddingParams p;  // parameters are optional here: a node without any scales by 1
+  if (!node.params.empty()) ALTUP_TRY(params_of(node, &p));
+  const float scale = p.scale;
   return embedding_lookup(table, ids.as<int32_t>(), ids.numel(), scale, y.as<float>(), ctx.threads());
 }
 }  // namespace

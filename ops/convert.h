@@ -19,7 +19,10 @@ Status row_to_f32(const TensorView& table, int64_t row, float* out);
 // larger than memory costs only those pages). Ids outside [0, V) are an error.
 Status embedding_lookup(const TensorView& table, const int32_t* ids, int64_t T, float scale, float* out, int threads);
 
-// Graph op: inputs {table [V, d], ids [T] I32}, output [T, d] f32; params.f[0] = scale (0 means 1).
+// Graph op: inputs {table [V, d], ids [T] I32}, output [T, d] f32; EmbeddingParams (default: scale 1).
+struct EmbeddingParams {
+  float scale = 1.0f;
+};
 extern const OpDef kEmbedding;
 
 }  // namespace altup::ops

@@ -58,33 +58,35 @@ Status run_binary(const Node& node, ExecContext& ctx) {
   return {};
 }
 
-Status run_unary(const Node& node, ExecContext& ctx,
-                 void (*f)(const Kernels&, const Node&, const float*, float*, int64_t)) {
+template <class F>
+Status run_unary(const Node& node, ExecContext& ctx, F&& f) {
   const TensorView &x = ctx.input(node, 0), &y = ctx.output(node);
   ALTUP_TRY(expect_f32({&x, &y}));
   if (x.shape != y.shape) return make_error("shapes " + x.shape.str() + " -> " + y.shape.str() + " differ");
   const Kernels& k = kernels();
   const int64_t cols = x.cols();
   for_rows(x.rows(), cols, ctx.threads(), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) f(k, node, x.row<float>(r), y.row<float>(r), cols);
+    for (int64_t r = r0; r < r1; ++r) f(k, x.row<float>(r), y.row<float>(r), cols);
   });
   return {};
 }
 
 Status run_scale(const Node& node, ExecContext& ctx) {
-  return run_unary(node, ctx, [](const Kernels& k, const Node& n, const float* x, float* y, int64_t c) {
-    k.scale(x, n.params.f[0], y, c);
-  });
+  ScaleParams p;
+  ALTUP_TRY(params_of(node, &p));
+  return run_unary(node, ctx,
+                   [&](const Kernels& k, const float* x, float* y, int64_t c) { k.scale(x, p.factor, y, c); });
 }
 Status run_act(const Node& node, ExecContext& ctx) {
-  return run_unary(node, ctx, [](const Kernels& k, const Node& n, const float* x, float* y, int64_t c) {
-    k.act(static_cast<Act>(n.params.i[0]), x, y, c);
-  });
+  ActParams p;
+  ALTUP_TRY(params_of(node, &p));
+  return run_unary(node, ctx, [&](const Kernels& k, const float* x, float* y, int64_t c) { k.act(p.act, x, y, c); });
 }
 Status run_softcap(const Node& node, ExecContext& ctx) {
-  return run_unary(node, ctx, [](const Kernels& k, const Node& n, const float* x, float* y, int64_t c) {
-    k.softcap(x, n.params.f[0], y, c);
-  });
+  SoftcapParams p;
+  ALTUP_TRY(params_of(node, &p));
+  return run_unary(node, ctx,
+                   [&](const Kernels& k, const float* x, float* y, int64_t c) { k.softcap(x, p.cap, y, c); });
 }
 Status run_glu(const Node& node, ExecContext& ctx) {
   const TensorView &g = ctx.input(node, 0), &u = ctx.input(node, 1), &y = ctx.output(node);
@@ -92,7 +94,9 @@ Status run_glu(const Node& node, ExecContext& ctx) {
   if (g.shape != u.shape || g.shape != y.shape)
     return make_error("shapes " + g.shape.str() + ", " + u.shape.str() + " -> " + y.shape.str() + " differ");
   const Kernels& k = kernels();
-  const auto a = static_cast<Act>(node.params.i[0]);
+  ActParams p;
+  ALTUP_TRY(params_of(node, &p));
+  const Act a = p.act;
   for_rows(g.rows(), g.cols(), ctx.threads(), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) k.glu(a, g.row<float>(r), u.row<float>(r), y.row<float>(r), g.cols());
   });

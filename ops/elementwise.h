@@ -23,11 +23,20 @@ void axpy(float a, const float* x, float* y, int64_t n);
 
 // Graph ops over f32 tensors of equal shape; add and mul also take a second operand of one
 // row, broadcast over the rows of the first.
-extern const OpDef kAdd;      // {a, b}
-extern const OpDef kMul;      // {a, b}
-extern const OpDef kScale;    // {x}, params.f[0] = s
-extern const OpDef kAct;      // {x}, params.i[0] = Act
-extern const OpDef kGlu;      // {g, u}, params.i[0] = Act
-extern const OpDef kSoftcap;  // {x}, params.f[0] = cap
+extern const OpDef kAdd;  // {a, b}
+extern const OpDef kMul;  // {a, b}
+struct ScaleParams {
+  float factor = 1.0f;
+};
+struct ActParams {
+  Act act = Act::Silu;
+};
+struct SoftcapParams {
+  float cap = 30.0f;
+};
+extern const OpDef kScale;    // {x}, ScaleParams
+extern const OpDef kAct;      // {x}, ActParams
+extern const OpDef kGlu;      // {g, u}, ActParams
+extern const OpDef kSoftcap;  // {x}, SoftcapParams
 
 }  // namespace altup::ops

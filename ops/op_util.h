@@ -15,6 +15,14 @@ inline Status expect_f32(std::initializer_list<const TensorView*> ts) {
   return {};
 }
 
+// The node's parameters, as the op's own struct.
+template <class P>
+Status params_of(const Node& node, P* out) {
+  if (!node.params.get(out))
+    return make_error(std::string(node.op ? node.op->name : "op") + ": the node does not carry this op's parameters");
+  return {};
+}
+
 // Below this many elements a second thread costs more (wake-up, ~µs) than it saves.
 constexpr int64_t kMinParallelElems = 1 << 14;
 

@@ -25,7 +25,9 @@ Status run(const Node& node, ExecContext& ctx) {
   if (w && w->numel() != x.cols())
     return make_error("weight " + w->shape.str() + " does not match rows of " + std::to_string(x.cols()));
   const Kernels& k = kernels();
-  const float eps = node.params.f[0];
+  RmsNormParams p;
+  ALTUP_TRY(params_of(node, &p));
+  const float eps = p.eps;
   const float* wd = w ? w->as<float>() : nullptr;
   for_rows(x.rows(), x.cols(), ctx.threads(), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) k.rmsnorm(x.row<float>(r), wd, y.row<float>(r), x.cols(), eps);

@@ -12,7 +12,10 @@ void rmsnorm(const float* x, const float* w, float* y, int64_t n, float eps);
 }
 
 // Graph op: inputs {x} or {x, w}; w has the length of x's innermost dimension, so a [T, H, hd]
-// x with a [hd] weight is the per-head norm. params.f[0] = eps.
+// x with a [hd] weight is the per-head norm. RmsNormParams.
+struct RmsNormParams {
+  float eps = 1e-6f;
+};
 extern const OpDef kRmsNorm;
 
 }  // namespace altup::ops

@@ -44,8 +44,10 @@ Status run(const Node& node, ExecContext& ctx) {
   const int64_t T = x.shape[0], H = x.shape[1], hd = x.shape[2];
   if (hd % 2) return make_error("rope head size " + std::to_string(hd) + " is odd");
   const Kernels& k = kernels();
-  const float theta = node.params.f[0];
-  const bool normal = node.params.i[0] == 1;
+  RopeParams p;
+  ALTUP_TRY(params_of(node, &p));
+  const float theta = p.theta;
+  const bool normal = p.adjacent_pairs;
   for_rows(T, H * hd, ctx.threads(), [&](int64_t t0, int64_t t1) {
     thread_local std::vector<float> cs;
     cs.resize(static_cast<size_t>(hd));

@@ -20,7 +20,12 @@ void rope_normal(float* x, const float* cos, const float* sin, int64_t hd);
 void rope_angles(int64_t pos, float theta, int64_t hd, float* cos, float* sin);
 
 // Graph op: inputs {x [T, H, hd], pos [T] (I32)}, output [T, H, hd] (may be x's own view).
-// params.f[0] = theta; params.i[0] = 0 NeoX rotate-half (default), 1 normal (adjacent pairs).
+// RopeParams: theta, and whether pairs are adjacent (2i, 2i+1; llama.cpp's "normal") instead
+// of NeoX's rotate-half (i, i + hd/2).
+struct RopeParams {
+  float theta = 10000.0f;
+  bool adjacent_pairs = false;
+};
 extern const OpDef kRope;
 
 }  // namespace altup::ops

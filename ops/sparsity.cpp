@@ -73,7 +73,9 @@ Status run(const Node& node, ExecContext& ctx) {
   const TensorView &x = ctx.input(node, 0), &y = ctx.output(node);
   ALTUP_TRY(expect_f32({&x, &y}));
   if (x.shape != y.shape) return make_error("shapes " + x.shape.str() + " -> " + y.shape.str() + " differ");
-  const float p = node.params.f[0];
+  GaussianTopKParams params;
+  ALTUP_TRY(params_of(node, &params));
+  const float p = params.sparsity;
   if (!(p > 0.0f && p < 1.0f)) return make_error("sparsity target " + std::to_string(p) + " is outside (0, 1)");
   gaussian_topk(x.as<float>(), y.as<float>(), x.rows(), x.cols(), static_cast<float>(icdf_normal(p)), ctx.threads());
   return {};

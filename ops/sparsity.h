@@ -21,7 +21,10 @@ void gaussian_topk(const float* x, float* y, int64_t n, float z);  // z = icdf_n
 void gaussian_topk(const float* x, float* y, int64_t rows, int64_t n, float z, int threads,
                    const Kernels* table = nullptr);
 
-// Graph op: inputs {x [.., n]}, output same shape; params.f[0] = p (the target sparsity).
+// Graph op: inputs {x [.., n]}, output same shape; GaussianTopKParams.
+struct GaussianTopKParams {
+  float sparsity = 0.95f;  // the fraction of activations set to zero, in (0, 1)
+};
 extern const OpDef kGaussianTopK;
 
 }  // namespace altup::ops

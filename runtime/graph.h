@@ -6,6 +6,8 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 #include <string>
 #include <vector>
 
@@ -36,10 +38,36 @@ struct TensorDesc {
   uint64_t view_offset = 0;      // View: byte offset into that tensor
 };
 
-// Op parameters: a few scalars, interpreted by the op (eps, scale, axis, ...).
-struct OpParams {
-  std::array<float, 4> f{};
-  std::array<int64_t, 4> i{};
+// Op parameters. Each op that takes any declares a small struct of them beside its OpDef
+// (RmsNormParams, RopeParams, ...); a node keeps one by value, and the op reads it back by its
+// type: a node carrying another op's parameters is an error the op reports, never a misread.
+class OpParams {
+ public:
+  OpParams() = default;
+  template <class P>
+  OpParams(const P& p) {  // NOLINT: implicit, so a node is built with RopeParams{...} directly
+    static_assert(std::is_trivially_copyable_v<P> && sizeof(P) <= kBytes, "op parameters: a small plain struct");
+    std::memcpy(bytes_.data(), &p, sizeof p);
+    tag_ = tag<P>();
+  }
+  // Copies the parameters into *out if they are of type P.
+  template <class P>
+  bool get(P* out) const {
+    if (tag_ != tag<P>()) return false;
+    std::memcpy(out, bytes_.data(), sizeof(P));
+    return true;
+  }
+  bool empty() const { return tag_ == nullptr; }
+
+ private:
+  template <class P>
+  static const void* tag() {
+    static const char t = 0;  // one address per parameter type
+    return &t;
+  }
+  static constexpr size_t kBytes = 32;
+  alignas(8) std::array<unsigned char, kBytes> bytes_{};
+  const void* tag_ = nullptr;
 };
 
 class Graph;

@@ -12,10 +12,18 @@ using namespace altup;
 
 namespace {
 
-// Test ops over f32 tensors of equal length.
+// Test ops over f32 tensors of equal length; their one parameter is a factor.
+struct Factor {
+  float value = 0;
+};
+float factor(const Node& n) {
+  Factor f;
+  n.params.get(&f);
+  return f.value;
+}
 Status run_fill(const Node& n, ExecContext& ctx) {
   const TensorView& y = ctx.output(n);
-  for (int64_t i = 0; i < y.numel(); ++i) y.as<float>()[i] = n.params.f[0] + static_cast<float>(i);
+  for (int64_t i = 0; i < y.numel(); ++i) y.as<float>()[i] = factor(n) + static_cast<float>(i);
   return {};
 }
 Status run_add(const Node& n, ExecContext& ctx) {
@@ -23,7 +31,7 @@ Status run_add(const Node& n, ExecContext& ctx) {
   for (int64_t i = 0; i < y.numel(); ++i) {
     float s = 0;
     for (size_t k = 0; k < n.inputs.size(); ++k) s += ctx.input(n, k).as<float>()[i % ctx.input(n, k).numel()];
-    y.as<float>()[i] = s * n.params.f[0];
+    y.as<float>()[i] = s * factor(n);
   }
   return {};
 }
@@ -32,11 +40,7 @@ const OpDef kFill = {"fill", run_fill};
 const OpDef kAdd = {"add", run_add};
 const OpDef kFail = {"fail", run_fail};
 
-OpParams scale(float s) {
-  OpParams p;
-  p.f[0] = s;
-  return p;
-}
+OpParams scale(float s) { return Factor{s}; }
 
 struct Recorder : ExecHooks {
   std::vector<std::string> events;

@@ -66,8 +66,7 @@ TensorView f32(std::vector<float>& v, const Shape& s) { return TensorView::conti
 TEST_CASE("rmsnorm, add (broadcast), glu, softmax, softcap, gaussian top-k nodes") {
   auto x = rnd(T * D, 1), u = rnd(T * D, 2), w = rnd(D, 3);
   std::vector<float> want(static_cast<size_t>(T * D));
-  OpParams eps;
-  eps.f[0] = 1e-6f;
+  const ops::RmsNormParams eps{1e-6f};
   auto y = run_both([&](Graph& g) {
     return g.add_node(&ops::kRmsNorm, {g.add_weight("x", f32(x, {T, D})), g.add_weight("w", f32(w, {D}))}, "norm", 0,
                       DType::F32, {T, D}, eps);
@@ -92,8 +91,7 @@ TEST_CASE("rmsnorm, add (broadcast), glu, softmax, softcap, gaussian top-k nodes
   for (int64_t t = 0; t < T; ++t) ops::ref::add(&x[t * D], bias.data(), &want[t * D], D);
   check_close(y.data(), want.data(), T * D, 0, 0, "broadcast add node");
 
-  OpParams act;
-  act.i[0] = static_cast<int64_t>(ops::Act::GeluTanh);
+  const ops::ActParams act{ops::Act::GeluTanh};
   y = run_both([&](Graph& g) {
     return g.add_node(&ops::kGlu, {g.add_weight("g", f32(x, {T, D})), g.add_weight("u", f32(u, {T, D}))}, "glu", 0,
                       DType::F32, {T, D}, act);
@@ -107,16 +105,14 @@ TEST_CASE("rmsnorm, add (broadcast), glu, softmax, softcap, gaussian top-k nodes
   for (int64_t t = 0; t < T; ++t) ops::ref::softmax(&x[t * D], &want[t * D], D);
   check_close(y.data(), want.data(), T * D, 1e-5f, 1e-9f, "softmax node");
 
-  OpParams cap;
-  cap.f[0] = 30.0f;
+  const ops::SoftcapParams cap{30.0f};
   y = run_both([&](Graph& g) {
     return g.add_node(&ops::kSoftcap, {g.add_weight("x", f32(x, {T, D}))}, "softcap", 0, DType::F32, {T, D}, cap);
   });
   ops::ref::softcap(x.data(), 30.0f, want.data(), T * D);
   check_close(y.data(), want.data(), T * D, 2e-6f, 2e-6f, "softcap node");
 
-  OpParams p95;
-  p95.f[0] = 0.95f;
+  const ops::GaussianTopKParams p95{0.95f};
   y = run_both([&](Graph& g) {
     return g.add_node(&ops::kGaussianTopK, {g.add_weight("x", f32(x, {T, D}))}, "sparsity", 0, DType::F32, {T, D}, p95);
   });
@@ -137,8 +133,8 @@ TEST_CASE("embedding, matmul, rope, kv_store + attention, AltUp predict / correc
     ex.bind_input(ids_id, ids.data());
     if (pos_id >= 0) ex.bind_input(pos_id, pos.data());
   };
-  OpParams scale;
-  scale.f[0] = 2.0f;
+  const ops::EmbeddingParams scale{2.0f};
+  const ops::ScaleParams twice{2.0f};
   auto y = run_both(
       [&](Graph& g) {
         ids_id = g.add_input("ids", DType::I32, {T});
@@ -161,8 +157,7 @@ TEST_CASE("embedding, matmul, rope, kv_store + attention, AltUp predict / correc
   check_close(y.data(), want.data(), T * 96, 1e-4f, 1e-4f, "matmul node");
 
   // RoPE on [T, 8, 64] at positions 0..T-1, theta 1e4.
-  OpParams theta;
-  theta.f[0] = 10000.0f;
+  const ops::RopeParams theta{10000.0f, false};
   y = run_both(
       [&](Graph& g) {
         pos_id = g.add_input("pos", DType::I32, {T});
@@ -182,9 +177,7 @@ TEST_CASE("embedding, matmul, rope, kv_store + attention, AltUp predict / correc
   auto q = rnd(T * 8 * 64, 9), k = rnd(T * 2 * 64, 10), v = rnd(T * 2 * 64, 11);
   std::vector<float> kc(2 * T * 64), vc(2 * T * 64);
   TensorId kc_id = -1, vc_id = -1;
-  OpParams attn;
-  attn.f[0] = 0.125f;
-  attn.i[0] = 16;  // sliding window
+  const ops::AttentionParams attn{0.125f, 16};  // sliding window 16
   y = run_both(
       [&](Graph& g) {
         pos_id = g.add_input("pos", DType::I32, {T});
@@ -218,18 +211,16 @@ TEST_CASE("embedding, matmul, rope, kv_store + attention, AltUp predict / correc
 
   // AltUp on a ring of K = 3 blocks of [T, D], predicted in place into a view of the ring.
   auto ring = rnd(3 * T * D, 12), pm = rnd(9, 13), gv = rnd(3, 14), yv = rnd(T * D, 15);
-  OpParams active;
-  active.i[0] = 1;
+  const ops::AltupCorrectParams active{1};
   y = run_both([&](Graph& g) {
     const TensorId r = g.add_node(&ops::kScale, {g.add_weight("ring0", f32(ring, {3, T, D}))}, "copy", -1, DType::F32,
-                                  {3, T, D}, scale);
+                                  {3, T, D}, twice);
     const TensorId pred = g.add_view("pred", r, 0, DType::F32, {3, T, D});
     g.add_node_into(&ops::kAltupPredict, {r, g.add_weight("p", f32(pm, {3, 3}))}, pred, "predict", 0);
     const TensorId corr = g.add_view("corr", r, 0, DType::F32, {3, T, D});
     g.add_node_into(&ops::kAltupCorrect, {pred, g.add_weight("y", f32(yv, {T, D})), g.add_weight("g", f32(gv, {3}))},
                     corr, "correct", 0, active);
-    OpParams one;
-    one.f[0] = 1.0f;
+    const ops::ScaleParams one{1.0f};
     return g.add_node(&ops::kScale, {corr}, "out", 0, DType::F32, {3, T, D}, one);
   });
   std::vector<float> r2(ring.size());
@@ -262,4 +253,17 @@ TEST_CASE("wrong shapes and dtypes become errors that name the node") {
   s = (*ex2)->run(1);
   REQUIRE_FALSE(s.ok());
   CHECK(s.error().message == "embed: token id 64 is outside the vocabulary [0, 64)");
+}
+
+TEST_CASE("a node carrying another op's parameters is an error, not a misread") {
+  auto x = rnd(T * D, 1);
+  Graph g;
+  // RoPE parameters on an RMSNorm node: the float would be read as eps if params were slots.
+  g.mark_output(g.add_node(&ops::kRmsNorm, {g.add_weight("x", f32(x, {T, D}))}, "attn_norm", 2, DType::F32, {T, D},
+                           ops::RopeParams{10000.0f, false}));
+  auto ex = Executor::create(g);
+  REQUIRE(ex.ok());
+  Status s = (*ex)->run(1);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().message.find("does not carry this op's parameters") != std::string::npos);
 }
