@@ -5,12 +5,6 @@
 #include "models/altup.h"
 
 #include "ops/altup_mix.h"
-#include "ops/attention.h"
-#include "ops/convert.h"
-#include "ops/elementwise.h"
-#include "ops/matmul.h"
-#include "ops/rmsnorm.h"
-#include "ops/rope.h"
 
 namespace altup {
 
@@ -19,7 +13,6 @@ const std::vector<DType> kMatrix = {DType::F32, DType::F16, DType::BF16};
 const std::vector<DType> kTable = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0};
 const std::vector<DType> kVector = {DType::F32};
 
-std::string blk(int64_t l, const char* name) { return "blk." + std::to_string(l) + "." + name; }
 }  // namespace
 
 // Every hyper-parameter is checked for its range here, and against the others, before a
@@ -134,6 +127,11 @@ Result<AltUpHParams> AltUpHParams::from_gguf(const GgufFile& f, std::string_view
   if (hp.tied && hp.embed_width() != hp.out_width())
     return make_error("tied embeddings need equal embedding and output widths (" + std::to_string(hp.embed_width()) +
                       " and " + std::to_string(hp.out_width()) + ")");
+  LayerConfig same;  // "altup" and "llama": every layer alike, each with its own K / V
+  same.window = hp.window;
+  same.rope_base = hp.rope_theta;
+  same.ffn = hp.ffn;
+  hp.layers.assign(static_cast<size_t>(hp.n_layers), same);
   return hp;
 }
 
@@ -151,29 +149,41 @@ int64_t layers_in_file(const GgufFile& f) {
   return n;
 }
 
-std::vector<WeightSpec> altup_weight_list(const AltUpHParams& hp) {
-  const int64_t q = hp.n_heads * hp.head_dim, kv = hp.n_kv_heads * hp.head_dim;
-  std::vector<WeightSpec> w = {
-      {"token_embd.weight", {hp.vocab, hp.embed_width()}, hp.tied ? kMatrix : kTable, true},
-      {"output_norm.weight", {hp.out_width()}, kVector, true},
+// The weights, declared once: the weight list and the typed structs both come from here.
+std::vector<WeightRow<AltUpWeights>> altup_global_rows(const AltUpHParams& hp) {
+  std::vector<WeightRow<AltUpWeights>> rows = {
+      {"token_embd.weight", {hp.vocab, hp.embed_width()}, hp.tied ? &kMatrix : &kTable, true, &AltUpWeights::embed},
+      {"output_norm.weight", {hp.out_width()}, &kVector, true, &AltUpWeights::output_norm},
   };
-  if (!hp.tied) w.push_back({"output.weight", {hp.vocab, hp.out_width()}, kMatrix, true});
-  for (int64_t l = 0; l < hp.n_layers; ++l) {
-    w.push_back({blk(l, "attn_norm.weight"), {hp.d}, kVector, true});
-    w.push_back({blk(l, "attn_q.weight"), {q, hp.d}, kMatrix, true});
-    w.push_back({blk(l, "attn_k.weight"), {kv, hp.d}, kMatrix, true});
-    w.push_back({blk(l, "attn_v.weight"), {kv, hp.d}, kMatrix, true});
-    w.push_back({blk(l, "attn_output.weight"), {hp.d, q}, kMatrix, true});
-    w.push_back({blk(l, "ffn_norm.weight"), {hp.d}, kVector, true});
-    w.push_back({blk(l, "ffn_gate.weight"), {hp.ffn, hp.d}, kMatrix, true});
-    w.push_back({blk(l, "ffn_up.weight"), {hp.ffn, hp.d}, kMatrix, true});
-    w.push_back({blk(l, "ffn_down.weight"), {hp.d, hp.ffn}, kMatrix, true});
-    // A dense K = 1 model may omit its AltUp coefficients (then predict = [[1]], correct = [1]).
-    const bool need = hp.K > 1;
-    w.push_back({blk(l, "altup_predict_coef.weight"), {hp.K, hp.K}, kVector, need});
-    w.push_back({blk(l, "altup_correct_coef.weight"), {hp.K}, kVector, need});
-  }
-  return w;
+  if (!hp.tied) rows.push_back({"output.weight", {hp.vocab, hp.out_width()}, &kMatrix, true, &AltUpWeights::output});
+  return rows;
+}
+
+std::vector<WeightRow<AltUpLayerWeights>> altup_layer_rows(const AltUpHParams& hp, int64_t l) {
+  using L = AltUpLayerWeights;
+  const int64_t d = hp.d, q = hp.n_heads * hp.head_dim, kv = hp.n_kv_heads * hp.head_dim;
+  const int64_t ffn = hp.layers[static_cast<size_t>(l)].ffn;
+  const bool coefs = hp.K > 1;  // a dense K = 1 model may omit them (predict = [[1]], correct = [1])
+  return {
+      {blk(l, "attn_norm.weight"), {d}, &kVector, true, &L::attn_norm},
+      {blk(l, "attn_q.weight"), {q, d}, &kMatrix, true, &L::wq},
+      {blk(l, "attn_k.weight"), {kv, d}, &kMatrix, true, &L::wk},
+      {blk(l, "attn_v.weight"), {kv, d}, &kMatrix, true, &L::wv},
+      {blk(l, "attn_output.weight"), {d, q}, &kMatrix, true, &L::wo},
+      {blk(l, "ffn_norm.weight"), {d}, &kVector, true, &L::ffn_norm},
+      {blk(l, "ffn_gate.weight"), {ffn, d}, &kMatrix, true, &L::gate},
+      {blk(l, "ffn_up.weight"), {ffn, d}, &kMatrix, true, &L::up},
+      {blk(l, "ffn_down.weight"), {d, ffn}, &kMatrix, true, &L::down},
+      {blk(l, "altup_predict_coef.weight"), {hp.K, hp.K}, &kVector, coefs, &L::predict},
+      {blk(l, "altup_correct_coef.weight"), {hp.K}, &kVector, coefs, &L::correct},
+  };
+}
+
+std::vector<WeightSpec> altup_weight_list(const AltUpHParams& hp) {
+  std::vector<WeightSpec> specs;
+  append_specs(altup_global_rows(hp), &specs);
+  for (int64_t l = 0; l < hp.n_layers; ++l) append_specs(altup_layer_rows(hp, l), &specs);
+  return specs;
 }
 
 Result<std::unique_ptr<AltUpModel>> AltUpModel::load(const GgufFile& f, std::string_view arch) {
@@ -192,7 +202,11 @@ Result<std::unique_ptr<AltUpModel>> AltUpModel::load(const GgufFile& f, std::str
   std::unique_ptr<AltUpModel> m(new AltUpModel());
   m->arch_ = std::string(arch);
   m->hp_ = *hp;
-  m->w_ = std::move(*w);
+  m->bound_ = std::move(*w);
+  bind_rows(m->bound_, altup_global_rows(m->hp_), &m->w_);
+  m->w_.layers.resize(static_cast<size_t>(m->hp_.n_layers));
+  for (int64_t l = 0; l < m->hp_.n_layers; ++l)
+    bind_rows(m->bound_, altup_layer_rows(m->hp_, l), &m->w_.layers[static_cast<size_t>(l)]);
   return m;
 }
 
@@ -205,91 +219,54 @@ std::vector<StateSpec> AltUpModel::state_specs(int64_t ctx) const {
   return s;
 }
 
+// The forward pass of altup.md: the K-block ring, one transformer layer per step on the active
+// block, then predict and correct keep every block current.
 ForwardGraph AltUpModel::build(Graph& g, int64_t T, int64_t ctx, bool all_logits) const {
   const AltUpHParams& hp = hp_;
-  const int64_t d = hp.d, H = hp.n_heads, Hkv = hp.n_kv_heads, hd = hp.head_dim;
-  const DType f32 = DType::F32;
+  const int64_t d = hp.d;
+  Builder b(g);
   ForwardGraph io;
-  auto weight = [&](const std::string& name) { return g.add_weight(name, *w_.find(name)); };
-  const ops::RmsNormParams eps{hp.eps};
+  io.ids = b.input("ids", DType::I32, {T});
+  io.pos = b.input("pos", DType::I32, {T});
+  for (const StateSpec& s : state_specs(ctx)) io.states.push_back(b.state(s.name, s.shape));
+  const AttentionShape attn{hp.n_heads, hp.n_kv_heads, hp.head_dim, 1.0f / std::sqrt(static_cast<float>(hp.head_dim)),
+                            hp.rope_pairs_adjacent};
 
-  io.ids = g.add_input("ids", DType::I32, {T});
-  io.pos = g.add_input("pos", DType::I32, {T});
-  for (const StateSpec& s : state_specs(ctx)) io.states.push_back(g.add_state(s.name, f32, s.shape));
-
-  // Prologue: embed, then spread over the ring of K blocks [K, T, d].
-  const TensorId e =
-      g.add_node(&ops::kEmbedding, {weight("token_embd.weight"), io.ids}, "embed", -1, f32, {T, hp.embed_width()});
-  const TensorId ring = g.add_node(&ops::kAltupSpread, {e}, "altup_spread", -1, f32, {hp.K, T, d});
-  auto ring_view = [&](const std::string& name) { return g.add_view(name, ring, 0, f32, {hp.K, T, d}); };
+  // Prologue: embed ([T, K·d] widened, [T, d] recycled), then spread over the ring [K, T, d].
+  const TensorId ring = b.altup_spread("altup_spread", b.embedding("embed", w_.embed, io.ids), hp.K, d);
 
   for (int64_t l = 0; l < hp.n_layers; ++l) {
-    const int il = static_cast<int>(l);
+    b.layer(static_cast<int>(l));
+    const AltUpLayerWeights& L = w_.layers[static_cast<size_t>(l)];
+    const LayerConfig& cfg = hp.layers[static_cast<size_t>(l)];
     const int j = hp.active_block(l);
-    const std::string L = "-" + std::to_string(l);
-    // y = Layer_l(x_j): the layer sees the input block, before predict rewrites the ring.
-    const TensorId xj = g.add_view("x_active" + L, ring, static_cast<uint64_t>(j * T * d * 4), f32, {T, d});
-    const TensorId n1 =
-        g.add_node(&ops::kRmsNorm, {xj, weight(blk(l, "attn_norm.weight"))}, "attn_norm", il, f32, {T, d}, eps);
-    const TensorId q = g.add_node(&ops::kMatMul, {n1, weight(blk(l, "attn_q.weight"))}, "attn_q", il, f32, {T, H * hd});
-    const TensorId k =
-        g.add_node(&ops::kMatMul, {n1, weight(blk(l, "attn_k.weight"))}, "attn_k", il, f32, {T, Hkv * hd});
-    const TensorId v =
-        g.add_node(&ops::kMatMul, {n1, weight(blk(l, "attn_v.weight"))}, "attn_v", il, f32, {T, Hkv * hd});
-    const TensorId q3 = g.add_view("q_heads" + L, q, 0, f32, {T, H, hd});
-    const TensorId k3 = g.add_view("k_heads" + L, k, 0, f32, {T, Hkv, hd});
-    const TensorId v3 = g.add_view("v_heads" + L, v, 0, f32, {T, Hkv, hd});
-    const ops::RopeParams rope{hp.rope_theta, hp.rope_pairs_adjacent};
-    g.add_node_into(&ops::kRope, {q3, io.pos}, q3, "rope_q", il, rope);
-    g.add_node_into(&ops::kRope, {k3, io.pos}, k3, "rope_k", il, rope);
-    const TensorId kc = io.states[static_cast<size_t>(2 * l)], vc = io.states[static_cast<size_t>(2 * l + 1)];
-    g.add_node_into(&ops::kKvStore, {k3, io.pos}, kc, "k_store", il);
-    g.add_node_into(&ops::kKvStore, {v3, io.pos}, vc, "v_store", il);
-    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-    const TensorId att = g.add_node(&ops::kAttention, {q3, kc, vc, io.pos}, "attention", il, f32, {T, H, hd},
-                                    ops::AttentionParams{scale, hp.window});
-    const TensorId att2 = g.add_view("attn_heads_joined" + L, att, 0, f32, {T, H * hd});
-    const TensorId o =
-        g.add_node(&ops::kMatMul, {att2, weight(blk(l, "attn_output.weight"))}, "attn_output", il, f32, {T, d});
-    const TensorId h = g.add_node(&ops::kAdd, {xj, o}, "attn_residual", il, f32, {T, d});
-    const TensorId n2 =
-        g.add_node(&ops::kRmsNorm, {h, weight(blk(l, "ffn_norm.weight"))}, "ffn_norm", il, f32, {T, d}, eps);
-    const TensorId gate =
-        g.add_node(&ops::kMatMul, {n2, weight(blk(l, "ffn_gate.weight"))}, "ffn_gate", il, f32, {T, hp.ffn});
-    const TensorId up =
-        g.add_node(&ops::kMatMul, {n2, weight(blk(l, "ffn_up.weight"))}, "ffn_up", il, f32, {T, hp.ffn});
-    const TensorId act = g.add_node(&ops::kGlu, {gate, up}, "ffn_act", il, f32, {T, hp.ffn}, ops::ActParams{hp.act});
-    const TensorId down =
-        g.add_node(&ops::kMatMul, {act, weight(blk(l, "ffn_down.weight"))}, "ffn_down", il, f32, {T, d});
-    const TensorId y = g.add_node(&ops::kAdd, {h, down}, "ffn_residual", il, f32, {T, d});
-    if (w_.find(blk(l, "altup_predict_coef.weight"))) {
-      // predict: xhat = P x over the whole ring, in place; correct: xhat_i += g_i (y - xhat_j).
+    // y = Layer_l(x_j): the layer sees the active block before predict rewrites the ring.
+    const TensorId xj = b.view("x_active", ring, {T, d}, j * T * d);  // [T, d]
+    const KvCache cache{io.states[static_cast<size_t>(2 * l)], io.states[static_cast<size_t>(2 * l + 1)]};
+    const TensorId att = attention_block(b, b.rms_norm("attn_norm", xj, L.attn_norm, hp.eps), {L.wq, L.wk, L.wv, L.wo},
+                                         attn, cfg, io.pos, cache);
+    const TensorId h = b.add("attn_residual", xj, att);
+    const TensorId ffn = gated_ffn(b, b.rms_norm("ffn_norm", h, L.ffn_norm, hp.eps), L.gate, L.up, L.down, hp.act, cfg);
+    const TensorId y = b.add("ffn_residual", h, ffn);  // [T, d]
+    if (L.predict) {
+      // predict: x̂ = P x over the whole ring, in place; correct: x̂_i += g_i (y − x̂_j).
       // (Also for K = 1 when the file has coefficients: they are part of the model.)
-      const TensorId pred = ring_view("ring_predicted" + L);
-      g.add_node_into(&ops::kAltupPredict, {ring, weight(blk(l, "altup_predict_coef.weight"))}, pred, "altup_predict",
-                      il);
-      const TensorId corr = ring_view("ring_corrected" + L);
-      g.add_node_into(&ops::kAltupCorrect, {pred, y, weight(blk(l, "altup_correct_coef.weight"))}, corr,
-                      "altup_correct", il, ops::AltupCorrectParams{j});
+      const TensorId predicted = b.altup_predict("altup_predict", ring, L.predict);
+      b.altup_correct("altup_correct", predicted, y, L.correct, j);
     } else {
       // Dense without coefficients (P = [[1]], g = [1]): the one block becomes the layer's output.
-      g.add_node_into(&ops::kScale, {y}, g.add_view("ring_dense" + L, ring, 0, f32, {T, d}), "copy_block", il,
-                      ops::ScaleParams{1.0f});
+      b.copy_into("copy_block", y, b.view("ring_dense", ring, {T, d}));
     }
   }
+  b.layer(-1);
 
-  // Epilogue: combine the blocks, keep the rows whose logits are wanted, norm, unembed.
-  const TensorId hcat = g.add_node(&ops::kAltupCollapse, {ring}, "altup_collapse", -1, f32, {T, hp.out_width()});
-  const int64_t rows = all_logits ? T : 1;
-  const TensorId hrows = all_logits
-                             ? hcat
-                             : g.add_view("last_token", hcat, static_cast<uint64_t>((T - 1) * hp.out_width() * 4), f32,
-                                          {1, hp.out_width()});
-  const TensorId hn = g.add_node(&ops::kRmsNorm, {hrows, weight("output_norm.weight")}, "output_norm", -1, f32,
-                                 {rows, hp.out_width()}, eps);
-  io.logits = g.add_node(&ops::kMatMul, {hn, weight(hp.tied ? "token_embd.weight" : "output.weight")}, "output", -1,
-                         f32, {rows, hp.vocab});
-  g.mark_output(io.logits);
+  // Epilogue: combine the blocks (sum or side by side), keep the rows whose logits are
+  // wanted, norm, unembed.
+  const TensorId hcat = b.altup_collapse("altup_collapse", ring, hp.out_width());  // [T, out]
+  const TensorId rows = all_logits ? hcat : b.view("last_token", hcat, {1, hp.out_width()}, (T - 1) * hp.out_width());
+  const TensorId hn = b.rms_norm("output_norm", rows, w_.output_norm, hp.eps);
+  io.logits = b.matmul("output", hn, hp.tied ? w_.embed : w_.output);  // [rows, V]
+  b.output(io.logits);
   return io;
 }
 

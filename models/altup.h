@@ -6,6 +6,8 @@
 
 #include <memory>
 
+#include "models/blocks.h"
+#include "models/weight_table.h"
 #include "ops/kernels.h"
 #include "runtime/model.h"
 #include "runtime/weights.h"
@@ -23,6 +25,7 @@ struct AltUpHParams {
   float rope_theta = 10000.0f, eps = 1e-5f;
   int64_t window = 0;                // sliding window; 0 = full causal attention
   bool rope_pairs_adjacent = false;  // llama.cpp's "llama" layout: pairs (2i, 2i+1), not rotate-half
+  std::vector<LayerConfig> layers;   // per layer; in "altup" every layer has the same
 
   int64_t embed_width() const { return widened ? K * d : d; }
   int64_t out_width() const { return concat_out ? K * d : d; }
@@ -40,6 +43,19 @@ constexpr int64_t kMaxContext = 1 << 24, kMaxVocab = 1 << 24;
 // 1 + the highest N of the file's "blk.N.*" tensors (0 without any).
 int64_t layers_in_file(const GgufFile& f);
 
+// The weights, typed: one struct for the whole model, one per layer (models/weight_table.h).
+struct AltUpLayerWeights {
+  WeightRef attn_norm, wq, wk, wv, wo;  // [d], [H·hd, d], [Hkv·hd, d] x2, [d, H·hd]
+  WeightRef ffn_norm, gate, up, down;   // [d], [ffn, d] x2, [d, ffn]
+  WeightRef predict, correct;           // AltUp's P [K, K] and g [K]; absent in a dense file
+};
+struct AltUpWeights {
+  WeightRef embed;        // [V, K·d] widened, [V, d] recycled
+  WeightRef output_norm;  // [out]
+  WeightRef output;       // [V, out]; absent when tied to embed
+  std::vector<AltUpLayerWeights> layers;
+};
+
 // Every tensor the model reads, with its shape and accepted dtypes.
 std::vector<WeightSpec> altup_weight_list(const AltUpHParams& hp);
 
@@ -50,7 +66,7 @@ class AltUpModel : public Model {
   std::string_view arch() const override { return arch_; }
   int64_t vocab_size() const override { return hp_.vocab; }
   int64_t context_length() const override { return hp_.ctx; }
-  uint64_t weight_bytes() const override { return w_.total_bytes; }
+  uint64_t weight_bytes() const override { return bound_.total_bytes; }
   std::vector<StateSpec> state_specs(int64_t ctx) const override;
   ForwardGraph build(Graph& g, int64_t T, int64_t ctx, bool all_logits) const override;
   const AltUpHParams& hparams() const { return hp_; }
@@ -58,7 +74,8 @@ class AltUpModel : public Model {
  private:
   std::string arch_;
   AltUpHParams hp_;
-  BoundWeights w_;
+  BoundWeights bound_;  // the views into the file the WeightRefs point at
+  AltUpWeights w_;
 };
 
 }  // namespace altup

@@ -1,0 +1,31 @@
+#include "models/blocks.h"
+
+namespace altup {
+
+TensorId attention_block(Builder& b, TensorId xn, const AttentionWeights& w, const AttentionShape& s,
+                         const LayerConfig& cfg, TensorId pos, KvCache cache) {
+  const int64_t T = b.shape(xn).rows(), H = s.n_heads, Hkv = s.n_kv_heads, hd = s.head_dim;
+  const TensorId q = b.matmul("attn_q", xn, w.wq);  // [T, H·hd]
+  const TensorId k = b.matmul("attn_k", xn, w.wk);  // [T, Hkv·hd]
+  const TensorId v = b.matmul("attn_v", xn, w.wv);  // [T, Hkv·hd]
+  const TensorId qh = b.view("q_heads", q, {T, H, hd});
+  const TensorId kh = b.view("k_heads", k, {T, Hkv, hd});
+  const TensorId vh = b.view("v_heads", v, {T, Hkv, hd});
+  const ops::RopeParams rope{cfg.rope_base, s.rope_adjacent_pairs};
+  b.rope("rope_q", qh, pos, rope);
+  b.rope("rope_k", kh, pos, rope);
+  b.kv_store("k_store", kh, pos, cache.k);
+  b.kv_store("v_store", vh, pos, cache.v);
+  const TensorId att = b.attention("attention", qh, cache.k, cache.v, pos, {s.scale, cfg.window});  // [T, H, hd]
+  return b.matmul("attn_output", b.view("attn_heads_joined", att, {T, H * hd}), w.wo);              // [T, d]
+}
+
+TensorId gated_ffn(Builder& b, TensorId xn, WeightRef gate, WeightRef up, WeightRef down, ops::Act act,
+                   const LayerConfig& cfg) {
+  TensorId g = b.matmul("ffn_gate", xn, gate);  // [T, ffn]
+  if (cfg.sparsity > 0) g = b.gaussian_topk("ffn_sparsity", g, cfg.sparsity);
+  const TensorId u = b.matmul("ffn_up", xn, up);                   // [T, ffn]
+  return b.matmul("ffn_down", b.glu("ffn_act", g, u, act), down);  // [T, d]
+}
+
+}  // namespace altup

@@ -1,0 +1,45 @@
+// Blocks that more than one architecture builds: self-attention with a KV cache and the gated
+// FFN, each configured per layer (LayerConfig), so a model file holds only what is its own.
+#pragma once
+
+#include "models/builder.h"
+#include "ops/elementwise.h"
+
+namespace altup {
+
+// What may differ from one layer to the next (Gemma 3n varies all of these).
+struct LayerConfig {
+  int64_t window = 0;          // sliding window; 0: full causal attention
+  float rope_base = 10000.0f;  // RoPE theta
+  int kv_source = -1;          // -1: the layer keeps its own K / V; else the layer whose cache it reads
+  int64_t ffn = 0;             // FFN width
+  float sparsity = 0.0f;       // Gaussian top-k on the FFN gate (fraction zeroed); 0: off
+};
+
+struct AttentionWeights {
+  WeightRef wq, wk, wv, wo;  // [H·hd, d], [Hkv·hd, d], [Hkv·hd, d], [d, H·hd]
+};
+
+struct AttentionShape {
+  int64_t n_heads = 0, n_kv_heads = 0, head_dim = 0;
+  float scale = 1.0f;                // applied to q·k
+  bool rope_adjacent_pairs = false;  // llama.cpp's "llama" layout
+};
+
+// The layer's KV cache (state tensors [Hkv, ctx, hd]) and the token positions [T].
+struct KvCache {
+  TensorId k = kNoTensor, v = kNoTensor;
+};
+
+// softmax(scale · RoPE(q) RoPE(k)ᵀ + causal/window mask) v, projected back to d:
+//   q = xn Wqᵀ, k = xn Wkᵀ, v = xn Wvᵀ (k, v stored in the cache at their positions),
+//   out = attention(q, cache) Woᵀ.                                      xn [T, d] -> [T, d]
+TensorId attention_block(Builder& b, TensorId xn, const AttentionWeights& w, const AttentionShape& s,
+                         const LayerConfig& cfg, TensorId pos, KvCache cache);
+
+// down(act(gate(xn)) ⊙ up(xn)), with Gaussian top-k on the gate when cfg.sparsity > 0.
+//                                                                       xn [T, d] -> [T, d]
+TensorId gated_ffn(Builder& b, TensorId xn, WeightRef gate, WeightRef up, WeightRef down, ops::Act act,
+                   const LayerConfig& cfg);
+
+}  // namespace altup

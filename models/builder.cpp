@@ -1,0 +1,87 @@
+#include "models/builder.h"
+
+#include "ops/altup_mix.h"
+#include "ops/convert.h"
+#include "ops/matmul.h"
+#include "ops/rmsnorm.h"
+#include "ops/sparsity.h"
+
+namespace altup {
+
+TensorId Builder::node(const OpDef& op, std::vector<TensorId> in, const std::string& name, const Shape& out,
+                       const OpParams& p) {
+  return g_.add_node(&op, std::move(in), name, layer_, DType::F32, out, p);
+}
+
+TensorId Builder::view(const std::string& name, TensorId base, const Shape& shape, int64_t offset) {
+  return g_.add_view(tagged(name), base, static_cast<uint64_t>(offset) * sizeof(float), DType::F32, shape);
+}
+
+TensorId Builder::embedding(const std::string& name, WeightRef table, TensorId ids, float scale) {
+  return node(ops::kEmbedding, {weight(table), ids}, name, {shape(ids).numel(), table.view->cols()},
+              ops::EmbeddingParams{scale});
+}
+
+TensorId Builder::rms_norm(const std::string& name, TensorId x, WeightRef w, float eps) {
+  std::vector<TensorId> in = {x};
+  if (w) in.push_back(weight(w));
+  return node(ops::kRmsNorm, std::move(in), name, shape(x), ops::RmsNormParams{eps});
+}
+
+TensorId Builder::matmul(const std::string& name, TensorId x, WeightRef w) {
+  const Shape& s = shape(x);
+  const int64_t rows = s.numel() / w.view->cols();
+  return node(ops::kMatMul, {x, weight(w)}, name, {rows, w.view->rows()});
+}
+
+TensorId Builder::add(const std::string& name, TensorId a, TensorId b) {
+  return node(ops::kAdd, {a, b}, name, shape(a));
+}
+
+TensorId Builder::glu(const std::string& name, TensorId gate, TensorId up, ops::Act act) {
+  return node(ops::kGlu, {gate, up}, name, shape(gate), ops::ActParams{act});
+}
+
+TensorId Builder::gaussian_topk(const std::string& name, TensorId x, float sparsity) {
+  return node(ops::kGaussianTopK, {x}, name, shape(x), ops::GaussianTopKParams{sparsity});
+}
+
+void Builder::rope(const std::string& name, TensorId x, TensorId pos, ops::RopeParams p) {
+  g_.add_node_into(&ops::kRope, {x, pos}, x, name, layer_, p);
+}
+
+void Builder::kv_store(const std::string& name, TensorId kv, TensorId pos, TensorId cache) {
+  g_.add_node_into(&ops::kKvStore, {kv, pos}, cache, name, layer_);
+}
+
+TensorId Builder::attention(const std::string& name, TensorId q, TensorId kcache, TensorId vcache, TensorId pos,
+                            ops::AttentionParams p) {
+  return node(ops::kAttention, {q, kcache, vcache, pos}, name, shape(q), p);
+}
+
+void Builder::copy_into(const std::string& name, TensorId x, TensorId dst) {
+  g_.add_node_into(&ops::kScale, {x}, dst, name, layer_, ops::ScaleParams{1.0f});
+}
+
+TensorId Builder::altup_spread(const std::string& name, TensorId e, int K, int64_t d) {
+  return node(ops::kAltupSpread, {e}, name, {K, shape(e).rows(), d});
+}
+
+TensorId Builder::altup_collapse(const std::string& name, TensorId ring, int64_t out_width) {
+  return node(ops::kAltupCollapse, {ring}, name, {shape(ring)[1], out_width});
+}
+
+TensorId Builder::altup_predict(const std::string& name, TensorId ring, WeightRef coef) {
+  const TensorId out = view("ring_predicted", ring, shape(ring));
+  g_.add_node_into(&ops::kAltupPredict, {ring, weight(coef)}, out, name, layer_);
+  return out;
+}
+
+TensorId Builder::altup_correct(const std::string& name, TensorId predicted, TensorId y, WeightRef coef, int active) {
+  const TensorId out = view("ring_corrected", g_.root_of(predicted), shape(predicted));
+  g_.add_node_into(&ops::kAltupCorrect, {predicted, y, weight(coef)}, out, name, layer_,
+                   ops::AltupCorrectParams{active});
+  return out;
+}
+
+}  // namespace altup

@@ -1,0 +1,73 @@
+// Building a forward graph so that it reads like the math: each call adds one named node,
+// infers its output shape from its inputs, and tags it with the current layer. Models call
+// b.matmul("attn_q", xn, L.wq) instead of spelling out the op, layer, dtype and shape.
+// Weights come in as WeightRefs: a name and a view bound from the model file.
+#pragma once
+
+#include <string>
+
+#include "ops/attention.h"
+#include "ops/elementwise.h"
+#include "ops/rope.h"
+#include "runtime/graph.h"
+
+namespace altup {
+
+// A bound weight: its name in the file and a view of its bytes (both owned by the model's
+// BoundWeights). Empty for an optional weight the file does not have.
+struct WeightRef {
+  const std::string* name = nullptr;
+  const TensorView* view = nullptr;
+  explicit operator bool() const { return view != nullptr; }
+};
+
+class Builder {
+ public:
+  explicit Builder(Graph& g) : g_(g) {}
+
+  // Nodes added from now on belong to layer l (-1: outside the layer stack).
+  void layer(int l) { layer_ = l; }
+  const Shape& shape(TensorId t) const { return g_.tensor(t).shape; }
+  Graph& graph() { return g_; }
+
+  TensorId input(const std::string& name, DType dtype, const Shape& shape) { return g_.add_input(name, dtype, shape); }
+  TensorId state(const std::string& name, const Shape& shape) { return g_.add_state(name, DType::F32, shape); }
+  TensorId weight(WeightRef w) { return g_.add_weight(*w.name, *w.view); }
+  // An f32 view of `base`, `offset` floats in (named name-<layer> inside the stack).
+  TensorId view(const std::string& name, TensorId base, const Shape& shape, int64_t offset = 0);
+
+  // [T] ids -> [T, width of the table], each row times `scale`.
+  TensorId embedding(const std::string& name, WeightRef table, TensorId ids, float scale = 1.0f);
+  // Same shape as x; w (optional) has x's innermost length.
+  TensorId rms_norm(const std::string& name, TensorId x, WeightRef w, float eps);
+  // x [rows, K] · W [N, K]ᵀ -> [rows, N]; x may be [T, H, hd] with K = H·hd.
+  TensorId matmul(const std::string& name, TensorId x, WeightRef w);
+  TensorId add(const std::string& name, TensorId a, TensorId b);                    // a's shape; b broadcast over rows
+  TensorId glu(const std::string& name, TensorId gate, TensorId up, ops::Act act);  // act(gate) * up
+  TensorId gaussian_topk(const std::string& name, TensorId x, float sparsity);
+  void rope(const std::string& name, TensorId x, TensorId pos, ops::RopeParams p);  // in place on [T, H, hd]
+  void kv_store(const std::string& name, TensorId kv, TensorId pos, TensorId cache);
+  TensorId attention(const std::string& name, TensorId q, TensorId kcache, TensorId vcache, TensorId pos,
+                     ops::AttentionParams p);  // q's shape
+  void copy_into(const std::string& name, TensorId x, TensorId dst);
+
+  // AltUp: the ring [K, T, d] from the embedding rows, and back.
+  TensorId altup_spread(const std::string& name, TensorId e, int K, int64_t d);
+  TensorId altup_collapse(const std::string& name, TensorId ring, int64_t out_width);
+  // Predict the whole ring in place (P [K, K]); returns the view the result is in.
+  TensorId altup_predict(const std::string& name, TensorId ring, WeightRef coef);
+  // Correct the predicted ring in place with the layer's output y and coefficients g [K].
+  TensorId altup_correct(const std::string& name, TensorId predicted, TensorId y, WeightRef coef, int active);
+
+  void output(TensorId t) { g_.mark_output(t); }
+
+ private:
+  TensorId node(const OpDef& op, std::vector<TensorId> in, const std::string& name, const Shape& out,
+                const OpParams& p = {});
+  std::string tagged(const std::string& name) const { return layer_ >= 0 ? name + "-" + std::to_string(layer_) : name; }
+
+  Graph& g_;
+  int layer_ = -1;
+};
+
+}  // namespace altup

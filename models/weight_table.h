@@ -1,0 +1,42 @@
+// A model's weights, declared once. Each architecture lists its tensors in a table of rows
+// (name, shape, accepted dtypes, required, and the struct member it binds to); the same table
+// gives the weight list the file is checked against (runtime/weights.h) and fills the typed
+// structs the graph builder reads, so no weight name is typed twice or looked up unchecked.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "models/builder.h"
+#include "runtime/weights.h"
+
+namespace altup {
+
+template <class W>
+struct WeightRow {
+  std::string name;  // the full tensor name, e.g. "blk.3.attn_q.weight"
+  Shape shape;
+  const std::vector<DType>* accepted;
+  bool required;
+  WeightRef W::*slot;  // where the bound weight goes
+};
+
+template <class W>
+void append_specs(const std::vector<WeightRow<W>>& rows, std::vector<WeightSpec>* specs) {
+  for (const WeightRow<W>& r : rows) specs->push_back({r.name, r.shape, *r.accepted, r.required});
+}
+
+// Fills `into` from weights bound with (a superset of) those rows' specs. Required rows are
+// present after a successful bind_weights; optional ones stay empty when absent.
+template <class W>
+void bind_rows(const BoundWeights& bound, const std::vector<WeightRow<W>>& rows, W* into) {
+  for (const WeightRow<W>& r : rows) {
+    auto it = bound.views.find(r.name);
+    into->*r.slot = it == bound.views.end() ? WeightRef{} : WeightRef{&it->first, &it->second};
+  }
+}
+
+// "blk.<l>.<name>", llama.cpp's per-layer tensor names.
+inline std::string blk(int64_t l, const char* name) { return "blk." + std::to_string(l) + "." + name; }
+
+}  // namespace altup
