@@ -9,8 +9,10 @@
 namespace altup {
 
 namespace {
-const std::vector<DType> kMatrix = {DType::F32, DType::F16, DType::BF16};
-const std::vector<DType> kTable = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0};
+// Matrices and the embedding table: every dtype the GEMV / matmul kernels and the embedding
+// lookup take. Norms and AltUp's coefficients stay f32.
+const std::vector<DType> kMatrix = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0};
+const std::vector<DType>& kTable = kMatrix;
 const std::vector<DType> kVector = {DType::F32};
 
 }  // namespace

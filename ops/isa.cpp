@@ -8,6 +8,7 @@
 #include "ops/altup_mix.h"
 #include "ops/convert.h"
 #include "ops/elementwise.h"
+#include "ops/qgemv.h"
 #include "ops/reduce.h"
 #include "ops/rmsnorm.h"
 #include "ops/rope.h"
@@ -67,6 +68,8 @@ const Kernels& scalar_kernels() {
       ref_gemv_f32,
       ref_gemv_half<fp16_to_fp32>,
       ref_gemv_half<bf16_to_fp32>,
+      ref::gemv_q8_0,
+      ref::gemv_q4_0,
       ref::altup_predict,
       ref::altup_correct,
   };

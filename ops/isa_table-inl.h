@@ -9,6 +9,7 @@
 #include "ops/rope-inl.h"
 #include "ops/convert-inl.h"
 #include "ops/gemv-inl.h"
+#include "ops/qgemv-inl.h"
 #include "ops/altup_mix-inl.h"
 
 namespace altup::ops {
@@ -23,7 +24,7 @@ const Kernels* ALTUP_TABLE_FN() {
       k::dot, k::sum_squares, k::sum,
       k::rmsnorm, k::softmax, k::rope_neox,
       k::cvt_f16, k::cvt_bf16,
-      k::gemv_f32, k::gemv_f16, k::gemv_bf16,
+      k::gemv_f32, k::gemv_f16, k::gemv_bf16, k::gemv_q8_0, k::gemv_q4_0,
       k::altup_predict, k::altup_correct,
   };
   // clang-format on

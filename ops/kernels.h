@@ -8,6 +8,8 @@
 
 namespace altup::ops {
 
+struct BlockQ8x;  // ops/qgemv.h
+
 enum class Act { Silu, GeluTanh, GeluErf };
 
 struct Kernels {
@@ -44,6 +46,10 @@ struct Kernels {
   void (*gemv_f32)(const float* w, int64_t ld, const float* x, float* y, int64_t rows, int64_t n);
   void (*gemv_f16)(const uint16_t* w, int64_t ld, const float* x, float* y, int64_t rows, int64_t n);
   void (*gemv_bf16)(const uint16_t* w, int64_t ld, const float* x, float* y, int64_t rows, int64_t n);
+  // Quantized weights (Q8_0 / Q4_0 rows of n_blocks blocks, row_bytes apart) against an
+  // activation row already quantized to 8-bit blocks (ops/qgemv.h).
+  void (*gemv_q8_0)(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* y, int64_t rows, int64_t n_blocks);
+  void (*gemv_q4_0)(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* y, int64_t rows, int64_t n_blocks);
 
   // AltUp on one token's K blocks of n floats (x[k], out[k] point at ring slots; out may be x).
   // predict: out[i] = sum_k p[i*K + k] * x[k]

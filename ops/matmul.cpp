@@ -8,6 +8,7 @@
 #endif
 #include "ops/isa.h"
 #include "ops/op_util.h"
+#include "ops/qgemv.h"
 
 namespace altup::ops {
 
@@ -27,8 +28,12 @@ namespace {
 // of a small batch passes over it.
 constexpr int64_t kRowBlock = 16;
 
-void gemv_block(const Kernels& k, const TensorView& w, const float* x, int64_t M, float* y, int64_t r0, int64_t r1) {
-  const int64_t K = w.cols(), N = w.rows();
+bool quantized(DType t) { return t == DType::Q8_0 || t == DType::Q4_0; }
+
+// xq: for quantized weights, the M rows of x as 8-bit blocks (K / 32 each).
+void gemv_block(const Kernels& k, const TensorView& w, const float* x, const BlockQ8x* xq, int64_t M, float* y,
+                int64_t r0, int64_t r1) {
+  const int64_t K = w.cols(), N = w.rows(), nb = K / 32;
   for (int64_t b = r0; b < r1; b += kRowBlock) {
     const int64_t rows = std::min(kRowBlock, r1 - b);
     for (int64_t m = 0; m < M; ++m) {
@@ -37,7 +42,13 @@ void gemv_block(const Kernels& k, const TensorView& w, const float* x, int64_t M
       switch (w.dtype) {
         case DType::F32: k.gemv_f32(w.row<const float>(b), K, xm, ym, rows, K); break;
         case DType::F16: k.gemv_f16(w.row<const uint16_t>(b), K, xm, ym, rows, K); break;
-        default: k.gemv_bf16(w.row<const uint16_t>(b), K, xm, ym, rows, K); break;
+        case DType::BF16: k.gemv_bf16(w.row<const uint16_t>(b), K, xm, ym, rows, K); break;
+        case DType::Q8_0:
+          k.gemv_q8_0(w.row<const uint8_t>(b), static_cast<int64_t>(w.row_stride()), xq + m * nb, ym, rows, nb);
+          break;
+        default:
+          k.gemv_q4_0(w.row<const uint8_t>(b), static_cast<int64_t>(w.row_stride()), xq + m * nb, ym, rows, nb);
+          break;
       }
     }
   }
@@ -47,7 +58,7 @@ void gemv_block(const Kernels& k, const TensorView& w, const float* x, int64_t M
 Status gemm_dnnl_any(const float* x, int64_t M, const TensorView& w, float* y, int threads) {
   const int64_t K = w.cols(), N = w.rows();
   if (w.dtype == DType::F32) return gemm_f32_dnnl(x, w.as<float>(), y, M, N, K, threads);
-  // f16 / bf16: convert a block of rows to f32, multiply it, write its columns of y.
+  // f16 / bf16 / Q8_0 / Q4_0: convert a block of rows to f32, multiply it, write its columns of y.
   const Kernels& k = kernels();
   const int64_t block = std::max<int64_t>(16, (1 << 20) / std::max<int64_t>(K, 1));  // ~4 MiB of f32
   // Scratch kept per calling thread (grown once); the workers get its pointer, since their
@@ -64,8 +75,10 @@ Status gemm_dnnl_any(const float* x, int64_t M, const TensorView& w, float* y, i
         const auto* src = w.row<const uint16_t>(b + r);
         if (w.dtype == DType::F16)
           k.cvt_f16(src, wf + r * K, K);
-        else
+        else if (w.dtype == DType::BF16)
           k.cvt_bf16(src, wf + r * K, K);
+        else  // quantized rows: decoded exactly as the gguf package does (runtime/dtype)
+          (void)dequantize_row(w.dtype, src, wf + r * K, static_cast<uint64_t>(K));
       }
     });
     ALTUP_TRY(gemm_f32_dnnl(x, wf, yb, M, rows, K, threads));
@@ -78,9 +91,11 @@ Status gemm_dnnl_any(const float* x, int64_t M, const TensorView& w, float* y, i
 }  // namespace
 
 Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int threads, int path, const Kernels* table) {
-  if (w.dtype != DType::F32 && w.dtype != DType::F16 && w.dtype != DType::BF16)
+  if (w.dtype != DType::F32 && w.dtype != DType::F16 && w.dtype != DType::BF16 && !quantized(w.dtype))
     return make_error("matmul has no kernel for " + std::string(dtype_name(w.dtype)) + " weights yet");
   if (w.shape.ndim != 2) return make_error("matmul weight must be [N, K], got " + w.shape.str());
+  if (quantized(w.dtype) && w.cols() % 32)
+    return make_error("matmul: " + std::string(dtype_name(w.dtype)) + " rows must be whole blocks of 32");
   if (M == 0 || w.rows() == 0) return {};
   const int64_t max_gemv = w.dtype == DType::F32 ? kGemvMaxTokensF32 : kGemvMaxTokensHalf;
   const bool use_gemv = path == 1 || (path == 0 && M <= max_gemv);
@@ -90,9 +105,18 @@ Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int thre
   (void)use_gemv;  // without oneDNN every product takes the GEMV path
 #endif
   const Kernels& k = table ? *table : kernels();
+  // Quantized weights: each activation row is quantized once, then read by every row block.
+  thread_local std::vector<BlockQ8x> xq_store;
+  const BlockQ8x* xq = nullptr;
+  if (quantized(w.dtype)) {
+    const int64_t nb = w.cols() / 32;
+    xq_store.resize(static_cast<size_t>(M * nb));
+    for (int64_t m = 0; m < M; ++m) quantize_row_q8x(x + m * w.cols(), xq_store.data() + m * nb, w.cols());
+    xq = xq_store.data();
+  }
   const int64_t blocks = (w.rows() + kRowBlock - 1) / kRowBlock;
   for_rows(blocks, kRowBlock * w.cols() * M, threads, [&](int64_t b0, int64_t b1) {
-    gemv_block(k, w, x, M, y, b0 * kRowBlock, std::min(b1 * kRowBlock, w.rows()));
+    gemv_block(k, w, x, xq, M, y, b0 * kRowBlock, std::min(b1 * kRowBlock, w.rows()));
   });
   return {};
 }

@@ -5,6 +5,7 @@
 
 #include "ops/convert.h"
 #include "ops/matmul.h"
+#include "ops/qgemv.h"
 #include "tests/op_test_util.h"
 
 using namespace altup;
@@ -87,12 +88,12 @@ TEST_CASE("matmul: GEMV and oneDNN paths agree with the reference; threads keep 
 }
 
 TEST_CASE("matmul refuses weights it has no kernel for") {
-  std::vector<uint8_t> q(34 * 2);
-  const TensorView w = TensorView::contiguous(DType::Q8_0, {2, 32}, q.data());
+  std::vector<uint8_t> q(20 * 2);
+  const TensorView w = TensorView::contiguous(DType::Q4_1, {2, 32}, q.data());
   float x[32] = {}, y[2];
   auto s = ops::matmul(x, 1, w, y, 1);
   REQUIRE_FALSE(s.ok());
-  CHECK(s.error().message.find("no kernel for Q8_0") != std::string::npos);
+  CHECK(s.error().message.find("no kernel for Q4_1") != std::string::npos);
 }
 
 TEST_CASE("embedding lookup: f32, f16, bf16 and q8_0 tables, scaled; bad ids are errors") {
@@ -124,4 +125,99 @@ TEST_CASE("embedding lookup: f32, f16, bf16 and q8_0 tables, scaled; bad ids are
   auto s = ops::embedding_lookup(t, bad, 1, 1.0f, out.data(), 1);
   REQUIRE_FALSE(s.ok());
   CHECK(s.error().message == "token id 11 is outside the vocabulary [0, 11)");
+}
+
+namespace {
+// Random Q8_0 / Q4_0 rows (the scales as fp16, the values over the whole range, -128 included
+// for Q8_0), and the float value of element i of row r, as the gguf package decodes it.
+std::vector<uint8_t> random_quant_rows(DType dt, int64_t rows, int64_t n, std::mt19937& rng) {
+  const size_t bytes = static_cast<size_t>(*tensor_bytes(dt, {rows, n}));
+  std::vector<uint8_t> w(bytes);
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (auto& b : w) b = static_cast<uint8_t>(byte(rng));
+  const size_t blk = dt == DType::Q8_0 ? 34 : 18;
+  std::uniform_real_distribution<float> scale(-0.05f, 0.05f);
+  for (size_t off = 0; off < bytes; off += blk) {  // sane fp16 scales (random bits could be NaN)
+    const uint16_t d = fp32_to_fp16(scale(rng));
+    std::memcpy(&w[off], &d, 2);
+  }
+  return w;
+}
+}  // namespace
+
+TEST_CASE("activation quantization: 8-bit blocks of 32 with amax / 127 scales, never -128") {
+  std::mt19937 rng(21);
+  std::vector<float> x(32 * 5);
+  fill(x.data(), static_cast<int64_t>(x.size()), rng);
+  std::fill(x.begin() + 32, x.begin() + 64, 0.0f);  // an all-zero block: scale 0, values 0
+  std::vector<ops::BlockQ8x> q(5);
+  ops::quantize_row_q8x(x.data(), q.data(), static_cast<int64_t>(x.size()));
+  CHECK(q[1].d == 0.0f);
+  for (int b = 0; b < 5; ++b)
+    for (int i = 0; i < 32; ++i) {
+      CHECK(q[b].qs[i] >= -127);
+      CHECK(std::fabs(q[b].qs[i] * q[b].d - x[b * 32 + i]) <= 0.5f * q[b].d + 1e-7f);
+    }
+}
+
+TEST_CASE("quantized GEMV kernels match the scalar reference on every table, size and start") {
+  std::mt19937 rng(22);
+  const ops::Kernels& ref = ops::scalar_kernels();
+  for (DType dt : {DType::Q8_0, DType::Q4_0})
+    for (const ops::Kernels* k : simd_tables())
+      for (int64_t n : {0, 32, 64, 32 * (k->lanes - 1), 32 * (k->lanes + 1), 4096})
+        for (int64_t rows : {1, 3, 4, 5, 9})
+          for (int off : {0, 1, 3}) {  // row starts and the activation blocks misaligned
+            const int64_t nb = n / 32;
+            const auto rows_bytes = random_quant_rows(dt, rows, std::max<int64_t>(n, 32), rng);
+            std::vector<uint8_t> wbuf(rows_bytes.size() + 64);
+            uint8_t* w = wbuf.data() + off;
+            std::memcpy(w, rows_bytes.data(), rows_bytes.size());
+            const int64_t row_bytes = static_cast<int64_t>(rows_bytes.size()) / rows;
+            std::vector<float> x(static_cast<size_t>(std::max<int64_t>(n, 32)));
+            fill(x.data(), static_cast<int64_t>(x.size()), rng);
+            std::vector<unsigned char> xbuf((nb + 1) * sizeof(ops::BlockQ8x) + 8);
+            auto* xq = reinterpret_cast<ops::BlockQ8x*>(xbuf.data() + (off ? 4 : 0));  // 4-byte aligned, not 8
+            ops::quantize_row_q8x(x.data(), xq, n);
+            std::vector<float> y(rows), want(rows);
+            (dt == DType::Q8_0 ? k->gemv_q8_0 : k->gemv_q4_0)(w, row_bytes, xq, y.data(), rows, nb);
+            (dt == DType::Q8_0 ? ref.gemv_q8_0 : ref.gemv_q4_0)(w, row_bytes, xq, want.data(), rows, nb);
+            // Exact int32 block sums both ways; only the order of the float accumulation differs.
+            double mag = 0;
+            for (int64_t b = 0; b < nb; ++b) mag += 127.0 * 128.0 * 32.0 * 0.05 * xq[b].d;
+            CAPTURE(std::string(dtype_name(dt)));
+            check_close(
+                y.data(), want.data(), rows, 0, static_cast<float>(1e-6 * mag) + 1e-7f,
+                "gemv " + std::string(dtype_name(dt)) + " " + label(*k, n, off) + " rows=" + std::to_string(rows));
+          }
+}
+
+TEST_CASE("matmul on Q8_0 / Q4_0 weights: both paths close to the dequantized product, threads keep the contract") {
+  std::mt19937 rng(23);
+  for (DType dt : {DType::Q8_0, DType::Q4_0})
+    for (int64_t M : {1, 3, 33})
+      for (auto [N, K] : std::vector<std::pair<int64_t, int64_t>>{{17, 32}, {64, 256}, {300, 96}, {4100, 288}}) {
+        const auto wq = random_quant_rows(dt, N, K, rng);
+        const TensorView w = TensorView::contiguous(dt, {N, K}, const_cast<uint8_t*>(wq.data()));
+        std::vector<float> x(static_cast<size_t>(M * K)), want(static_cast<size_t>(M * N));
+        fill(x.data(), M * K, rng, -1, 1);
+        for (int64_t m = 0; m < M; ++m) ops::ref::gemv(w, x.data() + m * K, want.data() + m * N);
+        float mag = 0;
+        for (float v : want) mag = std::max(mag, std::fabs(v));
+        CAPTURE(std::string(dtype_name(dt)));
+        CAPTURE(M);
+        CAPTURE(N);
+        for (const ops::Kernels* k : all_tables())
+          for (int path : {1, 2}) {
+            const std::string at =
+                "matmul " + std::string(dtype_name(dt)) + " " + k->isa + " path " + std::to_string(path);
+            std::vector<float> y1(want.size()), y2(want.size());
+            REQUIRE(ops::matmul(x.data(), M, w, y1.data(), 1, path, k).ok());
+            REQUIRE(ops::matmul(x.data(), M, w, y2.data(), 2, path, k).ok());
+            // Path 1 quantizes the activations to 8 bits (error ~ 1/254 of each block's max);
+            // path 2 multiplies the exactly decoded weights in f32.
+            check_close(y1.data(), want.data(), M * N, 0, (path == 1 ? 2e-2f : 1e-5f) * mag + 1e-6f, at);
+            check_thread_agreement(y1.data(), y2.data(), M * N, path == 2 && kHaveOneDnn, at);
+          }
+      }
 }
