@@ -76,7 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("checkpoint", type=Path)
     p.add_argument("--tokenizer", type=Path, default=None, help="SentencePiece .model (required)")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--dtype", default="f16", help="f32, f16 or bf16 for the matrices (norms stay f32)")
+    p.add_argument("--dtype", default="f16", choices=("f32", "f16", "bf16", "q8_0", "q4_0"),
+                   help="the matrices' type: f32, f16, bf16, or ggml's q8_0 / q4_0 blocks (the output "
+                        "head stays q8_0 in q4_0 files; rows that are not whole blocks of 32 stay f16; "
+                        "norms and AltUp coefficients stay f32)")
     p.add_argument("--name", default=None, help="general.name (default: the checkpoint's file name)")
     p.add_argument("--arch", default="altup", help="altup (default), or llama for a dense K=1 model llama.cpp can load")
     p.add_argument("--no-progress", action="store_true")

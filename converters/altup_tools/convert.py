@@ -22,7 +22,9 @@ from .tokenizer import read_vocab
 
 ARCH = "altup"
 ARCHS = ("altup", "llama")
-DTYPES = ("f32", "f16", "bf16")
+DTYPES = ("f32", "f16", "bf16", "q8_0", "q4_0")
+# general.file_type, as llama.cpp numbers it (LlamaFileType in the gguf package).
+FILE_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 7, "bf16": 32}
 
 
 class ConvertError(Exception):
@@ -116,16 +118,37 @@ def check_tensors(c: AltUpConfig, tensors: dict[str, np.ndarray]) -> None:
         raise ConvertError("the checkpoint does not match its config:\n  " + "\n  ".join(problems))
 
 
-def to_dtype(a: np.ndarray, dtype: str):
-    """(array, raw ggml type or None) in the requested dtype."""
+def matrix_dtype(name: str, shape: tuple, dtype: str, tied: bool) -> str:
+    """What a 2-D tensor is stored as, for the requested --dtype. Following llama.cpp's practice:
+    quantized files keep the output head (the embedding table when it is tied) at 8 bits even
+    for q4_0, since the logits are most sensitive to it; a matrix whose rows are not whole
+    blocks of 32 cannot be quantized and is stored as f16. Norms and AltUp's coefficients are
+    not matrices and always stay f32."""
+    if dtype not in ("q8_0", "q4_0"):
+        return dtype
+    if shape[-1] % 32:
+        return "f16"
+    head = name == "output.weight" or (tied and name == "token_embd.weight")
+    return "q8_0" if head else dtype
+
+
+def to_dtype(a: np.ndarray, dtype: str, name: str = "tensor"):
+    """(array, raw ggml type or None) in the requested dtype, quantized by the gguf package's
+    own quantizer (bit-identical to llama.cpp's reference)."""
     import gguf
 
     a = np.ascontiguousarray(a, dtype=np.float32)
+    if not np.isfinite(a).all():
+        bad = np.argwhere(~np.isfinite(a))[0]
+        raise ConvertError(f"{name} holds {a[tuple(bad)]} at {tuple(int(i) for i in bad)}: "
+                           "a weight must be a finite number")
     if dtype == "f32":
         return a, None
     if dtype == "f16":
         return a.astype(np.float16), None
-    return gguf.quants.quantize(a, gguf.GGMLQuantizationType.BF16), gguf.GGMLQuantizationType.BF16
+    qtype = {"bf16": gguf.GGMLQuantizationType.BF16, "q8_0": gguf.GGMLQuantizationType.Q8_0,
+             "q4_0": gguf.GGMLQuantizationType.Q4_0}[dtype]
+    return gguf.quants.quantize(a, qtype), qtype
 
 
 def permute_for_llama(w: np.ndarray, n_heads: int) -> np.ndarray:
@@ -226,15 +249,15 @@ def convert(checkpoint: Path, tokenizer: Path | None, out: Path, dtype: str = "f
         w = gguf.GGUFWriter(tmp, arch=arch)
         (add_llama_metadata if llama else add_metadata)(w, c, name or Path(checkpoint).stem)
         add_tokenizer(w, Path(tokenizer), c.vocab_size)
-        w.add_file_type({"f32": 0, "f16": 1, "bf16": 32}[dtype])
+        w.add_file_type(FILE_TYPES[dtype])
         for src, (dst, _) in tensor_map(c).items():
             a = tensors[src]
             if llama and dst.endswith(("attn_q.weight", "attn_k.weight")):
                 a = permute_for_llama(a, c.n_heads if dst.endswith("attn_q.weight") else c.n_kv_heads)
             if a.ndim == 1:  # norms stay f32: tiny, and precision-critical
-                w.add_tensor(dst, np.ascontiguousarray(a, dtype=np.float32))
+                w.add_tensor(dst, to_dtype(a, "f32", dst)[0])
             else:
-                data, raw = to_dtype(a, dtype)
+                data, raw = to_dtype(a, matrix_dtype(dst, a.shape, dtype, c.tie_embeddings), dst)
                 w.add_tensor(dst, data, raw_dtype=raw)
         for l in range(0 if llama else c.n_layers):  # AltUp's few scalars per layer, always f32
             w.add_tensor(f"blk.{l}.altup_predict_coef.weight", np.ascontiguousarray(tensors["predict"][l], np.float32))
