@@ -18,8 +18,10 @@ for f in include/altup.h bin/altup; do
   [[ -e $(find "$dest" -path "*/$f" | head -1) ]] || { echo "FAIL: $f not installed"; exit 1; }
 done
 find "$dest" -name 'libaltup.a' | grep -q . || { echo "FAIL: libaltup.a not installed"; exit 1; }
-# pkg-config with the install's own .pc; the sysroot maps its paths into the temporary folder.
-export PKG_CONFIG_PATH=$pcdir PKG_CONFIG_SYSROOT_DIR=$dest
+# pkg-config with the install's own .pc and no other (PKG_CONFIG_LIBDIR replaces the system's
+# search path: altup.pc must not need any other package's .pc); the sysroot maps its paths
+# into the temporary folder.
+export PKG_CONFIG_LIBDIR=$pcdir PKG_CONFIG_SYSROOT_DIR=$dest
 flags=$(pkg-config --cflags --libs altup)
 libdir=$(dirname "$(find "$dest" -name 'libaltup.so' | head -1)")
 model=$source/demo/kjv-altup-k2.gguf
