@@ -34,6 +34,8 @@ struct KvCache {
 // softmax(scale · RoPE(q) RoPE(k)ᵀ + causal/window mask) v, projected back to d:
 //   q = xn Wqᵀ, k = xn Wkᵀ, v = xn Wvᵀ (k, v stored in the cache at their positions),
 //   out = attention(q, cache) Woᵀ.                                      xn [T, d] -> [T, d]
+// With cfg.kv_source >= 0 the layer shares an earlier layer's K / V: it computes q only and
+// attends over `cache`, which the caller passes as that source layer's (wk / wv unused).
 TensorId attention_block(Builder& b, TensorId xn, const AttentionWeights& w, const AttentionShape& s,
                          const LayerConfig& cfg, TensorId pos, KvCache cache);
 
