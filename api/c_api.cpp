@@ -59,15 +59,17 @@ altup_status fail(altup_status st, const std::string& msg, altup_session* s = nu
   return st;
 }
 
-// Which status a library error message stands for (the C++ side reports strings).
-altup_status classify(const std::string& msg) {
-  auto has = [&](const char* p) { return msg.find(p) != std::string::npos; };
-  if (has("cannot open") || has("cannot map") || has("cannot stat") || has("not a model file")) return ALTUP_ERR_IO;
-  if (has("of memory are available") || has("cannot reserve") || has("not enough memory"))
-    return ALTUP_ERR_OUT_OF_MEMORY;
-  if (has("do not fit the context")) return ALTUP_ERR_CONTEXT_FULL;
-  if (has("outside the vocabulary")) return ALTUP_ERR_TOKEN_OUT_OF_RANGE;
-  if (has("are not finite")) return ALTUP_ERR_NUMERIC;
+// The status a library error stands for; anything not marked otherwise is a model the
+// runtime refuses (malformed, inconsistent, unsupported).
+altup_status classify(const altup::Error& e) {
+  switch (e.kind) {
+    case altup::ErrorKind::Io: return ALTUP_ERR_IO;
+    case altup::ErrorKind::OutOfMemory: return ALTUP_ERR_OUT_OF_MEMORY;
+    case altup::ErrorKind::ContextFull: return ALTUP_ERR_CONTEXT_FULL;
+    case altup::ErrorKind::TokenOutOfRange: return ALTUP_ERR_TOKEN_OUT_OF_RANGE;
+    case altup::ErrorKind::NonFinite: return ALTUP_ERR_NUMERIC;
+    case altup::ErrorKind::Other: break;
+  }
   return ALTUP_ERR_INVALID_MODEL;
 }
 
@@ -100,7 +102,7 @@ altup_status guarded(altup_session* s, F&& body) {
 altup_status eval_tokens(altup_session* s, const int32_t* tokens, size_t n) {
   const std::vector<int32_t> batch(tokens, tokens + n);
   auto r = s->session->eval(batch);
-  if (!r) return fail(classify(r.error().message), r.error().message, s);
+  if (!r) return fail(classify(r.error()), r.error().message, s);
   const int64_t V = s->session->model().vocab_size();
   s->logits.assign(*r, *r + V);
   s->history.insert(s->history.end(), batch.begin(), batch.end());
@@ -139,7 +141,7 @@ altup_status altup_model_open(const char* path, altup_model** out) {
   if (!path) return fail(ALTUP_ERR_INVALID_ARGUMENT, "altup_model_open: path is NULL");
   return guarded(nullptr, [&] {
     auto m = altup::LoadedModel::load(path);
-    if (!m) return fail(classify(m.error().message), std::string(path) + ": " + m.error().message);
+    if (!m) return fail(classify(m.error()), std::string(path) + ": " + m.error().message);
     auto* h = new altup_model{std::move(*m), ""};
     h->arch = std::string(h->loaded->model->arch());
     track(h);
@@ -253,7 +255,7 @@ altup_status altup_session_create(altup_model* model, const altup_session_option
     so.ctx = o.context;
     so.threads = o.threads;
     auto s = altup::Session::create(model->loaded, so);
-    if (!s) return fail(classify(s.error().message), s.error().message);
+    if (!s) return fail(classify(s.error()), s.error().message);
     auto h = std::make_unique<altup_session>();
     h->session = std::move(*s);
     altup::SamplerParams sp;

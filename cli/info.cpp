@@ -4,6 +4,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "cli/commands.h"
@@ -78,9 +79,9 @@ int cmd_info(int argc, char** argv) {
                          "a table of tensors (name, dtype, shape, bytes) with totals, and a model check:\n"
                          "whether this runtime runs the file, or the one problem that stops it.",
                          {flag(nullptr, "--no-tensors", &no_tensors, "print the totals but not the per-tensor table"),
-       flag(nullptr, "--system", &system,
-            "describe this machine and build instead: the kernel table in use,\n"
-            "the CPU features seen, oneDNN's version and instruction set, threads")},
+                          flag(nullptr, "--system", &system,
+                               "describe this machine and build instead: the kernel table in use,\n"
+                               "the CPU features seen, oneDNN's version and instruction set, threads")},
                          "Exit status: 0 for a valid GGUF file (even one the model check refuses), 1 if the\n"
                          "file cannot be read or is malformed GGUF (one line on stderr names the problem),\n"
                          "2 for bad usage.",
@@ -167,7 +168,7 @@ int cmd_info(int argc, char** argv) {
 
   // Whether this runtime would run it: the same validation `altup run` does, nothing allocated.
   std::printf("\nmodel check\n");
-  auto session = Session::open(path);
+  auto session = Session::open(std::move(*file));  // the file read above, not a second mapping
   if (!session) {
     std::printf("  refused: %s\n", session.error().message.c_str());
   } else {

@@ -6,19 +6,15 @@ TensorId attention_block(Builder& b, TensorId xn, const AttentionWeights& w, con
                          const LayerConfig& cfg, TensorId pos, KvCache cache) {
   const int64_t T = b.shape(xn).rows(), H = s.n_heads, Hkv = s.n_kv_heads, hd = s.head_dim;
   const ops::RopeParams rope{cfg.rope_base, s.rope_adjacent_pairs};
-  const TensorId q = b.matmul("attn_q", xn, w.wq);  // [T, H·hd]
-  const TensorId qh = b.view("q_heads", q, {T, H, hd});
-  if (cfg.kv_source < 0) {                            // a KV-shared layer computes q only and reads its source's cache
-    const TensorId k = b.matmul("attn_k", xn, w.wk);  // [T, Hkv·hd]
-    const TensorId v = b.matmul("attn_v", xn, w.wv);  // [T, Hkv·hd]
-    const TensorId kh = b.view("k_heads", k, {T, Hkv, hd});
-    const TensorId vh = b.view("v_heads", v, {T, Hkv, hd});
-    b.rope("rope_q", qh, pos, rope);
+  const TensorId qh = b.view("q_heads", b.matmul("attn_q", xn, w.wq), {T, H, hd});  // [T, H, hd]
+  b.rope("rope_q", qh, pos, rope);
+  // A KV-shared layer (cfg.kv_source >= 0) computes q only and reads its source's cache.
+  if (cfg.kv_source < 0) {
+    const TensorId kh = b.view("k_heads", b.matmul("attn_k", xn, w.wk), {T, Hkv, hd});  // [T, Hkv, hd]
+    const TensorId vh = b.view("v_heads", b.matmul("attn_v", xn, w.wv), {T, Hkv, hd});  // [T, Hkv, hd]
     b.rope("rope_k", kh, pos, rope);
     b.kv_store("k_store", kh, pos, cache.k);
     b.kv_store("v_store", vh, pos, cache.v);
-  } else {
-    b.rope("rope_q", qh, pos, rope);
   }
   const TensorId att = b.attention("attention", qh, cache.k, cache.v, pos, {s.scale, cfg.window});  // [T, H, hd]
   return b.matmul("attn_output", b.view("attn_heads_joined", att, {T, H * hd}), w.wo);              // [T, d]

@@ -8,8 +8,13 @@
 
 namespace altup {
 
+// What kind of failure, for callers that branch on it (the C API's status codes); the message
+// is for people. Set where the failure arises; most are Other (bad input, bad model).
+enum class ErrorKind { Other, Io, OutOfMemory, ContextFull, TokenOutOfRange, NonFinite };
+
 struct Error {
   std::string message;
+  ErrorKind kind = ErrorKind::Other;
 };
 
 // Result<T>: either a value or an Error naming what went wrong.
@@ -52,7 +57,9 @@ class [[nodiscard]] Status {
   bool ok_ = true;
 };
 
-inline Error make_error(std::string message) { return Error{std::move(message)}; }
+inline Error make_error(std::string message, ErrorKind kind = ErrorKind::Other) {
+  return Error{std::move(message), kind};
+}
 
 }  // namespace altup
 

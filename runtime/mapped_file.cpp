@@ -14,12 +14,12 @@ Result<std::unique_ptr<MappedFile>> MappedFile::open(const std::string& path) {
   // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever; the
   // type check below then refuses it. (It changes nothing for regular files.)
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return make_error("cannot open " + path + ": " + std::strerror(errno));
+  if (fd < 0) return make_error("cannot open " + path + ": " + std::strerror(errno), ErrorKind::Io);
   struct stat st {};
   if (fstat(fd, &st) != 0) {
     const int e = errno;
     ::close(fd);
-    return make_error("cannot stat " + path + ": " + std::strerror(e));
+    return make_error("cannot stat " + path + ": " + std::strerror(e), ErrorKind::Io);
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
@@ -28,7 +28,7 @@ Result<std::unique_ptr<MappedFile>> MappedFile::open(const std::string& path) {
                        : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
                        : S_ISSOCK(st.st_mode)                       ? "a socket"
                                                                     : "not a regular file";
-    return make_error(path + " is " + what + ", not a model file");
+    return make_error(path + " is " + what + ", not a model file", ErrorKind::Io);
   }
   std::unique_ptr<MappedFile> f(new MappedFile());
   f->size_ = static_cast<size_t>(st.st_size);
@@ -37,7 +37,7 @@ Result<std::unique_ptr<MappedFile>> MappedFile::open(const std::string& path) {
     if (p == MAP_FAILED) {
       const int e = errno;
       ::close(fd);
-      return make_error("cannot map " + path + ": " + std::strerror(e));
+      return make_error("cannot map " + path + ": " + std::strerror(e), ErrorKind::Io);
     }
     f->data_ = static_cast<const uint8_t*>(p);
   }

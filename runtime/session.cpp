@@ -55,13 +55,16 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const LoadedMod
     const int64_t fits =
         static_cast<int64_t>(static_cast<double>(s->ctx_) * static_cast<double>(have) / static_cast<double>(need));
     return make_error("a context of " + std::to_string(s->ctx_) + " tokens needs " + std::to_string(need >> 20) +
-                      " MiB of KV cache, but " + std::to_string(have >> 20) +
-                      " MiB of memory are available (a context of at most about " + std::to_string(fits) +
-                      " tokens fits; see --ctx)");
+                          " MiB of KV cache, but " + std::to_string(have >> 20) +
+                          " MiB of memory are available (a context of at most about " + std::to_string(fits) +
+                          " tokens fits; see --ctx)",
+                      ErrorKind::OutOfMemory);
   }
   for (const StateSpec& spec : s->model().state_specs(s->ctx_)) {
     auto z = ZeroPages::reserve(static_cast<uint64_t>(spec.shape.numel()) * sizeof(float));
-    if (!z) return make_error(spec.name + " " + spec.shape.str() + ": " + z.error().message + " (try a smaller --ctx)");
+    if (!z)
+      return make_error(spec.name + " " + spec.shape.str() + ": " + z.error().message + " (try a smaller --ctx)",
+                        z.error().kind);
     s->states_.push_back(std::move(*z));
   }
   return s;
@@ -96,11 +99,12 @@ Result<const float*> Session::eval(const std::vector<int32_t>& tokens, bool all_
   if (T == 0) return make_error("nothing to evaluate: no tokens");
   if (n_past_ + T > ctx_)
     return make_error(std::to_string(n_past_ + T) + " tokens do not fit the context of " + std::to_string(ctx_) +
-                      " (a longer --ctx, up to the model's " + std::to_string(model().context_length()) +
-                      ", or a shorter prompt)");
+                          " (a longer --ctx, up to the model's " + std::to_string(model().context_length()) +
+                          ", or a shorter prompt)",
+                      ErrorKind::ContextFull);
   for (int32_t t : tokens)
     if (t < 0 || t >= model().vocab_size())
-      return make_error("token id " + std::to_string(t) + " is outside the vocabulary");
+      return make_error("token id " + std::to_string(t) + " is outside the vocabulary", ErrorKind::TokenOutOfRange);
   if (T <= kPrefillChunk) return eval_chunk(tokens.data(), T, all_logits);
   // A long prompt: chunk after chunk through the cache, as one prefill would see it.
   const int64_t V = model().vocab_size();
@@ -108,7 +112,8 @@ Result<const float*> Session::eval(const std::vector<int32_t>& tokens, bool all_
     try {
       chunked_logits_.resize(static_cast<size_t>(T * V));
     } catch (const std::bad_alloc&) {
-      return make_error("not enough memory for the logits of " + std::to_string(T) + " positions");
+      return make_error("not enough memory for the logits of " + std::to_string(T) + " positions",
+                        ErrorKind::OutOfMemory);
     }
   }
   const int64_t start = n_past_;
@@ -145,8 +150,9 @@ Result<const float*> Session::eval_chunk(const int32_t* tokens, int64_t T, bool 
     for (int64_t v = 0; v < V; ++v)
       if (!std::isfinite(logits[r * V + v]))
         return make_error("the logits at position " + std::to_string(n_past_ + (all_logits ? r : T - 1)) +
-                          " are not finite (" + (std::isnan(logits[r * V + v]) ? "NaN" : "Inf") + " for token " +
-                          std::to_string(v) + "): the model's weights or activations overflow");
+                              " are not finite (" + (std::isnan(logits[r * V + v]) ? "NaN" : "Inf") + " for token " +
+                              std::to_string(v) + "): the model's weights or activations overflow",
+                          ErrorKind::NonFinite);
   n_past_ += T;
   return logits;
 }

@@ -32,7 +32,8 @@ Result<ZeroPages> ZeroPages::reserve(uint64_t bytes) {
   // a large, mostly unused reservation from counting against the commit limit.
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED)
-    return make_error("cannot reserve " + std::to_string(bytes >> 20) + " MiB: " + std::strerror(errno));
+    return make_error("cannot reserve " + std::to_string(bytes >> 20) + " MiB: " + std::strerror(errno),
+                      ErrorKind::OutOfMemory);
   z.data_ = p;
   z.bytes_ = bytes;
   return z;

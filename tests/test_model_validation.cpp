@@ -53,7 +53,6 @@ const float kNaN = std::nanf(""), kInf = INFINITY;
 std::vector<Row> rows() {
   using E = EditableGguf;
   using F = const GgufFile&;
-  const std::string a = "altup.";
   return {
       // Numbers out of range.
       {"epsilon NaN", [](E& e, F) { e.set_f32("altup.attention.layer_norm_rms_epsilon", kNaN); },
