@@ -22,78 +22,22 @@ const std::vector<DType> kVector = {DType::F32};
 // refused with a message naming the key and its value (tests/test_model_validation.cpp).
 Result<AltUpHParams> AltUpHParams::from_gguf(const GgufFile& f, std::string_view arch) {
   AltUpHParams hp;
-  const std::string a(arch);
-  auto key = [&](const char* k) { return a + "." + k; };
-  // An integer key in [lo, hi].
-  auto count = [&](const char* k, int64_t lo, int64_t hi, int64_t* out) -> Status {
-    auto v = f.get_count(key(k));
-    if (!v) return v.error();
-    if (*v < static_cast<uint64_t>(lo) || *v > static_cast<uint64_t>(hi))
-      return make_error("key " + key(k) + " = " + std::to_string(*v) + " is out of range [" + std::to_string(lo) +
-                        ", " + std::to_string(hi) + "]");
-    *out = static_cast<int64_t>(*v);
-    return {};
+  const HParamReader r(f, arch);
+  auto key = [&](const char* k) { return r.key(k); };
+  auto count = [&](const char* k, int64_t lo, int64_t hi, int64_t* out) { return r.count(k, lo, hi, out); };
+  auto optional_count = [&](const char* k, int64_t lo, int64_t hi, int64_t* out) {
+    return r.optional_count(k, lo, hi, out);
   };
-  auto optional_count = [&](const char* k, int64_t lo, int64_t hi, int64_t* out) -> Status {
-    return f.find(key(k)) ? count(k, lo, hi, out) : Status{};
-  };
-  // A float key that must be finite and > 0 (and <= hi).
-  auto positive = [&](const char* k, double hi, float* out) -> Status {
-    auto v = f.get_f32(key(k));
-    if (!v) return v.error();
-    if (!(std::isfinite(*v) && *v > 0 && *v <= hi)) {
-      char buf[64];
-      std::snprintf(buf, sizeof buf, "%g", static_cast<double>(*v));
-      return make_error("key " + key(k) + " = " + buf + " must be a finite number in (0, " +
-                        (hi == 1 ? std::string("1") : std::string("inf")) + "]");
-    }
-    *out = *v;
-    return {};
-  };
-  ALTUP_TRY(count("embedding_length", 1, kMaxWidth, &hp.d));
-  ALTUP_TRY(count("block_count", 1, kMaxLayers, &hp.n_layers));
+  auto positive = [&](const char* k, double hi, float* out) { return r.positive(k, hi, out); };
+  TransformerSizes sizes;
+  ALTUP_TRY(r.sizes(&sizes));
+  hp.vocab = sizes.vocab, hp.d = sizes.d, hp.n_layers = sizes.n_layers, hp.ctx = sizes.ctx, hp.eps = sizes.eps;
+  hp.n_heads = sizes.n_heads, hp.n_kv_heads = sizes.n_kv_heads, hp.head_dim = sizes.head_dim;
   ALTUP_TRY(count("feed_forward_length", 1, kMaxWidth * 16, &hp.ffn));
-  ALTUP_TRY(count("attention.head_count", 1, kMaxHeads, &hp.n_heads));
-  ALTUP_TRY(count("context_length", 1, kMaxContext, &hp.ctx));
-  hp.n_kv_heads = hp.n_heads;
-  ALTUP_TRY(optional_count("attention.head_count_kv", 1, kMaxHeads, &hp.n_kv_heads));
-  if (hp.n_kv_heads > hp.n_heads || hp.n_heads % hp.n_kv_heads)
-    return make_error(key("attention.head_count") + " = " + std::to_string(hp.n_heads) + " query heads cannot share " +
-                      key("attention.head_count_kv") + " = " + std::to_string(hp.n_kv_heads) + " KV heads evenly");
-  if (f.find(key("attention.key_length"))) {
-    ALTUP_TRY(count("attention.key_length", 1, kMaxHeadDim, &hp.head_dim));
-  } else {
-    if (hp.d % hp.n_heads)
-      return make_error(key("embedding_length") + " = " + std::to_string(hp.d) + " is not a multiple of " +
-                        key("attention.head_count") + " = " + std::to_string(hp.n_heads) + " (and no " +
-                        key("attention.key_length") + " gives the head size)");
-    hp.head_dim = hp.d / hp.n_heads;
-  }
-  if (hp.head_dim % 2)
-    return make_error("head size " + std::to_string(hp.head_dim) + " is odd; RoPE rotates pairs of values");
-  int64_t value_len = hp.head_dim;
-  ALTUP_TRY(optional_count("attention.value_length", 1, kMaxHeadDim, &value_len));
-  if (value_len != hp.head_dim)
-    return make_error(key("attention.value_length") + " = " + std::to_string(value_len) +
-                      " differs from the key length " + std::to_string(hp.head_dim) +
-                      " (this runtime needs them equal)");
-  ALTUP_TRY(positive("attention.layer_norm_rms_epsilon", 1, &hp.eps));
   if (f.find(key("rope.freq_base"))) ALTUP_TRY(positive("rope.freq_base", INFINITY, &hp.rope_theta));
   hp.window = 0;
   ALTUP_TRY(optional_count("attention.sliding_window", 0, kMaxContext, &hp.window));
 
-  auto tokens = f.get_array("tokenizer.ggml.tokens", GgufType::STRING);
-  hp.vocab = tokens ? static_cast<int64_t>((*tokens)->count) : 0;
-  if (f.find(key("vocab_size"))) {
-    ALTUP_TRY(count("vocab_size", 1, kMaxVocab, &hp.vocab));
-    if (tokens && static_cast<int64_t>((*tokens)->count) != hp.vocab)
-      return make_error(key("vocab_size") + " = " + std::to_string(hp.vocab) + " but the tokenizer has " +
-                        std::to_string((*tokens)->count) + " tokens");
-  }
-  if (hp.vocab <= 0 || hp.vocab > kMaxVocab)
-    return make_error("the vocabulary size " + std::to_string(hp.vocab) + " is unknown or out of range (no " +
-                      key("vocab_size") + ", and tokenizer.ggml.tokens gives none in [1, " + std::to_string(kMaxVocab) +
-                      "])");
   if (arch == "altup") {
     int64_t K;
     ALTUP_TRY(count("altup.num_inputs", 1, ops::kMaxAltupBlocks, &K));
@@ -135,20 +79,6 @@ Result<AltUpHParams> AltUpHParams::from_gguf(const GgufFile& f, std::string_view
   same.ffn = hp.ffn;
   hp.layers.assign(static_cast<size_t>(hp.n_layers), same);
   return hp;
-}
-
-int64_t layers_in_file(const GgufFile& f) {
-  int64_t n = 0;
-  for (const auto& t : f.tensors()) {
-    std::string_view name = t.name;
-    if (name.substr(0, 4) != "blk.") continue;
-    name.remove_prefix(4);
-    int64_t l = 0;
-    size_t k = 0;
-    while (k < name.size() && k < 10 && name[k] >= '0' && name[k] <= '9') l = l * 10 + (name[k++] - '0');
-    if (k > 0 && k < name.size() && name[k] == '.') n = std::max(n, l + 1);
-  }
-  return n;
 }
 
 // The weights, declared once: the weight list and the typed structs both come from here.
@@ -245,8 +175,8 @@ ForwardGraph AltUpModel::build(Graph& g, int64_t T, int64_t ctx, bool all_logits
     // y = Layer_l(x_j): the layer sees the active block before predict rewrites the ring.
     const TensorId xj = b.view("x_active", ring, {T, d}, j * T * d);  // [T, d]
     const KvCache cache{io.states[static_cast<size_t>(2 * l)], io.states[static_cast<size_t>(2 * l + 1)]};
-    const TensorId att = attention_block(b, b.rms_norm("attn_norm", xj, L.attn_norm, hp.eps), {L.wq, L.wk, L.wv, L.wo},
-                                         attn, cfg, io.pos, cache);
+    const TensorId att = attention_block(b, b.rms_norm("attn_norm", xj, L.attn_norm, hp.eps),
+                                         {L.wq, L.wk, L.wv, L.wo, {}, {}}, attn, cfg, io.pos, cache);
     const TensorId h = b.add("attn_residual", xj, att);
     const TensorId ffn = gated_ffn(b, b.rms_norm("ffn_norm", h, L.ffn_norm, hp.eps), L.gate, L.up, L.down, hp.act, cfg);
     const TensorId y = b.add("ffn_residual", h, ffn);  // [T, d]

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "models/blocks.h"
+#include "models/hparam_reader.h"
 #include "models/weight_table.h"
 #include "ops/kernels.h"
 #include "runtime/model.h"
@@ -34,14 +35,6 @@ struct AltUpHParams {
   // Reads "<arch>.*" keys; for "llama" files the AltUp keys are absent and K = 1.
   static Result<AltUpHParams> from_gguf(const GgufFile& f, std::string_view arch);
 };
-
-// Ranges every hyper-parameter is checked against (beyond them a file is refused before
-// anything is allocated); generous for today's models.
-constexpr int64_t kMaxWidth = 1 << 16, kMaxLayers = 4096, kMaxHeads = 1024, kMaxHeadDim = 4096;
-constexpr int64_t kMaxContext = 1 << 24, kMaxVocab = 1 << 24;
-
-// 1 + the highest N of the file's "blk.N.*" tensors (0 without any).
-int64_t layers_in_file(const GgufFile& f);
 
 // The weights, typed: one struct for the whole model, one per layer (models/weight_table.h).
 struct AltUpLayerWeights {

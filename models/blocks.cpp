@@ -7,11 +7,14 @@ TensorId attention_block(Builder& b, TensorId xn, const AttentionWeights& w, con
   const int64_t T = b.shape(xn).rows(), H = s.n_heads, Hkv = s.n_kv_heads, hd = s.head_dim;
   const ops::RopeParams rope{cfg.rope_base, s.rope_adjacent_pairs};
   const TensorId qh = b.view("q_heads", b.matmul("attn_q", xn, w.wq), {T, H, hd});  // [T, H, hd]
+  if (w.q_norm) b.rms_norm_in_place("attn_q_norm", qh, w.q_norm, s.norm_eps);
   b.rope("rope_q", qh, pos, rope);
   // A KV-shared layer (cfg.kv_source >= 0) computes q only and reads its source's cache.
   if (cfg.kv_source < 0) {
     const TensorId kh = b.view("k_heads", b.matmul("attn_k", xn, w.wk), {T, Hkv, hd});  // [T, Hkv, hd]
     const TensorId vh = b.view("v_heads", b.matmul("attn_v", xn, w.wv), {T, Hkv, hd});  // [T, Hkv, hd]
+    if (w.k_norm) b.rms_norm_in_place("attn_k_norm", kh, w.k_norm, s.norm_eps);
+    if (s.v_norm) b.rms_norm_in_place("attn_v_norm", vh, WeightRef{}, s.norm_eps);
     b.rope("rope_k", kh, pos, rope);
     b.kv_store("k_store", kh, pos, cache.k);
     b.kv_store("v_store", vh, pos, cache.v);

@@ -18,12 +18,15 @@ struct LayerConfig {
 
 struct AttentionWeights {
   WeightRef wq, wk, wv, wo;  // [H·hd, d], [Hkv·hd, d], [Hkv·hd, d], [d, H·hd]
+  WeightRef q_norm, k_norm;  // [hd] per-head RMSNorm weights before RoPE (Gemma 3n); optional
 };
 
 struct AttentionShape {
   int64_t n_heads = 0, n_kv_heads = 0, head_dim = 0;
   float scale = 1.0f;                // applied to q·k
   bool rope_adjacent_pairs = false;  // llama.cpp's "llama" layout
+  bool v_norm = false;               // per-head RMSNorm without weight on v (Gemma 3n)
+  float norm_eps = 1e-6f;            // for the per-head norms
 };
 
 // The layer's KV cache (state tensors [Hkv, ctx, hd]) and the token positions [T].
@@ -33,6 +36,7 @@ struct KvCache {
 
 // softmax(scale · RoPE(q) RoPE(k)ᵀ + causal/window mask) v, projected back to d:
 //   q = xn Wqᵀ, k = xn Wkᵀ, v = xn Wvᵀ (k, v stored in the cache at their positions),
+//   each optionally RMS-normed per head first (w.q_norm, w.k_norm, s.v_norm),
 //   out = attention(q, cache) Woᵀ.                                      xn [T, d] -> [T, d]
 // With cfg.kv_source >= 0 the layer shares an earlier layer's K / V: it computes q only and
 // attends over `cache`, which the caller passes as that source layer's (wk / wv unused).

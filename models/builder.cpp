@@ -2,6 +2,7 @@
 
 #include "ops/altup_mix.h"
 #include "ops/convert.h"
+#include "ops/layout.h"
 #include "ops/matmul.h"
 #include "ops/rmsnorm.h"
 #include "ops/sparsity.h"
@@ -17,15 +18,21 @@ TensorId Builder::view(const std::string& name, TensorId base, const Shape& shap
   return g_.add_view(tagged(name), base, static_cast<uint64_t>(offset) * sizeof(float), DType::F32, shape);
 }
 
-TensorId Builder::embedding(const std::string& name, WeightRef table, TensorId ids, float scale) {
+TensorId Builder::embedding(const std::string& name, WeightRef table, TensorId ids, float scale, int64_t vocab) {
   return node(ops::kEmbedding, {weight(table), ids}, name, {shape(ids).numel(), table.view->cols()},
-              ops::EmbeddingParams{scale});
+              ops::EmbeddingParams{scale, vocab});
 }
 
 TensorId Builder::rms_norm(const std::string& name, TensorId x, WeightRef w, float eps) {
   std::vector<TensorId> in = {x};
   if (w) in.push_back(weight(w));
   return node(ops::kRmsNorm, std::move(in), name, shape(x), ops::RmsNormParams{eps});
+}
+
+void Builder::rms_norm_in_place(const std::string& name, TensorId x, WeightRef w, float eps) {
+  std::vector<TensorId> in = {x};
+  if (w) in.push_back(weight(w));
+  g_.add_node_into(&ops::kRmsNorm, std::move(in), x, name, layer_, ops::RmsNormParams{eps});
 }
 
 TensorId Builder::matmul(const std::string& name, TensorId x, WeightRef w) {
@@ -36,6 +43,31 @@ TensorId Builder::matmul(const std::string& name, TensorId x, WeightRef w) {
 
 TensorId Builder::add(const std::string& name, TensorId a, TensorId b) {
   return node(ops::kAdd, {a, b}, name, shape(a));
+}
+
+void Builder::add_into(const std::string& name, TensorId dst, TensorId x) {
+  g_.add_node_into(&ops::kAdd, {dst, x}, dst, name, layer_);
+}
+
+TensorId Builder::mul(const std::string& name, TensorId a, TensorId b) {
+  return node(ops::kMul, {a, b}, name, shape(a));
+}
+
+TensorId Builder::scale(const std::string& name, TensorId x, float factor) {
+  return node(ops::kScale, {x}, name, shape(x), ops::ScaleParams{factor});
+}
+
+TensorId Builder::softcap(const std::string& name, TensorId x, float cap) {
+  return node(ops::kSoftcap, {x}, name, shape(x), ops::SoftcapParams{cap});
+}
+
+TensorId Builder::magnitude_match(const std::string& name, TensorId y, TensorId x, float eps) {
+  return node(ops::kMagnitudeMatch, {y, x}, name, shape(y), ops::MagnitudeMatchParams{eps});
+}
+
+TensorId Builder::swap_axes01(const std::string& name, TensorId x) {
+  const Shape& s = shape(x);
+  return node(ops::kSwapAxes01, {x}, name, {s[1], s[0], s[2]});
 }
 
 TensorId Builder::glu(const std::string& name, TensorId gate, TensorId up, ops::Act act) {
@@ -81,6 +113,19 @@ TensorId Builder::altup_correct(const std::string& name, TensorId predicted, Ten
   const TensorId out = view("ring_corrected", g_.root_of(predicted), shape(predicted));
   g_.add_node_into(&ops::kAltupCorrect, {predicted, y, weight(coef)}, out, name, layer_,
                    ops::AltupCorrectParams{active});
+  return out;
+}
+
+TensorId Builder::altup_predict(const std::string& name, TensorId ring, TensorId coef, ops::AltupPredictParams p) {
+  const TensorId out = view("ring_predicted", ring, shape(ring));
+  g_.add_node_into(&ops::kAltupPredict, {ring, coef}, out, name, layer_, p);
+  return out;
+}
+
+TensorId Builder::altup_correct(const std::string& name, TensorId predicted, TensorId y, TensorId coef,
+                                ops::AltupCorrectParams p) {
+  const TensorId out = view("ring_corrected", g_.root_of(predicted), shape(predicted));
+  g_.add_node_into(&ops::kAltupCorrect, {predicted, y, coef}, out, name, layer_, p);
   return out;
 }
 

@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "ops/altup_mix.h"
 #include "ops/attention.h"
 #include "ops/elementwise.h"
 #include "ops/rope.h"
@@ -36,13 +37,22 @@ class Builder {
   // An f32 view of `base`, `offset` floats in (named name-<layer> inside the stack).
   TensorId view(const std::string& name, TensorId base, const Shape& shape, int64_t offset = 0);
 
-  // [T] ids -> [T, width of the table], each row times `scale`.
-  TensorId embedding(const std::string& name, WeightRef table, TensorId ids, float scale = 1.0f);
+  // [T] ids -> [T, width of the table], each row times `scale`. vocab > the table's rows:
+  // ids in [rows, vocab) read row 0 (ops/convert.h).
+  TensorId embedding(const std::string& name, WeightRef table, TensorId ids, float scale = 1.0f, int64_t vocab = 0);
   // Same shape as x; w (optional) has x's innermost length.
   TensorId rms_norm(const std::string& name, TensorId x, WeightRef w, float eps);
+  void rms_norm_in_place(const std::string& name, TensorId x, WeightRef w, float eps);  // x a view
   // x [rows, K] · W [N, K]ᵀ -> [rows, N]; x may be [T, H, hd] with K = H·hd.
   TensorId matmul(const std::string& name, TensorId x, WeightRef w);
-  TensorId add(const std::string& name, TensorId a, TensorId b);                    // a's shape; b broadcast over rows
+  TensorId add(const std::string& name, TensorId a, TensorId b);     // a's shape; b broadcast over rows
+  void add_into(const std::string& name, TensorId dst, TensorId x);  // dst += x (x may be one row)
+  TensorId mul(const std::string& name, TensorId a, TensorId b);     // a's shape; b broadcast over rows
+  TensorId scale(const std::string& name, TensorId x, float factor);
+  TensorId softcap(const std::string& name, TensorId x, float cap);  // cap · tanh(x / cap); cap 1 is tanh
+  // y rescaled per row to the RMS of x (equal shapes), RMS of y floored at sqrt(eps).
+  TensorId magnitude_match(const std::string& name, TensorId y, TensorId x, float eps);
+  TensorId swap_axes01(const std::string& name, TensorId x);                        // [A, B, C] -> [B, A, C]
   TensorId glu(const std::string& name, TensorId gate, TensorId up, ops::Act act);  // act(gate) * up
   TensorId gaussian_topk(const std::string& name, TensorId x, float sparsity);
   void rope(const std::string& name, TensorId x, TensorId pos, ops::RopeParams p);  // in place on [T, H, hd]
@@ -56,8 +66,13 @@ class Builder {
   TensorId altup_collapse(const std::string& name, TensorId ring, int64_t out_width);
   // Predict the whole ring in place (P [K, K]); returns the view the result is in.
   TensorId altup_predict(const std::string& name, TensorId ring, WeightRef coef);
+  // The same with coefficients computed per token (P [T, K, K]), optionally plus identity.
+  TensorId altup_predict(const std::string& name, TensorId ring, TensorId coef, ops::AltupPredictParams p);
   // Correct the predicted ring in place with the layer's output y and coefficients g [K].
   TensorId altup_correct(const std::string& name, TensorId predicted, TensorId y, WeightRef coef, int active);
+  // The same with g [T, K] computed per token, each plus p.g_offset.
+  TensorId altup_correct(const std::string& name, TensorId predicted, TensorId y, TensorId coef,
+                         ops::AltupCorrectParams p);
 
   void output(TensorId t) { g_.mark_output(t); }
 

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "ops/isa.h"
 #include "ops/op_util.h"
@@ -113,7 +114,15 @@ Status run_predict(const Node& node, ExecContext& ctx) {
   const bool per_token = p.numel() == T * *K * *K && T > 1;
   if (!per_token && p.numel() != *K * *K)
     return make_error("predict coefficients " + p.shape.str() + " are neither [K, K] nor [T, K, K]");
-  return altup_predict(ring.as<float>(), out.as<float>(), p.as<float>(), per_token, *K, T, d, ctx.threads());
+  AltupPredictParams params;
+  if (!node.params.empty()) ALTUP_TRY(params_of(node, &params));
+  if (!params.identity_residual)
+    return altup_predict(ring.as<float>(), out.as<float>(), p.as<float>(), per_token, *K, T, d, ctx.threads());
+  // P + I, per coefficient matrix ([T, K, K] floats at most: small next to the ring).
+  std::vector<float> pi(p.as<float>(), p.as<float>() + p.numel());
+  for (size_t m = 0; m < pi.size(); m += static_cast<size_t>(*K * *K))
+    for (int i = 0; i < *K; ++i) pi[m + static_cast<size_t>(i * *K + i)] += 1.0f;
+  return altup_predict(ring.as<float>(), out.as<float>(), pi.data(), per_token, *K, T, d, ctx.threads());
 }
 
 Status run_correct(const Node& node, ExecContext& ctx) {
@@ -131,7 +140,11 @@ Status run_correct(const Node& node, ExecContext& ctx) {
     std::memcpy(out.data, ring.data, static_cast<size_t>(*K * T * d) * sizeof(float));
   AltupCorrectParams p;
   ALTUP_TRY(params_of(node, &p));
-  return altup_correct(out.as<float>(), y.as<float>(), g.as<float>(), per_token, *K, p.active, T, d, ctx.threads());
+  if (p.g_offset == 0.0f)
+    return altup_correct(out.as<float>(), y.as<float>(), g.as<float>(), per_token, *K, p.active, T, d, ctx.threads());
+  std::vector<float> g1(g.as<float>(), g.as<float>() + g.numel());  // [K] or [T, K]
+  for (float& v : g1) v += p.g_offset;
+  return altup_correct(out.as<float>(), y.as<float>(), g1.data(), per_token, *K, p.active, T, d, ctx.threads());
 }
 
 Status run_magnitude(const Node& node, ExecContext& ctx) {

@@ -32,12 +32,19 @@ void magnitude_match(const float* x, float* y, int64_t T, int64_t d, float eps, 
 
 // Graph ops.
 // kAltupPredict: inputs {ring [K, T, d], P [K, K] or [T, K, K]}, output [K, T, d] (may be a
-//   view of the ring itself).
+//   view of the ring itself); optional AltupPredictParams.
 // kAltupCorrect: inputs {ring [K, T, d], y [T, d], g [K] or [T, K]}, output [K, T, d]
-//   (a view of the ring: corrected in place); AltupCorrectParams: the active block j.
+//   (a view of the ring: corrected in place); AltupCorrectParams: the active block j and a
+//   constant added to every g_i.
 // kMagnitudeMatch: inputs {y [T, d], x [T, d]}, output [T, d]; MagnitudeMatchParams.
+struct AltupPredictParams {
+  // Gemma 3n predicts a residual on top of the ring: xhat_i = x_i + sum_k P[i][k] x_k, i.e.
+  // P + I. Its P comes from the router per token, so the identity is added here, not stored.
+  bool identity_residual = false;
+};
 struct AltupCorrectParams {
-  int active = 0;  // the block the layer ran on
+  int active = 0;      // the block the layer ran on
+  float g_offset = 0;  // Gemma 3n's router coefficients are corrections to 1: g_i + 1
 };
 struct MagnitudeMatchParams {
   float eps = 1e-6f;

@@ -1,5 +1,7 @@
 #include "ops/convert.h"
 
+#include <algorithm>
+
 #include "ops/isa.h"
 #include "ops/op_util.h"
 
@@ -23,18 +25,19 @@ Status row_to_f32(const TensorView& table, int64_t row, float* out) {
   }
 }
 
-Status embedding_lookup(const TensorView& table, const int32_t* ids, int64_t T, float scale, float* out, int threads) {
+Status embedding_lookup(const TensorView& table, const int32_t* ids, int64_t T, float scale, float* out, int threads,
+                        int64_t vocab) {
   if (table.shape.ndim != 2) return make_error("embedding table must be [V, d], got " + table.shape.str());
-  const int64_t V = table.rows(), d = table.cols();
+  const int64_t V = table.rows(), d = table.cols(), limit = std::max(V, vocab);
   for (int64_t t = 0; t < T; ++t)
-    if (ids[t] < 0 || ids[t] >= V)
-      return make_error("token id " + std::to_string(ids[t]) + " is outside the vocabulary [0, " + std::to_string(V) +
-                        ")");
+    if (ids[t] < 0 || ids[t] >= limit)
+      return make_error("token id " + std::to_string(ids[t]) + " is outside the vocabulary [0, " +
+                        std::to_string(limit) + ")");
   const Kernels& k = kernels();
   Status first_error;
   for_rows(T, d, threads, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      Status s = row_to_f32(table, ids[t], out + t * d);
+      Status s = row_to_f32(table, ids[t] < V ? ids[t] : 0, out + t * d);
       if (!s.ok()) {
 #pragma omp critical
         first_error = s;
@@ -57,7 +60,7 @@ Status run(const Node& node, ExecContext& ctx) {
   EmbeddingParams p;  // parameters are optional here: a node without any scales by 1
   if (!node.params.empty()) ALTUP_TRY(params_of(node, &p));
   const float scale = p.scale;
-  return embedding_lookup(table, ids.as<int32_t>(), ids.numel(), scale, y.as<float>(), ctx.threads());
+  return embedding_lookup(table, ids.as<int32_t>(), ids.numel(), scale, y.as<float>(), ctx.threads(), p.vocab);
 }
 }  // namespace
 

@@ -46,7 +46,9 @@ template <void (*Kernels::*F)(const float*, const float*, float*, int64_t)>
 Status run_binary(const Node& node, ExecContext& ctx) {
   const TensorView &a = ctx.input(node, 0), &b = ctx.input(node, 1), &y = ctx.output(node);
   ALTUP_TRY(expect_f32({&a, &b, &y}));
-  const bool broadcast = b.numel() == a.cols() && a.rows() > 1;
+  // One row of a.cols() values (any shape: [d] or [1, d]) is broadcast; so for one token a
+  // [1, d] activation times a [d] weight works like [T, d] times [d].
+  const bool broadcast = b.shape != a.shape && b.numel() == a.cols() && b.cols() == a.cols();
   if ((!broadcast && b.shape != a.shape) || y.shape != a.shape)
     return make_error("shapes " + a.shape.str() + ", " + b.shape.str() + " -> " + y.shape.str() + " do not agree");
   const Kernels& k = kernels();

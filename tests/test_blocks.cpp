@@ -57,14 +57,22 @@ void rope_all(std::vector<float>& x, int64_t heads) {
 TEST_CASE("attention block: own cache, and a KV-shared layer attending over its source's cache") {
   std::mt19937 rng(31);
   Weights w;
-  const AttentionWeights l0{w.add("q0", H * hd, d, rng), w.add("k0", Hkv * hd, d, rng), w.add("v0", Hkv * hd, d, rng),
-                            w.add("o0", d, H * hd, rng)};
-  const AttentionWeights l1{w.add("q1", H * hd, d, rng), w.add("k1", Hkv * hd, d, rng), w.add("v1", Hkv * hd, d, rng),
-                            w.add("o1", d, H * hd, rng)};
+  const AttentionWeights l0{w.add("q0", H * hd, d, rng),
+                            w.add("k0", Hkv * hd, d, rng),
+                            w.add("v0", Hkv * hd, d, rng),
+                            w.add("o0", d, H * hd, rng),
+                            {},
+                            {}};
+  const AttentionWeights l1{w.add("q1", H * hd, d, rng),
+                            w.add("k1", Hkv * hd, d, rng),
+                            w.add("v1", Hkv * hd, d, rng),
+                            w.add("o1", d, H * hd, rng),
+                            {},
+                            {}};
   std::vector<float> x0(T * d), x1(T * d);
   fill(x0.data(), T * d, rng);
   fill(x1.data(), T * d, rng);
-  const AttentionShape shape{H, Hkv, hd, 1.0f / std::sqrt(float(hd)), false};
+  const AttentionShape shape{H, Hkv, hd, 1.0f / std::sqrt(float(hd)), false, false, 1e-6f};
   LayerConfig own, shared;
   shared.kv_source = 0;
 

@@ -1,0 +1,66 @@
+#include "models/hparam_reader.h"
+
+#include <algorithm>
+
+namespace altup {
+
+// The sizes every transformer file states the same way. Checked in dependency order, each
+// against the ones before it, so the first message names the key that is wrong.
+Status HParamReader::sizes(TransformerSizes* z) const {
+  ALTUP_TRY(count("embedding_length", 1, kMaxWidth, &z->d));
+  ALTUP_TRY(count("block_count", 1, kMaxLayers, &z->n_layers));
+  ALTUP_TRY(count("attention.head_count", 1, kMaxHeads, &z->n_heads));
+  ALTUP_TRY(count("context_length", 1, kMaxContext, &z->ctx));
+  z->n_kv_heads = z->n_heads;
+  ALTUP_TRY(optional_count("attention.head_count_kv", 1, kMaxHeads, &z->n_kv_heads));
+  if (z->n_kv_heads > z->n_heads || z->n_heads % z->n_kv_heads)
+    return make_error(key("attention.head_count") + " = " + std::to_string(z->n_heads) + " query heads cannot share " +
+                      key("attention.head_count_kv") + " = " + std::to_string(z->n_kv_heads) + " KV heads evenly");
+  if (f_.find(key("attention.key_length"))) {
+    ALTUP_TRY(count("attention.key_length", 1, kMaxHeadDim, &z->head_dim));
+  } else {
+    if (z->d % z->n_heads)
+      return make_error(key("embedding_length") + " = " + std::to_string(z->d) + " is not a multiple of " +
+                        key("attention.head_count") + " = " + std::to_string(z->n_heads) + " (and no " +
+                        key("attention.key_length") + " gives the head size)");
+    z->head_dim = z->d / z->n_heads;
+  }
+  if (z->head_dim % 2)
+    return make_error("head size " + std::to_string(z->head_dim) + " is odd; RoPE rotates pairs of values");
+  int64_t value_len = z->head_dim;
+  ALTUP_TRY(optional_count("attention.value_length", 1, kMaxHeadDim, &value_len));
+  if (value_len != z->head_dim)
+    return make_error(key("attention.value_length") + " = " + std::to_string(value_len) +
+                      " differs from the key length " + std::to_string(z->head_dim) +
+                      " (this runtime needs them equal)");
+  ALTUP_TRY(positive("attention.layer_norm_rms_epsilon", 1, &z->eps));
+  auto tokens = f_.get_array("tokenizer.ggml.tokens", GgufType::STRING);
+  z->vocab = tokens ? static_cast<int64_t>((*tokens)->count) : 0;
+  if (f_.find(key("vocab_size"))) {
+    ALTUP_TRY(count("vocab_size", 1, kMaxVocab, &z->vocab));
+    if (tokens && static_cast<int64_t>((*tokens)->count) != z->vocab)
+      return make_error(key("vocab_size") + " = " + std::to_string(z->vocab) + " but the tokenizer has " +
+                        std::to_string((*tokens)->count) + " tokens");
+  }
+  if (z->vocab <= 0 || z->vocab > kMaxVocab)
+    return make_error("the vocabulary size " + std::to_string(z->vocab) + " is unknown or out of range (no " +
+                      key("vocab_size") + ", and tokenizer.ggml.tokens gives none in [1, " + std::to_string(kMaxVocab) +
+                      "])");
+  return {};
+}
+
+int64_t layers_in_file(const GgufFile& f) {
+  int64_t n = 0;
+  for (const auto& t : f.tensors()) {
+    std::string_view name = t.name;
+    if (name.substr(0, 4) != "blk.") continue;
+    name.remove_prefix(4);
+    int64_t l = 0;
+    size_t k = 0;
+    while (k < name.size() && k < 10 && name[k] >= '0' && name[k] <= '9') l = l * 10 + (name[k++] - '0');
+    if (k > 0 && k < name.size() && name[k] == '.') n = std::max(n, l + 1);
+  }
+  return n;
+}
+
+}  // namespace altup

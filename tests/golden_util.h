@@ -1,0 +1,98 @@
+// Golden model tests: fixtures written by a reference implementation (PyTorch for "altup",
+// transformers for "gemma3n"): a prompt, the logits of every position, then greedy decode
+// steps through the KV cache, each with its logits. <prefix><name>.gguf / .bin per case, listed
+// in an index file ("name vocab prompt_len decode_len" per line).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "runtime/session.h"
+#include "tests/op_test_util.h"
+
+namespace altup {
+
+struct Golden {
+  std::string name;
+  int64_t vocab = 0, prompt_len = 0, decode_len = 0;
+  std::vector<int32_t> prompt, tokens;
+  std::vector<float> prefill, decode;  // [prompt_len, V], [decode_len, V]
+};
+
+inline std::vector<Golden> load_golden(const std::string& index, const std::string& prefix) {
+  std::ifstream idx(std::string(ALTUP_FIXTURES_DIR) + "/" + index);
+  REQUIRE(idx.good());
+  std::vector<Golden> out;
+  std::string line;
+  while (std::getline(idx, line)) {
+    Golden g;
+    std::istringstream(line) >> g.name >> g.vocab >> g.prompt_len >> g.decode_len;
+    std::ifstream bin(std::string(ALTUP_FIXTURES_DIR) + "/" + prefix + g.name + ".bin", std::ios::binary);
+    REQUIRE(bin.good());
+    auto read = [&](auto& v, int64_t n) {
+      v.resize(static_cast<size_t>(n));
+      bin.read(reinterpret_cast<char*>(v.data()), n * 4);
+      REQUIRE(bin.good());
+    };
+    read(g.prompt, g.prompt_len);
+    read(g.prefill, g.prompt_len * g.vocab);
+    read(g.tokens, g.decode_len);
+    read(g.decode, g.decode_len * g.vocab);
+    out.push_back(std::move(g));
+  }
+  return out;
+}
+
+inline float max_abs(const float* x, int64_t n) {
+  float m = 0;
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, std::fabs(x[i]));
+  return m;
+}
+
+inline void check_logits(const float* got, const float* want, int64_t n, const std::string& what) {
+  const float tol = 1e-4f * max_abs(want, n);
+  float worst = 0;
+  for (int64_t i = 0; i < n; ++i) worst = std::max(worst, std::fabs(got[i] - want[i]));
+  CAPTURE(what);
+  CAPTURE(worst);
+  CAPTURE(tol);
+  CHECK(worst <= tol);
+}
+
+// Prefill the prompt in one pass (every position's logits), then decode greedily through the
+// KV cache with 1 and 2 threads: logits within 1e-4 x max|logit|, identical tokens.
+inline void check_golden(const Golden& g, const std::string& prefix) {
+  for (int threads : {1, 2}) {
+    const std::string at = g.name + " threads=" + std::to_string(threads);
+    SessionOptions opt;
+    opt.threads = threads;
+    auto s = Session::open(std::string(ALTUP_FIXTURES_DIR) + "/" + prefix + g.name + ".gguf", opt);
+    REQUIRE_MESSAGE(s.ok(), at << ": " << (s.ok() ? "" : s.error().message));
+    Session& sess = **s;
+    REQUIRE(sess.model().vocab_size() == g.vocab);
+    auto logits = sess.eval(g.prompt, /*all_logits=*/true);
+    REQUIRE_MESSAGE(logits.ok(), (logits.ok() ? "" : logits.error().message));
+    check_logits(*logits, g.prefill.data(), g.prompt_len * g.vocab, "prefill " + at);
+    // Greedy decoding through the KV cache: the first step's token comes from the prefill.
+    const float* last = *logits + (g.prompt_len - 1) * g.vocab;
+    int32_t next = static_cast<int32_t>(std::max_element(last, last + g.vocab) - last);
+    for (int64_t step = 0; step < g.decode_len; ++step) {
+      CAPTURE(step);
+      if (step > 0) {
+        auto l = sess.eval({next});
+        REQUIRE_MESSAGE(l.ok(), (l.ok() ? "" : l.error().message));
+        check_logits(*l, g.decode.data() + step * g.vocab, g.vocab, "decode " + at);
+        next = static_cast<int32_t>(std::max_element(*l, *l + g.vocab) - *l);
+      } else {
+        check_logits(last, g.decode.data(), g.vocab, "decode step 0 " + at);
+      }
+      REQUIRE(next == g.tokens[static_cast<size_t>(step)]);
+    }
+  }
+}
+
+}  // namespace altup
