@@ -2,6 +2,7 @@
 #include <cstring>
 
 #include "models/altup.h"
+#include "models/gemma3n.h"
 
 namespace altup {
 
@@ -17,8 +18,14 @@ Result<std::unique_ptr<Model>> load_altup(const GgufFile& f, std::string_view ar
   return std::unique_ptr<Model>(std::move(*m));
 }
 
+Result<std::unique_ptr<Model>> load_gemma3n(const GgufFile& f, std::string_view) {
+  auto m = Gemma3nModel::load(f);
+  if (!m) return m.error();
+  return std::unique_ptr<Model>(std::move(*m));
+}
+
 // llama.cpp's "llama" is the dense (K = 1) case of "altup" with adjacent-pair RoPE.
-constexpr Arch kArchs[] = {{"altup", load_altup}, {"llama", load_altup}};
+constexpr Arch kArchs[] = {{"altup", load_altup}, {"llama", load_altup}, {"gemma3n", load_gemma3n}};
 }  // namespace
 
 std::string known_architectures() {

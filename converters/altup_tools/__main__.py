@@ -5,6 +5,7 @@
     altup-tools train --corpus data/kjv.txt --tokenizer data/tokenizer.model --out runs/demo [model options]
     altup-tools convert runs/demo/model.safetensors --tokenizer data/tokenizer.model --out demo.gguf --dtype f16
     altup-tools convert dense.safetensors --tokenizer tok.model --out dense-llama.gguf --arch llama
+    altup-tools convert path/to/gemma-3n-E2B-it/ --out gemma3n-e2b.gguf --dtype bf16
 """
 from __future__ import annotations
 
@@ -72,16 +73,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     add_model_options(p)
 
-    p = sub.add_parser("convert", help="checkpoint (.safetensors) + tokenizer -> GGUF")
-    p.add_argument("checkpoint", type=Path)
-    p.add_argument("--tokenizer", type=Path, default=None, help="SentencePiece .model (required)")
+    p = sub.add_parser("convert", help="checkpoint (.safetensors, or a Hugging Face Gemma 3n directory) -> GGUF")
+    p.add_argument("checkpoint", type=Path, help="an altup-tools .safetensors file, or a Hugging Face Gemma 3n "
+                                                 "directory (config.json, *.safetensors, tokenizer.model)")
+    p.add_argument("--tokenizer", type=Path, default=None,
+                   help="SentencePiece .model (required for .safetensors files; default for a directory: "
+                        "its tokenizer.model)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--dtype", default="f16", choices=("f32", "f16", "bf16", "q8_0", "q4_0"),
                    help="the matrices' type: f32, f16, bf16, or ggml's q8_0 / q4_0 blocks (the output "
                         "head stays q8_0 in q4_0 files; rows that are not whole blocks of 32 stay f16; "
                         "norms and AltUp coefficients stay f32)")
     p.add_argument("--name", default=None, help="general.name (default: the checkpoint's file name)")
-    p.add_argument("--arch", default="altup", help="altup (default), or llama for a dense K=1 model llama.cpp can load")
+    p.add_argument("--arch", default="altup", help="altup (default), or llama for a dense K=1 model llama.cpp can "
+                                                   "load; a Hugging Face directory is always gemma3n")
     p.add_argument("--no-progress", action="store_true")
 
     a = ap.parse_args(argv)
@@ -102,8 +107,13 @@ def main(argv: list[str] | None = None) -> int:
                          a.save_every, a.seed, a.threads)
             print(f"done: {last}")
         elif a.cmd == "convert":
-            from .convert import convert
-            out = convert(a.checkpoint, a.tokenizer, a.out, a.dtype, a.name, progress=not a.no_progress, arch=a.arch)
+            if (a.checkpoint / "config.json").is_file():  # a Hugging Face directory
+                from .gemma3n import convert_gemma3n
+                out = convert_gemma3n(a.checkpoint, a.out, a.dtype, a.name, a.tokenizer, progress=not a.no_progress)
+            else:
+                from .convert import convert
+                out = convert(a.checkpoint, a.tokenizer, a.out, a.dtype, a.name, progress=not a.no_progress,
+                              arch=a.arch)
             print(f"wrote {out}")
     except Exception as e:  # noqa: BLE001 - every failure becomes one clear line and exit 1
         from .convert import ConvertError

@@ -1,0 +1,76 @@
+// The "gemma3n" architecture: Gemma 3n's text decoder, AltUp as Google ships it
+// (docs/gemma3n-architecture.md). Against the paper's AltUp ("altup"): the predict / correct
+// coefficients come from a router per token, the K streams start as projections of the
+// embedding rescaled to its magnitude, every layer adds a LAuReL low-rank branch and a
+// per-layer embedding (PLE), sliding and full attention layers alternate, and the last layers
+// reuse an earlier layer's K / V. Reads GGUF files in llama.cpp's layout.
+#pragma once
+
+#include <deque>
+#include <memory>
+
+#include "models/blocks.h"
+#include "models/hparam_reader.h"
+#include "models/weight_table.h"
+#include "runtime/model.h"
+#include "runtime/weights.h"
+
+namespace altup {
+
+struct Gemma3nHParams {
+  TransformerSizes sizes;  // vocab, d (H), n_layers (L), heads, head_dim, ctx, eps
+  int K = 4;               // AltUp streams
+  int active = 0;          // the stream the layers run on
+  int64_t ple = 0;         // P: per-layer input width
+  int64_t ple_rows = 0;    // rows of the per-layer embedding table (<= vocab)
+  int64_t laurel_rank = 0;
+  float softcap = 0;          // final logit softcap; 0: none
+  float coef_clip = 120.0f;   // |correct coefficients| <= this (transformers clamps them)
+  int64_t n_shared_kv = 0;    // the last n layers reuse an earlier layer's K / V
+  std::vector<bool> sliding;  // per layer
+  std::vector<LayerConfig> layers;
+
+  static Result<Gemma3nHParams> from_gguf(const GgufFile& f);
+};
+
+struct Gemma3nLayerWeights {
+  WeightRef router_norm, router;                        // [H], [K, H]
+  WeightRef predict_coef, correct_coef, correct_scale;  // [K·K, K], [K, K], [H]
+  WeightRef attn_norm, wq, wk, wv, wo, q_norm, k_norm;  // [H], projections, [hd] x2
+  WeightRef post_attn_norm;                             // [H]
+  WeightRef laurel_l, laurel_r, laurel_norm;            // [r, H], [H, r], [H]
+  WeightRef ffn_norm, gate, up, down, post_ffn_norm;    // [H], [F, H] x2, [H, F], [H]
+  WeightRef ple_gate, ple_proj, ple_norm;               // [P, H], [H, P], [H]
+};
+struct Gemma3nWeights {
+  WeightRef embed;                                 // [V, H], also the output head (tied)
+  WeightRef ple_embed;                             // [V', L·P], read row by row, never resident
+  WeightRef ple_model_proj, ple_norm;              // [L·P, H], [P]
+  WeightRef stream_proj, stream_unproj;            // [K-1, H, H] each
+  WeightRef output_norm;                           // [H]
+  std::vector<WeightRef> streams_in, streams_out;  // the K-1 [H, H] slices of the two above
+  std::vector<Gemma3nLayerWeights> layers;
+};
+
+std::vector<WeightSpec> gemma3n_weight_list(const Gemma3nHParams& hp);
+
+class Gemma3nModel : public Model {
+ public:
+  static Result<std::unique_ptr<Gemma3nModel>> load(const GgufFile& f);
+
+  std::string_view arch() const override { return "gemma3n"; }
+  int64_t vocab_size() const override { return hp_.sizes.vocab; }
+  int64_t context_length() const override { return hp_.sizes.ctx; }
+  uint64_t weight_bytes() const override { return bound_.total_bytes; }
+  std::vector<StateSpec> state_specs(int64_t ctx) const override;
+  ForwardGraph build(Graph& g, int64_t T, int64_t ctx, bool all_logits) const override;
+  const Gemma3nHParams& hparams() const { return hp_; }
+
+ private:
+  Gemma3nHParams hp_;
+  BoundWeights bound_;                    // views into the file, plus the stream slices and clipped coefficients
+  std::deque<std::vector<float>> owned_;  // the clipped correct coefficients (f32)
+  Gemma3nWeights w_;
+};
+
+}  // namespace altup
