@@ -69,8 +69,14 @@ void Profiler::on_end(const Node& node, size_t index) {
       {phase_, node_name_[index], node.op->name, node.layer, begin_ns_, end, node_flops_[index], node_bytes_[index]});
 }
 
+// Gemma 3n's AltUp-specific work gets a category each (router, stream projections, per-layer
+// embeddings, LAuReL), so its cost can be set against the paper's "negligible".
 std::string Profiler::category(const std::string& n) {
-  if (starts_with(n, "altup") || starts_with(n, "ple_") || starts_with(n, "laurel")) return "altup";
+  if (starts_with(n, "altup_router")) return "router";
+  if (starts_with(n, "altup_stream")) return "streams";
+  if (starts_with(n, "ple")) return "ple";
+  if (starts_with(n, "laurel")) return "laurel";
+  if (starts_with(n, "altup")) return "altup";
   if (starts_with(n, "attn") || starts_with(n, "rope") || n == "k_store" || n == "v_store" || n == "attention")
     return "attention";
   if (starts_with(n, "ffn")) return "ffn";
@@ -133,13 +139,21 @@ std::string Profiler::table() const {
     std::map<int, std::map<std::string, double>> by_layer;
     for (const Row& r : rs) {
       std::string c = r.category;
-      if (r.name == "altup_predict")
+      if (starts_with(r.name, "altup_predict"))  // the op and, in Gemma 3n, its coefficients
         c = "predict";
-      else if (r.name == "altup_correct")
+      else if (starts_with(r.name, "altup_correct"))
         c = "correct";
       by_layer[r.layer][c] += r.ms;
     }
-    const char* cols[] = {"attention", "ffn", "predict", "correct", "altup", "embedding", "output", "other"};
+    // Columns with time in this phase only: the "altup" model has no router, PLE or LAuReL.
+    std::vector<const char*> cols;
+    for (const char* c : {"attention", "ffn", "predict", "correct", "router", "streams", "ple", "laurel", "altup",
+                          "embedding", "output", "other"})
+      for (const auto& [layer, cats] : by_layer)
+        if (cats.count(c)) {
+          cols.push_back(c);
+          break;
+        }
     out += "  layer ";
     for (const char* c : cols) {
       char h[32];

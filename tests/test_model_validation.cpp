@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -21,6 +22,8 @@ using namespace altup::test;
 namespace {
 
 const std::string kBase = std::string(ALTUP_FIXTURES_DIR) + "/model_k2_alternating_widened.gguf";
+// K = 4, 6 layers [S, S, F, S, S, F] of width 48, the last two sharing K / V.
+const std::string kGemmaBase = std::string(ALTUP_FIXTURES_DIR) + "/gemma3n_k4_multimodal_f32.gguf";
 
 struct Row {
   const char* what;
@@ -212,6 +215,85 @@ std::vector<Row> rows() {
   };
 }
 
+std::vector<Row> gemma3n_rows() {
+  using E = EditableGguf;
+  using F = const GgufFile&;
+  const char* kPattern = "gemma3n.attention.sliding_window_pattern";
+  return {
+      {"K = 1", [](E& e, F) { e.set_u32("gemma3n.altup.num_inputs", 1); },
+       "altup.num_inputs = 1 is out of range [2, 8]"},
+      {"active stream past K", [](E& e, F) { e.set_u32("gemma3n.altup.active_idx", 4); },
+       "altup.active_idx = 4 is out of range [0, 3]"},
+      {"every layer shares K / V", [](E& e, F) { e.set_u32("gemma3n.attention.shared_kv_layers", 6); },
+       "shared_kv_layers = 6 is out of range [0, 5]"},
+      {"a short layer pattern",
+       [=](E& e, F f) { e.set_raw(kPattern, numeric_array<uint8_t>(f, kPattern, 7, -1, 0, true)); },
+       "sliding_window_pattern has 5 entries for 6 layers"},
+      {"sliding layers without a window", [](E& e, F) { e.set_u32("gemma3n.attention.sliding_window", 0); },
+       "sliding-window layers need gemma3n.attention.sliding_window > 0"},
+      {"a shared full layer with no full layer before it",
+       [=](E& e, F f) { e.set_raw(kPattern, numeric_array<uint8_t>(f, kPattern, 7, 2, 1)); }, "layer 5 shares K / V"},
+      {"an FFN width of 0",
+       [](E& e, F f) {
+         e.set_raw("gemma3n.feed_forward_length", numeric_array<int32_t>(f, "gemma3n.feed_forward_length", 5, 2, 0));
+       },
+       "feed_forward_length[2] = 0 is out of range"},
+      {"FFN widths as floats",
+       [](E& e, F) {
+         Bytes b;
+         b.put<uint32_t>(9).put<uint32_t>(6).put<uint64_t>(6);
+         for (int i = 0; i < 6; ++i) b.put<float>(64.0f);
+         e.set_raw("gemma3n.feed_forward_length", b.bytes());
+       },
+       "feed_forward_length is an array of f32"},
+      {"a NaN sparsity multiplier",
+       [](E& e, F f) {
+         e.set_raw("gemma3n.activation_sparsity_scale",
+                   numeric_array<float>(f, "gemma3n.activation_sparsity_scale", 6, 0, kNaN));
+       },
+       "activation_sparsity_scale[0] = nan is neither -inf"},
+      {"a per-layer input width of 0", [](E& e, F) { e.set_u32("gemma3n.embedding_length_per_layer_input", 0); },
+       "embedding_length_per_layer_input = 0 is out of range"},
+      {"no per-layer embedding table", [](E& e, F) { e.erase_tensor("per_layer_token_embd.weight"); },
+       "missing or malformed tensor per_layer_token_embd.weight"},
+      {"a per-layer table longer than the vocabulary",
+       [](E& e, F) {
+         e.retype("per_layer_token_embd.weight", DType::F32, {48, 299});
+       },
+       "per_layer_token_embd.weight has 299 rows"},
+      {"a LAuReL rank wider than the model",
+       [](E& e, F) {
+         e.retype("blk.0.laurel_l.weight", DType::F32, {48, 49});
+       },
+       "LAuReL rank of 49"},
+      {"stream projections for K = 3",
+       [](E& e, F) {
+         e.retype("altup_proj.weight", DType::F32, {48, 48, 2});
+       },
+       "altup_proj.weight"},
+      {"no q-norm in a shared layer", [](E& e, F) { e.erase_tensor("blk.5.attn_q_norm.weight"); },
+       "blk.5.attn_q_norm.weight"},
+      {"a NaN correct coefficient",
+       [](E& e, F) {
+         const float nan = kNaN;
+         std::memcpy(e.tensor("blk.1.altup_correct_coef.weight")->data.data() + 8, &nan, 4);
+       },
+       "blk.1.altup_correct_coef.weight holds nan"},
+      {"an output head (Gemma 3n ties it)",
+       [](E& e, F) {
+         e.tensors.push_back({"output.weight", {48, 298}, DType::F32, std::vector<uint8_t>(48 * 298 * 4)});
+       },
+       "tensor output.weight is not part of the gemma3n architecture"},
+  };
+}
+
+// Each base model with its table of edits.
+struct Table {
+  const std::string* base;
+  std::vector<Row> rows;
+};
+std::vector<Table> tables() { return {{&kBase, rows()}, {&kGemmaBase, gemma3n_rows()}}; }
+
 std::string write_case(const TempDir& dir, size_t k, const Row& row, const GgufFile& base) {
   EditableGguf e = EditableGguf::from(base);
   row.edit(e, base);
@@ -224,74 +306,81 @@ std::string write_case(const TempDir& dir, size_t k, const Row& row, const GgufF
 
 }  // namespace
 
-TEST_CASE("the base model and its unedited rewrite both load, so every row fails for its own reason") {
+TEST_CASE("the base models and their unedited rewrites load, so every row fails for its own reason") {
   TempDir dir;
-  auto base = GgufFile::open(kBase);
-  REQUIRE(base.ok());
-  const std::string path = write_case(dir, 0, {"none", [](EditableGguf&, const GgufFile&) {}, ""}, **base);
-  auto s = Session::open(path);
-  REQUIRE_MESSAGE(s.ok(), (s.ok() ? "" : s.error().message));
+  for (const Table& t : tables()) {
+    auto base = GgufFile::open(*t.base);
+    REQUIRE(base.ok());
+    const std::string path = write_case(dir, 0, {"none", [](EditableGguf&, const GgufFile&) {}, ""}, **base);
+    auto s = Session::open(path);
+    REQUIRE_MESSAGE(s.ok(), (s.ok() ? "" : s.error().message));
+  }
   CHECK(rows().size() >= 40);
+  CHECK(gemma3n_rows().size() >= 15);
 }
 
 TEST_CASE("every inconsistent model is refused in-process with one line naming the problem") {
   TempDir dir;
-  auto base = GgufFile::open(kBase);
-  REQUIRE(base.ok());
-  std::set<std::string> messages;
-  const auto table = rows();
-  for (size_t k = 0; k < table.size(); ++k) {
-    const Row& row = table[k];
-    const std::string what = row.what;
-    CAPTURE(what);
-    const std::string path = write_case(dir, k, row, **base);
-    auto file = GgufFile::open(path);
-    REQUIRE_MESSAGE(file.ok(),
-                    "the edit must leave a structurally valid GGUF: " << (file.ok() ? "" : file.error().message));
-    auto s = Session::open(path);
-    REQUIRE_FALSE(s.ok());
-    const std::string& msg = s.error().message;
-    CAPTURE(msg);
-    CHECK(msg.find(row.expect) != std::string::npos);
-    CHECK(msg.find('\n') == std::string::npos);
-    messages.insert(msg);
+  for (const Table& t : tables()) {
+    auto base = GgufFile::open(*t.base);
+    REQUIRE(base.ok());
+    std::set<std::string> messages;
+    const auto& table = t.rows;
+    for (size_t k = 0; k < table.size(); ++k) {
+      const Row& row = table[k];
+      const std::string what = row.what;
+      CAPTURE(what);
+      const std::string path = write_case(dir, k, row, **base);
+      auto file = GgufFile::open(path);
+      REQUIRE_MESSAGE(file.ok(),
+                      "the edit must leave a structurally valid GGUF: " << (file.ok() ? "" : file.error().message));
+      auto s = Session::open(path);
+      REQUIRE_FALSE(s.ok());
+      const std::string& msg = s.error().message;
+      CAPTURE(msg);
+      CHECK(msg.find(row.expect) != std::string::npos);
+      CHECK(msg.find('\n') == std::string::npos);
+      messages.insert(msg);
+    }
+    CHECK(messages.size() == table.size());  // no two rows read the same
   }
-  CHECK(messages.size() == table.size());  // no two rows read the same
 }
 
 TEST_CASE("run, profile and bench refuse each one (exit 1, one line, no signal, bounded memory); info names it") {
   TempDir dir;
-  auto base = GgufFile::open(kBase);
-  REQUIRE(base.ok());
-  // Peak RSS is checked where it means something: a native release build (sanitizers and
-  // emulators have large fixed costs of their own).
+  for (const Table& t : tables()) {
+    auto base = GgufFile::open(*t.base);
+    REQUIRE(base.ok());
+    // Peak RSS is checked where it means something: a native release build (sanitizers and
+    // emulators have large fixed costs of their own).
 #if defined(__SANITIZE_ADDRESS__)
-  const bool check_rss = false;
+    const bool check_rss = false;
 #else
-  const bool check_rss = std::getenv("ALTUP_CLI_WRAPPER") == nullptr || !*std::getenv("ALTUP_CLI_WRAPPER");
+    const bool check_rss = std::getenv("ALTUP_CLI_WRAPPER") == nullptr || !*std::getenv("ALTUP_CLI_WRAPPER");
 #endif
-  const auto table = rows();
-  for (size_t k = 0; k < table.size(); ++k) {
-    const Row& row = table[k];
-    const std::string what = row.what;
-    CAPTURE(what);
-    const std::string path = write_case(dir, k, row, **base);
-    for (const char* cmd : {"run -n 4 -p hi", "profile --prefill 8 --decode 2", "bench -p 8 -n 4 -r 1"}) {
-      const std::string command = cmd;
-      CAPTURE(command);
-      RunRss r = run_altup_rss(dir, std::string(cmd) + " -m '" + path + "'");
-      CAPTURE(r.err);
-      CHECK(r.status == 1);
-      CHECK_FALSE(r.signaled);
-      CHECK(count_lines(r.err) == 1);
-      CHECK(r.err.find(row.expect) != std::string::npos);
-      CHECK(r.out.empty());
-      if (check_rss) CHECK(r.peak_kib < 96 * 1024);  // the file is 221 KiB; the program alone ~15 MiB
+    const auto& table = t.rows;
+    for (size_t k = 0; k < table.size(); ++k) {
+      const Row& row = table[k];
+      const std::string what = row.what;
+      CAPTURE(what);
+      const std::string path = write_case(dir, k, row, **base);
+      for (const char* cmd : {"run -n 4 -p hi", "profile --prefill 8 --decode 2", "bench -p 8 -n 4 -r 1"}) {
+        const std::string command = cmd;
+        CAPTURE(command);
+        RunRss r = run_altup_rss(dir, std::string(cmd) + " -m '" + path + "'");
+        CAPTURE(r.err);
+        CHECK(r.status == 1);
+        CHECK_FALSE(r.signaled);
+        CHECK(count_lines(r.err) == 1);
+        CHECK(r.err.find(row.expect) != std::string::npos);
+        CHECK(r.out.empty());
+        if (check_rss) CHECK(r.peak_kib < 96 * 1024);  // the file is 221 KiB; the program alone ~15 MiB
+      }
+      RunRss info = run_altup_rss(dir, "info --no-tensors '" + path + "'");
+      CHECK(info.status == 0);
+      CHECK(info.out.find("tensors (") != std::string::npos);
+      CHECK(info.out.find("refused: ") != std::string::npos);
+      CHECK(info.out.find(row.expect) != std::string::npos);
     }
-    RunRss info = run_altup_rss(dir, "info --no-tensors '" + path + "'");
-    CHECK(info.status == 0);
-    CHECK(info.out.find("tensors (") != std::string::npos);
-    CHECK(info.out.find("refused: ") != std::string::npos);
-    CHECK(info.out.find(row.expect) != std::string::npos);
   }
 }

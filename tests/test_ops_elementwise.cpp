@@ -129,6 +129,9 @@ TEST_CASE("rmsnorm (with and without weight) and softmax") {
         k->rmsnorm(x.data(), nullptr, y.data(), n, 1e-6f);
         ref.rmsnorm(x.data(), nullptr, want.data(), n, 1e-6f);
         check_close(y.data(), want.data(), n, 1e-5f, 1e-6f, "rmsnorm (no weight) " + at);
+        std::vector<float> in_place(x.data(), x.data() + n);  // Gemma 3n's per-head norms run in place
+        k->rmsnorm(in_place.data(), nullptr, in_place.data(), n, 1e-6f);
+        check_close(in_place.data(), want.data(), n, 1e-5f, 1e-6f, "rmsnorm in place " + at);
         k->softmax(x.data(), y.data(), n);
         ref.softmax(x.data(), want.data(), n);
         check_close(y.data(), want.data(), n, 1e-5f, 1e-9f, "softmax " + at);

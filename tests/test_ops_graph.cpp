@@ -8,6 +8,7 @@
 #include "ops/attention.h"
 #include "ops/convert.h"
 #include "ops/elementwise.h"
+#include "ops/layout.h"
 #include "ops/matmul.h"
 #include "ops/reduce.h"
 #include "ops/rmsnorm.h"
@@ -228,6 +229,88 @@ TEST_CASE("embedding, matmul, rope, kv_store + attention, AltUp predict / correc
   REQUIRE(ops::altup_predict(r2.data(), r2.data(), pm.data(), false, 3, T, D, 1, &ops::scalar_kernels()).ok());
   REQUIRE(ops::altup_correct(r2.data(), yv.data(), gv.data(), false, 3, 1, T, D, 1, &ops::scalar_kernels()).ok());
   check_close(y.data(), r2.data(), 3 * T * D, 1e-5f, 1e-5f, "altup nodes");
+}
+
+TEST_CASE("Gemma 3n's nodes: per-token predict (P + I) and correct (g + 1), swap_axes01, short tables") {
+  // Predict / correct with coefficients per token, as the router makes them.
+  constexpr int K = 4;
+  auto ring = rnd(K * T * D, 21), pm = rnd(T * K * K, 22), gv = rnd(T * K, 23), yv = rnd(T * D, 24);
+  for (int active : {0, 2}) {
+    CAPTURE(active);
+    auto y = run_both([&](Graph& g) {
+      const ops::ScaleParams one{1.0f};
+      const TensorId r = g.add_node(&ops::kScale, {g.add_weight("ring0", f32(ring, {K, T, D}))}, "copy", -1, DType::F32,
+                                    {K, T, D}, one);
+      const TensorId pred = g.add_view("pred", r, 0, DType::F32, {K, T, D});
+      g.add_node_into(&ops::kAltupPredict, {r, g.add_weight("p", f32(pm, {T, K, K}))}, pred, "predict", 0,
+                      ops::AltupPredictParams{true});
+      const TensorId corr = g.add_view("corr", r, 0, DType::F32, {K, T, D});
+      g.add_node_into(&ops::kAltupCorrect,
+                      {pred, g.add_weight("y", f32(yv, {T, D})), g.add_weight("g", f32(gv, {T, K}))}, corr, "correct",
+                      0, ops::AltupCorrectParams{active, 1.0f});
+      return g.add_node(&ops::kScale, {corr}, "out", 0, DType::F32, {K, T, D}, one);
+    });
+    // The definition, written out: P_i = X_i + sum_c P[t][i][c] X_c; X_i = P_i + (1 + g_i)(y - P_a).
+    std::vector<float> want(ring.size());
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t j = 0; j < D; ++j) {
+        float pr[K];
+        for (int i = 0; i < K; ++i) {
+          double acc = ring[(i * T + t) * D + j];
+          for (int c = 0; c < K; ++c) acc += double(pm[(t * K + i) * K + c]) * ring[(c * T + t) * D + j];
+          pr[i] = static_cast<float>(acc);
+        }
+        for (int i = 0; i < K; ++i)
+          want[(i * T + t) * D + j] = pr[i] + (1.0f + gv[t * K + i]) * (yv[t * D + j] - pr[active]);
+      }
+    check_close(y.data(), want.data(), K * T * D, 1e-4f, 1e-4f, "per-token predict + correct");
+  }
+
+  // swap_axes01 against its reference, threaded and not, at awkward sizes.
+  for (int64_t A : {0, 1, 3, 7})
+    for (int64_t B : {1, 2, 65})
+      for (int64_t C : {1, 5, 256}) {
+        auto x = rnd(A * B * C, 25);
+        std::vector<float> got(x.size()), want(x.size());
+        ops::ref::swap_axes01(x.data(), want.data(), A, B, C);
+        ops::swap_axes01(x.data(), got.data(), A, B, C, 2);
+        CHECK(got == want);
+      }
+  auto x = rnd(T * 6 * 64, 26);
+  auto sw = run_both([&](Graph& g) {
+    return g.add_node(&ops::kSwapAxes01, {g.add_weight("x", f32(x, {T, 6, 64}))}, "swap", 0, DType::F32, {6, T, 64});
+  });
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t l = 0; l < 6; ++l) CHECK(sw[(l * T + t) * 64 + 5] == x[(t * 6 + l) * 64 + 5]);
+
+  // An embedding table shorter than the vocabulary: ids past it read row 0.
+  auto table = rnd(5 * 8, 27);
+  std::vector<int32_t> ids = {4, 5, 9, 0};
+  Graph g;
+  const TensorId idt = g.add_input("ids", DType::I32, {4});
+  const TensorId e = g.add_node(&ops::kEmbedding, {g.add_weight("tab", f32(table, {5, 8})), idt}, "emb", 0, DType::F32,
+                                {4, 8}, ops::EmbeddingParams{2.0f, 10});
+  g.mark_output(e);
+  auto ex = Executor::create(g);
+  REQUIRE(ex.ok());
+  (*ex)->bind_input(idt, ids.data());
+  REQUIRE((*ex)->run(1).ok());
+  const float* out = (*ex)->tensor(e).as<float>();
+  CHECK(out[0 * 8 + 3] == 2.0f * table[4 * 8 + 3]);
+  CHECK(out[1 * 8 + 3] == 2.0f * table[3]);  // id 5: past the table
+  CHECK(out[2 * 8 + 7] == 2.0f * table[7]);  // id 9: the last id the vocabulary has
+  ids[2] = 10;                               // past the vocabulary: an error
+  const Status s = (*ex)->run(1);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().message.find("token id 10 is outside the vocabulary [0, 10)") != std::string::npos);
+
+  // One token's [1, D] row times a [D] weight: broadcast, as for T tokens.
+  auto a = rnd(D, 28), w = rnd(D, 29);
+  auto m = run_both([&](Graph& g) {
+    return g.add_node(&ops::kMul, {g.add_weight("a", f32(a, {1, D})), g.add_weight("w", f32(w, {D}))}, "mul", 0,
+                      DType::F32, {1, D});
+  });
+  for (int64_t i = 0; i < D; i += 97) CHECK(m[i] == a[i] * w[i]);
 }
 
 TEST_CASE("wrong shapes and dtypes become errors that name the node") {
