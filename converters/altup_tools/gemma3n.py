@@ -212,19 +212,21 @@ def add_metadata(w, c: dict, name: str) -> None:
 
 def add_tokenizer(w, tokenizer: Path, vocab_size: int) -> None:
     """The SentencePiece vocabulary under llama.cpp's keys, padded to the model's vocabulary
-    with unused [PADn] pieces as llama.cpp's converter pads it."""
+    with unused [PAD<id>] pieces as llama.cpp's converter pads it."""
     v = read_vocab(tokenizer)
     if len(v.tokens) > vocab_size:
         raise ConvertError(f"tokenizer {tokenizer} has {len(v.tokens)} tokens, more than the model's {vocab_size}")
     pad = vocab_size - len(v.tokens)
     w.add_tokenizer_model("llama")
     w.add_tokenizer_pre("default")
-    w.add_token_list(v.tokens + [f"[PAD{i}]" for i in range(1, pad + 1)])
-    w.add_token_scores(v.scores + [-1000.0] * pad)
+    w.add_token_list(v.tokens + [f"[PAD{i}]" for i in range(len(v.tokens), vocab_size)])
+    w.add_token_scores(v.scores + [-10000.0] * pad)
     w.add_token_types(v.types + [UNUSED] * pad)
     w.add_bos_token_id(v.bos_id)
     w.add_eos_token_id(v.eos_id)
     w.add_unk_token_id(v.unk_id)
+    if v.pad_id >= 0:
+        w.add_pad_token_id(v.pad_id)
     w.add_add_bos_token(True)
     w.add_add_eos_token(False)
     w.add_add_space_prefix(v.add_dummy_prefix)

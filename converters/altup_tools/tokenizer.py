@@ -49,6 +49,7 @@ class Vocab:
     unk_id: int
     add_dummy_prefix: bool
     remove_extra_whitespaces: bool
+    pad_id: int = -1
 
 
 def read_vocab(model_path: Path) -> Vocab:
@@ -81,4 +82,4 @@ def read_vocab(model_path: Path) -> Vocab:
             types.append(NORMAL)
     ns = proto.normalizer_spec
     return Vocab(tokens, scores, types, sp.bos_id(), sp.eos_id(), sp.unk_id(), ns.add_dummy_prefix,
-                 ns.remove_extra_whitespaces)
+                 ns.remove_extra_whitespaces, sp.pad_id())

@@ -91,7 +91,7 @@ def test_layout_follows_llama_cpp(tmp_path):
     zs = [float(z.parts[i][0]) for i in z.data]
     assert zs[0] == pytest.approx(1.6448536, abs=1e-6) and zs[2] == -np.inf
     tokens = fields["tokenizer.ggml.tokens"]
-    assert len(tokens.data) == 298 and bytes(tokens.parts[tokens.data[-1]]).decode() == "[PAD4]"
+    assert len(tokens.data) == 298 and bytes(tokens.parts[tokens.data[-1]]).decode() == "[PAD297]"
 
 
 # Measured on the k4_wide_f16 case (max |diff| / max |logit|, top-1 agreement over 64
