@@ -15,7 +15,7 @@ SCRIPTS = sorted(FIXTURES.glob("make_*.py"))
 
 # What each script needs beyond the test environment; without it the check is skipped (and
 # reported as skipped, never as passed).
-NEEDS = {"make_model_fixtures.py": "torch"}
+NEEDS = {"make_model_fixtures.py": "torch", "make_gemma3n_fixtures.py": "transformers"}
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=[s.stem for s in SCRIPTS])
@@ -26,7 +26,7 @@ def test_fixture_script_reproduces_committed_files(script, tmp_path):
         pytest.skip("needs Debian's bible-kjv for the corpus")
     env = {**os.environ, "PYTHONPATH": str(ROOT / "converters")}
     subprocess.run([sys.executable, str(script), "--out", str(tmp_path)], check=True, capture_output=True, env=env)
-    made = sorted(p.name for p in tmp_path.iterdir())
+    made = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
     assert made, f"{script.name} wrote nothing"
     for name in made:
         assert (FIXTURES / name).exists(), f"{name} is made by {script.name} but not committed"
@@ -35,7 +35,8 @@ def test_fixture_script_reproduces_committed_files(script, tmp_path):
 
 def test_there_are_fixture_scripts():
     assert {s.name for s in SCRIPTS} >= {"make_gguf_fixtures.py", "make_attention_fixtures.py", "make_altup_fixtures.py",
-                                         "make_model_fixtures.py", "make_tokenizer_fixtures.py"}
+                                         "make_model_fixtures.py", "make_tokenizer_fixtures.py",
+                                         "make_gemma3n_fixtures.py"}
 
 
 def test_gguf_package_reads_our_fixture_tensors_back():
