@@ -314,7 +314,8 @@ std::string Tokenizer::Stream::push(int32_t id) {
     return out;
   }
   std::string_view p = t_.piece(id);
-  if (at_start_ && p.substr(0, kSpace.size()) == kSpace) p.remove_prefix(kSpace.size());
+  // The dummy prefix the encoder added comes off again; without one (Gemma) the space is text.
+  if (at_start_ && t_.add_space_prefix_ && p.substr(0, kSpace.size()) == kSpace) p.remove_prefix(kSpace.size());
   at_start_ = false;
   for (size_t i = 0; i < p.size();) {
     if (p.substr(i, kSpace.size()) == kSpace) {

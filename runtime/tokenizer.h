@@ -9,7 +9,8 @@
 //              the adjacent pair whose concatenation is a vocabulary piece with the highest
 //              score (leftmost first on ties); pieces outside the vocabulary fall back to
 //              their UTF-8 bytes (<0xXX> tokens), or <unk> without byte tokens;
-//   decode:    control tokens vanish, "▁" -> space, the first piece loses its leading "▁",
+//   decode:    control tokens vanish, "▁" -> space, the first piece loses its leading "▁"
+//              when the encoder adds one (add_space_prefix; Gemma's vocabulary does not),
 //              runs of byte tokens (ended by any other token, control tokens included)
 //              become UTF-8 text, each invalid byte -> U+FFFD.
 #pragma once

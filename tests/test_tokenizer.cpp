@@ -1,7 +1,8 @@
 // The tokenizer against the sentencepiece library (fixtures/make_tokenizer_fixtures.py): the
 // same ids for > 10,000 lines (a quarter of the KJV, unicode, emoji, whitespace runs, empty
 // lines, digits, control characters), the same text back from those ids and from random id
-// sequences, and streaming decode equal to whole decode.
+// sequences, and streaming decode equal to whole decode; for the demo's vocabulary and for a
+// Gemma-style one (no dummy prefix, turn markers and newline pieces, chat-formatted lines).
 #include <doctest/doctest.h>
 
 #include <fstream>
@@ -40,8 +41,8 @@ struct Reader {
   }
 };
 
-Tokenizer load() {
-  auto f = GgufFile::open(ALTUP_FIXTURES_DIR "/tokenizer_kjv.gguf");
+Tokenizer load(const char* name = "tokenizer_kjv.gguf") {
+  auto f = GgufFile::open(std::string(ALTUP_FIXTURES_DIR) + "/" + name);
   REQUIRE(f.ok());
   auto t = Tokenizer::from_gguf(**f);
   REQUIRE_MESSAGE(t.ok(), (t.ok() ? "" : t.error().message));
@@ -54,14 +55,9 @@ std::string show(const std::vector<int32_t>& v) {
   return s;
 }
 
-}  // namespace
-
-TEST_CASE("encode and decode agree with the sentencepiece library on every fixture line") {
-  const Tokenizer tok = load();
-  CHECK(tok.vocab_size() == 2048);
-  CHECK(tok.bos() == 1);
-  CHECK(tok.eos() == 2);
-  std::ifstream in(ALTUP_FIXTURES_DIR "/tokenizer_cases.bin", std::ios::binary);
+// Every line of a case file (make_tokenizer_fixtures.py's layout) against the library.
+void check_cases(const Tokenizer& tok, const char* cases) {
+  std::ifstream in(std::string(ALTUP_FIXTURES_DIR) + "/" + cases, std::ios::binary);
   REQUIRE(in.good());
   Reader r{{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()}};
   const uint32_t n = r.u32();
@@ -98,6 +94,29 @@ TEST_CASE("encode and decode agree with the sentencepiece library on every fixtu
   }
   CHECK(random_mismatch == 0);
   CHECK(r.at == r.buf.size());
+}
+
+}  // namespace
+
+TEST_CASE("encode and decode agree with the sentencepiece library on every fixture line") {
+  const Tokenizer tok = load();
+  CHECK(tok.vocab_size() == 2048);
+  CHECK(tok.bos() == 1);
+  CHECK(tok.eos() == 2);
+  check_cases(tok, "tokenizer_cases.bin");
+}
+
+TEST_CASE("a Gemma-style vocabulary: turn markers, control tokens, newlines, no dummy prefix") {
+  const Tokenizer tok = load("tokenizer_gemma.gguf");
+  CHECK(tok.vocab_size() == 3000);
+  CHECK(tok.bos() == 2);
+  CHECK(tok.eos() == 1);
+  check_cases(tok, "tokenizer_gemma_cases.bin");
+  // The turn markers are single tokens, in text too.
+  const auto ids = tok.encode("<start_of_turn>user\nhi<end_of_turn>", false);
+  REQUIRE(ids.size() >= 3);
+  CHECK(tok.piece(ids.front()) == "<start_of_turn>");
+  CHECK(tok.piece(ids.back()) == "<end_of_turn>");
 }
 
 TEST_CASE("streaming holds back an unfinished character until it completes") {
