@@ -18,6 +18,7 @@ struct Command {
 
 constexpr Command kCommands[] = {
     {"run", "generate text from a prompt (streams it, then prints speed and memory)", altup::cli::cmd_run},
+    {"chat", "a multi-turn conversation with a Gemma chat model (one KV cache for all turns)", altup::cli::cmd_chat},
     {"profile", "time every op of a prefill and decode steps, per layer and per op; Chrome trace",
      altup::cli::cmd_profile},
     {"bench", "prefill and decode tokens/s over repetitions (median, min, max), load time, memory",

@@ -8,8 +8,10 @@
 #include <string_view>
 
 #include "cli/commands.h"
+#include "cli/generate.h"
 #include "cli/options.h"
 #include "cli/util.h"
+#include "runtime/chat.h"
 #include "runtime/sampler.h"
 #include "runtime/session.h"
 #include "runtime/threading.h"
@@ -22,17 +24,19 @@ constexpr const char* kDefaultPrompt = "And it came to pass";
 }  // namespace
 
 int cmd_run(int argc, char** argv) {
-  std::string model = ALTUP_DEFAULT_MODEL, prompt = kDefaultPrompt;
+  std::string model = ALTUP_DEFAULT_MODEL, prompt = kDefaultPrompt, system;
   long long n_predict = 128, threads = 0, ctx = 0, top_k = 40, repeat_last_n = 64, seed = 0;
   double temp = 0.8, top_p = 0.95, min_p = 0.05, repeat_penalty = 1.1;
-  bool seed_given = false;
+  bool seed_given = false, chat = false;
   const std::string model_help = std::string("GGUF model (default: the shipped demo model,\n") +
                                  (ALTUP_DEFAULT_MODEL[0] ? ALTUP_DEFAULT_MODEL : "none built in") + ")";
   CommandSpec spec{
       "run",
       "[-m MODEL.gguf] [-p PROMPT] [options]",
       "Generates text from PROMPT with the model, printing it as it is generated, then one\n"
-      "summary line on stderr: prefill and decode tokens/s and peak memory.",
+      "summary line on stderr: prefill and decode tokens/s and peak memory. With --chat,\n"
+      "PROMPT is one user turn of a Gemma chat and only the model's reply is printed (it\n"
+      "ends at <end_of_turn>); `altup chat` holds a whole conversation.",
       {
           text("-m", "--model", &model, "FILE", model_help.c_str()),
           text("-p", "--prompt", &prompt, "TEXT", "prompt (default: \"And it came to pass\")"),
@@ -55,10 +59,13 @@ int cmd_run(int argc, char** argv) {
           integer(nullptr, "--repeat-last-n", &repeat_last_n, 0, 1 << 30, "N", "(default 64)"),
           integer(nullptr, "--seed", &seed, 0, 1ll << 62, "S",
                   "random seed (default: a random one, printed in the summary)"),
+          flag(nullptr, "--chat", &chat, "wrap PROMPT in Gemma's chat template (one user turn)"),
+          text(nullptr, "--system", &system, "TEXT", "with --chat: a system instruction (opens the turn)"),
       },
       "Exit status: 0 on success, 1 if the model cannot be loaded or run (one line on\n"
       "stderr says why), 2 for bad usage."};
-  spec.options.back().given = &seed_given;
+  for (Option& o : spec.options)
+    if (o.long_name && std::string_view(o.long_name) == "--seed") o.given = &seed_given;
   if (Parsed p = parse_options(spec, argc, argv); p != Parsed::ok) return exit_status(p);
   if (model.empty()) {
     std::fprintf(stderr, "altup run: no model: pass -m MODEL.gguf\n");
@@ -85,7 +92,22 @@ int cmd_run(int argc, char** argv) {
   }
   Session& s = **session;
   const Tokenizer& tok = s.tokenizer();
-  std::vector<int32_t> tokens = tok.encode(prompt, tok.add_bos());
+  std::vector<int32_t> tokens, stops = {tok.eos()};
+  if (chat) {
+    auto tmpl = ChatTemplate::gemma(tok);
+    if (!tmpl) {
+      std::fprintf(stderr, "altup run: error: --chat: %s: %s\n", model.c_str(), tmpl.error().message.c_str());
+      return 1;
+    }
+    tokens = tmpl->user_turn(prompt, system, /*first=*/true, /*close_previous=*/false);
+    stops.push_back(tmpl->end_of_turn());
+  } else {
+    if (!system.empty()) {
+      std::fprintf(stderr, "altup run: --system needs --chat\n");
+      return 2;
+    }
+    tokens = tok.encode(prompt, tok.add_bos());
+  }
   if (static_cast<int64_t>(tokens.size()) > s.ctx()) {
     std::fprintf(
         stderr,
@@ -95,11 +117,13 @@ int cmd_run(int argc, char** argv) {
   }
   const double load_s = std::chrono::duration<double>(clock::now() - t_load).count();
 
-  // The prompt text is printed as given; the continuation is streamed after it.
-  std::fputs(prompt.c_str(), stdout);
+  // The prompt text is printed as given and the continuation streamed after it; a chat
+  // reply is printed alone.
+  if (!chat) std::fputs(prompt.c_str(), stdout);
   if (!stdout_ok("run")) return 1;
   Tokenizer::Stream stream(tok);
-  for (int32_t id : tokens) (void)stream.push(id);  // so spacing after the prompt is right
+  if (!chat)
+    for (int32_t id : tokens) (void)stream.push(id);  // so spacing after the prompt is right
 
   Sampler sampler(sp, tok.vocab_size());
   const auto t0 = clock::now();
@@ -111,32 +135,12 @@ int cmd_run(int argc, char** argv) {
   const double prefill_s = std::chrono::duration<double>(clock::now() - t0).count();
   const auto n_prompt = static_cast<long long>(tokens.size());
 
-  long long generated = 0;
-  const char* stop = "length";
-  const auto t1 = clock::now();
-  while (generated < n_predict) {
-    const int32_t next = sampler.sample(*logits, tokens);
-    tokens.push_back(next);
-    ++generated;
-    if (next == tok.eos()) {
-      stop = "end of sequence";
-      break;
-    }
-    const std::string text = stream.push(next);
-    std::fputs(text.c_str(), stdout);
-    if (!stdout_ok("run")) return 1;
-    if (generated == n_predict) break;
-    if (s.n_past() >= s.ctx()) {
-      stop = "context full";
-      break;
-    }
-    logits = s.eval({next});
-    if (!logits) {
-      std::fprintf(stderr, "\naltup run: error: decode step %lld: %s\n", generated, logits.error().message.c_str());
-      return 1;
-    }
-  }
-  const double decode_s = std::chrono::duration<double>(clock::now() - t1).count();
+  const Reply reply = generate(s, sampler, *logits, tokens, n_predict, stops, stream, "run");
+  if (!reply.ok) return 1;
+  const long long generated = reply.tokens;
+  const char* stop = reply.stop;
+  const double decode_s = reply.decode_s;
+
   std::fputs((stream.finish() + "\n").c_str(), stdout);
   if (!stdout_ok("run")) return 1;
   // Decode speed counts the tokens that needed a forward pass of their own.

@@ -18,7 +18,7 @@ using namespace altup::test;
 
 namespace {
 const std::string kModel = std::string(ALTUP_FIXTURES_DIR) + "/model_k2_alternating_widened.gguf";
-const char* kCommands[] = {"run", "profile", "bench", "info"};
+const char* kCommands[] = {"run", "profile", "bench", "info", "chat"};
 }  // namespace
 
 TEST_CASE("a FIFO or a directory as the model is refused at once by every subcommand") {
@@ -166,6 +166,10 @@ TEST_CASE("every subcommand checks its numeric options with one line and exit 2"
       {"info", "a b"},
       {"run", "stray"},
       {"profile", "--overhead=yes"},
+      {"chat", "-n 0"},
+      {"chat", "--temp -1"},
+      {"chat", "stray"},
+      {"run", "--chat=1"},
   };
   for (const auto& b : bad) {
     const std::string args = std::string(b[0]) + " " + b[1];

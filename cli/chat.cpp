@@ -1,0 +1,158 @@
+// `altup chat`: a multi-turn conversation with a Gemma chat model. One session and one KV
+// cache last the whole conversation, so each turn prefills only its own new tokens. Messages
+// come one per line from stdin: typed at a "> " prompt in a terminal, or piped.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <random>
+#include <string>
+
+#include "cli/commands.h"
+#include "cli/generate.h"
+#include "cli/options.h"
+#include "cli/util.h"
+#include "runtime/chat.h"
+#include "runtime/sampler.h"
+#include "runtime/session.h"
+
+namespace altup::cli {
+
+int cmd_chat(int argc, char** argv) {
+  std::string model = ALTUP_DEFAULT_MODEL, system;
+  long long n_predict = 512, threads = 0, ctx = 0, top_k = 40, repeat_last_n = 64, seed = 0;
+  double temp = 0.8, top_p = 0.95, min_p = 0.05, repeat_penalty = 1.1;
+  bool seed_given = false, quiet = false;
+  CommandSpec spec{
+      "chat",
+      "-m MODEL.gguf [--system TEXT] [options]",
+      "A conversation with a Gemma chat model (its vocabulary has <start_of_turn> /\n"
+      "<end_of_turn>). Each line read from standard input is one user message, wrapped in\n"
+      "Gemma's turn template; the model's reply is printed as it is generated and ends at\n"
+      "<end_of_turn>. The KV cache is kept across turns, so a turn prefills only its own\n"
+      "tokens. In a terminal a \"> \" prompt is shown; input may also be piped. A line\n"
+      "\"/reset\" starts a new conversation; end of input (Ctrl-D) or \"/exit\" ends it.\n"
+      "After each reply one line on stderr gives the turn's new tokens, the context in use\n"
+      "and the speeds (--quiet leaves it out).",
+      {
+          text("-m", "--model", &model, "FILE", "GGUF model (a Gemma chat model)"),
+          text(nullptr, "--system", &system, "TEXT", "system instruction (opens the first user message)"),
+          integer("-n", "--n-predict", &n_predict, 1, 1 << 30, "N", "tokens per reply at most (default 512)"),
+          integer("-t", "--threads", &threads, 1, 1024, "N", "threads (default: every available core)"),
+          integer("-c", "--ctx", &ctx, 1, kMaxContextOption, "N",
+                  "context length for the whole conversation (default: the\nmodel's)"),
+          real(nullptr, "--temp", &temp, 0, 100, "T", "temperature; 0 = greedy (default 0.8)"),
+          integer(nullptr, "--top-k", &top_k, 0, 1 << 30, "K", "keep the K most likely tokens; 0 = off (default 40)"),
+          real(nullptr, "--top-p", &top_p, 0, 1, "P", "nucleus sampling; 1 = off (default 0.95)", /*open_min=*/true),
+          real(nullptr, "--min-p", &min_p, 0, 1, "P", "drop tokens below P x the most likely one (default 0.05)"),
+          real(nullptr, "--repeat-penalty", &repeat_penalty, 0.01, 100, "R", "1 = off (default 1.1)"),
+          integer(nullptr, "--repeat-last-n", &repeat_last_n, 0, 1 << 30, "N", "(default 64)"),
+          integer(nullptr, "--seed", &seed, 0, 1ll << 62, "S", "random seed (default: a random one)"),
+          flag("-q", "--quiet", &quiet, "no per-turn line on stderr"),
+      },
+      "Exit status: 0 when the input ends, 1 if the model cannot be loaded or is not a Gemma\n"
+      "chat model, or if a turn failed (e.g. the conversation outgrew the context), 2 for\n"
+      "bad usage."};
+  for (Option& o : spec.options)
+    if (o.long_name && std::string_view(o.long_name) == "--seed") o.given = &seed_given;
+  if (Parsed p = parse_options(spec, argc, argv); p != Parsed::ok) return exit_status(p);
+  if (model.empty()) {
+    std::fprintf(stderr, "altup chat: no model: pass -m MODEL.gguf\n");
+    return 2;
+  }
+  SamplerParams sp;
+  sp.temperature = static_cast<float>(temp);
+  sp.top_k = static_cast<int>(top_k);
+  sp.top_p = static_cast<float>(top_p);
+  sp.min_p = static_cast<float>(min_p);
+  sp.repeat_penalty = static_cast<float>(repeat_penalty);
+  sp.repeat_last_n = static_cast<int>(repeat_last_n);
+  sp.seed = seed_given ? static_cast<uint64_t>(seed) : std::random_device{}();
+
+  SessionOptions opt;
+  opt.threads = static_cast<int>(threads);
+  opt.ctx = ctx;
+  auto session = Session::open(model, opt);
+  if (!session) {
+    std::fprintf(stderr, "altup chat: error: %s: %s\n", model.c_str(), session.error().message.c_str());
+    return 1;
+  }
+  Session& s = **session;
+  const Tokenizer& tok = s.tokenizer();
+  auto tmpl = ChatTemplate::gemma(tok);
+  if (!tmpl) {
+    std::fprintf(stderr, "altup chat: error: %s: %s\n", model.c_str(), tmpl.error().message.c_str());
+    return 1;
+  }
+  const std::vector<int32_t> stops = {tok.eos(), tmpl->end_of_turn()};
+  const bool interactive = isatty(STDIN_FILENO);
+  Sampler sampler(sp, tok.vocab_size());
+  std::vector<int32_t> history;  // every token of the conversation (the repetition window)
+  int status = 0, turn = 0;
+  int32_t pending = -1;
+  std::string line;
+  using clock = std::chrono::steady_clock;
+  for (;;) {
+    if (interactive) {
+      std::fputs("> ", stdout);
+      if (!stdout_ok("chat")) return 1;
+    }
+    if (!std::getline(std::cin, line) || line == "/exit") break;
+    if (line == "/reset") {
+      s.reset();
+      history.clear();
+      turn = 0;
+      pending = -1;
+      if (!quiet) std::fprintf(stderr, "[a new conversation]\n");
+      continue;
+    }
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    // The previous reply's last token, when it was cut short before being fed, goes first.
+    std::vector<int32_t> ids;
+    if (pending >= 0 && turn > 0) ids.push_back(pending);
+    const auto turn_ids = tmpl->user_turn(line, system, turn == 0, /*close_previous=*/true);
+    ids.insert(ids.end(), turn_ids.begin(), turn_ids.end());
+    if (s.n_past() + static_cast<int64_t>(ids.size()) >= s.ctx()) {
+      std::fprintf(stderr,
+                   "altup chat: error: this turn needs %zu more tokens; the conversation holds %lld of %lld "
+                   "(\"/reset\" starts over; --ctx gives more, up to the model's %lld)\n",
+                   ids.size(), static_cast<long long>(s.n_past()), static_cast<long long>(s.ctx()),
+                   static_cast<long long>(s.model().context_length()));
+      status = 1;
+      continue;
+    }
+    const auto t0 = clock::now();
+    auto logits = s.eval(ids);
+    if (!logits) {
+      std::fprintf(stderr, "altup chat: error: %s\n", logits.error().message.c_str());
+      return 1;
+    }
+    const double prefill_s = std::chrono::duration<double>(clock::now() - t0).count();
+    history.insert(history.end(), ids.begin(), ids.end());
+    Tokenizer::Stream stream(tok);
+    const Reply r = generate(s, sampler, *logits, history, n_predict, stops, stream, "chat");
+    if (!r.ok) return 1;
+    pending = r.unfed;
+    std::fputs((stream.finish() + "\n").c_str(), stdout);
+    if (!stdout_ok("chat")) return 1;
+    ++turn;
+    if (!quiet) {
+      const long long decoded = r.tokens > 1 ? r.tokens - 1 : 0;
+      std::fprintf(stderr,
+                   "[turn %d: prefill %zu new tokens, %.1f tok/s | reply %lld tokens, %.1f tok/s | context %lld of "
+                   "%lld | stop: %s]\n",
+                   turn, ids.size(), static_cast<double>(ids.size()) / prefill_s, r.tokens,
+                   decoded > 0 ? decoded / r.decode_s : 0.0, static_cast<long long>(s.n_past()),
+                   static_cast<long long>(s.ctx()), r.stop);
+    }
+    if (std::string(r.stop) == "context full") {
+      std::fprintf(stderr, "altup chat: the context is full; \"/reset\" starts a new conversation\n");
+      status = 1;
+    }
+  }
+  if (interactive) std::fputs("\n", stdout);
+  return stdout_ok("chat") ? status : 1;
+}
+
+}  // namespace altup::cli
