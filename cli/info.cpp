@@ -71,14 +71,18 @@ void print_tokenizer(const GgufFile& f) {
 
 int cmd_info(int argc, char** argv) {
   bool no_tensors = false, system = false;
+  long long mem_ctx = 0;
   std::vector<std::string> paths;
   const CommandSpec spec{"info",
                          "[--no-tensors] FILE.gguf | --system",
                          "Validates FILE.gguf and prints its format, architecture, hyper-parameters\n"
                          "(the keys under '<architecture>.'), a tokenizer summary, the other metadata,\n"
                          "a table of tensors (name, dtype, shape, bytes) with totals, and a model check:\n"
-                         "whether this runtime runs the file, or the one problem that stops it.",
+                         "whether this runtime runs the file, or the one problem that stops it; for a\n"
+                         "file it runs, the memory a context takes, by part.",
                          {flag(nullptr, "--no-tensors", &no_tensors, "print the totals but not the per-tensor table"),
+                          integer("-c", "--ctx", &mem_ctx, 1, kMaxContextOption, "N",
+                                  "the context the memory section is for (default: the\nmodel's)"),
                           flag(nullptr, "--system", &system,
                                "describe this machine and build instead: the kernel table in use,\n"
                                "the CPU features seen, oneDNN's version and instruction set, threads")},
@@ -168,7 +172,9 @@ int cmd_info(int argc, char** argv) {
 
   // Whether this runtime would run it: the same validation `altup run` does, nothing allocated.
   std::printf("\nmodel check\n");
-  auto session = Session::open(std::move(*file));  // the file read above, not a second mapping
+  SessionOptions opt;
+  opt.ctx = mem_ctx;
+  auto session = Session::open(std::move(*file), opt);  // the file read above, not a second mapping
   if (!session) {
     std::printf("  refused: %s\n", session.error().message.c_str());
   } else {
@@ -176,6 +182,22 @@ int cmd_info(int argc, char** argv) {
     std::printf("  ok: runs as '%s', vocabulary %lld, context %lld (KV cache %s when full)\n",
                 std::string(s.model().arch()).c_str(), static_cast<long long>(s.model().vocab_size()),
                 static_cast<long long>(s.ctx()), human_bytes(s.kv_cache_bytes(s.ctx())).c_str());
+    // What a run with this context keeps resident while it decodes.
+    auto m = s.memory_estimate(s.ctx());
+    if (m) {
+      std::printf("\nmemory for a context of %lld tokens\n", static_cast<long long>(s.ctx()));
+      std::printf("  %-30s %s (of %s in the file; %s read a row per token)\n", "weights read per token",
+                  human_bytes(m->weights_per_token).c_str(), human_bytes(m->weights_file).c_str(),
+                  human_bytes(m->row_lookup).c_str());
+      std::printf("  %-30s %s\n", "KV cache, full", human_bytes(m->kv_cache).c_str());
+      std::printf("  %-30s %s decoding, %s for a %lld-token prefill chunk\n", "activations",
+                  human_bytes(m->activations_decode).c_str(), human_bytes(m->activations_prefill).c_str(),
+                  static_cast<long long>(m->prefill_tokens));
+      std::printf("  %-30s %s (weights read + KV cache + decode activations)\n", "while decoding",
+                  human_bytes(m->decoding()).c_str());
+    } else {
+      std::printf("  (no memory estimate: %s)\n", m.error().message.c_str());
+    }
   }
   return 0;
 }

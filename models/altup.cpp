@@ -142,6 +142,12 @@ Result<std::unique_ptr<AltUpModel>> AltUpModel::load(const GgufFile& f, std::str
   return m;
 }
 
+uint64_t AltUpModel::row_lookup_bytes() const {
+  if (hp_.tied) return 0;
+  auto bytes = tensor_bytes(w_.embed.view->dtype, w_.embed.view->shape);
+  return bytes ? *bytes : 0;
+}
+
 std::vector<StateSpec> AltUpModel::state_specs(int64_t ctx) const {
   std::vector<StateSpec> s;
   for (int64_t l = 0; l < hp_.n_layers; ++l) {

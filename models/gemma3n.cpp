@@ -257,6 +257,11 @@ Result<std::unique_ptr<Gemma3nModel>> Gemma3nModel::load(const GgufFile& f) {
   return m;
 }
 
+uint64_t Gemma3nModel::row_lookup_bytes() const {
+  auto bytes = tensor_bytes(w_.ple_embed.view->dtype, w_.ple_embed.view->shape);
+  return bytes ? *bytes : 0;
+}
+
 // Only layers with their own K / V have a cache: the shared ones read their source's.
 std::vector<StateSpec> Gemma3nModel::state_specs(int64_t ctx) const {
   std::vector<StateSpec> s;

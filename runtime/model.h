@@ -34,6 +34,9 @@ class Model {
   virtual int64_t vocab_size() const = 0;
   virtual int64_t context_length() const = 0;  // the longest context the model was made for
   virtual uint64_t weight_bytes() const = 0;
+  // Bytes of the tables that are only ever read a row per token (an embedding table that is
+  // not also the output head, Gemma 3n's per-layer table): mapped, but never resident whole.
+  virtual uint64_t row_lookup_bytes() const { return 0; }
   // State for a context of `ctx` tokens (e.g. each layer's K and V caches).
   virtual std::vector<StateSpec> state_specs(int64_t ctx) const = 0;
   // The forward pass for T new tokens; all_logits: logits for every token, else the last only.

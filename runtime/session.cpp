@@ -1,5 +1,7 @@
 #include "runtime/session.h"
 
+#include "runtime/planner.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -68,6 +70,23 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const LoadedMod
     s->states_.push_back(std::move(*z));
   }
   return s;
+}
+
+Result<Session::MemoryEstimate> Session::memory_estimate(int64_t ctx) const {
+  MemoryEstimate m;
+  m.weights_file = model().weight_bytes();
+  m.row_lookup = model().row_lookup_bytes();
+  m.weights_per_token = m.weights_file - std::min(m.row_lookup, m.weights_file);
+  m.kv_cache = kv_cache_bytes(ctx);
+  m.prefill_tokens = std::min(ctx, kPrefillChunk);
+  for (int64_t T : {int64_t{1}, m.prefill_tokens}) {
+    Graph g;
+    model().build(g, T, ctx, /*all_logits=*/false);
+    auto plan = plan_memory(g);
+    if (!plan) return plan.error();
+    (T == 1 ? m.activations_decode : m.activations_prefill) = plan->arena_bytes;
+  }
+  return m;
 }
 
 uint64_t Session::kv_cache_bytes(int64_t ctx) const {

@@ -67,6 +67,16 @@ class Session {
 
   // Bytes of KV cache (all layers) a context of `ctx` tokens takes once full.
   uint64_t kv_cache_bytes(int64_t ctx) const;
+  // What a context of `ctx` tokens costs in memory, by part: the weights a decode step reads
+  // (the file's tensors less the tables read a row at a time), the KV cache when full, and
+  // the activation arenas of a decode step and of a prefill chunk (as planned).
+  struct MemoryEstimate {
+    uint64_t weights_file = 0, row_lookup = 0, weights_per_token = 0, kv_cache = 0;
+    uint64_t activations_decode = 0, activations_prefill = 0;
+    int64_t prefill_tokens = 0;
+    uint64_t decoding() const { return weights_per_token + kv_cache + activations_decode; }
+  };
+  Result<MemoryEstimate> memory_estimate(int64_t ctx) const;
 
   // Feeds `tokens` at positions n_past .. n_past + n - 1 and returns their logits: [n, V] with
   // all_logits, else the last token's [V]. The pointer is valid until the next eval().

@@ -24,6 +24,21 @@ TEST_CASE("info lists a llama.cpp-style file: architecture, hyper-parameters, to
   }
 }
 
+TEST_CASE("info --ctx prints the memory a context takes, by part") {
+  TempDir dir;
+  Run r = run_altup(dir, "info --no-tensors --ctx 200 " ALTUP_FIXTURES_DIR "/gemma3n_k4_multimodal_f32.gguf");
+  CHECK(r.status == 0);
+  for (const char* want :
+       {"ok: runs as 'gemma3n'", "memory for a context of 200 tokens", "weights read per token", "read a row per token",
+        "KV cache, full                 200.00 KiB", "decoding, ", "for a 200-token prefill chunk", "while decoding"}) {
+    const std::string wanted = want;
+    CAPTURE(wanted);
+    CHECK(r.out.find(want) != std::string::npos);
+  }
+  r = run_altup(dir, "info --ctx 0 " ALTUP_FIXTURES_DIR "/gemma3n_k4_multimodal_f32.gguf");
+  CHECK(r.status == 2);
+}
+
 TEST_CASE("info handles every metadata type and a non-default alignment") {
   TempDir dir;
   Run r = run_altup(dir, "info " ALTUP_FIXTURES_DIR "/all_types.gguf");

@@ -7,6 +7,7 @@
 // steps through the KV cache agree within 1e-4 x max|logit|, with 1 and 2 threads.
 #include "models/gemma3n.h"
 #include "runtime/gguf.h"
+#include "runtime/session.h"
 #include "tests/golden_util.h"
 
 using namespace altup;
@@ -58,4 +59,23 @@ TEST_CASE("gemma3n: shared-KV layers allocate no cache") {
     CHECK(shared >= 2);
     CHECK(static_cast<int64_t>((*m)->state_specs(64).size()) == 2 * ((*m)->hparams().sizes.n_layers - shared));
   }
+}
+
+TEST_CASE("gemma3n: the memory estimate leaves the per-layer table out of what a decode step reads") {
+  const auto cases = load();
+  SessionOptions opt;
+  opt.ctx = 200;
+  auto s = Session::open(path(cases[0]), opt);
+  REQUIRE(s.ok());
+  auto m = (*s)->memory_estimate(200);
+  REQUIRE(m.ok());
+  const GgufTensorInfo* ple = (*s)->file().tensor("per_layer_token_embd.weight");
+  REQUIRE(ple);
+  CHECK(m->row_lookup == ple->nbytes);
+  CHECK(m->weights_per_token == (*s)->model().weight_bytes() - ple->nbytes);
+  // 4 layers of 6 keep K and V: 2 KV heads x 16 x 200 positions x 4 bytes, twice.
+  CHECK(m->kv_cache == 4u * 2 * (2 * 16 * 200 * 4));
+  CHECK(m->activations_decode > 0);
+  CHECK(m->activations_prefill > m->activations_decode);
+  CHECK(m->prefill_tokens == 200);
 }

@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""A random-weight Gemma 3n with the real model's shapes, written straight to GGUF.
+
+No real checkpoint can be downloaded here, and speed and memory do not depend on the values
+of the weights, so this stands in for Gemma 3n E2B (or E4B) in the benchmarks: every tensor
+of llama.cpp's gemma3n layout with the published config's shapes and layer count, the
+vocabulary of tests/fixtures/tokenizer_gemma.model padded to 262,400 entries as llama.cpp
+pads Gemma's. Tensors are generated one at a time (the 2-billion-value per-layer embedding
+table in chunks) and streamed into the file, so memory stays small whatever the model size.
+
+    .venv/bin/python bench/gemma3n_shapes.py --out runs/e2b-f16.gguf --dtype f16
+    .venv/bin/python bench/gemma3n_shapes.py --out runs/e2b-q8_0.gguf --dtype q8_0 --config e4b
+
+Weights are drawn at the scale of a trained model's (matrices ~ N(0, 1/fan_in), norm scales
+near 1), so activations stay finite through all layers. --dtype q8_0 writes ggml's Q8_0
+blocks directly (random int8 values with one fp16 scale per 32); f16 / bf16 / f32 as such.
+Q4_K_M comes from llama.cpp's llama-quantize run on the f16 file (bench/gemma3n_compare.sh).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "converters"))
+
+import gguf  # noqa: E402
+
+from altup_tools.gemma3n import add_tokenizer  # noqa: E402
+
+# The published text configs (google/gemma-3n-E2B-it and -E4B-it, config.json's text_config).
+CONFIGS = {
+    "e2b": dict(hidden=2048, layers=30, ffn=8192, shared_kv=10),
+    "e4b": dict(hidden=2048, layers=35, ffn=16384, shared_kv=15),
+}
+COMMON = dict(heads=8, kv_heads=2, head_dim=256, K=4, ple=256, laurel=64, vocab=262_400, ple_vocab=262_144,
+              window=512, context=32_768, rope_theta=1e6, rope_swa=1e4, softcap=30.0, eps=1e-6, sparse_layers=10)
+TOKENIZER = ROOT / "tests" / "fixtures" / "tokenizer_gemma.model"
+QTYPES = {"bf16": gguf.GGMLQuantizationType.BF16, "q8_0": gguf.GGMLQuantizationType.Q8_0}
+
+
+class Streamed:
+    """What GGUFWriter.write_tensor_data needs of an array (nbytes, tofile), made in chunks."""
+
+    def __init__(self, nbytes: int, chunks):
+        self.nbytes = nbytes
+        self._chunks = chunks
+
+    def tofile(self, f) -> None:
+        for c in self._chunks():
+            c.tofile(f)
+
+
+def tensor_list(c: dict) -> list[tuple[str, tuple[int, ...], str]]:
+    """(name, shape outermost first, kind): kind "matrix", "norm" (~1), "small" (coefficients)."""
+    H, L, K, P, hd = c["hidden"], c["layers"], c["K"], c["ple"], c["head_dim"]
+    q, kv = c["heads"] * hd, c["kv_heads"] * hd
+    out = [("token_embd.weight", (c["vocab"], H), "embed"),
+           ("per_layer_token_embd.weight", (c["vocab"], L * P), "embed"),
+           ("per_layer_model_proj.weight", (L * P, H), "matrix"),
+           ("per_layer_proj_norm.weight", (P,), "norm"),
+           ("altup_proj.weight", (K - 1, H, H), "matrix"),
+           ("altup_unembd_proj.weight", (K - 1, H, H), "matrix"),
+           ("output_norm.weight", (H,), "norm")]
+    for l in range(L):
+        F = c["ffn"]
+        b = f"blk.{l}."
+        out += [(b + "altup_router_norm.weight", (H,), "norm"), (b + "altup_router.weight", (K, H), "small"),
+                (b + "altup_predict_coef.weight", (K * K, K), "small"),
+                (b + "altup_correct_coef.weight", (K, K), "small"), (b + "altup_correct_scale.weight", (H,), "norm"),
+                (b + "attn_norm.weight", (H,), "norm"), (b + "attn_q.weight", (q, H), "matrix"),
+                (b + "attn_k.weight", (kv, H), "matrix"), (b + "attn_v.weight", (kv, H), "matrix"),
+                (b + "attn_output.weight", (H, q), "matrix"), (b + "attn_q_norm.weight", (hd,), "norm"),
+                (b + "attn_k_norm.weight", (hd,), "norm"), (b + "post_attention_norm.weight", (H,), "norm"),
+                (b + "laurel_l.weight", (c["laurel"], H), "matrix"), (b + "laurel_r.weight", (H, c["laurel"]), "matrix"),
+                (b + "laurel_post_norm.weight", (H,), "norm"), (b + "ffn_norm.weight", (H,), "norm"),
+                (b + "ffn_gate.weight", (F, H), "matrix"), (b + "ffn_up.weight", (F, H), "matrix"),
+                (b + "ffn_down.weight", (H, F), "matrix"), (b + "post_ffw_norm.weight", (H,), "norm"),
+                (b + "inp_gate.weight", (P, H), "matrix"), (b + "proj.weight", (H, P), "matrix"),
+                (b + "post_norm.weight", (H,), "norm")]
+    return out
+
+
+def add_metadata(w, c: dict, name: str) -> None:
+    L = c["layers"]
+    w.add_name(name)
+    w.add_context_length(c["context"])
+    w.add_embedding_length(c["hidden"])
+    w.add_block_count(L)
+    w.add_feed_forward_length([c["ffn"]] * L)
+    w.add_head_count(c["heads"])
+    w.add_head_count_kv(c["kv_heads"])
+    w.add_key_length(c["head_dim"])
+    w.add_value_length(c["head_dim"])
+    w.add_layer_norm_rms_eps(c["eps"])
+    w.add_rope_freq_base(c["rope_theta"])
+    w.add_rope_freq_base_swa(c["rope_swa"])
+    w.add_sliding_window(c["window"])
+    w.add_sliding_window_pattern([(l + 1) % 5 != 0 for l in range(L)])
+    w.add_shared_kv_layers(c["shared_kv"])
+    w.add_altup_num_inputs(c["K"])
+    w.add_altup_active_idx(0)
+    w.add_embedding_length_per_layer_input(c["ple"])
+    w.add_final_logit_softcapping(c["softcap"])
+    z = statistics.NormalDist().inv_cdf(0.95)
+    w.add_activation_sparsity_scale([z if l < c["sparse_layers"] else -math.inf for l in range(L)])
+
+
+def std_of(kind: str, shape: tuple[int, ...], c: dict) -> float:
+    if kind == "embed":
+        return 1.0 / math.sqrt(c["hidden"])
+    if kind == "small":
+        return 0.05
+    return 1.0 / math.sqrt(shape[-1])
+
+
+def chunks_for(shape, kind, dtype, std, rng, c):
+    """Yields the tensor's bytes in row chunks of about 16 Mi values."""
+    rows, cols = int(np.prod(shape[:-1])), shape[-1]
+    step = max(1, (16 << 20) // cols)
+
+    def gen():
+        for r0 in range(0, rows, step):
+            n = min(step, rows - r0)
+            if kind == "norm":
+                yield (1.0 + 0.05 * rng.standard_normal((n, cols), dtype=np.float32)).astype(np.float32)
+                continue
+            if dtype == "q8_0":
+                blocks = np.empty((n * cols // 32, 34), np.uint8)
+                scale = np.float16(std * math.sqrt(3.0) / 127.0)  # uniform int8 with the wanted std
+                blocks[:, :2] = np.frombuffer(scale.tobytes(), np.uint8)
+                blocks[:, 2:] = rng.integers(-127, 128, size=(blocks.shape[0], 32), dtype=np.int8).view(np.uint8)
+                yield blocks
+                continue
+            x = rng.standard_normal((n, cols), dtype=np.float32) * np.float32(std)
+            if dtype == "f32":
+                yield x
+            elif dtype == "f16":
+                yield x.astype(np.float16)
+            else:  # bf16: round to nearest even, as the gguf package does
+                u = x.view(np.uint32)
+                yield ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+    return gen
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--dtype", choices=("f32", "f16", "bf16", "q8_0"), default="f16",
+                    help="matrices and embedding tables (norms stay f32; the small router / coefficient "
+                         "matrices stay f32 as our converter keeps them)")
+    ap.add_argument("--config", choices=sorted(CONFIGS), default="e2b")
+    ap.add_argument("--layers", type=int, default=None, help="override the layer count (default: the real one)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-progress", action="store_true")
+    a = ap.parse_args()
+    c = {**COMMON, **CONFIGS[a.config]}
+    if a.layers is not None:  # fewer layers for quick trials: keep the first 5 (4 sliding, 1 full) unshared
+        if not 5 <= a.layers <= 64:
+            ap.error("--layers must be in [5, 64]")
+        c["layers"] = a.layers
+        c["shared_kv"] = min(c["shared_kv"], a.layers - 5)
+        c["sparse_layers"] = min(c["sparse_layers"], a.layers)
+    rng = np.random.default_rng(a.seed)
+    out = a.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name + ".", suffix=".tmp")
+    os.close(fd)
+    t0 = time.time()
+    try:
+        w = gguf.GGUFWriter(tmp, arch="gemma3n")
+        add_metadata(w, c, f"gemma3n-{a.config}-shapes-random-{a.dtype}")
+        add_tokenizer(w, TOKENIZER, c["vocab"])
+        w.add_file_type({"f32": 0, "f16": 1, "q8_0": 7, "bf16": 32}[a.dtype])
+        jobs, total = [], 0
+        for name, shape, kind in tensor_list(c):
+            t = "f32" if kind in ("norm", "small") else a.dtype
+            if t == "f32":
+                w.add_tensor_info(name, shape, np.dtype(np.float32), int(np.prod(shape)) * 4)
+            elif t == "f16":
+                w.add_tensor_info(name, shape, np.dtype(np.float16), int(np.prod(shape)) * 2)
+            else:
+                bshape = gguf.quant_shape_to_byte_shape(shape, QTYPES[t])
+                w.add_tensor_info(name, bshape, np.dtype(np.uint8), int(np.prod(bshape)), raw_dtype=QTYPES[t])
+            nbytes = w.tensors[0][name].nbytes
+            jobs.append((name, shape, kind, t, nbytes))
+            total += nbytes
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_ti_data_to_file()
+        bar = None
+        if not a.no_progress:
+            from tqdm import tqdm
+            bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"writing {out.name}", file=sys.stderr)
+        for name, shape, kind, t, nbytes in jobs:
+            w.write_tensor_data(Streamed(nbytes, chunks_for(shape, kind, t, std_of(kind, shape, c), rng, c)))
+            if bar:
+                bar.update(nbytes)
+        if bar:
+            bar.close()
+        w.close()
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    print(f"wrote {out}: {total / 2**30:.2f} GiB of tensors, {c['layers']} layers, {time.time() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
