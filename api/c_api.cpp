@@ -380,7 +380,8 @@ altup_status altup_truncate(altup_session* session, int64_t n_keep) {
                 "altup_truncate: n_keep " + std::to_string(n_keep) + " is not in [0, " +
                     std::to_string(session->session->n_past()) + "] (the tokens held)",
                 session);
-  session->session->truncate(n_keep);
+  if (altup::Status st = session->session->truncate(n_keep); !st.ok())
+    return fail(ALTUP_ERR_INVALID_ARGUMENT, "altup_truncate: " + st.error().message, session);
   session->history.resize(static_cast<size_t>(n_keep));
   session->logits.clear();  // they belonged to a token that is gone
   return ALTUP_OK;

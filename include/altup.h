@@ -144,7 +144,9 @@ altup_status altup_generate(altup_session* session, const char* prompt, int32_t 
 altup_status altup_session_position(const altup_session* session, int64_t* n_past, int64_t* context);
 /* Forget the sequence. */
 altup_status altup_reset(altup_session* session);
-/* Keep the first n_keep tokens of the sequence (n_keep <= the tokens held). */
+/* Keep the first n_keep tokens of the sequence (n_keep <= the tokens held). A model with
+ * sliding-window ring caches (Gemma 3n) can take back at most 512 tokens this way; beyond
+ * that it fails with ALTUP_ERR_INVALID_ARGUMENT and the sequence is unchanged. */
 altup_status altup_truncate(altup_session* session, int64_t n_keep);
 
 /* The profile of the calls since profiling started or was last cleared, as the JSON that

@@ -148,7 +148,7 @@ uint64_t AltUpModel::row_lookup_bytes() const {
   return bytes ? *bytes : 0;
 }
 
-std::vector<StateSpec> AltUpModel::state_specs(int64_t ctx) const {
+std::vector<StateSpec> AltUpModel::state_specs(int64_t ctx, int64_t /*max_tokens*/) const {
   std::vector<StateSpec> s;
   for (int64_t l = 0; l < hp_.n_layers; ++l) {
     s.push_back({"kcache-" + std::to_string(l), {hp_.n_kv_heads, ctx, hp_.head_dim}});
@@ -159,14 +159,14 @@ std::vector<StateSpec> AltUpModel::state_specs(int64_t ctx) const {
 
 // The forward pass of altup.md: the K-block ring, one transformer layer per step on the active
 // block, then predict and correct keep every block current.
-ForwardGraph AltUpModel::build(Graph& g, int64_t T, int64_t ctx, bool all_logits) const {
+ForwardGraph AltUpModel::build(Graph& g, int64_t T, int64_t ctx, int64_t max_tokens, bool all_logits) const {
   const AltUpHParams& hp = hp_;
   const int64_t d = hp.d;
   Builder b(g);
   ForwardGraph io;
   io.ids = b.input("ids", DType::I32, {T});
   io.pos = b.input("pos", DType::I32, {T});
-  for (const StateSpec& s : state_specs(ctx)) io.states.push_back(b.state(s.name, s.shape));
+  for (const StateSpec& s : state_specs(ctx, max_tokens)) io.states.push_back(b.state(s.name, s.shape));
   const AttentionShape attn{hp.n_heads, hp.n_kv_heads, hp.head_dim, 1.0f / std::sqrt(static_cast<float>(hp.head_dim)),
                             hp.rope_pairs_adjacent};
 

@@ -61,8 +61,8 @@ class AltUpModel : public Model {
   int64_t context_length() const override { return hp_.ctx; }
   uint64_t weight_bytes() const override { return bound_.total_bytes; }
   uint64_t row_lookup_bytes() const override;  // the embedding table, unless it is the output head
-  std::vector<StateSpec> state_specs(int64_t ctx) const override;
-  ForwardGraph build(Graph& g, int64_t T, int64_t ctx, bool all_logits) const override;
+  std::vector<StateSpec> state_specs(int64_t ctx, int64_t max_tokens) const override;
+  ForwardGraph build(Graph& g, int64_t T, int64_t ctx, int64_t max_tokens, bool all_logits) const override;
   const AltUpHParams& hparams() const { return hp_; }
 
  private:

@@ -16,11 +16,11 @@ TensorId attention_block(Builder& b, TensorId xn, const AttentionWeights& w, con
     if (w.k_norm) b.rms_norm_in_place("attn_k_norm", kh, w.k_norm, s.norm_eps);
     if (s.v_norm) b.rms_norm_in_place("attn_v_norm", vh, WeightRef{}, s.norm_eps);
     b.rope("rope_k", kh, pos, rope);
-    b.kv_store("k_store", kh, pos, cache.k);
-    b.kv_store("v_store", vh, pos, cache.v);
+    b.kv_store("k_store", kh, pos, cache.k, cfg.kv_ring);
+    b.kv_store("v_store", vh, pos, cache.v, cfg.kv_ring);
   }
-  const TensorId att = b.attention("attention", qh, cache.k, cache.v, pos, {s.scale, cfg.window});  // [T, H, hd]
-  return b.matmul("attn_output", b.view("attn_heads_joined", att, {T, H * hd}), w.wo);              // [T, d]
+  const TensorId att = b.attention("attention", qh, cache.k, cache.v, pos, {s.scale, cfg.window, cfg.kv_ring});
+  return b.matmul("attn_output", b.view("attn_heads_joined", att, {T, H * hd}), w.wo);  // [T, d]
 }
 
 TensorId gated_ffn(Builder& b, TensorId xn, WeightRef gate, WeightRef up, WeightRef down, ops::Act act,

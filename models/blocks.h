@@ -14,6 +14,7 @@ struct LayerConfig {
   int kv_source = -1;          // -1: the layer keeps its own K / V; else the layer whose cache it reads
   int64_t ffn = 0;             // FFN width
   float sparsity = 0.0f;       // Gaussian top-k on the FFN gate (fraction zeroed); 0: off
+  bool kv_ring = false;        // the K / V cache is a ring (ops/attention.h), set per context by the model
 };
 
 struct AttentionWeights {

@@ -82,8 +82,8 @@ void Builder::rope(const std::string& name, TensorId x, TensorId pos, ops::RopeP
   g_.add_node_into(&ops::kRope, {x, pos}, x, name, layer_, p);
 }
 
-void Builder::kv_store(const std::string& name, TensorId kv, TensorId pos, TensorId cache) {
-  g_.add_node_into(&ops::kKvStore, {kv, pos}, cache, name, layer_);
+void Builder::kv_store(const std::string& name, TensorId kv, TensorId pos, TensorId cache, bool ring) {
+  g_.add_node_into(&ops::kKvStore, {kv, pos}, cache, name, layer_, ops::KvStoreParams{ring});
 }
 
 TensorId Builder::attention(const std::string& name, TensorId q, TensorId kcache, TensorId vcache, TensorId pos,

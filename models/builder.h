@@ -56,7 +56,7 @@ class Builder {
   TensorId glu(const std::string& name, TensorId gate, TensorId up, ops::Act act);  // act(gate) * up
   TensorId gaussian_topk(const std::string& name, TensorId x, float sparsity);
   void rope(const std::string& name, TensorId x, TensorId pos, ops::RopeParams p);  // in place on [T, H, hd]
-  void kv_store(const std::string& name, TensorId kv, TensorId pos, TensorId cache);
+  void kv_store(const std::string& name, TensorId kv, TensorId pos, TensorId cache, bool ring = false);
   TensorId attention(const std::string& name, TensorId q, TensorId kcache, TensorId vcache, TensorId pos,
                      ops::AttentionParams p);  // q's shape
   void copy_into(const std::string& name, TensorId x, TensorId dst);

@@ -262,14 +262,23 @@ uint64_t Gemma3nModel::row_lookup_bytes() const {
   return bytes ? *bytes : 0;
 }
 
-// Only layers with their own K / V have a cache: the shared ones read their source's.
-std::vector<StateSpec> Gemma3nModel::state_specs(int64_t ctx) const {
+// Only layers with their own K / V have a cache: the shared ones read their source's. A
+// sliding layer's cache is a ring of window + max_tokens slots when that is shorter than the
+// context: enough for any call's keys, so a long context costs what the full layers need.
+int64_t Gemma3nModel::cache_slots(int64_t l, int64_t ctx, int64_t max_tokens) const {
+  const int64_t w = hp_.layers[static_cast<size_t>(cache_owner(hp_, l))].window;
+  return w > 0 ? std::min(ctx, w + max_tokens) : ctx;
+}
+
+std::vector<StateSpec> Gemma3nModel::state_specs(int64_t ctx, int64_t max_tokens) const {
   std::vector<StateSpec> s;
   const TransformerSizes& z = hp_.sizes;
   for (int64_t l = 0; l < z.n_layers; ++l) {
     if (cache_owner(hp_, l) != l) continue;
-    s.push_back({"kcache-" + std::to_string(l), {z.n_kv_heads, ctx, z.head_dim}});
-    s.push_back({"vcache-" + std::to_string(l), {z.n_kv_heads, ctx, z.head_dim}});
+    const int64_t slots = cache_slots(l, ctx, max_tokens);
+    const int64_t rollback = slots < ctx ? slots - hp_.layers[static_cast<size_t>(l)].window : -1;
+    s.push_back({"kcache-" + std::to_string(l), {z.n_kv_heads, slots, z.head_dim}, rollback});
+    s.push_back({"vcache-" + std::to_string(l), {z.n_kv_heads, slots, z.head_dim}, rollback});
   }
   return s;
 }
@@ -285,7 +294,7 @@ TensorId router(Builder& b, TensorId x, const Gemma3nLayerWeights& L, int64_t H,
 
 // docs/gemma3n-architecture.md, step by step. The ring [K, T, H] holds the K streams; slot
 // `active` is the one the layers run on.
-ForwardGraph Gemma3nModel::build(Graph& g, int64_t T, int64_t ctx, bool all_logits) const {
+ForwardGraph Gemma3nModel::build(Graph& g, int64_t T, int64_t ctx, int64_t max_tokens, bool all_logits) const {
   const Gemma3nHParams& hp = hp_;
   const int64_t H = hp.sizes.d, L = hp.sizes.n_layers, P = hp.ple, K = hp.K, a = hp.active;
   const float eps = hp.sizes.eps;
@@ -294,7 +303,7 @@ ForwardGraph Gemma3nModel::build(Graph& g, int64_t T, int64_t ctx, bool all_logi
   io.ids = b.input("ids", DType::I32, {T});
   io.pos = b.input("pos", DType::I32, {T});
   std::vector<KvCache> caches(static_cast<size_t>(L));
-  for (const StateSpec& s : state_specs(ctx)) io.states.push_back(b.state(s.name, s.shape));
+  for (const StateSpec& s : state_specs(ctx, max_tokens)) io.states.push_back(b.state(s.name, s.shape));
   for (int64_t l = 0, next = 0; l < L; ++l)
     if (cache_owner(hp, l) == l) {
       caches[static_cast<size_t>(l)] = {io.states[static_cast<size_t>(next)], io.states[static_cast<size_t>(next + 1)]};
@@ -335,8 +344,10 @@ ForwardGraph Gemma3nModel::build(Graph& g, int64_t T, int64_t ctx, bool all_logi
     const TensorId lr = b.matmul("laurel_r", b.matmul("laurel_l", h, W.laurel_l), W.laurel_r);
     const TensorId lau = b.add("laurel_residual", h, b.rms_norm("laurel_post_norm", lr, W.laurel_norm, eps));
     const KvCache cache = caches[static_cast<size_t>(cache_owner(hp, l))];
+    LayerConfig lc = cfg;
+    lc.kv_ring = cache_slots(l, ctx, max_tokens) < ctx;
     const TensorId att =
-        attention_block(b, h, {W.wq, W.wk, W.wv, W.wo, W.q_norm, W.k_norm}, attn, cfg, io.pos, cache);  // [T, H]
+        attention_block(b, h, {W.wq, W.wk, W.wv, W.wo, W.q_norm, W.k_norm}, attn, lc, io.pos, cache);  // [T, H]
     const TensorId a1 = b.add("attn_residual", pa, b.rms_norm("attn_post_norm", att, W.post_attn_norm, eps));
     const TensorId a2 = b.scale("laurel_mix", b.add("laurel_add", a1, lau), 1.0f / std::sqrt(2.0f));
     const TensorId ffn =

@@ -63,11 +63,13 @@ class Gemma3nModel : public Model {
   int64_t context_length() const override { return hp_.sizes.ctx; }
   uint64_t weight_bytes() const override { return bound_.total_bytes; }
   uint64_t row_lookup_bytes() const override;  // the per-layer embedding table
-  std::vector<StateSpec> state_specs(int64_t ctx) const override;
-  ForwardGraph build(Graph& g, int64_t T, int64_t ctx, bool all_logits) const override;
+  std::vector<StateSpec> state_specs(int64_t ctx, int64_t max_tokens) const override;
+  ForwardGraph build(Graph& g, int64_t T, int64_t ctx, int64_t max_tokens, bool all_logits) const override;
   const Gemma3nHParams& hparams() const { return hp_; }
 
  private:
+  int64_t cache_slots(int64_t l, int64_t ctx, int64_t max_tokens) const;  // layer l's K / V rows
+
   Gemma3nHParams hp_;
   BoundWeights bound_;                    // views into the file, plus the stream slices and clipped coefficients
   std::deque<std::vector<float>> owned_;  // the clipped correct coefficients (f32)

@@ -15,14 +15,30 @@ namespace altup::ops {
 
 namespace {
 
-Status check(const AttentionShape& s, const int32_t* positions, int64_t T) {
+// `reading`: the call reads keys (attention), so a ring must hold its whole span; a store
+// only needs its own positions to land in distinct slots.
+Status check(const AttentionShape& s, const int32_t* positions, int64_t T, bool reading = true) {
   if (s.n_heads <= 0 || s.n_kv_heads <= 0 || s.head_dim <= 0 || s.n_heads % s.n_kv_heads)
     return make_error("attention: " + std::to_string(s.n_heads) + " query heads cannot share " +
                       std::to_string(s.n_kv_heads) + " KV heads");
   for (int64_t t = 0; t < T; ++t)
-    if (positions[t] < 0 || positions[t] >= s.ctx)
+    if (positions[t] < 0 || (!s.ring && positions[t] >= s.ctx))
       return make_error("position " + std::to_string(positions[t]) + " is outside the context of " +
                         std::to_string(s.ctx));
+  if (s.ring && !reading && T > s.ctx)
+    return make_error("kv_store: " + std::to_string(T) + " positions do not fit a ring of " + std::to_string(s.ctx));
+  if (s.ring && reading && T > 0) {
+    if (s.window <= 0 || s.window > s.ctx)
+      return make_error("attention: a ring cache of " + std::to_string(s.ctx) + " slots needs a window in [1, " +
+                        std::to_string(s.ctx) + "], got " + std::to_string(s.window));
+    int64_t lo = positions[0], hi = positions[0];
+    for (int64_t t = 1; t < T; ++t) lo = std::min<int64_t>(lo, positions[t]), hi = std::max<int64_t>(hi, positions[t]);
+    const int64_t span = hi - std::max<int64_t>(0, lo - s.window + 1) + 1;
+    if (span > s.ctx)
+      return make_error("attention: positions " + std::to_string(lo) + ".." + std::to_string(hi) +
+                        " with a window of " + std::to_string(s.window) + " need " + std::to_string(span) +
+                        " keys; the ring holds " + std::to_string(s.ctx));
+  }
   return {};
 }
 
@@ -30,6 +46,9 @@ Status check(const AttentionShape& s, const int32_t* positions, int64_t T) {
 int64_t first_key(const AttentionShape& s, int64_t pos) {
   return s.window > 0 && pos - s.window + 1 > 0 ? pos - s.window + 1 : 0;
 }
+
+// The cache row of the key at position j.
+int64_t slot(const AttentionShape& s, int64_t j) { return s.ring ? j % s.ctx : j; }
 
 #if defined(ALTUP_HAVE_ONEDNN)
 // Prefill: many queries meet the same keys, so per KV head the scores S = Q·Kᵀ and the output
@@ -48,7 +67,7 @@ Status attention_gemm(const AttentionShape& s, const float* q, const float* kcac
   thread_local std::vector<float> scores;
   for (int64_t t0 = 0; t0 < T; t0 += block) {
     const int64_t tb = std::min(block, T - t0);
-    int64_t kmin = s.ctx, kmax = 0;
+    int64_t kmin = INT64_MAX, kmax = 0;  // positions (a ring's may pass ctx)
     for (int64_t t = t0; t < t0 + tb; ++t) {
       kmin = std::min(kmin, first_key(s, positions[t]));
       kmax = std::max<int64_t>(kmax, positions[t]);
@@ -57,9 +76,23 @@ Status attention_gemm(const AttentionShape& s, const float* q, const float* kcac
     scores.resize(static_cast<size_t>(group * tb * nk));
     float* S = scores.data();  // [group, tb, nk]
     for (int64_t g = 0; g < s.n_kv_heads; ++g) {
-      const float* qg = q + (t0 * H + g * group) * hd;     // [group, tb, hd], strides hd, H*hd, 1
-      const float* kg = kcache + (g * s.ctx + kmin) * hd;  // Kᵀ [hd, nk]: strides 1, hd
-      const float* vg = vcache + (g * s.ctx + kmin) * hd;  // V [nk, hd]
+      const float* qg = q + (t0 * H + g * group) * hd;              // [group, tb, hd], strides hd, H*hd, 1
+      const float* kg = kcache + (g * s.ctx + slot(s, kmin)) * hd;  // Kᵀ [hd, nk]: strides 1, hd
+      const float* vg = vcache + (g * s.ctx + slot(s, kmin)) * hd;  // V [nk, hd]
+      if (s.ring && slot(s, kmin) + nk > s.ctx) {  // the keys wrap around the ring: lay them out in order
+        thread_local std::vector<float> kv_store_buf;
+        kv_store_buf.resize(static_cast<size_t>(2 * nk * hd));
+        float* kd = kv_store_buf.data();
+        float* vd = kd + nk * hd;
+        const int64_t first = s.ctx - slot(s, kmin);  // keys before the wrap
+        const float* kb = kcache + g * s.ctx * hd;
+        const float* vb = vcache + g * s.ctx * hd;
+        std::copy_n(kb + slot(s, kmin) * hd, first * hd, kd);
+        std::copy_n(kb, (nk - first) * hd, kd + first * hd);
+        std::copy_n(vb + slot(s, kmin) * hd, first * hd, vd);
+        std::copy_n(vb, (nk - first) * hd, vd + first * hd);
+        kg = kd, vg = vd;
+      }
       ALTUP_TRY(
           ops::bmm_f32_dnnl(group, tb, nk, hd, {qg, hd, H * hd, 1}, {kg, 0, 1, hd}, true, S, tb * nk, nk, 1, threads));
       parallel_for(group * tb, group * tb * nk >= kMinParallelElems ? threads : 1, [&](int64_t r0, int64_t r1) {
@@ -115,22 +148,22 @@ Status attention(const AttentionShape& s, const float* q, const float* kcache, c
       const float* kbase = kcache + kvh * s.ctx * hd;
       const float* vbase = vcache + kvh * s.ctx * hd;
       float* sc = scores.data();
-      for (int64_t j = lo; j <= pos; ++j) sc[j - lo] = k.dot(qv, kbase + j * hd, hd) * s.scale;
+      for (int64_t j = lo; j <= pos; ++j) sc[j - lo] = k.dot(qv, kbase + slot(s, j) * hd, hd) * s.scale;
       k.softmax(sc, sc, pos - lo + 1);
       float* o = out + item * hd;
       std::memset(o, 0, static_cast<size_t>(hd) * sizeof(float));
-      for (int64_t j = lo; j <= pos; ++j) k.axpy(sc[j - lo], vbase + j * hd, o, hd);
+      for (int64_t j = lo; j <= pos; ++j) k.axpy(sc[j - lo], vbase + slot(s, j) * hd, o, hd);
     }
   });
   return {};
 }
 
 Status kv_store(const AttentionShape& s, const float* kv, const int32_t* positions, int64_t T, float* cache) {
-  ALTUP_TRY(check(s, positions, T));
+  ALTUP_TRY(check(s, positions, T, /*reading=*/false));
   const int64_t hd = s.head_dim;
   for (int64_t t = 0; t < T; ++t)
     for (int64_t h = 0; h < s.n_kv_heads; ++h)
-      std::memcpy(cache + (h * s.ctx + positions[t]) * hd, kv + (t * s.n_kv_heads + h) * hd,
+      std::memcpy(cache + (h * s.ctx + slot(s, positions[t])) * hd, kv + (t * s.n_kv_heads + h) * hd,
                   static_cast<size_t>(hd) * sizeof(float));
   return {};
 }
@@ -139,6 +172,7 @@ void ref::attention(const AttentionShape& s, const float* q, const float* kcache
                     const int32_t* positions, int64_t T, float* out) {
   const int64_t H = s.n_heads, hd = s.head_dim, group = s.n_heads / s.n_kv_heads;
   std::vector<double> p(static_cast<size_t>(s.ctx));
+  auto row = [&](int64_t j) { return s.ring ? j % s.ctx : j; };  // the key at position j
   for (int64_t t = 0; t < T; ++t)
     for (int64_t h = 0; h < H; ++h) {
       const int64_t pos = positions[t], lo = first_key(s, pos), kvh = h / group;
@@ -146,14 +180,14 @@ void ref::attention(const AttentionShape& s, const float* q, const float* kcache
       double m = -INFINITY, z = 0;
       for (int64_t j = lo; j <= pos; ++j) {
         double d = 0;
-        for (int64_t i = 0; i < hd; ++i) d += static_cast<double>(qv[i]) * kcache[(kvh * s.ctx + j) * hd + i];
-        p[j] = d * s.scale;
-        m = std::max(m, p[j]);
+        for (int64_t i = 0; i < hd; ++i) d += static_cast<double>(qv[i]) * kcache[(kvh * s.ctx + row(j)) * hd + i];
+        p[j - lo] = d * s.scale;
+        m = std::max(m, p[j - lo]);
       }
-      for (int64_t j = lo; j <= pos; ++j) z += (p[j] = std::exp(p[j] - m));
+      for (int64_t j = lo; j <= pos; ++j) z += (p[j - lo] = std::exp(p[j - lo] - m));
       for (int64_t i = 0; i < hd; ++i) {
         double acc = 0;
-        for (int64_t j = lo; j <= pos; ++j) acc += p[j] / z * vcache[(kvh * s.ctx + j) * hd + i];
+        for (int64_t j = lo; j <= pos; ++j) acc += p[j - lo] / z * vcache[(kvh * s.ctx + row(j)) * hd + i];
         out[(t * H + h) * hd + i] = static_cast<float>(acc);
       }
     }
@@ -186,6 +220,7 @@ Status run_attention(const Node& node, ExecContext& ctx) {
   ALTUP_TRY(params_of(node, &p));
   s->scale = p.scale;
   s->window = p.window;
+  s->ring = p.ring;
   return attention(*s, q.as<float>(), kc.as<float>(), vc.as<float>(), pos.as<int32_t>(), q.shape[0], y.as<float>(),
                    ctx.threads());
 }
@@ -196,6 +231,9 @@ Status run_kv_store(const Node& node, ExecContext& ctx) {
   auto s = shape_of(kv, cache, pos);
   if (!s) return s.error();
   if (kv.shape[1] != cache.shape[0]) return make_error("kv_store: head counts differ");
+  KvStoreParams p;  // optional: a node without parameters writes a plain cache
+  if (!node.params.empty()) ALTUP_TRY(params_of(node, &p));
+  s->ring = p.ring;
   return kv_store(*s, kv.as<float>(), pos.as<int32_t>(), kv.shape[0], cache.as<float>());
 }
 

@@ -4,6 +4,8 @@
 //
 // Cache layout, per layer: K and V each [H_kv, ctx, hd]. Decode reads, for one query head,
 // a contiguous run of keys and then of values: the fastest order for one token at a time.
+// A sliding-window layer may keep a ring instead: ctx slots with position p in slot p % ctx,
+// enough for the window plus one call's tokens, so its memory does not grow with the context.
 // Prefill with many queries takes a GEMM-shaped path when oneDNN is there (see AttentionPath).
 #pragma once
 
@@ -21,6 +23,9 @@ struct AttentionShape {
   int64_t ctx = 0;         // positions the cache holds
   float scale = 1.0f;      // e.g. 1/sqrt(hd); Gemma 3n uses 1
   int64_t window = 0;      // sliding window; 0 = none
+  // The cache is a ring of ctx slots (position p in slot p % ctx). Needs a window, and each
+  // call's keys (from its first query's window start to its last position) must fit in it.
+  bool ring = false;
 };
 
 // q, out: [T, H, hd]; positions: [T] (the cache holds every key up to each position).
@@ -52,10 +57,15 @@ void attention(const AttentionShape& s, const float* q, const float* kcache, con
 
 // Graph ops. kAttention: inputs {q [T, H, hd], kcache (state), vcache (state), pos [T] I32},
 // output [T, H, hd]; AttentionParams.
-// kKvStore: inputs {kv [T, H_kv, hd], pos [T] I32}, output: the cache (a state tensor).
+// kKvStore: inputs {kv [T, H_kv, hd], pos [T] I32}, output: the cache (a state tensor);
+// optional KvStoreParams.
 struct AttentionParams {
   float scale = 1.0f;
   int64_t window = 0;  // sliding window; 0: full causal attention
+  bool ring = false;   // the caches are rings (AttentionShape::ring)
+};
+struct KvStoreParams {
+  bool ring = false;  // optional; the cache is a ring
 };
 extern const OpDef kAttention;
 extern const OpDef kKvStore;

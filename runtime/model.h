@@ -22,9 +22,16 @@ struct ForwardGraph {
   std::vector<TensorId> states;  // in state_specs() order
 };
 
+// The most tokens one forward graph evaluates (a prefill chunk); longer prompts run as
+// several graphs through the cache.
+constexpr int64_t kMaxGraphTokens = 512;
+
 struct StateSpec {
   std::string name;
   Shape shape;  // f32
+  // A ring buffer (a sliding-window layer's K / V keeps window + max_tokens positions): how
+  // many positions may be taken back (Session::truncate) with its keys intact; -1: any.
+  int64_t rollback = -1;
 };
 
 class Model {
@@ -37,10 +44,12 @@ class Model {
   // Bytes of the tables that are only ever read a row per token (an embedding table that is
   // not also the output head, Gemma 3n's per-layer table): mapped, but never resident whole.
   virtual uint64_t row_lookup_bytes() const { return 0; }
-  // State for a context of `ctx` tokens (e.g. each layer's K and V caches).
-  virtual std::vector<StateSpec> state_specs(int64_t ctx) const = 0;
-  // The forward pass for T new tokens; all_logits: logits for every token, else the last only.
-  virtual ForwardGraph build(Graph& g, int64_t T, int64_t ctx, bool all_logits) const = 0;
+  // State for a context of `ctx` tokens fed at most `max_tokens` at a time (each layer's K
+  // and V caches).
+  virtual std::vector<StateSpec> state_specs(int64_t ctx, int64_t max_tokens) const = 0;
+  // The forward pass for T <= max_tokens new tokens; all_logits: logits for every token,
+  // else the last only.
+  virtual ForwardGraph build(Graph& g, int64_t T, int64_t ctx, int64_t max_tokens, bool all_logits) const = 0;
 };
 
 // The model for the file's general.architecture (models/registry.cpp); the file must outlive it.

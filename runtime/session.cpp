@@ -49,6 +49,9 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const LoadedMod
   s->loaded_ = std::move(model);
   s->ctx_ = options.ctx > 0 ? options.ctx : s->model().context_length();
   if (s->ctx_ <= 0) return make_error("context length must be positive");
+  if (options.max_tokens < 1 || options.max_tokens > kMaxGraphTokens)
+    return make_error("tokens per graph must be in [1, " + std::to_string(kMaxGraphTokens) + "]");
+  s->max_tokens_ = options.max_tokens;
   s->threads_ = options.threads > 0 ? options.threads : available_threads();
   // The whole cache must fit in the memory available now, even though it is backed only as
   // tokens arrive: a run that would die of memory half-way is refused at the start.
@@ -62,7 +65,9 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const LoadedMod
                           " tokens fits; see --ctx)",
                       ErrorKind::OutOfMemory);
   }
-  for (const StateSpec& spec : s->model().state_specs(s->ctx_)) {
+  for (const StateSpec& spec : s->model().state_specs(s->ctx_, s->max_tokens_)) {
+    if (spec.rollback >= 0)
+      s->max_rollback_ = s->max_rollback_ < 0 ? spec.rollback : std::min(s->max_rollback_, spec.rollback);
     auto z = ZeroPages::reserve(static_cast<uint64_t>(spec.shape.numel()) * sizeof(float));
     if (!z)
       return make_error(spec.name + " " + spec.shape.str() + ": " + z.error().message + " (try a smaller --ctx)",
@@ -78,10 +83,10 @@ Result<Session::MemoryEstimate> Session::memory_estimate(int64_t ctx) const {
   m.row_lookup = model().row_lookup_bytes();
   m.weights_per_token = m.weights_file - std::min(m.row_lookup, m.weights_file);
   m.kv_cache = kv_cache_bytes(ctx);
-  m.prefill_tokens = std::min(ctx, kPrefillChunk);
+  m.prefill_tokens = std::min(ctx, max_tokens_);
   for (int64_t T : {int64_t{1}, m.prefill_tokens}) {
     Graph g;
-    model().build(g, T, ctx, /*all_logits=*/false);
+    model().build(g, T, ctx, max_tokens_, /*all_logits=*/false);
     auto plan = plan_memory(g);
     if (!plan) return plan.error();
     (T == 1 ? m.activations_decode : m.activations_prefill) = plan->arena_bytes;
@@ -89,9 +94,21 @@ Result<Session::MemoryEstimate> Session::memory_estimate(int64_t ctx) const {
   return m;
 }
 
+Status Session::truncate(int64_t n) {
+  if (n < 0 || n > n_past_)
+    return make_error("cannot keep " + std::to_string(n) + " tokens: the sequence holds " + std::to_string(n_past_));
+  if (max_rollback_ >= 0 && n_past_ - n > max_rollback_)
+    return make_error("cannot take back " + std::to_string(n_past_ - n) +
+                      " tokens: this model's sliding-window caches " + "keep only the last " +
+                      std::to_string(max_rollback_) + " beyond their window (reset instead)");
+  n_past_ = n;
+  return {};
+}
+
 uint64_t Session::kv_cache_bytes(int64_t ctx) const {
   uint64_t bytes = 0;
-  for (const StateSpec& spec : model().state_specs(ctx)) bytes += static_cast<uint64_t>(spec.shape.numel()) * 4;
+  for (const StateSpec& spec : model().state_specs(ctx, max_tokens_))
+    bytes += static_cast<uint64_t>(spec.shape.numel()) * 4;
   return bytes;
 }
 
@@ -104,7 +121,7 @@ Result<Session::Forward*> Session::forward_for(int64_t T, bool all_logits) {
   auto f = std::make_unique<Forward>();
   f->T = T;
   f->all_logits = all_logits;
-  f->io = model().build(f->graph, T, ctx_, all_logits);
+  f->io = model().build(f->graph, T, ctx_, max_tokens_, all_logits);
   auto ex = Executor::create(f->graph);
   if (!ex) return make_error("building the forward graph: " + ex.error().message);
   f->exec = std::move(*ex);
@@ -124,7 +141,7 @@ Result<const float*> Session::eval(const std::vector<int32_t>& tokens, bool all_
   for (int32_t t : tokens)
     if (t < 0 || t >= model().vocab_size())
       return make_error("token id " + std::to_string(t) + " is outside the vocabulary", ErrorKind::TokenOutOfRange);
-  if (T <= kPrefillChunk) return eval_chunk(tokens.data(), T, all_logits);
+  if (T <= max_tokens_) return eval_chunk(tokens.data(), T, all_logits);
   // A long prompt: chunk after chunk through the cache, as one prefill would see it.
   const int64_t V = model().vocab_size();
   if (all_logits) {
@@ -137,11 +154,18 @@ Result<const float*> Session::eval(const std::vector<int32_t>& tokens, bool all_
   }
   const int64_t start = n_past_;
   const float* last = nullptr;
-  for (int64_t t0 = 0; t0 < T; t0 += kPrefillChunk) {
-    const int64_t n = std::min(kPrefillChunk, T - t0);
+  for (int64_t t0 = 0; t0 < T; t0 += max_tokens_) {
+    const int64_t n = std::min(max_tokens_, T - t0);
     auto l = eval_chunk(tokens.data() + t0, n, all_logits);
     if (!l) {
-      n_past_ = start;  // all or nothing: the sequence is as it was before this call
+      // All or nothing: the sequence is as it was before this call, unless sliding-window
+      // rings have already overwritten keys it needs; then it starts over, and says so.
+      if (max_rollback_ >= 0 && n_past_ - start > max_rollback_) {
+        n_past_ = 0;
+        return make_error(l.error().message + " (the sequence was reset: its sliding-window caches had moved on)",
+                          l.error().kind);
+      }
+      n_past_ = start;
       return l.error();
     }
     last = *l;

@@ -24,11 +24,14 @@
 namespace altup {
 
 // The most tokens one forward graph evaluates; longer prompts run as several chunks.
-constexpr int64_t kPrefillChunk = 512;
+constexpr int64_t kPrefillChunk = kMaxGraphTokens;
 
 struct SessionOptions {
   int threads = 0;  // 0: every available core
   int64_t ctx = 0;  // 0: the model's context length
+  // Tokens per forward graph, in [1, kMaxGraphTokens]; also sizes sliding-window rings
+  // (tests set it small to exercise them).
+  int64_t max_tokens = kMaxGraphTokens;
 };
 
 // A validated model: the mapped file, the architecture's model and its tokenizer. Read-only
@@ -62,8 +65,10 @@ class Session {
 
   // Forget the sequence (the caches are simply overwritten from position 0).
   void reset() { n_past_ = 0; }
-  // Keep only the first n tokens of the sequence (n <= n_past); the next eval continues there.
-  void truncate(int64_t n) { n_past_ = std::clamp<int64_t>(n, 0, n_past_); }
+  // Keep only the first n tokens of the sequence (0 <= n <= n_past); the next eval continues
+  // there. A model with sliding-window rings can take back at most max_rollback() tokens.
+  Status truncate(int64_t n);
+  int64_t max_rollback() const { return max_rollback_; }  // -1: any number
 
   // Bytes of KV cache (all layers) a context of `ctx` tokens takes once full.
   uint64_t kv_cache_bytes(int64_t ctx) const;
@@ -99,7 +104,7 @@ class Session {
   Result<const float*> eval_chunk(const int32_t* tokens, int64_t T, bool all_logits);
 
   std::shared_ptr<const LoadedModel> loaded_;
-  int64_t ctx_ = 0, n_past_ = 0;
+  int64_t ctx_ = 0, n_past_ = 0, max_tokens_ = kMaxGraphTokens, max_rollback_ = -1;
   int threads_ = 1;
   std::vector<ZeroPages> states_;      // KV caches, one buffer per StateSpec, backed as written
   std::vector<float> chunked_logits_;  // [T, V]: all_logits of a prompt longer than one chunk

@@ -65,10 +65,12 @@ inline void check_logits(const float* got, const float* want, int64_t n, const s
 
 // Prefill the prompt in one pass (every position's logits), then decode greedily through the
 // KV cache with 1 and 2 threads: logits within 1e-4 x max|logit|, identical tokens.
-inline void check_golden(const Golden& g, const std::string& prefix) {
+// `base`: options beyond the thread count (tests pass small graphs to exercise chunking).
+inline void check_golden(const Golden& g, const std::string& prefix, SessionOptions base = {}) {
   for (int threads : {1, 2}) {
-    const std::string at = g.name + " threads=" + std::to_string(threads);
-    SessionOptions opt;
+    const std::string at =
+        g.name + " threads=" + std::to_string(threads) + " graph<=" + std::to_string(base.max_tokens);
+    SessionOptions opt = base;
     opt.threads = threads;
     auto s = Session::open(std::string(ALTUP_FIXTURES_DIR) + "/" + prefix + g.name + ".gguf", opt);
     REQUIRE_MESSAGE(s.ok(), at << ": " << (s.ok() ? "" : s.error().message));

@@ -23,6 +23,31 @@ TEST_CASE("gemma3n: prefill and decode match transformers for every configuratio
   for (const Golden& g : cases) check_golden(g, "gemma3n_");
 }
 
+TEST_CASE("gemma3n: sliding-window layers keep rings (window + graph size), and still match transformers") {
+  // Graphs of at most 8 tokens: the sliding layers' caches become rings of window + 8 slots
+  // (24 to 40 of 256), the 64-token prompt goes in as 8 chunks, and decoding wraps around.
+  SessionOptions small;
+  small.max_tokens = 8;
+  for (const Golden& g : load()) {
+    check_golden(g, "gemma3n_", small);
+    auto s = Session::open(path(g), small);
+    REQUIRE(s.ok());
+    CHECK((*s)->max_rollback() == 8);
+    CHECK((*s)->kv_cache_bytes(256) < Session::open(path(g)).value()->kv_cache_bytes(256));
+    REQUIRE((*s)->eval(g.prompt).ok());
+    CHECK((*s)->truncate(56).ok());  // 8 back: the ring still holds what position 56 needs
+    CHECK((*s)->n_past() == 56);
+    const Status too_far = (*s)->truncate(40);
+    REQUIRE_FALSE(too_far.ok());
+    CHECK(too_far.error().message.find("cannot take back 16 tokens") != std::string::npos);
+    CHECK((*s)->n_past() == 56);
+    // After a truncation the logits are those of the prompt's prefix.
+    auto l = (*s)->eval({g.prompt[56]});
+    REQUIRE(l.ok());
+    check_logits(*l, g.prefill.data() + 56 * g.vocab, g.vocab, "after truncate " + g.name);
+  }
+}
+
 TEST_CASE("gemma3n: the file's numbers are read as transformers' config states them") {
   const auto cases = load();
   auto f = GgufFile::open(path(cases[0]));  // k4_multimodal_f32
@@ -57,7 +82,7 @@ TEST_CASE("gemma3n: shared-KV layers allocate no cache") {
     for (const LayerConfig& c : (*m)->hparams().layers) shared += c.kv_source >= 0;
     CAPTURE(g.name);
     CHECK(shared >= 2);
-    CHECK(static_cast<int64_t>((*m)->state_specs(64).size()) == 2 * ((*m)->hparams().sizes.n_layers - shared));
+    CHECK(static_cast<int64_t>((*m)->state_specs(64, 64).size()) == 2 * ((*m)->hparams().sizes.n_layers - shared));
   }
 }
 

@@ -126,6 +126,64 @@ TEST_CASE("attention's GEMM path agrees with the row path and the reference") {
   }
 }
 
+TEST_CASE("a ring cache (position p in slot p % slots) gives what the full cache gives, on both paths") {
+  // Sliding window 13, ring of 13 + 40 slots; calls of 1, 7 and 40 tokens at positions that
+  // wrap around the ring several times, stored through kv_store as a session would.
+  const int64_t H = 4, Hkv = 2, hd = 24, window = 13, slots = window + 40, total = 400;
+  std::mt19937 rng(17);
+  std::normal_distribution<float> nd;
+  ops::AttentionShape full, ring;
+  full.n_heads = ring.n_heads = H;
+  full.n_kv_heads = ring.n_kv_heads = Hkv;
+  full.head_dim = ring.head_dim = hd;
+  full.window = ring.window = window;
+  full.scale = ring.scale = 0.2f;
+  full.ctx = total;
+  ring.ctx = slots;
+  ring.ring = true;
+  std::vector<float> kf(Hkv * total * hd), vf(kf.size()), kr(Hkv * slots * hd), vr(kr.size());
+  int64_t at = 0;
+  for (int64_t T : {40, 1, 7, 40, 40, 1, 40, 33, 40, 40, 1, 40, 40, 7, 30}) {
+    if (at + T > total) break;
+    CAPTURE(at);
+    CAPTURE(T);
+    std::vector<float> q(T * H * hd), k(T * Hkv * hd), v(k.size());
+    for (auto* vec : {&q, &k, &v})
+      for (float& x : *vec) x = nd(rng);
+    std::vector<int32_t> pos(T);
+    for (int64_t t = 0; t < T; ++t) pos[t] = static_cast<int32_t>(at + t);
+    REQUIRE(ops::kv_store(full, k.data(), pos.data(), T, kf.data()).ok());
+    REQUIRE(ops::kv_store(full, v.data(), pos.data(), T, vf.data()).ok());
+    REQUIRE(ops::kv_store(ring, k.data(), pos.data(), T, kr.data()).ok());
+    REQUIRE(ops::kv_store(ring, v.data(), pos.data(), T, vr.data()).ok());
+    std::vector<float> want(q.size()), ref(q.size()), rows(q.size()), gemm(q.size());
+    ops::ref::attention(full, q.data(), kf.data(), vf.data(), pos.data(), T, want.data());
+    ops::ref::attention(ring, q.data(), kr.data(), vr.data(), pos.data(), T, ref.data());
+    check_close(ref.data(), want.data(), static_cast<int64_t>(q.size()), 1e-6f, 1e-6f, "reference on the ring");
+    REQUIRE(ops::attention(ring, q.data(), kr.data(), vr.data(), pos.data(), T, rows.data(), 2, nullptr,
+                           ops::AttentionPath::rows)
+                .ok());
+    check_close(rows.data(), want.data(), static_cast<int64_t>(q.size()), 1e-5f, 1e-5f, "rows path on the ring");
+#if defined(ALTUP_HAVE_ONEDNN)
+    for (int64_t block : {0, 6}) {
+      REQUIRE(ops::attention(ring, q.data(), kr.data(), vr.data(), pos.data(), T, gemm.data(), 2, nullptr,
+                             ops::AttentionPath::gemm, block)
+                  .ok());
+      check_close(gemm.data(), want.data(), static_cast<int64_t>(q.size()), 1e-5f, 1e-5f, "gemm path on the ring");
+    }
+#endif
+    at += T;
+  }
+  CHECK(at > 3 * slots);
+  // A call whose keys do not fit the ring is refused, not wrapped over itself.
+  std::vector<int32_t> pos(slots);
+  for (int64_t t = 0; t < slots; ++t) pos[t] = static_cast<int32_t>(500 + t);
+  std::vector<float> q(slots * H * hd), out(q.size());
+  const Status st = ops::attention(ring, q.data(), kr.data(), vr.data(), pos.data(), slots, out.data(), 1);
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.error().message.find("the ring holds 53") != std::string::npos);
+}
+
 TEST_CASE("attention rejects positions outside the cache and heads that cannot be grouped") {
   ops::AttentionShape s;
   s.n_heads = 4;
