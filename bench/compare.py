@@ -14,8 +14,13 @@ comparison would not be of the same computation.
 Prints a table (median tokens/s of each, their ratio, and the median of the per-round ratios)
 and writes OUT/results.json.
 
+With --models LABEL=FILE ... the given files are measured instead (e.g. the Gemma 3n files of
+bench/gemma3n_shapes.py); their greedy check compares token ids (altup.cpp through its Python
+binding). -d N starts every test after N tokens of context, as llama-bench's -d does.
+
     bash scripts/bootstrap-compare.sh      # once: .venv-compare with llama-cpp-python
     .venv-compare/bin/python bench/compare.py [--dtypes f32 f16] [-p 512] [-n 128] [--rounds 5] [-t 2]
+    .venv-compare/bin/python bench/compare.py --models q8_0=runs/e2b-q8_0.gguf -p 512 -n 64 -d 3968
 """
 from __future__ import annotations
 
@@ -80,9 +85,9 @@ def make_models(out: Path, dtypes: list[str], d: int, layers: int, ffn: int, see
 
 # --- the two runtimes ----------------------------------------------------------------------
 
-def run_altup(altup: Path, model: Path, n_prompt: int, n_gen: int, threads: int) -> dict:
+def run_altup(altup: Path, model: Path, n_prompt: int, n_gen: int, threads: int, depth: int = 0) -> dict:
     cmd = [str(altup), "bench", "-m", str(model), "-p", str(n_prompt), "-n", str(n_gen), "-r", "1",
-           "-t", str(threads), "-o", "json"]
+           "-t", str(threads), "-d", str(depth), "-o", "json"]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         raise CompareError(f"altup bench failed ({' '.join(cmd)}):\n{r.stderr.strip()}")
@@ -91,9 +96,9 @@ def run_altup(altup: Path, model: Path, n_prompt: int, n_gen: int, threads: int)
             **{t["test"]: t["tokens_per_s"]["median"] for t in j["tests"]}}
 
 
-def run_peer(model: Path, n_prompt: int, n_gen: int, threads: int) -> dict:
+def run_peer(model: Path, n_prompt: int, n_gen: int, threads: int, depth: int = 0) -> dict:
     cmd = [sys.executable, __file__, "--peer-worker", str(model), "-p", str(n_prompt), "-n", str(n_gen),
-           "-t", str(threads)]
+           "-t", str(threads), "-d", str(depth)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         raise CompareError(f"llama.cpp worker failed on {model}:\n{r.stderr.strip()[-2000:]}")
@@ -124,6 +129,10 @@ class Peer:
 
     def clear(self) -> None:
         self.L.llama_memory_clear(self.L.llama_get_memory(self.ctx), True)
+
+    def keep(self, n: int) -> bool:
+        """Drops every position from n on; False if the cache cannot (then clear and refill)."""
+        return bool(self.L.llama_memory_seq_rm(self.L.llama_get_memory(self.ctx), -1, n, -1))
 
     def decode(self, tokens: list[int]) -> None:
         L = self.L
@@ -157,7 +166,7 @@ class Peer:
         self.L.llama_model_free(self.model)
 
 
-def peer_worker(model: Path, n_prompt: int, n_gen: int, threads: int, greedy: int) -> int:
+def peer_worker(model: Path, n_prompt: int, n_gen: int, threads: int, greedy: int, depth: int = 0) -> int:
     """Runs in a process of its own: llama-bench's ppN and tgN, one warm-up each (as altup bench
     does), or with greedy > 0 the greedy continuation of PROMPT. Prints one JSON line."""
     import random
@@ -165,23 +174,35 @@ def peer_worker(model: Path, n_prompt: int, n_gen: int, threads: int, greedy: in
 
     try:
         t_load = time.perf_counter()
-        peer = Peer(model, max(n_prompt, n_gen, 64), max(n_prompt, 64), threads)
+        peer = Peer(model, depth + max(n_prompt, n_gen, 64), max(n_prompt, 64), threads)
         res = {"load_s": time.perf_counter() - t_load}
         if greedy > 0:
             ids, out = peer.greedy(PROMPT, greedy)
             print(json.dumps({"prompt_ids": ids, "ids": out}))
             return 0
         rnd = random.Random(42)
+        batch = max(n_prompt, 64)
+        fill = [peer.bos] + [rnd.randrange(3, peer.n_vocab) for _ in range(depth - 1)] if depth else []
+
+        def start() -> None:  # an empty context, or `depth` tokens of one (refilled if need be)
+            if depth == 0:
+                peer.clear()
+            elif not peer.keep(depth) or not start.filled:
+                peer.clear()
+                for i in range(0, depth, batch):
+                    peer.decode(fill[i:i + batch])
+                start.filled = True
+        start.filled = False
 
         def pp() -> float:
-            peer.clear()
-            toks = [peer.bos] + [rnd.randrange(3, peer.n_vocab) for _ in range(n_prompt - 1)]
+            start()
+            toks = ([] if depth else [peer.bos]) + [rnd.randrange(3, peer.n_vocab) for _ in range(n_prompt - (0 if depth else 1))]
             t0 = time.perf_counter()
             peer.decode(toks)
             return n_prompt / (time.perf_counter() - t0)
 
         def tg() -> float:
-            peer.clear()
+            start()
             tok, t0 = peer.bos, time.perf_counter()
             for _ in range(n_gen):
                 peer.decode([tok])
@@ -199,6 +220,30 @@ def peer_worker(model: Path, n_prompt: int, n_gen: int, threads: int, greedy: in
         return 1
     print(json.dumps(res))
     return 0
+
+
+def check_ids(model: Path, n: int, threads: int) -> dict:
+    """The same check for any file: greedy token ids of PROMPT in altup.cpp (its Python binding)
+    and in llama.cpp, after the same prompt ids."""
+    import numpy as np
+
+    from altup_tools.runtime import Model
+
+    with Model(model, temperature=0, threads=threads) as m:
+        ids = m.tokenize(PROMPT)
+        logits, ours = m.eval(ids), []
+        for _ in range(n):
+            ours.append(int(np.argmax(logits)))
+            logits = m.eval([ours[-1]])
+    p = subprocess.run([sys.executable, __file__, "--peer-worker", str(model), "--greedy", str(n),
+                        "-t", str(threads)], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise CompareError(f"llama.cpp could not generate from {model}:\n{p.stderr.strip()[-2000:]}")
+    j = json.loads(p.stdout.strip().splitlines()[-1])
+    theirs = j["ids"]
+    agree = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), min(len(ours), len(theirs)))
+    return {"prompt": PROMPT, "prompt_ids_same": ids == j["prompt_ids"], "tokens": n, "altup": ours,
+            "llama_cpp": theirs, "same": ids == j["prompt_ids"] and ours == theirs, "agree_first": agree}
 
 
 def check_agreement(altup: Path, model: Path, n: int, threads: int) -> dict:
@@ -239,11 +284,13 @@ def main() -> int:
     ap.add_argument("--altup", type=Path, default=ROOT / "build" / "cli" / "altup")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "compare")
     ap.add_argument("--keep", action="store_true", help="keep the GGUF files (reused by the next run)")
+    ap.add_argument("--models", nargs="+", metavar="LABEL=FILE", help="measure these files (kept) instead")
+    ap.add_argument("-d", "--depth", type=int, default=0, help="tokens of context before each test (default 0)")
     ap.add_argument("--peer-worker", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--greedy", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.peer_worker:
-        return peer_worker(args.peer_worker, args.n_prompt, args.n_gen, args.threads, args.greedy)
+        return peer_worker(args.peer_worker, args.n_prompt, args.n_gen, args.threads, args.greedy, args.depth)
     if args.rounds < 1 or args.n_prompt < 0 or args.n_gen < 0 or args.n_prompt + args.n_gen == 0 or args.threads < 1:
         print("compare: need --rounds >= 1, -t >= 1 and at least one of -p, -n above 0", file=sys.stderr)
         return 2
@@ -257,18 +304,30 @@ def main() -> int:
         print(f"compare: {args.altup} is missing: build first (scripts/build.sh build)", file=sys.stderr)
         return 1
     args.out.mkdir(parents=True, exist_ok=True)
-    models = make_models(args.out, args.dtypes, args.d, args.layers, args.ffn, seed=7)
+    given = bool(args.models)
+    if given:
+        models = {}
+        for spec in args.models:
+            label, _, path = spec.partition("=")
+            if not label or not path or not Path(path).is_file():
+                print(f"compare: --models wants LABEL=FILE with an existing file, got {spec!r}", file=sys.stderr)
+                return 2
+            models[label] = Path(path)
+        args.keep = True
+    else:
+        models = make_models(args.out, args.dtypes, args.d, args.layers, args.ffn, seed=7)
     tests = [t for t, n in ((f"pp{args.n_prompt}", args.n_prompt), (f"tg{args.n_gen}", args.n_gen)) if n > 0]
     results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "threads": args.threads,
                "llama_cpp_python": llama_cpp.__version__,
                "llama_cpp_system_info": llama_cpp.llama_print_system_info().decode().strip(),
                "llama_cpp_settings": "library defaults: f16 KV cache, flash attention auto; n_batch = n_ubatch = -p",
                "altup_settings": "f32 KV cache; GEMV for decode, oneDNN matmul for prefill",
-               "rounds": args.rounds, "models": {}}
+               "rounds": args.rounds, "depth": args.depth, "models": {}}
     try:
         if args.check_tokens > 0:
             ref = models["f32"] if "f32" in models else next(iter(models.values()))
-            chk = check_agreement(args.altup, ref, args.check_tokens, args.threads)
+            chk = (check_ids if given else lambda m, n, t: check_agreement(args.altup, m, n, t))(
+                ref, args.check_tokens, args.threads)
             results["check"] = chk
             print(f"greedy check on {ref.name}: {'same text' if chk['same'] else 'DIFFERENT text'}")
             if not chk["same"]:
@@ -283,9 +342,9 @@ def main() -> int:
                 order = ("altup", "llama.cpp") if r % 2 == 0 else ("llama.cpp", "altup")
                 for who in order:
                     if who == "altup":
-                        res = run_altup(args.altup, path, args.n_prompt, args.n_gen, args.threads)
+                        res = run_altup(args.altup, path, args.n_prompt, args.n_gen, args.threads, args.depth)
                     else:
-                        res = run_peer(path, args.n_prompt, args.n_gen, args.threads)
+                        res = run_peer(path, args.n_prompt, args.n_gen, args.threads, args.depth)
                     runs[(dt, who)].append(res)
                     print(f"round {r + 1}/{args.rounds} {dt:4s} {who:9s} " +
                           "  ".join(f"{t} {res[t]:8.2f} t/s" for t in tests), flush=True)
@@ -326,7 +385,9 @@ def main() -> int:
     for dt, m in results["models"].items():
         print(f"{dt}: load altup {m['altup_load_s']:.2f} s, llama.cpp {m['llama_cpp_load_s']:.2f} s; peak RSS altup "
               f"{m['altup_peak_rss_mib']:.0f} MiB, llama.cpp {m['llama_cpp_peak_rss_mib']:.0f} MiB (a Python process)")
-    print(f"(medians of {args.rounds} interleaved rounds, {args.threads} threads; wrote {args.out / 'results.json'})")
+    print(f"(medians of {args.rounds} interleaved rounds, {args.threads} threads"
+          f"{f', each test after {args.depth} tokens of context' if args.depth else ''}; "
+          f"wrote {args.out / 'results.json'})")
     return 0
 
 

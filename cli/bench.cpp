@@ -35,20 +35,23 @@ Stats stats_of(std::vector<double> v) {
 
 int cmd_bench(int argc, char** argv) {
   std::string model = ALTUP_DEFAULT_MODEL, output = "text";
-  long long n_prompt = 512, n_gen = 128, reps = 5, threads = 0;
+  long long n_prompt = 512, n_gen = 128, reps = 5, threads = 0, depth = 0;
   const CommandSpec spec{
       "bench",
-      "[-m MODEL.gguf] [-p N] [-n N] [-r N] [-t N] [-o text|json]",
+      "[-m MODEL.gguf] [-p N] [-n N] [-d N] [-r N] [-t N] [-o text|json]",
       "Measures prefill (ppN: one N-token prompt of random tokens, fresh context) and decode\n"
       "(tgN: N tokens one at a time from an empty context) speed, as llama-bench does; each\n"
       "test repeated -r times, reporting median, min and max tokens/s, plus load time and\n"
-      "peak RSS.",
+      "peak RSS. With -d N each test starts after N tokens already in the context (filled\n"
+      "once, untimed; each repetition then takes its own tokens back).",
       {
           text("-m", "--model", &model, "FILE", "GGUF model (default: the shipped demo model)"),
           integer("-p", "--n-prompt", &n_prompt, 0, kMaxContextOption, "N",
                   "prompt tokens for the prefill test; 0 skips it (default 512)"),
           integer("-n", "--n-gen", &n_gen, 0, kMaxContextOption, "N",
                   "tokens for the decode test; 0 skips it (default 128)"),
+          integer("-d", "--depth", &depth, 0, kMaxContextOption, "N",
+                  "tokens already in the context when each test starts\n(default 0)"),
           integer("-r", "--repetitions", &reps, 1, 1000, "N", "repetitions of each test (default 5)"),
           integer("-t", "--threads", &threads, 1, 1024, "N", "threads (default: every available core)"),
           choice("-o", "--output", &output, "text|json", "output format (default text)"),
@@ -62,7 +65,7 @@ int cmd_bench(int argc, char** argv) {
   using clock = std::chrono::steady_clock;
   SessionOptions opt;
   opt.threads = static_cast<int>(threads);
-  opt.ctx = std::max<long long>(std::max(n_prompt, n_gen), 1);
+  opt.ctx = depth + std::max<long long>(std::max(n_prompt, n_gen), 1);
   const auto t_load = clock::now();
   auto session = Session::open(model, opt);
   if (!session) {
@@ -72,6 +75,14 @@ int cmd_bench(int argc, char** argv) {
   const double load_s = std::chrono::duration<double>(clock::now() - t_load).count();
   Session& s = **session;
   std::mt19937 rng(42);
+  if (depth > 0) {  // the context the tests start from, filled once
+    auto l = s.eval(random_tokens(rng, depth, s.model().vocab_size()));
+    if (!l) {
+      std::fprintf(stderr, "altup bench: error: filling the context to depth %lld: %s\n", depth,
+                   l.error().message.c_str());
+      return 1;
+    }
+  }
 
   struct Test {
     std::string name;
@@ -84,7 +95,12 @@ int cmd_bench(int argc, char** argv) {
   for (Test& test : tests) {
     const bool prefill = test.name[0] == 'p';
     for (long long r = -1; r < reps; ++r) {  // r = -1: warm-up, not counted
-      s.reset();
+      if (depth == 0) {
+        s.reset();
+      } else if (Status st = s.truncate(depth); !st.ok()) {
+        std::fprintf(stderr, "altup bench: error: -d %lld: %s\n", depth, st.error().message.c_str());
+        return 1;
+      }
       const auto toks = random_tokens(rng, test.n, s.model().vocab_size());
       const auto t0 = clock::now();
       if (prefill) {
@@ -125,8 +141,8 @@ int cmd_bench(int argc, char** argv) {
     }
     std::printf(
         "{\"model\": \"%s\", \"arch\": \"%s\", \"weights_mib\": %.3f, \"threads\": %d, \"load_s\": %.4f, "
-        "\"peak_rss_mib\": %.2f, \"repetitions\": %lld, \"tests\": [",
-        path_json.c_str(), std::string(s.model().arch()).c_str(), size_mib, s.threads(), load_s, rss, reps);
+        "\"peak_rss_mib\": %.2f, \"repetitions\": %lld, \"depth\": %lld, \"tests\": [",
+        path_json.c_str(), std::string(s.model().arch()).c_str(), size_mib, s.threads(), load_s, rss, reps, depth);
     for (size_t i = 0; i < tests.size(); ++i) {
       const Stats st = stats_of(tests[i].tps);
       std::printf(
@@ -146,7 +162,8 @@ int cmd_bench(int argc, char** argv) {
                   std::string(s.model().arch()).c_str(), size_mib, s.threads(), t.name.c_str(), st.median, st.min,
                   st.max);
     }
-    std::printf("\nload %.3f s, peak RSS %.1f MiB, %lld repetitions (after one warm-up each)\n", load_s, rss, reps);
+    std::printf("\nload %.3f s, peak RSS %.1f MiB, %lld repetitions (after one warm-up each)%s\n", load_s, rss, reps,
+                depth > 0 ? (", each after " + std::to_string(depth) + " tokens of context").c_str() : "");
   }
   return stdout_ok("bench") ? 0 : 1;
 }
