@@ -75,14 +75,19 @@ int cmd_bench(int argc, char** argv) {
   const double load_s = std::chrono::duration<double>(clock::now() - t_load).count();
   Session& s = **session;
   std::mt19937 rng(42);
-  if (depth > 0) {  // the context the tests start from, filled once
-    auto l = s.eval(random_tokens(rng, depth, s.model().vocab_size()));
-    if (!l) {
+  // The context the tests start from: filled once, and again only when a test went further
+  // back than the model's sliding-window rings can take back.
+  const std::vector<int32_t> fill = random_tokens(rng, depth, s.model().vocab_size());
+  auto refill = [&]() -> bool {
+    s.reset();
+    if (depth == 0) return true;
+    auto l = s.eval(fill);
+    if (!l)
       std::fprintf(stderr, "altup bench: error: filling the context to depth %lld: %s\n", depth,
                    l.error().message.c_str());
-      return 1;
-    }
-  }
+    return l.ok();
+  };
+  if (depth > 0 && !refill()) return 1;
 
   struct Test {
     std::string name;
@@ -95,12 +100,10 @@ int cmd_bench(int argc, char** argv) {
   for (Test& test : tests) {
     const bool prefill = test.name[0] == 'p';
     for (long long r = -1; r < reps; ++r) {  // r = -1: warm-up, not counted
-      if (depth == 0) {
+      if (depth == 0)
         s.reset();
-      } else if (Status st = s.truncate(depth); !st.ok()) {
-        std::fprintf(stderr, "altup bench: error: -d %lld: %s\n", depth, st.error().message.c_str());
+      else if (!s.truncate(depth).ok() && !refill())
         return 1;
-      }
       const auto toks = random_tokens(rng, test.n, s.model().vocab_size());
       const auto t0 = clock::now();
       if (prefill) {

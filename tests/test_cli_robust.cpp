@@ -193,3 +193,19 @@ TEST_CASE("bench -o json stays JSON when the model path holds quotes and backsla
   CHECK(r.status == 0);
   CHECK(r.out.find("\"model\": \"" + dir.path + "/we\\\"ird\\\\name.gguf\"") != std::string::npos);
 }
+
+TEST_CASE("bench -d measures after a filled context; on Gemma 3n's rings too") {
+  TempDir dir;
+  for (const std::string& m : {kModel, std::string(ALTUP_FIXTURES_DIR) + "/gemma3n_k4_wide_f16.gguf"}) {
+    Run r = run_altup(dir, "bench -m '" + m + "' -p 8 -n 4 -d 40 -r 2 -o json");
+    CAPTURE(r.err);
+    CHECK(r.status == 0);
+    CHECK(r.out.find("\"depth\": 40") != std::string::npos);
+    CHECK(r.out.find("\"test\": \"pp8\"") != std::string::npos);
+  }
+  // More than the rings can take back: the context is filled again between repetitions.
+  Run r = run_altup(dir, "bench -m '" + std::string(ALTUP_FIXTURES_DIR) +
+                             "/gemma3n_k4_wide_f16.gguf' -p 600 -n 0 -d 40 -r 2 -o json");
+  CHECK(r.status == 0);
+  CHECK(r.out.find("\"test\": \"pp600\"") != std::string::npos);
+}
