@@ -12,7 +12,9 @@ table in chunks) and streamed into the file, so memory stays small whatever the 
     .venv/bin/python bench/gemma3n_shapes.py --out runs/e2b-q8_0.gguf --dtype q8_0 --config e4b
 
 Weights are drawn at the scale of a trained model's (matrices ~ N(0, 1/fan_in), norm scales
-near 1), so activations stay finite through all layers. --dtype q8_0 writes ggml's Q8_0
+near 1, q / k norm scales near 1/4 so attention is not one-hot), so activations stay finite
+through all layers and the model is not so chaotic that two runtimes' rounding sends them to
+different tokens at once. --dtype q8_0 writes ggml's Q8_0
 blocks directly (random int8 values with one fp16 scale per 32); f16 / bf16 / f32 as such.
 Q4_K_M comes from llama.cpp's llama-quantize run on the f16 file (bench/gemma3n_compare.sh).
 """
@@ -78,8 +80,8 @@ def tensor_list(c: dict) -> list[tuple[str, tuple[int, ...], str]]:
                 (b + "altup_correct_coef.weight", (K, K), "small"), (b + "altup_correct_scale.weight", (H,), "norm"),
                 (b + "attn_norm.weight", (H,), "norm"), (b + "attn_q.weight", (q, H), "matrix"),
                 (b + "attn_k.weight", (kv, H), "matrix"), (b + "attn_v.weight", (kv, H), "matrix"),
-                (b + "attn_output.weight", (H, q), "matrix"), (b + "attn_q_norm.weight", (hd,), "norm"),
-                (b + "attn_k_norm.weight", (hd,), "norm"), (b + "post_attention_norm.weight", (H,), "norm"),
+                (b + "attn_output.weight", (H, q), "matrix"), (b + "attn_q_norm.weight", (hd,), "qknorm"),
+                (b + "attn_k_norm.weight", (hd,), "qknorm"), (b + "post_attention_norm.weight", (H,), "norm"),
                 (b + "laurel_l.weight", (c["laurel"], H), "matrix"), (b + "laurel_r.weight", (H, c["laurel"]), "matrix"),
                 (b + "laurel_post_norm.weight", (H,), "norm"), (b + "ffn_norm.weight", (H,), "norm"),
                 (b + "ffn_gate.weight", (F, H), "matrix"), (b + "ffn_up.weight", (F, H), "matrix"),
@@ -130,8 +132,11 @@ def chunks_for(shape, kind, dtype, std, rng, c):
     def gen():
         for r0 in range(0, rows, step):
             n = min(step, rows - r0)
-            if kind == "norm":
-                yield (1.0 + 0.05 * rng.standard_normal((n, cols), dtype=np.float32)).astype(np.float32)
+            if kind in ("norm", "qknorm"):
+                # q / k norm scales of 1/4 keep random q·k near unit variance (attention scale is 1):
+                # with 1, head size 256 makes every softmax one-hot, and the random model chaotic.
+                base = 0.25 if kind == "qknorm" else 1.0
+                yield (base * (1.0 + 0.05 * rng.standard_normal((n, cols), dtype=np.float32))).astype(np.float32)
                 continue
             if dtype == "q8_0":
                 blocks = np.empty((n * cols // 32, 34), np.uint8)
@@ -182,7 +187,7 @@ def main() -> int:
         w.add_file_type({"f32": 0, "f16": 1, "q8_0": 7, "bf16": 32}[a.dtype])
         jobs, total = [], 0
         for name, shape, kind in tensor_list(c):
-            t = "f32" if kind in ("norm", "small") else a.dtype
+            t = "f32" if kind in ("norm", "qknorm", "small") else a.dtype
             if t == "f32":
                 w.add_tensor_info(name, shape, np.dtype(np.float32), int(np.prod(shape)) * 4)
             elif t == "f16":

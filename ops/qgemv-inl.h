@@ -38,6 +38,8 @@ inline Acc block_dot(W32 w, const int8_t* xq) {
 }
 inline Acc zero() { return _mm256_setzero_ps(); }
 inline Acc fma(Acc acc, float s, Acc v) { return _mm256_fmadd_ps(_mm256_set1_ps(s), v, acc); }
+inline Acc add(Acc a, Acc b) { return _mm256_add_ps(a, b); }
+inline float half(uint16_t h) { return _cvtsh_ss(h); }  // F16C: the AVX2 and AVX-512 tables have it
 inline float hsum(Acc v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -69,6 +71,8 @@ inline Acc block_dot(W32 w, const int8_t* xq) {
 }
 inline Acc zero() { return _mm_setzero_ps(); }
 inline Acc fma(Acc acc, float s, Acc v) { return _mm_add_ps(acc, _mm_mul_ps(_mm_set1_ps(s), v)); }
+inline Acc add(Acc a, Acc b) { return _mm_add_ps(a, b); }
+inline float half(uint16_t h) { return fp16_to_fp32(h); }  // no F16C in the SSE4.2 table
 inline float hsum(Acc s) {
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
@@ -97,23 +101,33 @@ inline Acc block_dot(W32 w, const int8_t* xq) {
 }
 inline Acc zero() { return vdupq_n_f32(0); }
 inline Acc fma(Acc acc, float s, Acc v) { return vmlaq_n_f32(acc, v, s); }
+inline Acc add(Acc a, Acc b) { return vaddq_f32(a, b); }
+inline float half(uint16_t h) { return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0); }
 inline float hsum(Acc v) { return vaddvq_f32(v); }
 #endif
 
 #if defined(__AVX2__) || defined(__SSSE3__) || defined(__ARM_NEON)
 // y[r] = sum over blocks of (weight scale · activation scale) · (exact int dot of the block).
+// Two accumulators (even and odd blocks) so consecutive blocks do not wait on one another's
+// multiply-add; decode is a stream of these, so the loop must keep up with memory.
 template <size_t kBlockBytes, W32 (*Load)(const uint8_t*)>
 void gemv_blocks(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* y, int64_t rows, int64_t n_blocks) {
+  auto step = [&](const uint8_t* row, int64_t b, Acc acc) {
+    const uint8_t* blk = row + b * static_cast<int64_t>(kBlockBytes);
+    uint16_t d;  // the block's fp16 scale comes first
+    std::memcpy(&d, blk, 2);
+    return fma(acc, half(d) * x[b].d, block_dot(Load(blk + 2), x[b].qs));
+  };
   for (int64_t r = 0; r < rows; ++r) {
     const uint8_t* row = w + r * row_bytes;
-    Acc acc = zero();
-    for (int64_t b = 0; b < n_blocks; ++b) {
-      const uint8_t* blk = row + b * static_cast<int64_t>(kBlockBytes);
-      uint16_t d;  // the block's fp16 scale comes first
-      std::memcpy(&d, blk, 2);
-      acc = fma(acc, fp16_to_fp32(d) * x[b].d, block_dot(Load(blk + 2), x[b].qs));
+    Acc acc0 = zero(), acc1 = zero();
+    int64_t b = 0;
+    for (; b + 1 < n_blocks; b += 2) {
+      acc0 = step(row, b, acc0);
+      acc1 = step(row, b + 1, acc1);
     }
-    y[r] = hsum(acc);
+    if (b < n_blocks) acc0 = step(row, b, acc0);
+    y[r] = hsum(add(acc0, acc1));
   }
 }
 #endif
