@@ -70,6 +70,8 @@ const Kernels& scalar_kernels() {
       ref_gemv_half<bf16_to_fp32>,
       ref::gemv_q8_0,
       ref::gemv_q4_0,
+      ref::gemm_q8_0,
+      ref::gemm_q4_0,
       ref::altup_predict,
       ref::altup_correct,
   };

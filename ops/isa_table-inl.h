@@ -24,7 +24,7 @@ const Kernels* ALTUP_TABLE_FN() {
       k::dot, k::sum_squares, k::sum,
       k::rmsnorm, k::softmax, k::rope_neox,
       k::cvt_f16, k::cvt_bf16,
-      k::gemv_f32, k::gemv_f16, k::gemv_bf16, k::gemv_q8_0, k::gemv_q4_0,
+      k::gemv_f32, k::gemv_f16, k::gemv_bf16, k::gemv_q8_0, k::gemv_q4_0, k::gemm_q8_0, k::gemm_q4_0,
       k::altup_predict, k::altup_correct,
   };
   // clang-format on

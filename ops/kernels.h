@@ -50,6 +50,11 @@ struct Kernels {
   // activation row already quantized to 8-bit blocks (ops/qgemv.h).
   void (*gemv_q8_0)(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* y, int64_t rows, int64_t n_blocks);
   void (*gemv_q4_0)(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* y, int64_t rows, int64_t n_blocks);
+  // The same for M quantized activation rows (x: M x n_blocks), y[m * ldy + r]: prefill.
+  void (*gemm_q8_0)(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, int64_t M, float* y, int64_t ldy,
+                    int64_t rows, int64_t n_blocks);
+  void (*gemm_q4_0)(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, int64_t M, float* y, int64_t ldy,
+                    int64_t rows, int64_t n_blocks);
 
   // AltUp on one token's K blocks of n floats (x[k], out[k] point at ring slots; out may be x).
   // predict: out[i] = sum_k p[i*K + k] * x[k]

@@ -1,8 +1,9 @@
-// Matrix products y[M, N] = x[M, K] · W[N, K]ᵀ with W row-major [out, in] in f32, f16 or bf16
-// and x, y in f32. Few tokens (decode) go through the hand-written GEMV, which streams W once
-// per block of rows; many tokens (prefill) go through oneDNN's matmul, converting f16 / bf16
-// weights to f32 a block of rows at a time. The switch-over (kGemvMaxTokens*) is chosen by
-// measurement (bench/bench_ops: "matmul_crossover_*").
+// Matrix products y[M, N] = x[M, K] · W[N, K]ᵀ with W row-major [out, in] in f32, f16, bf16,
+// Q8_0 or Q4_0 and x, y in f32. Few tokens (decode) go through the hand-written GEMV, which
+// streams W once per block of rows; many tokens (prefill) go through oneDNN's matmul,
+// converting f16 / bf16 / Q8_0 / Q4_0 weights to f32 a block of rows at a time; builds
+// without oneDNN multiply Q8_0 / Q4_0 in tiles of int8 block dot products (ops/qgemv.h). The switch-over
+// (kGemvMaxTokens*) is chosen by measurement (bench/bench_ops: "matmul_crossover_*").
 #pragma once
 
 #include "ops/kernels.h"
@@ -22,7 +23,8 @@ void gemv(const TensorView& w, const float* x, float* y);
 }  // namespace ref
 
 // y = x · Wᵀ for M tokens. path: 0 = choose by M, 1 = force GEMV, 2 = force oneDNN (GEMV in
-// builds without oneDNN).
+// builds without oneDNN), 3 = Q8_0 / Q4_0 weights: force the int8 tiles (their default above
+// the GEMV sizes in builds without oneDNN; with it, oneDNN on widened rows measured faster).
 // `table` picks a kernel table for the GEMV path (tests run every one); null: the one in use.
 Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int threads, int path = 0,
               const Kernels* table = nullptr);

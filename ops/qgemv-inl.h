@@ -3,6 +3,7 @@
 // AVX-512 table uses it too), SSSE3 (the SSE4.2 table), baseline NEON (widening multiplies).
 // Each set supplies: W32 (32 weights as signed bytes), load_q8 / load_q4 (one block's values),
 // and Acc with zero / fma / hsum; one loop (gemv_blocks) serves both weight types.
+#include <algorithm>
 #include <cstring>
 
 #if defined(__AVX2__) || defined(__SSSE3__)
@@ -130,6 +131,62 @@ void gemv_blocks(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* 
     y[r] = hsum(add(acc0, acc1));
   }
 }
+
+// Prefill: a tile of RM weight rows x RN tokens. Each weight block is loaded (and its scale
+// converted) once for RN tokens, each activation block once for RM rows; every output keeps
+// one accumulator over the blocks in order, so any tiling gives the same bits.
+template <size_t kBlockBytes, W32 (*Load)(const uint8_t*), int RM, int RN>
+inline void gemm_tile(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, int64_t n_blocks, float* y, int64_t ldy) {
+  Acc acc[RM][RN];
+  for (int i = 0; i < RM; ++i)
+    for (int j = 0; j < RN; ++j) acc[i][j] = zero();
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    W32 wv[RM];
+    float dw[RM];
+    for (int i = 0; i < RM; ++i) {
+      const uint8_t* blk = w + i * row_bytes + b * static_cast<int64_t>(kBlockBytes);
+      uint16_t d;
+      std::memcpy(&d, blk, 2);
+      dw[i] = half(d);
+      wv[i] = Load(blk + 2);
+    }
+    for (int j = 0; j < RN; ++j) {
+      const BlockQ8x& xb = x[j * n_blocks + b];
+      for (int i = 0; i < RM; ++i) acc[i][j] = fma(acc[i][j], dw[i] * xb.d, block_dot(wv[i], xb.qs));
+    }
+  }
+  for (int i = 0; i < RM; ++i)
+    for (int j = 0; j < RN; ++j) y[j * ldy + i] = hsum(acc[i][j]);
+}
+
+// Rows go in chunks small enough to stay in L2 while every tile of tokens passes over them;
+// a token tile's activations stay in L1 across the chunk.
+template <size_t kBlockBytes, W32 (*Load)(const uint8_t*)>
+void gemm_blocks(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, int64_t M, float* y, int64_t ldy, int64_t rows,
+                 int64_t n_blocks) {
+  constexpr int RM = 4, RN = 2;
+  const int64_t chunk = std::max<int64_t>(RM, (128 << 10) / std::max<int64_t>(row_bytes, 1) / RM * RM);
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+    const int64_t r1 = std::min(rows, r0 + chunk);
+    for (int64_t m = 0; m < M; m += RN) {
+      const int64_t rn = std::min<int64_t>(RN, M - m);
+      for (int64_t r = r0; r < r1; r += RM) {
+        const int64_t rm = std::min<int64_t>(RM, r1 - r);
+        const uint8_t* wr = w + r * row_bytes;
+        const BlockQ8x* xm = x + m * n_blocks;
+        float* yt = y + m * ldy + r;
+        if (rm == RM && rn == RN) {
+          gemm_tile<kBlockBytes, Load, RM, RN>(wr, row_bytes, xm, n_blocks, yt, ldy);
+        } else {
+          for (int64_t i = 0; i < rm; ++i)
+            for (int64_t j = 0; j < rn; ++j)
+              gemm_tile<kBlockBytes, Load, 1, 1>(wr + i * row_bytes, row_bytes, xm + j * n_blocks, n_blocks,
+                                                 yt + j * ldy + i, ldy);
+        }
+      }
+    }
+  }
+}
 #endif
 
 }  // namespace qgemv_detail
@@ -149,6 +206,24 @@ inline void gemv_q4_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, fl
   qgemv_detail::gemv_blocks<sizeof(BlockQ4_0), qgemv_detail::load_q4>(w, row_bytes, x, y, rows, n_blocks);
 #else
   ref::gemv_q4_0(w, row_bytes, x, y, rows, n_blocks);
+#endif
+}
+
+inline void gemm_q8_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, int64_t M, float* y, int64_t ldy,
+                      int64_t rows, int64_t n_blocks) {
+#if defined(__AVX2__) || defined(__SSSE3__) || defined(__ARM_NEON)
+  qgemv_detail::gemm_blocks<sizeof(BlockQ8_0), qgemv_detail::load_q8>(w, row_bytes, x, M, y, ldy, rows, n_blocks);
+#else
+  ref::gemm_q8_0(w, row_bytes, x, M, y, ldy, rows, n_blocks);
+#endif
+}
+
+inline void gemm_q4_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, int64_t M, float* y, int64_t ldy,
+                      int64_t rows, int64_t n_blocks) {
+#if defined(__AVX2__) || defined(__SSSE3__) || defined(__ARM_NEON)
+  qgemv_detail::gemm_blocks<sizeof(BlockQ4_0), qgemv_detail::load_q4>(w, row_bytes, x, M, y, ldy, rows, n_blocks);
+#else
+  ref::gemm_q4_0(w, row_bytes, x, M, y, ldy, rows, n_blocks);
 #endif
 }
 

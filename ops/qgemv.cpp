@@ -52,5 +52,15 @@ void gemv_q4_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* y,
   }
 }
 
+void gemm_q8_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, int64_t M, float* y, int64_t ldy, int64_t rows,
+               int64_t n_blocks) {
+  for (int64_t m = 0; m < M; ++m) gemv_q8_0(w, row_bytes, x + m * n_blocks, y + m * ldy, rows, n_blocks);
+}
+
+void gemm_q4_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, int64_t M, float* y, int64_t ldy, int64_t rows,
+               int64_t n_blocks) {
+  for (int64_t m = 0; m < M; ++m) gemv_q4_0(w, row_bytes, x + m * n_blocks, y + m * ldy, rows, n_blocks);
+}
+
 }  // namespace ref
 }  // namespace altup::ops

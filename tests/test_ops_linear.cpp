@@ -192,6 +192,38 @@ TEST_CASE("quantized GEMV kernels match the scalar reference on every table, siz
           }
 }
 
+TEST_CASE("quantized GEMM tiles (prefill) match the scalar reference on every table: tokens x rows x blocks") {
+  std::mt19937 rng(24);
+  const ops::Kernels& ref = ops::scalar_kernels();
+  for (DType dt : {DType::Q8_0, DType::Q4_0})
+    for (const ops::Kernels* k : simd_tables())
+      for (int64_t nb : {1, 2, 9, 64})
+        for (int64_t rows : {1, 3, 4, 5, 63, 64, 65, 130})
+          for (int64_t M : {1, 2, 3, 5, 8}) {
+            const auto rows_bytes = random_quant_rows(dt, rows, nb * 32, rng);
+            const int64_t row_bytes = static_cast<int64_t>(rows_bytes.size()) / rows;
+            std::vector<float> x(static_cast<size_t>(M * nb * 32));
+            fill(x.data(), static_cast<int64_t>(x.size()), rng);
+            std::vector<ops::BlockQ8x> xq(static_cast<size_t>(M * nb));
+            for (int64_t m = 0; m < M; ++m) ops::quantize_row_q8x(x.data() + m * nb * 32, xq.data() + m * nb, nb * 32);
+            const int64_t ldy = rows + 3;  // y rows further apart than the rows computed
+            std::vector<float> y(static_cast<size_t>(M * ldy), -7.0f), want(y);
+            (dt == DType::Q8_0 ? k->gemm_q8_0 : k->gemm_q4_0)(rows_bytes.data(), row_bytes, xq.data(), M, y.data(), ldy,
+                                                              rows, nb);
+            (dt == DType::Q8_0 ? ref.gemm_q8_0 : ref.gemm_q4_0)(rows_bytes.data(), row_bytes, xq.data(), M, want.data(),
+                                                                ldy, rows, nb);
+            double mag = 0;
+            for (const auto& b : xq) mag = std::max(mag, 127.0 * 128.0 * 32.0 * 0.05 * b.d * static_cast<double>(nb));
+            CAPTURE(std::string(dtype_name(dt)));
+            CAPTURE(nb);
+            CAPTURE(rows);
+            CAPTURE(M);
+            check_close(y.data(), want.data(), M * ldy, 0, static_cast<float>(1e-6 * mag) + 1e-7f,
+                        std::string("gemm ") + k->isa);
+            for (int64_t m = 0; m < M; ++m) CHECK(y[static_cast<size_t>(m * ldy + rows)] == -7.0f);  // untouched
+          }
+}
+
 TEST_CASE("matmul on Q8_0 / Q4_0 weights: both paths close to the dequantized product, threads keep the contract") {
   std::mt19937 rng(23);
   for (DType dt : {DType::Q8_0, DType::Q4_0})
@@ -208,15 +240,15 @@ TEST_CASE("matmul on Q8_0 / Q4_0 weights: both paths close to the dequantized pr
         CAPTURE(M);
         CAPTURE(N);
         for (const ops::Kernels* k : all_tables())
-          for (int path : {1, 2}) {
+          for (int path : {1, 2, 3}) {
             const std::string at =
                 "matmul " + std::string(dtype_name(dt)) + " " + k->isa + " path " + std::to_string(path);
             std::vector<float> y1(want.size()), y2(want.size());
             REQUIRE(ops::matmul(x.data(), M, w, y1.data(), 1, path, k).ok());
             REQUIRE(ops::matmul(x.data(), M, w, y2.data(), 2, path, k).ok());
-            // The GEMV path quantizes the activations to 8 bits (error ~ 1/254 of each block's
-            // max); oneDNN's (path 2 where the build has it) multiplies the exactly decoded
-            // weights in f32. Without oneDNN both paths are the GEMV.
+            // The GEMV path and the int8 tiles (path 3) quantize the activations to 8 bits
+            // (error ~ 1/254 of each block's max); oneDNN's (path 2 where the build has it)
+            // multiplies the exactly decoded weights in f32. Without oneDNN path 2 is the GEMV.
             const bool exact = path == 2 && kHaveOneDnn;
             check_close(y1.data(), want.data(), M * N, 0, (exact ? 1e-5f : 2e-2f) * mag + 1e-6f, at);
             check_thread_agreement(y1.data(), y2.data(), M * N, path == 2 && kHaveOneDnn, at);
