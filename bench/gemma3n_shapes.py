@@ -22,10 +22,7 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -36,17 +33,16 @@ sys.path.insert(0, str(ROOT / "converters"))
 
 import gguf  # noqa: E402
 
-from altup_tools.gemma3n import add_tokenizer  # noqa: E402
+from altup_tools.gemma3n import add_metadata, add_tokenizer, text_config  # noqa: E402
+from altup_tools.gguf_out import add_tensor_info, atomic_output, write_streamed  # noqa: E402
 
-# The published text configs (google/gemma-3n-E2B-it and -E4B-it, config.json's text_config).
+# The published text configs (google/gemma-3n-E2B-it and -E4B-it, config.json's text_config),
+# as differences from transformers' Gemma3nTextConfig defaults (which are E4B's).
 CONFIGS = {
-    "e2b": dict(hidden=2048, layers=30, ffn=8192, shared_kv=10),
-    "e4b": dict(hidden=2048, layers=35, ffn=16384, shared_kv=15),
+    "e2b": dict(num_hidden_layers=30, intermediate_size=8192, num_kv_shared_layers=10),
+    "e4b": dict(num_hidden_layers=35, intermediate_size=16384, num_kv_shared_layers=15),
 }
-COMMON = dict(heads=8, kv_heads=2, head_dim=256, K=4, ple=256, laurel=64, vocab=262_400, ple_vocab=262_144,
-              window=512, context=32_768, rope_theta=1e6, rope_swa=1e4, softcap=30.0, eps=1e-6, sparse_layers=10)
 TOKENIZER = ROOT / "tests" / "fixtures" / "tokenizer_gemma.model"
-QTYPES = {"bf16": gguf.GGMLQuantizationType.BF16, "q8_0": gguf.GGMLQuantizationType.Q8_0}
 
 
 class Streamed:
@@ -61,8 +57,17 @@ class Streamed:
             c.tofile(f)
 
 
+def sizes(cfg: dict) -> dict:
+    """The shapes this script needs, from a (checked) transformers-style text config."""
+    return dict(hidden=cfg["hidden_size"], layers=cfg["num_hidden_layers"], ffn=cfg["intermediate_size"],
+                heads=cfg["num_attention_heads"], kv_heads=cfg["num_key_value_heads"], head_dim=cfg["head_dim"],
+                K=cfg["altup_num_inputs"], ple=cfg["hidden_size_per_layer_input"], laurel=cfg["laurel_rank"],
+                vocab=cfg["vocab_size"])
+
+
 def tensor_list(c: dict) -> list[tuple[str, tuple[int, ...], str]]:
-    """(name, shape outermost first, kind): kind "matrix", "norm" (~1), "small" (coefficients)."""
+    """(name, shape outermost first, kind): "matrix", "embed", "norm" (~1), "qknorm" (~1/4),
+    "small" (router and coefficients)."""
     H, L, K, P, hd = c["hidden"], c["layers"], c["K"], c["ple"], c["head_dim"]
     q, kv = c["heads"] * hd, c["kv_heads"] * hd
     out = [("token_embd.weight", (c["vocab"], H), "embed"),
@@ -73,7 +78,7 @@ def tensor_list(c: dict) -> list[tuple[str, tuple[int, ...], str]]:
            ("altup_unembd_proj.weight", (K - 1, H, H), "matrix"),
            ("output_norm.weight", (H,), "norm")]
     for l in range(L):
-        F = c["ffn"]
+        F = c["ffn"][l]
         b = f"blk.{l}."
         out += [(b + "altup_router_norm.weight", (H,), "norm"), (b + "altup_router.weight", (K, H), "small"),
                 (b + "altup_predict_coef.weight", (K * K, K), "small"),
@@ -91,31 +96,6 @@ def tensor_list(c: dict) -> list[tuple[str, tuple[int, ...], str]]:
     return out
 
 
-def add_metadata(w, c: dict, name: str) -> None:
-    L = c["layers"]
-    w.add_name(name)
-    w.add_context_length(c["context"])
-    w.add_embedding_length(c["hidden"])
-    w.add_block_count(L)
-    w.add_feed_forward_length([c["ffn"]] * L)
-    w.add_head_count(c["heads"])
-    w.add_head_count_kv(c["kv_heads"])
-    w.add_key_length(c["head_dim"])
-    w.add_value_length(c["head_dim"])
-    w.add_layer_norm_rms_eps(c["eps"])
-    w.add_rope_freq_base(c["rope_theta"])
-    w.add_rope_freq_base_swa(c["rope_swa"])
-    w.add_sliding_window(c["window"])
-    w.add_sliding_window_pattern([(l + 1) % 5 != 0 for l in range(L)])
-    w.add_shared_kv_layers(c["shared_kv"])
-    w.add_altup_num_inputs(c["K"])
-    w.add_altup_active_idx(0)
-    w.add_embedding_length_per_layer_input(c["ple"])
-    w.add_final_logit_softcapping(c["softcap"])
-    z = statistics.NormalDist().inv_cdf(0.95)
-    w.add_activation_sparsity_scale([z if l < c["sparse_layers"] else -math.inf for l in range(L)])
-
-
 def std_of(kind: str, shape: tuple[int, ...], c: dict) -> float:
     if kind == "embed":
         return 1.0 / math.sqrt(c["hidden"])
@@ -124,7 +104,7 @@ def std_of(kind: str, shape: tuple[int, ...], c: dict) -> float:
     return 1.0 / math.sqrt(shape[-1])
 
 
-def chunks_for(shape, kind, dtype, std, rng, c):
+def chunks_for(shape, kind, dtype, std, rng):
     """Yields the tensor's bytes in row chunks of about 16 Mi values."""
     rows, cols = int(np.prod(shape[:-1])), shape[-1]
     step = max(1, (16 << 20) // cols)
@@ -167,57 +147,34 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-progress", action="store_true")
     a = ap.parse_args()
-    c = {**COMMON, **CONFIGS[a.config]}
+    over = dict(CONFIGS[a.config])
     if a.layers is not None:  # fewer layers for quick trials: keep the first 5 (4 sliding, 1 full) unshared
         if not 5 <= a.layers <= 64:
             ap.error("--layers must be in [5, 64]")
-        c["layers"] = a.layers
-        c["shared_kv"] = min(c["shared_kv"], a.layers - 5)
-        c["sparse_layers"] = min(c["sparse_layers"], a.layers)
+        over["num_hidden_layers"] = a.layers
+        over["num_kv_shared_layers"] = min(over["num_kv_shared_layers"], a.layers - 5)
+        over["activation_sparsity_pattern"] = [0.95 if l < 10 else 0.0 for l in range(a.layers)]
+    cfg = text_config({"model_type": "gemma3n_text", **over})  # the published config, checked
+    c = sizes(cfg)
     rng = np.random.default_rng(a.seed)
-    out = a.out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name + ".", suffix=".tmp")
-    os.close(fd)
     t0 = time.time()
-    try:
+    with atomic_output(a.out) as tmp:
         w = gguf.GGUFWriter(tmp, arch="gemma3n")
-        add_metadata(w, c, f"gemma3n-{a.config}-shapes-random-{a.dtype}")
+        add_metadata(w, cfg, f"gemma3n-{a.config}-shapes-random-{a.dtype}")
         add_tokenizer(w, TOKENIZER, c["vocab"])
         w.add_file_type({"f32": 0, "f16": 1, "q8_0": 7, "bf16": 32}[a.dtype])
-        jobs, total = [], 0
+        jobs, nbytes = [], []
         for name, shape, kind in tensor_list(c):
             t = "f32" if kind in ("norm", "qknorm", "small") else a.dtype
-            if t == "f32":
-                w.add_tensor_info(name, shape, np.dtype(np.float32), int(np.prod(shape)) * 4)
-            elif t == "f16":
-                w.add_tensor_info(name, shape, np.dtype(np.float16), int(np.prod(shape)) * 2)
-            else:
-                bshape = gguf.quant_shape_to_byte_shape(shape, QTYPES[t])
-                w.add_tensor_info(name, bshape, np.dtype(np.uint8), int(np.prod(bshape)), raw_dtype=QTYPES[t])
-            nbytes = w.tensors[0][name].nbytes
-            jobs.append((name, shape, kind, t, nbytes))
-            total += nbytes
-        w.write_header_to_file()
-        w.write_kv_data_to_file()
-        w.write_ti_data_to_file()
-        bar = None
-        if not a.no_progress:
-            from tqdm import tqdm
-            bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"writing {out.name}", file=sys.stderr)
-        for name, shape, kind, t, nbytes in jobs:
-            w.write_tensor_data(Streamed(nbytes, chunks_for(shape, kind, t, std_of(kind, shape, c), rng, c)))
-            if bar:
-                bar.update(nbytes)
-        if bar:
-            bar.close()
-        w.close()
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    print(f"wrote {out}: {total / 2**30:.2f} GiB of tensors, {c['layers']} layers, {time.time() - t0:.0f} s")
+            nbytes.append(add_tensor_info(w, name, shape, t))
+            jobs.append((shape, kind, t, nbytes[-1]))
+
+        def data_of(job):  # generated as it is written
+            shape, kind, t, n = job
+            return Streamed(n, chunks_for(shape, kind, t, std_of(kind, shape, c), rng))
+
+        write_streamed(w, jobs, data_of, not a.no_progress, f"writing {a.out.name}", nbytes)
+    print(f"wrote {a.out}: {sum(nbytes) / 2**30:.2f} GiB of tensors, {c['layers']} layers, {time.time() - t0:.0f} s")
     return 0
 
 

@@ -125,7 +125,7 @@ int cmd_bench(int argc, char** argv) {
       if (r >= 0) test.tps.push_back(static_cast<double>(test.n) / sec);
     }
   }
-  const double rss = peak_rss_mib();
+  const double rss = peak_rss_mib(), rss_end = rss_mib();  // the latter: what decoding keeps
   const double size_mib = static_cast<double>(s.model().weight_bytes()) / (1 << 20);
   if (output == "json") {
     // The path is the user's: escape it so the output stays JSON whatever it holds.
@@ -144,8 +144,9 @@ int cmd_bench(int argc, char** argv) {
     }
     std::printf(
         "{\"model\": \"%s\", \"arch\": \"%s\", \"weights_mib\": %.3f, \"threads\": %d, \"load_s\": %.4f, "
-        "\"peak_rss_mib\": %.2f, \"repetitions\": %lld, \"depth\": %lld, \"tests\": [",
-        path_json.c_str(), std::string(s.model().arch()).c_str(), size_mib, s.threads(), load_s, rss, reps, depth);
+        "\"peak_rss_mib\": %.2f, \"rss_end_mib\": %.2f, \"repetitions\": %lld, \"depth\": %lld, \"tests\": [",
+        path_json.c_str(), std::string(s.model().arch()).c_str(), size_mib, s.threads(), load_s, rss, rss_end, reps,
+        depth);
     for (size_t i = 0; i < tests.size(); ++i) {
       const Stats st = stats_of(tests[i].tps);
       std::printf(
@@ -165,7 +166,8 @@ int cmd_bench(int argc, char** argv) {
                   std::string(s.model().arch()).c_str(), size_mib, s.threads(), t.name.c_str(), st.median, st.min,
                   st.max);
     }
-    std::printf("\nload %.3f s, peak RSS %.1f MiB, %lld repetitions (after one warm-up each)%s\n", load_s, rss, reps,
+    std::printf("\nload %.3f s, peak RSS %.1f MiB (%.1f MiB at the end), %lld repetitions (after one warm-up each)%s\n",
+                load_s, rss, rss_end, reps,
                 depth > 0 ? (", each after " + std::to_string(depth) + " tokens of context").c_str() : "");
   }
   return stdout_ok("bench") ? 0 : 1;

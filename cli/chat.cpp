@@ -21,9 +21,9 @@ namespace altup::cli {
 
 int cmd_chat(int argc, char** argv) {
   std::string model = ALTUP_DEFAULT_MODEL, system;
-  long long n_predict = 512, threads = 0, ctx = 0, top_k = 40, repeat_last_n = 64, seed = 0;
-  double temp = 0.8, top_p = 0.95, min_p = 0.05, repeat_penalty = 1.1;
-  bool seed_given = false, quiet = false;
+  long long n_predict = 512, threads = 0, ctx = 0;
+  SamplingOptions sampling;
+  bool quiet = false;
   CommandSpec spec{
       "chat",
       "-m MODEL.gguf [--system TEXT] [options]",
@@ -42,33 +42,18 @@ int cmd_chat(int argc, char** argv) {
           integer("-t", "--threads", &threads, 1, 1024, "N", "threads (default: every available core)"),
           integer("-c", "--ctx", &ctx, 1, kMaxContextOption, "N",
                   "context length for the whole conversation (default: the\nmodel's)"),
-          real(nullptr, "--temp", &temp, 0, 100, "T", "temperature; 0 = greedy (default 0.8)"),
-          integer(nullptr, "--top-k", &top_k, 0, 1 << 30, "K", "keep the K most likely tokens; 0 = off (default 40)"),
-          real(nullptr, "--top-p", &top_p, 0, 1, "P", "nucleus sampling; 1 = off (default 0.95)", /*open_min=*/true),
-          real(nullptr, "--min-p", &min_p, 0, 1, "P", "drop tokens below P x the most likely one (default 0.05)"),
-          real(nullptr, "--repeat-penalty", &repeat_penalty, 0.01, 100, "R", "1 = off (default 1.1)"),
-          integer(nullptr, "--repeat-last-n", &repeat_last_n, 0, 1 << 30, "N", "(default 64)"),
-          integer(nullptr, "--seed", &seed, 0, 1ll << 62, "S", "random seed (default: a random one)"),
           flag("-q", "--quiet", &quiet, "no per-turn line on stderr"),
       },
       "Exit status: 0 when the input ends, 1 if the model cannot be loaded or is not a Gemma\n"
       "chat model, or if a turn failed (e.g. the conversation outgrew the context), 2 for\n"
       "bad usage."};
-  for (Option& o : spec.options)
-    if (o.long_name && std::string_view(o.long_name) == "--seed") o.given = &seed_given;
+  sampling.add_to(spec.options);
   if (Parsed p = parse_options(spec, argc, argv); p != Parsed::ok) return exit_status(p);
   if (model.empty()) {
     std::fprintf(stderr, "altup chat: no model: pass -m MODEL.gguf\n");
     return 2;
   }
-  SamplerParams sp;
-  sp.temperature = static_cast<float>(temp);
-  sp.top_k = static_cast<int>(top_k);
-  sp.top_p = static_cast<float>(top_p);
-  sp.min_p = static_cast<float>(min_p);
-  sp.repeat_penalty = static_cast<float>(repeat_penalty);
-  sp.repeat_last_n = static_cast<int>(repeat_last_n);
-  sp.seed = seed_given ? static_cast<uint64_t>(seed) : std::random_device{}();
+  const SamplerParams sp = sampling.params();
 
   SessionOptions opt;
   opt.threads = static_cast<int>(threads);

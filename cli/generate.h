@@ -4,10 +4,21 @@
 
 #include <vector>
 
+#include "cli/options.h"
 #include "runtime/sampler.h"
 #include "runtime/session.h"
 
 namespace altup::cli {
+
+// The sampling options `run` and `chat` share, their help lines and ranges in one place.
+struct SamplingOptions {
+  double temp = 0.8, top_p = 0.95, min_p = 0.05, repeat_penalty = 1.1;
+  long long top_k = 40, repeat_last_n = 64, seed = 0;
+  bool seed_given = false;
+  // Appends --temp, --top-k, --top-p, --min-p, --repeat-penalty, --repeat-last-n, --seed.
+  void add_to(std::vector<Option>& options);
+  SamplerParams params() const;  // a random seed unless --seed was given
+};
 
 struct Reply {
   long long tokens = 0;  // sampled, the stop token included

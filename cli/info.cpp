@@ -193,7 +193,7 @@ int cmd_info(int argc, char** argv) {
       std::printf("  %-30s %s decoding, %s for a %lld-token prefill chunk\n", "activations",
                   human_bytes(m->activations_decode).c_str(), human_bytes(m->activations_prefill).c_str(),
                   static_cast<long long>(m->prefill_tokens));
-      std::printf("  %-30s %s (weights read + KV cache + decode activations)\n", "while decoding",
+      std::printf("  %-30s %s (weights read + KV cache + both activation arenas)\n", "while decoding",
                   human_bytes(m->decoding()).c_str());
     } else {
       std::printf("  (no memory estimate: %s)\n", m.error().message.c_str());

@@ -25,60 +25,39 @@ constexpr const char* kDefaultPrompt = "And it came to pass";
 
 int cmd_run(int argc, char** argv) {
   std::string model = ALTUP_DEFAULT_MODEL, prompt = kDefaultPrompt, system;
-  long long n_predict = 128, threads = 0, ctx = 0, top_k = 40, repeat_last_n = 64, seed = 0;
-  double temp = 0.8, top_p = 0.95, min_p = 0.05, repeat_penalty = 1.1;
-  bool seed_given = false, chat = false;
+  long long n_predict = 128, threads = 0, ctx = 0;
+  SamplingOptions sampling;
+  bool chat = false;
   const std::string model_help = std::string("GGUF model (default: the shipped demo model,\n") +
                                  (ALTUP_DEFAULT_MODEL[0] ? ALTUP_DEFAULT_MODEL : "none built in") + ")";
-  CommandSpec spec{
-      "run",
-      "[-m MODEL.gguf] [-p PROMPT] [options]",
-      "Generates text from PROMPT with the model, printing it as it is generated, then one\n"
-      "summary line on stderr: prefill and decode tokens/s and peak memory. With --chat,\n"
-      "PROMPT is one user turn of a Gemma chat and only the model's reply is printed (it\n"
-      "ends at <end_of_turn>); `altup chat` holds a whole conversation.",
-      {
-          text("-m", "--model", &model, "FILE", model_help.c_str()),
-          text("-p", "--prompt", &prompt, "TEXT", "prompt (default: \"And it came to pass\")"),
-          integer("-n", "--n-predict", &n_predict, 0, 1 << 30, "N",
-                  "tokens to generate at most (default 128); stops early at\n"
-                  "the end-of-sequence token or a full context"),
-          integer("-t", "--threads", &threads, 1, 1024, "N", "threads (default: every available core)"),
-          integer("-c", "--ctx", &ctx, 1, kMaxContextOption, "N",
-                  "context length (default: the model's); refused if its KV\n"
-                  "cache would not fit in the memory available"),
-          real(nullptr, "--temp", &temp, 0, 100, "T", "temperature; 0 = greedy (default 0.8)"),
-          integer(nullptr, "--top-k", &top_k, 0, 1 << 30, "K", "keep the K most likely tokens; 0 = off (default 40)"),
-          real(nullptr, "--top-p", &top_p, 0, 1, "P",
-               "keep the most likely tokens up to probability P;\n1 = off (default 0.95)",
-               /*open_min=*/true),
-          real(nullptr, "--min-p", &min_p, 0, 1, "P",
-               "drop tokens below P x the most likely one; 0 = off\n(default 0.05)"),
-          real(nullptr, "--repeat-penalty", &repeat_penalty, 0.01, 100, "R",
-               "penalty for the last --repeat-last-n tokens; 1 = off\n(default 1.1)"),
-          integer(nullptr, "--repeat-last-n", &repeat_last_n, 0, 1 << 30, "N", "(default 64)"),
-          integer(nullptr, "--seed", &seed, 0, 1ll << 62, "S",
-                  "random seed (default: a random one, printed in the summary)"),
-          flag(nullptr, "--chat", &chat, "wrap PROMPT in Gemma's chat template (one user turn)"),
-          text(nullptr, "--system", &system, "TEXT", "with --chat: a system instruction (opens the turn)"),
-      },
-      "Exit status: 0 on success, 1 if the model cannot be loaded or run (one line on\n"
-      "stderr says why), 2 for bad usage."};
-  for (Option& o : spec.options)
-    if (o.long_name && std::string_view(o.long_name) == "--seed") o.given = &seed_given;
+  CommandSpec spec{"run",
+                   "[-m MODEL.gguf] [-p PROMPT] [options]",
+                   "Generates text from PROMPT with the model, printing it as it is generated, then one\n"
+                   "summary line on stderr: prefill and decode tokens/s and peak memory. With --chat,\n"
+                   "PROMPT is one user turn of a Gemma chat and only the model's reply is printed (it\n"
+                   "ends at <end_of_turn>); `altup chat` holds a whole conversation.",
+                   {
+                       text("-m", "--model", &model, "FILE", model_help.c_str()),
+                       text("-p", "--prompt", &prompt, "TEXT", "prompt (default: \"And it came to pass\")"),
+                       integer("-n", "--n-predict", &n_predict, 0, 1 << 30, "N",
+                               "tokens to generate at most (default 128); stops early at\n"
+                               "the end-of-sequence token or a full context"),
+                       integer("-t", "--threads", &threads, 1, 1024, "N", "threads (default: every available core)"),
+                       integer("-c", "--ctx", &ctx, 1, kMaxContextOption, "N",
+                               "context length (default: the model's); refused if its KV\n"
+                               "cache would not fit in the memory available"),
+                       flag(nullptr, "--chat", &chat, "wrap PROMPT in Gemma's chat template (one user turn)"),
+                       text(nullptr, "--system", &system, "TEXT", "with --chat: a system instruction (opens the turn)"),
+                   },
+                   "Exit status: 0 on success, 1 if the model cannot be loaded or run (one line on\n"
+                   "stderr says why), 2 for bad usage."};
+  sampling.add_to(spec.options);
   if (Parsed p = parse_options(spec, argc, argv); p != Parsed::ok) return exit_status(p);
   if (model.empty()) {
     std::fprintf(stderr, "altup run: no model: pass -m MODEL.gguf\n");
     return 2;
   }
-  SamplerParams sp;
-  sp.temperature = static_cast<float>(temp);
-  sp.top_k = static_cast<int>(top_k);
-  sp.top_p = static_cast<float>(top_p);
-  sp.min_p = static_cast<float>(min_p);
-  sp.repeat_penalty = static_cast<float>(repeat_penalty);
-  sp.repeat_last_n = static_cast<int>(repeat_last_n);
-  sp.seed = seed_given ? static_cast<uint64_t>(seed) : std::random_device{}();
+  const SamplerParams sp = sampling.params();
 
   using clock = std::chrono::steady_clock;
   const auto t_load = clock::now();

@@ -18,9 +18,10 @@ TensorId Builder::view(const std::string& name, TensorId base, const Shape& shap
   return g_.add_view(tagged(name), base, static_cast<uint64_t>(offset) * sizeof(float), DType::F32, shape);
 }
 
-TensorId Builder::embedding(const std::string& name, WeightRef table, TensorId ids, float scale, int64_t vocab) {
+TensorId Builder::embedding(const std::string& name, WeightRef table, TensorId ids, float scale, int64_t vocab,
+                            bool release) {
   return node(ops::kEmbedding, {weight(table), ids}, name, {shape(ids).numel(), table.view->cols()},
-              ops::EmbeddingParams{scale, vocab});
+              ops::EmbeddingParams{scale, vocab, release});
 }
 
 TensorId Builder::rms_norm(const std::string& name, TensorId x, WeightRef w, float eps) {

@@ -39,7 +39,9 @@ class Builder {
 
   // [T] ids -> [T, width of the table], each row times `scale`. vocab > the table's rows:
   // ids in [rows, vocab) read row 0 (ops/convert.h).
-  TensorId embedding(const std::string& name, WeightRef table, TensorId ids, float scale = 1.0f, int64_t vocab = 0);
+  // release: a row-lookup-only table in a file mapping (ops/convert.h EmbeddingParams).
+  TensorId embedding(const std::string& name, WeightRef table, TensorId ids, float scale = 1.0f, int64_t vocab = 0,
+                     bool release = false);
   // Same shape as x; w (optional) has x's innermost length.
   TensorId rms_norm(const std::string& name, TensorId x, WeightRef w, float eps);
   void rms_norm_in_place(const std::string& name, TensorId x, WeightRef w, float eps);  // x a view

@@ -219,6 +219,7 @@ Result<std::unique_ptr<Gemma3nModel>> Gemma3nModel::load(const GgufFile& f) {
   std::unique_ptr<Gemma3nModel> m(new Gemma3nModel());
   m->hp_ = *hp;
   m->bound_ = std::move(*w);
+  m->release_rows_ = f.mapped();
   const int64_t H = m->hp_.sizes.d, K = m->hp_.K;
 
   // The K-1 stream projections are one [K-1, H, H] tensor each way; each slice gets its own
@@ -317,7 +318,7 @@ ForwardGraph Gemma3nModel::build(Graph& g, int64_t T, int64_t ctx, int64_t max_t
   // Per-layer inputs: (RMSNorm(e W_plmᵀ / √H) + EmbPL[id]·√P) / √2, laid out [L, T, P] so
   // each layer's [T, P] is one view. Token ids past the per-layer table read its row 0.
   const TensorId ple_tok = b.embedding("ple_embed", w_.ple_embed, io.ids, std::sqrt(static_cast<float>(P)),
-                                       hp.sizes.vocab);  // [T, L·P]
+                                       hp.sizes.vocab, release_rows_);  // [T, L·P]
   const TensorId ple_proj = b.scale("ple_model_proj_scale", b.matmul("ple_model_proj", e, w_.ple_model_proj),
                                     1.0f / std::sqrt(static_cast<float>(H)));  // [T, L·P]
   const TensorId ple_normed =

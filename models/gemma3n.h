@@ -73,6 +73,7 @@ class Gemma3nModel : public Model {
   Gemma3nHParams hp_;
   BoundWeights bound_;                    // views into the file, plus the stream slices and clipped coefficients
   std::deque<std::vector<float>> owned_;  // the clipped correct coefficients (f32)
+  bool release_rows_ = false;             // per-layer table rows: pages handed back after reading
   Gemma3nWeights w_;
 };
 

@@ -4,6 +4,7 @@
 
 #include "ops/isa.h"
 #include "ops/op_util.h"
+#include "runtime/mapped_file.h"
 
 namespace altup::ops {
 
@@ -26,7 +27,7 @@ Status row_to_f32(const TensorView& table, int64_t row, float* out) {
 }
 
 Status embedding_lookup(const TensorView& table, const int32_t* ids, int64_t T, float scale, float* out, int threads,
-                        int64_t vocab) {
+                        int64_t vocab, bool release) {
   if (table.shape.ndim != 2) return make_error("embedding table must be [V, d], got " + table.shape.str());
   const int64_t V = table.rows(), d = table.cols(), limit = std::max(V, vocab);
   for (int64_t t = 0; t < T; ++t)
@@ -37,7 +38,11 @@ Status embedding_lookup(const TensorView& table, const int32_t* ids, int64_t T, 
   Status first_error;
   for_rows(T, d, threads, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      Status s = row_to_f32(table, ids[t] < V ? ids[t] : 0, out + t * d);
+      const int64_t row = ids[t] < V ? ids[t] : 0;
+      Status s = row_to_f32(table, row, out + t * d);
+      if (release)
+        release_mapped_rows(table.data, static_cast<uint64_t>(V) * table.row_stride(), table.row<const uint8_t>(row),
+                            table.row_stride());
       if (!s.ok()) {
 #pragma omp critical
         first_error = s;
@@ -60,7 +65,8 @@ Status run(const Node& node, ExecContext& ctx) {
   EmbeddingParams p;  // parameters are optional here: a node without any scales by 1
   if (!node.params.empty()) ALTUP_TRY(params_of(node, &p));
   const float scale = p.scale;
-  return embedding_lookup(table, ids.as<int32_t>(), ids.numel(), scale, y.as<float>(), ctx.threads(), p.vocab);
+  return embedding_lookup(table, ids.as<int32_t>(), ids.numel(), scale, y.as<float>(), ctx.threads(), p.vocab,
+                          p.release);
 }
 }  // namespace
 

@@ -19,7 +19,7 @@ Status row_to_f32(const TensorView& table, int64_t row, float* out);
 // larger than memory costs only those pages). Ids outside [0, V) are an error, unless
 // vocab > V: then ids in [V, vocab) read row 0.
 Status embedding_lookup(const TensorView& table, const int32_t* ids, int64_t T, float scale, float* out, int threads,
-                        int64_t vocab = 0);
+                        int64_t vocab = 0, bool release = false);
 
 // Graph op: inputs {table [V, d], ids [T] I32}, output [T, d] f32; EmbeddingParams (default: scale 1).
 struct EmbeddingParams {
@@ -27,6 +27,10 @@ struct EmbeddingParams {
   // 0: ids must lie in [0, V). Else ids in [V, vocab) read row 0: Gemma 3n's per-layer table
   // covers only the text tokens, and transformers maps every other id to row 0 (padding).
   int64_t vocab = 0;
+  // The table is only ever looked up and lives in a read-only file mapping: each row's pages
+  // are handed back after it is read (runtime/mapped_file.h release_mapped_rows), so a huge
+  // table (Gemma 3n's per-layer embeddings) never becomes resident.
+  bool release = false;
 };
 extern const OpDef kEmbedding;
 

@@ -252,6 +252,8 @@ std::string GgufValue::to_string(size_t max_items) const {
   return s + "}";
 }
 
+bool GgufFile::mapped() const { return storage_ && storage_->mapped != nullptr; }
+
 GgufFile::~GgufFile() = default;
 
 Result<std::unique_ptr<GgufFile>> GgufFile::open(const std::string& path) {

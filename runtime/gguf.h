@@ -82,6 +82,9 @@ class GgufFile {
   uint64_t alignment() const { return alignment_; }
   uint64_t data_offset() const { return data_offset_; }
   uint64_t file_size() const { return size_; }
+  // True when the bytes are a read-only mapping of the file (open), false when they are held
+  // in memory (parse): only a mapping's pages may be handed back (runtime/mapped_file.h).
+  bool mapped() const;
 
   const std::vector<std::pair<std::string, GgufValue>>& metadata() const { return kv_; }
   const GgufValue* find(std::string_view key) const;

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -47,6 +48,15 @@ Result<std::unique_ptr<MappedFile>> MappedFile::open(const std::string& path) {
 
 MappedFile::~MappedFile() {
   if (data_) munmap(const_cast<uint8_t*>(data_), size_);
+}
+
+void release_mapped_rows(const void* table, uint64_t table_bytes, const void* p, uint64_t n) {
+  constexpr uintptr_t kWindow = uintptr_t{2} << 20;  // the largest folio a fault may map
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto t0 = reinterpret_cast<uintptr_t>(table), t1 = t0 + table_bytes;
+  const auto lo = std::max((reinterpret_cast<uintptr_t>(p)) / kWindow * kWindow, (t0 + page - 1) / page * page);
+  const auto hi = std::min((reinterpret_cast<uintptr_t>(p) + n + kWindow - 1) / kWindow * kWindow, t1 / page * page);
+  if (hi > lo) (void)madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
 }
 
 }  // namespace altup

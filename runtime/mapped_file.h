@@ -27,4 +27,12 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// After reading [p, p + n) of a read-only file mapping (a row of a table that is only ever
+// looked up, a token at a time), drops the process's mapping of the pages around it, inside
+// [table, table + table_bytes): the page cache keeps them, but they stop counting as resident.
+// A kernel with large page-cache folios maps up to 2 MiB around every row read, so without
+// this a table meant to stay out of memory becomes resident token by token. Only for file
+// mappings: on ordinary memory it would discard the data. A hint: failures are ignored.
+void release_mapped_rows(const void* table, uint64_t table_bytes, const void* p, uint64_t n);
+
 }  // namespace altup

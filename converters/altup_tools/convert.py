@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from .config import AltUpConfig
+from .gguf_out import atomic_output
 from .tokenizer import read_vocab
 
 ARCH = "altup"
@@ -242,10 +242,7 @@ def convert(checkpoint: Path, tokenizer: Path | None, out: Path, dtype: str = "f
     if llama:
         check_llama_compatible(c, tensors)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_output(out) as tmp:
         w = gguf.GGUFWriter(tmp, arch=arch)
         (add_llama_metadata if llama else add_metadata)(w, c, name or Path(checkpoint).stem)
         add_tokenizer(w, Path(tokenizer), c.vocab_size)
@@ -266,9 +263,4 @@ def convert(checkpoint: Path, tokenizer: Path | None, out: Path, dtype: str = "f
         w.write_kv_data_to_file()
         w.write_tensors_to_file(progress=progress)
         w.close()
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return out

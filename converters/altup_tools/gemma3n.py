@@ -15,15 +15,14 @@ a temporary file beside --out and renamed when complete.
 from __future__ import annotations
 
 import math
-import os
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from .convert import FILE_TYPES, ConvertError, check_output_path, matrix_dtype, to_dtype
+from .gguf_out import add_tensor_info, atomic_output, write_streamed
 from .hf_checkpoint import Checkpoint, CheckpointError
 from .tokenizer import UNUSED, read_vocab
 
@@ -280,10 +279,7 @@ def convert_gemma3n(checkpoint: Path, out: Path, dtype: str = "f16", name: str |
             return (c["vocab_size"], shape[1])
         return shape
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_output(out) as tmp:
         w = gguf.GGUFWriter(tmp, arch=ARCH)
         add_metadata(w, c, name or ckpt.dir.name)
         add_tokenizer(w, tokenizer, c["vocab_size"])
@@ -292,34 +288,14 @@ def convert_gemma3n(checkpoint: Path, out: Path, dtype: str = "f16", name: str |
         for gguf_name, sources, shape in p:
             full = shape_of(gguf_name, sources, shape)
             t = out_dtype(gguf_name, full, dtype)
-            if t in ("f32", "f16"):
-                np_t = np.float32 if t == "f32" else np.float16
-                w.add_tensor_info(gguf_name, full, np.dtype(np_t), int(np.prod(full)) * np.dtype(np_t).itemsize)
-            else:
-                q = {"bf16": gguf.GGMLQuantizationType.BF16, "q8_0": gguf.GGMLQuantizationType.Q8_0,
-                     "q4_0": gguf.GGMLQuantizationType.Q4_0}[t]
-                bshape = gguf.quant_shape_to_byte_shape(full, q)
-                w.add_tensor_info(gguf_name, bshape, np.dtype(np.uint8), int(np.prod(bshape)), raw_dtype=q)
+            add_tensor_info(w, gguf_name, full, t)
             jobs.append((gguf_name, sources, t, full))
-        w.write_header_to_file()
-        w.write_kv_data_to_file()
-        w.write_ti_data_to_file()
-        bar = None
-        if progress:
-            from tqdm import tqdm
-            bar = tqdm(total=len(jobs), unit="tensor", desc="converting", file=sys.stderr)
-        for gguf_name, sources, t, full in jobs:
+
+        def data_of(job):
+            gguf_name, sources, t, full = job
             a = load(gguf_name, sources)
             assert a.shape == full, (gguf_name, a.shape, full)
-            w.write_tensor_data(to_dtype(a, t, gguf_name)[0])
-            if bar:
-                bar.update(1)
-        if bar:
-            bar.close()
-        w.close()
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+            return to_dtype(a, t, gguf_name)[0]
+
+        write_streamed(w, jobs, data_of, progress, "converting")
     return out
