@@ -39,10 +39,12 @@ def main() -> int:
         rs = [r for r in rows if r["phase"] == phase]
         by_layer = defaultdict(lambda: defaultdict(float))
         for r in rs:
-            cat = {"altup_predict": "predict", "altup_correct": "correct"}.get(r["node"], r["category"])
+            cat = ("predict" if r["node"].startswith("altup_predict") else
+                   "correct" if r["node"].startswith("altup_correct") else r["category"])
             by_layer[r["layer"]][cat] += r["total_ms"]
         layers = sorted(by_layer)
-        cats = ["attention", "ffn", "predict", "correct", "altup", "embedding", "output", "other"]
+        cats = ["attention", "ffn", "predict", "correct", "router", "streams", "ple", "laurel", "altup", "embedding",
+                "output", "other"]
         bottom = [0.0] * len(layers)
         ax = axes[i][0]
         for c in cats:
