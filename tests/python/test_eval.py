@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sentencepiece as spm
+from golden import golden as read_golden
 
 ROOT = Path(__file__).resolve().parents[2]
 ALTUP = ROOT / "build" / "cli" / "altup"
@@ -22,10 +23,7 @@ def cases():
 
 
 def golden(name, vocab, prompt_len):
-    raw = np.fromfile(FIX / f"model_{name}.bin", dtype=np.uint8)
-    prompt = raw[:4 * prompt_len].view(np.int32)
-    prefill = raw[4 * prompt_len:4 * prompt_len * (1 + vocab)].view(np.float32).reshape(prompt_len, vocab)
-    return prompt, prefill
+    return read_golden("model_", name, vocab, prompt_len)
 
 
 def altup(*args):

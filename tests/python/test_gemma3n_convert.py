@@ -14,38 +14,23 @@ from safetensors.numpy import load_file, save_file
 
 import gguf
 from altup_tools.gemma3n import convert_gemma3n
-
-ROOT = Path(__file__).resolve().parents[2]
-ALTUP = ROOT / "build" / "cli" / "altup"
-FIX = ROOT / "tests" / "fixtures"
+from golden import FIX, ROOT, eval_logits
+from golden import cases as golden_cases
+from golden import golden as read_golden
 
 
 def cases():
-    for line in (FIX / "gemma3n_cases.txt").read_text().splitlines():
-        name, vocab, prompt_len, decode_len = line.split()
-        yield name, int(vocab), int(prompt_len)
+    for name, vocab, prompt_len, _ in golden_cases("gemma3n_cases.txt"):
+        yield name, vocab, prompt_len
 
 
 def golden(name, vocab, prompt_len):
-    raw = np.fromfile(FIX / f"gemma3n_{name}.bin", dtype=np.uint8)
-    prompt = raw[:4 * prompt_len].view(np.int32)
-    prefill = raw[4 * prompt_len:4 * prompt_len * (1 + vocab)].view(np.float32).reshape(prompt_len, vocab)
-    return prompt, prefill
+    return read_golden("gemma3n_", name, vocab, prompt_len)
 
 
 def cli(*args):
     return subprocess.run([sys.executable, "-m", "altup_tools", "convert", *map(str, args)], capture_output=True,
                           text=True, cwd=ROOT / "converters")
-
-
-def eval_logits(tmp_path, model, prompt):
-    ids = tmp_path / "ids.txt"
-    ids.write_text(" ".join(map(str, prompt)))
-    out = tmp_path / "logits.npy"
-    r = subprocess.run([str(ALTUP), "eval", "-m", str(model), "--tokens", str(ids), "--logits-out", str(out)],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    return np.load(out)
 
 
 def leftovers(folder: Path) -> list:

@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-ALTUP = ROOT / "build" / "cli" / "altup"
-FIX = ROOT / "tests" / "fixtures"
+from golden import FIX, ROOT, eval_logits, golden
+
 CONVERTER = ROOT / ".llama-converter" / "convert_hf_to_gguf.py"
 TRAIN_PY = ROOT / ".venv-train" / "bin" / "python"
 
@@ -33,16 +32,6 @@ pytestmark = pytest.mark.skipif(not available(), reason="llama.cpp's converter n
 CASES = [("k4_multimodal_f32", 298, 280), ("k4_wide_f16", 294, 294)]
 
 
-def logits(tmp_path, model, ids):
-    f = tmp_path / "ids.txt"
-    f.write_text(" ".join(map(str, ids)))
-    out = tmp_path / "l.npy"
-    r = subprocess.run([str(ALTUP), "eval", "-m", str(model), "--tokens", str(f), "--logits-out", str(out)],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    return np.load(out)
-
-
 @pytest.mark.parametrize("name,vocab,ple_rows", CASES)
 def test_llama_cpp_conversion_gives_our_logits(tmp_path, name, vocab, ple_rows):
     theirs = tmp_path / "llama.gguf"
@@ -50,12 +39,10 @@ def test_llama_cpp_conversion_gives_our_logits(tmp_path, name, vocab, ple_rows):
                         "--outtype", "f32"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     ours = FIX / f"gemma3n_{name}.gguf"
-    raw = np.fromfile(FIX / f"gemma3n_{name}.bin", dtype=np.uint8)
-    prompt = raw[:4 * 64].view(np.int32)
-    want = raw[4 * 64:4 * 64 * (1 + vocab)].view(np.float32).reshape(64, vocab)  # transformers
+    prompt, want = golden("gemma3n_", name, vocab, 64)  # transformers
 
     # The fixture prompt: identical up to the first id past the per-layer table.
-    a, b = logits(tmp_path, ours, prompt), logits(tmp_path, theirs, prompt)
+    a, b = eval_logits(tmp_path, ours, prompt), eval_logits(tmp_path, theirs, prompt)
     past = np.nonzero(prompt >= ple_rows)[0]
     n = int(past[0]) if len(past) else len(prompt)
     assert n > 0
@@ -65,5 +52,5 @@ def test_llama_cpp_conversion_gives_our_logits(tmp_path, name, vocab, ple_rows):
 
     # A prompt inside the table: every position agrees.
     inside = [int(t) % ple_rows for t in prompt]
-    a, b = logits(tmp_path, ours, inside), logits(tmp_path, theirs, inside)
+    a, b = eval_logits(tmp_path, ours, inside), eval_logits(tmp_path, theirs, inside)
     assert np.abs(b - a).max() <= 1e-4 * np.abs(a).max()
