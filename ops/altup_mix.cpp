@@ -118,8 +118,10 @@ Status run_predict(const Node& node, ExecContext& ctx) {
   if (!node.params.empty()) ALTUP_TRY(params_of(node, &params));
   if (!params.identity_residual)
     return altup_predict(ring.as<float>(), out.as<float>(), p.as<float>(), per_token, *K, T, d, ctx.threads());
-  // P + I, per coefficient matrix ([T, K, K] floats at most: small next to the ring).
-  std::vector<float> pi(p.as<float>(), p.as<float>() + p.numel());
+  // P + I, per coefficient matrix ([T, K, K] floats at most: small next to the ring). The
+  // buffer is kept per thread: this runs every layer of every decode step.
+  thread_local std::vector<float> pi;
+  pi.assign(p.as<float>(), p.as<float>() + p.numel());
   for (size_t m = 0; m < pi.size(); m += static_cast<size_t>(*K * *K))
     for (int i = 0; i < *K; ++i) pi[m + static_cast<size_t>(i * *K + i)] += 1.0f;
   return altup_predict(ring.as<float>(), out.as<float>(), pi.data(), per_token, *K, T, d, ctx.threads());
@@ -142,7 +144,8 @@ Status run_correct(const Node& node, ExecContext& ctx) {
   ALTUP_TRY(params_of(node, &p));
   if (p.g_offset == 0.0f)
     return altup_correct(out.as<float>(), y.as<float>(), g.as<float>(), per_token, *K, p.active, T, d, ctx.threads());
-  std::vector<float> g1(g.as<float>(), g.as<float>() + g.numel());  // [K] or [T, K]
+  thread_local std::vector<float> g1;  // [K] or [T, K]; kept per thread, as above
+  g1.assign(g.as<float>(), g.as<float>() + g.numel());
   for (float& v : g1) v += p.g_offset;
   return altup_correct(out.as<float>(), y.as<float>(), g1.data(), per_token, *K, p.active, T, d, ctx.threads());
 }
