@@ -72,6 +72,9 @@ const Kernels& scalar_kernels() {
       ref::gemv_q4_0,
       ref::gemm_q8_0,
       ref::gemm_q4_0,
+      ref::gemv_q4_k,
+      ref::gemv_q5_k,
+      ref::gemv_q6_k,
       ref::altup_predict,
       ref::altup_correct,
   };

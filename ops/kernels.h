@@ -9,6 +9,7 @@
 namespace altup::ops {
 
 struct BlockQ8x;  // ops/qgemv.h
+struct BlockQ8K;
 
 enum class Act { Silu, GeluTanh, GeluErf };
 
@@ -55,6 +56,12 @@ struct Kernels {
                     int64_t rows, int64_t n_blocks);
   void (*gemm_q4_0)(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, int64_t M, float* y, int64_t ldy,
                     int64_t rows, int64_t n_blocks);
+
+  // K-quant weights (Q4_K / Q5_K / Q6_K super-blocks of 256) against an activation row
+  // quantized to 256-value blocks with their 16-value sums (ops/qgemv.h).
+  void (*gemv_q4_k)(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks);
+  void (*gemv_q5_k)(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks);
+  void (*gemv_q6_k)(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks);
 
   // AltUp on one token's K blocks of n floats (x[k], out[k] point at ring slots; out may be x).
   // predict: out[i] = sum_k p[i*K + k] * x[k]

@@ -28,14 +28,50 @@ namespace {
 // of a small batch passes over it.
 constexpr int64_t kRowBlock = 16;
 
-bool quantized(DType t) { return t == DType::Q8_0 || t == DType::Q4_0; }
+// Weights with an int8 kernel of their own: Q8_0 / Q4_0 (activation in blocks of 32) and the
+// K-quants (activation in blocks of 256). Other computable types (Q4_1, Q5_0, Q5_1) are
+// decoded a block of rows at a time and multiplied in f32: llama-quantize writes them only
+// for the odd small matrix whose width is not a multiple of 256.
+bool int8_blocks32(DType t) { return t == DType::Q8_0 || t == DType::Q4_0; }
+bool int8_blocks256(DType t) { return t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K; }
+bool plain(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
+int64_t act_block(DType t) { return int8_blocks32(t) ? 32 : int8_blocks256(t) ? 256 : 1; }
 
-// xq: for quantized weights, the M rows of x as 8-bit blocks (K / 32 each).
-void gemv_block(const Kernels& k, const TensorView& w, const float* x, const BlockQ8x* xq, int64_t M, float* y,
-                int64_t r0, int64_t r1) {
-  const int64_t K = w.cols(), N = w.rows(), nb = K / 32;
+// The M activation rows, quantized once for every weight row block to read: BlockQ8x for
+// Q8_0 / Q4_0, BlockQ8K for K-quants, nothing for the rest.
+const void* quantize_activations(DType t, const float* x, int64_t M, int64_t K) {
+  thread_local std::vector<BlockQ8x> q32;
+  thread_local std::vector<BlockQ8K> q256;
+  if (int8_blocks32(t)) {
+    q32.resize(static_cast<size_t>(M * (K / 32)));
+    for (int64_t m = 0; m < M; ++m) quantize_row_q8x(x + m * K, q32.data() + m * (K / 32), K);
+    return q32.data();
+  }
+  if (int8_blocks256(t)) {
+    q256.resize(static_cast<size_t>(M * (K / 256)));
+    for (int64_t m = 0; m < M; ++m) quantize_row_q8k(x + m * K, q256.data() + m * (K / 256), K);
+    return q256.data();
+  }
+  return nullptr;
+}
+
+// xq: the activations from quantize_activations (null for plain weights).
+void gemv_block(const Kernels& k, const TensorView& w, const float* x, const void* xq, int64_t M, float* y, int64_t r0,
+                int64_t r1) {
+  const int64_t K = w.cols(), N = w.rows();
+  const int64_t nb = K / act_block(w.dtype), rb = static_cast<int64_t>(w.row_stride());
+  const auto* x32 = static_cast<const BlockQ8x*>(xq);
+  const auto* x256 = static_cast<const BlockQ8K*>(xq);
+  thread_local std::vector<float> decoded;  // [kRowBlock, K]: rows of the other types, in f32
   for (int64_t b = r0; b < r1; b += kRowBlock) {
     const int64_t rows = std::min(kRowBlock, r1 - b);
+    const uint8_t* wb = w.row<const uint8_t>(b);
+    const bool decode = !plain(w.dtype) && !int8_blocks32(w.dtype) && !int8_blocks256(w.dtype);
+    if (decode) {
+      decoded.resize(static_cast<size_t>(kRowBlock * K));
+      for (int64_t r = 0; r < rows; ++r)
+        (void)dequantize_row(w.dtype, wb + r * rb, decoded.data() + r * K, static_cast<uint64_t>(K));
+    }
     for (int64_t m = 0; m < M; ++m) {
       const float* xm = x + m * K;
       float* ym = y + m * N + b;
@@ -43,12 +79,12 @@ void gemv_block(const Kernels& k, const TensorView& w, const float* x, const Blo
         case DType::F32: k.gemv_f32(w.row<const float>(b), K, xm, ym, rows, K); break;
         case DType::F16: k.gemv_f16(w.row<const uint16_t>(b), K, xm, ym, rows, K); break;
         case DType::BF16: k.gemv_bf16(w.row<const uint16_t>(b), K, xm, ym, rows, K); break;
-        case DType::Q8_0:
-          k.gemv_q8_0(w.row<const uint8_t>(b), static_cast<int64_t>(w.row_stride()), xq + m * nb, ym, rows, nb);
-          break;
-        default:
-          k.gemv_q4_0(w.row<const uint8_t>(b), static_cast<int64_t>(w.row_stride()), xq + m * nb, ym, rows, nb);
-          break;
+        case DType::Q8_0: k.gemv_q8_0(wb, rb, x32 + m * nb, ym, rows, nb); break;
+        case DType::Q4_0: k.gemv_q4_0(wb, rb, x32 + m * nb, ym, rows, nb); break;
+        case DType::Q4_K: k.gemv_q4_k(wb, rb, x256 + m * nb, ym, rows, nb); break;
+        case DType::Q5_K: k.gemv_q5_k(wb, rb, x256 + m * nb, ym, rows, nb); break;
+        case DType::Q6_K: k.gemv_q6_k(wb, rb, x256 + m * nb, ym, rows, nb); break;
+        default: k.gemv_f32(decoded.data(), K, xm, ym, rows, K); break;
       }
     }
   }
@@ -78,7 +114,7 @@ Status gemm_quantized(const Kernels& k, const float* x, int64_t M, const TensorV
 Status gemm_dnnl_any(const float* x, int64_t M, const TensorView& w, float* y, int threads) {
   const int64_t K = w.cols(), N = w.rows();
   if (w.dtype == DType::F32) return gemm_f32_dnnl(x, w.as<float>(), y, M, N, K, threads);
-  // f16 / bf16 / Q8_0 / Q4_0: convert a block of rows to f32, multiply it, write its columns of y.
+  // f16 / bf16 / quantized: convert a block of rows to f32, multiply it, write its columns of y.
   const Kernels& k = kernels();
   const int64_t block = std::max<int64_t>(16, (1 << 20) / std::max<int64_t>(K, 1));  // ~4 MiB of f32
   // Scratch kept per calling thread (grown once); the workers get its pointer, since their
@@ -111,11 +147,13 @@ Status gemm_dnnl_any(const float* x, int64_t M, const TensorView& w, float* y, i
 }  // namespace
 
 Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int threads, int path, const Kernels* table) {
-  if (w.dtype != DType::F32 && w.dtype != DType::F16 && w.dtype != DType::BF16 && !quantized(w.dtype))
+  if (!traits(w.dtype).computable)
     return make_error("matmul has no kernel for " + std::string(dtype_name(w.dtype)) + " weights yet");
   if (w.shape.ndim != 2) return make_error("matmul weight must be [N, K], got " + w.shape.str());
-  if (quantized(w.dtype) && w.cols() % 32)
-    return make_error("matmul: " + std::string(dtype_name(w.dtype)) + " rows must be whole blocks of 32");
+  const int64_t block = traits(w.dtype).block_elems;
+  if (w.cols() % block)
+    return make_error("matmul: " + std::string(dtype_name(w.dtype)) + " rows must be whole blocks of " +
+                      std::to_string(block));
   if (M == 0 || w.rows() == 0) return {};
   const int64_t max_gemv = w.dtype == DType::F32 ? kGemvMaxTokensF32 : kGemvMaxTokensHalf;
   const bool use_gemv = path == 1 || (path == 0 && M <= max_gemv);
@@ -128,7 +166,7 @@ Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int thre
 #else
   const bool tiles_by_default = true;
 #endif
-  if (quantized(w.dtype) && (path == 3 || (path == 0 && !use_gemv && tiles_by_default)))
+  if (int8_blocks32(w.dtype) && (path == 3 || (path == 0 && !use_gemv && tiles_by_default)))
     return gemm_quantized(k, x, M, w, y, threads);
 #if defined(ALTUP_HAVE_ONEDNN)
   if (!use_gemv) return gemm_dnnl_any(x, M, w, y, threads);
@@ -136,14 +174,7 @@ Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int thre
   (void)use_gemv;  // without oneDNN every product takes the GEMV path
 #endif
   // Quantized weights: each activation row is quantized once, then read by every row block.
-  thread_local std::vector<BlockQ8x> xq_store;
-  const BlockQ8x* xq = nullptr;
-  if (quantized(w.dtype)) {
-    const int64_t nb = w.cols() / 32;
-    xq_store.resize(static_cast<size_t>(M * nb));
-    for (int64_t m = 0; m < M; ++m) quantize_row_q8x(x + m * w.cols(), xq_store.data() + m * nb, w.cols());
-    xq = xq_store.data();
-  }
+  const void* xq = quantize_activations(w.dtype, x, M, w.cols());
   const int64_t blocks = (w.rows() + kRowBlock - 1) / kRowBlock;
   for_rows(blocks, kRowBlock * w.cols() * M, threads, [&](int64_t b0, int64_t b1) {
     gemv_block(k, w, x, xq, M, y, b0 * kRowBlock, std::min(b1 * kRowBlock, w.rows()));

@@ -1,8 +1,10 @@
-// Matrix products y[M, N] = x[M, K] · W[N, K]ᵀ with W row-major [out, in] in f32, f16, bf16,
-// Q8_0 or Q4_0 and x, y in f32. Few tokens (decode) go through the hand-written GEMV, which
-// streams W once per block of rows; many tokens (prefill) go through oneDNN's matmul,
-// converting f16 / bf16 / Q8_0 / Q4_0 weights to f32 a block of rows at a time; builds
-// without oneDNN multiply Q8_0 / Q4_0 in tiles of int8 block dot products (ops/qgemv.h). The switch-over
+// Matrix products y[M, N] = x[M, K] · W[N, K]ᵀ with W row-major [out, in] in any computable
+// dtype (runtime/dtype.h) and x, y in f32. Few tokens (decode) go through the hand-written
+// GEMV, which streams W once per block of rows: int8 block kernels for Q8_0 / Q4_0 and the
+// K-quants, rows decoded to f32 for Q4_1 / Q5_0 / Q5_1. Many tokens (prefill) go through
+// oneDNN's matmul, converting non-f32 weights to f32 a block of rows at a time; builds
+// without oneDNN multiply Q8_0 / Q4_0 in tiles of int8 block dot products (ops/qgemv.h) and
+// the other types through the GEMV path. The switch-over
 // (kGemvMaxTokens*) is chosen by measurement (bench/bench_ops: "matmul_crossover_*").
 #pragma once
 

@@ -19,6 +19,22 @@ void quantize_row_q8x(const float* x, BlockQ8x* y, int64_t n) {
   }
 }
 
+void quantize_row_q8k(const float* x, BlockQ8K* y, int64_t n) {
+  for (int64_t b = 0; b < n / 256; ++b) {
+    const float* xb = x + b * 256;
+    float amax = 0;
+    for (int i = 0; i < 256; ++i) amax = std::fmax(amax, std::fabs(xb[i]));
+    const float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+    y[b].d = d;
+    for (int i = 0; i < 256; ++i) y[b].qs[i] = static_cast<int8_t>(std::roundf(xb[i] * id));
+    for (int g = 0; g < 16; ++g) {
+      int sum = 0;
+      for (int i = 0; i < 16; ++i) sum += y[b].qs[16 * g + i];
+      y[b].bsums[g] = static_cast<int16_t>(sum);
+    }
+  }
+}
+
 namespace ref {
 
 void gemv_q8_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* y, int64_t rows, int64_t n_blocks) {
@@ -60,6 +76,66 @@ void gemm_q8_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, int64_t M
 void gemm_q4_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, int64_t M, float* y, int64_t ldy, int64_t rows,
                int64_t n_blocks) {
   for (int64_t m = 0; m < M; ++m) gemv_q4_0(w, row_bytes, x + m * n_blocks, y + m * ldy, rows, n_blocks);
+}
+
+namespace {
+float u16_half(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return fp16_to_fp32(h);
+}
+
+// Q4_K / Q5_K: per sub-block s of 32, sc_s * sum(q * x) and m_s * sum(x), written out from
+// the block layout value by value.
+template <bool kFive>
+void gemv_q45_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks) {
+  constexpr int64_t kBytes = kFive ? sizeof(BlockQ5_K) : sizeof(BlockQ4_K);
+  for (int64_t r = 0; r < rows; ++r) {
+    float acc = 0;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const uint8_t* blk = w + r * row_bytes + b * kBytes;
+      const uint8_t* qh = blk + 16;
+      const uint8_t* qs = blk + (kFive ? 48 : 16);
+      int32_t sumi = 0, summ = 0;
+      for (int s = 0; s < 8; ++s) {
+        int sc, m;
+        kquant_scale_min(blk + 4, s, &sc, &m);
+        int32_t dot = 0;
+        for (int l = 0; l < 32; ++l) {
+          int q = s % 2 == 0 ? (qs[32 * (s / 2) + l] & 0x0F) : (qs[32 * (s / 2) + l] >> 4);
+          if (kFive) q |= ((qh[l] >> s) & 1) << 4;
+          dot += q * x[b].qs[32 * s + l];
+        }
+        sumi += sc * dot;
+        summ += m * (x[b].bsums[2 * s] + x[b].bsums[2 * s + 1]);
+      }
+      acc = kq_finish(acc, u16_half(blk), u16_half(blk + 2), x[b].d, sumi, summ);
+    }
+    y[r] = acc;
+  }
+}
+}  // namespace
+
+void gemv_q4_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks) {
+  gemv_q45_k<false>(w, row_bytes, x, y, rows, n_blocks);
+}
+
+void gemv_q5_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks) {
+  gemv_q45_k<true>(w, row_bytes, x, y, rows, n_blocks);
+}
+
+void gemv_q6_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float acc = 0;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      BlockQ6_K blk;
+      std::memcpy(&blk, w + r * row_bytes + b * static_cast<int64_t>(sizeof blk), sizeof blk);
+      int32_t sumi = 0;
+      for (int i = 0; i < kQK; ++i) sumi += blk.scales[i / 16] * q6k_value(blk, i) * x[b].qs[i];
+      acc = kq_finish(acc, u16_half(blk.d), 0.0f, x[b].d, sumi, 0);
+    }
+    y[r] = acc;
+  }
 }
 
 }  // namespace ref

@@ -19,6 +19,24 @@ struct BlockQ8x {  // one quantized activation block (internal: never stored in 
 // x [n] (n a multiple of 32) -> n / 32 blocks.
 void quantize_row_q8x(const float* x, BlockQ8x* y, int64_t n);
 
+// K-quant weights (runtime/dtype.h: Q4_K, Q5_K, Q6_K, super-blocks of 256) take the
+// activation in blocks of 256 with the sums of each 16 values kept, as llama.cpp's Q8_K: a
+// sub-block's min (Q4_K / Q5_K) or Q6_K's offset of 32 then costs one multiply of a sum.
+// Per super-block, the SIMD kernels and the reference form the same exact int32 sums and
+// finish with the same float steps (kq_finish), so every table gives the same bits.
+struct BlockQ8K {
+  float d;            // amax / 127
+  int8_t qs[256];     // round(x / d), in [-127, 127]
+  int16_t bsums[16];  // bsums[i] = sum of qs[16i .. 16i + 15]
+};
+void quantize_row_q8k(const float* x, BlockQ8K* y, int64_t n);  // n a multiple of 256
+
+// acc + (d * xd) * sumi - (dmin * xd) * summ, rounded step by step (no fma: the project
+// builds with -ffp-contract=off), so the reference and every table agree bit for bit.
+inline float kq_finish(float acc, float d, float dmin, float xd, int32_t sumi, int32_t summ) {
+  return acc + d * xd * static_cast<float>(sumi) - dmin * xd * static_cast<float>(summ);
+}
+
 namespace ref {
 // y[r] = sum over blocks b of scale_w(r, b) * x[b].d * sum_i q_w(r, b, i) * x[b].qs[i], for
 // rows r in [0, rows); W rows are row_bytes apart; n_blocks blocks per row.
@@ -31,6 +49,11 @@ void gemm_q8_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, int64_t M
                int64_t n_blocks);
 void gemm_q4_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, int64_t M, float* y, int64_t ldy, int64_t rows,
                int64_t n_blocks);
+// K-quants: y[r] = sum over super-blocks of the decoded weights times the activation block,
+// as exact integer sums per super-block (kq_finish).
+void gemv_q4_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks);
+void gemv_q5_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks);
+void gemv_q6_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks);
 }  // namespace ref
 
 }  // namespace altup::ops

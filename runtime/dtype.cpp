@@ -16,10 +16,10 @@ struct Entry {
 // Block geometry of every ggml type, as gguf-py's GGML_QUANT_SIZES lists it.
 constexpr std::array<Entry, 34> kTypes = {{
     {0, {"F32", 1, 4, true}},          {1, {"F16", 1, 2, true}},          {2, {"Q4_0", 32, 18, true}},
-    {3, {"Q4_1", 32, 20, false}},      {6, {"Q5_0", 32, 22, false}},      {7, {"Q5_1", 32, 24, false}},
+    {3, {"Q4_1", 32, 20, true}},       {6, {"Q5_0", 32, 22, true}},       {7, {"Q5_1", 32, 24, true}},
     {8, {"Q8_0", 32, 34, true}},       {9, {"Q8_1", 32, 40, false}},      {10, {"Q2_K", 256, 84, false}},
-    {11, {"Q3_K", 256, 110, false}},   {12, {"Q4_K", 256, 144, false}},   {13, {"Q5_K", 256, 176, false}},
-    {14, {"Q6_K", 256, 210, false}},   {15, {"Q8_K", 256, 292, false}},   {16, {"IQ2_XXS", 256, 66, false}},
+    {11, {"Q3_K", 256, 110, false}},   {12, {"Q4_K", 256, 144, true}},    {13, {"Q5_K", 256, 176, true}},
+    {14, {"Q6_K", 256, 210, true}},    {15, {"Q8_K", 256, 292, false}},   {16, {"IQ2_XXS", 256, 66, false}},
     {17, {"IQ2_XS", 256, 74, false}},  {18, {"IQ3_XXS", 256, 98, false}}, {19, {"IQ1_S", 256, 50, false}},
     {20, {"IQ4_NL", 32, 18, false}},   {21, {"IQ3_S", 256, 110, false}},  {22, {"IQ2_S", 256, 82, false}},
     {23, {"IQ4_XS", 256, 136, false}}, {24, {"I8", 1, 1, false}},         {25, {"I16", 1, 2, false}},
@@ -38,6 +38,77 @@ float bits_f32(uint32_t u) {
   float f;
   std::memcpy(&f, &u, 4);
   return f;
+}
+
+uint16_t u16_at(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+
+// Q4_1 (d, m, 16 bytes of nibbles): value = d * q + m. Q5_0 (d, 32 high bits, nibbles):
+// value = d * (q - 16). Q5_1 (d, m, high bits, nibbles): value = d * q + m. Nibble j of a
+// block is the low half of byte j for j < 16, the high half of byte j - 16 after that; the
+// fifth bit of value j is bit j of the little-endian 32-bit qh.
+Status dequantize_legacy(DType t, const uint8_t* p, float* dst, uint64_t n) {
+  const DTypeTraits& tr = traits(t);
+  if (n % 32) return make_error(std::string(tr.name) + " row length must be a multiple of 32");
+  for (uint64_t b = 0; b < n / 32; ++b, p += tr.block_bytes) {
+    const float d = fp16_to_fp32(u16_at(p));
+    const bool has_min = t != DType::Q5_0;
+    const float m = has_min ? fp16_to_fp32(u16_at(p + 2)) : 0.0f;
+    const uint8_t* q = p + (has_min ? 4 : 2);
+    uint32_t qh = 0;
+    if (t != DType::Q4_1) {
+      std::memcpy(&qh, q, 4);
+      q += 4;
+    }
+    for (int j = 0; j < 32; ++j) {
+      int v = j < 16 ? (q[j] & 0x0F) : (q[j - 16] >> 4);
+      if (t != DType::Q4_1) v |= static_cast<int>((qh >> j) & 1u) << 4;
+      if (t == DType::Q5_0)
+        dst[b * 32 + j] = d * static_cast<float>(v - 16);
+      else
+        dst[b * 32 + j] = d * static_cast<float>(v) + m;  // two roundings, as gguf: no fma
+    }
+  }
+  return {};
+}
+
+// K-quants, in the gguf package's order of operations: (d * scale) first, then times q, then
+// minus (dmin * min). The project builds with -ffp-contract=off so no fma merges them.
+Status dequantize_k(DType t, const uint8_t* p, float* dst, uint64_t n) {
+  const DTypeTraits& tr = traits(t);
+  if (n % kQK) return make_error(std::string(tr.name) + " row length must be a multiple of 256");
+  for (uint64_t b = 0; b < n / kQK; ++b, p += tr.block_bytes, dst += kQK) {
+    if (t == DType::Q6_K) {
+      BlockQ6_K blk;
+      std::memcpy(&blk, p, sizeof blk);
+      const float d = fp16_to_fp32(u16_at(blk.d));
+      for (int i = 0; i < kQK; ++i) {
+        const float dl = d * static_cast<float>(blk.scales[i / 16]);
+        dst[i] = dl * static_cast<float>(q6k_value(blk, i));
+      }
+      continue;
+    }
+    // Q4_K / Q5_K share the header (d, dmin, scales); Q5_K has qh before qs.
+    const float d = fp16_to_fp32(u16_at(p)), dmin = fp16_to_fp32(u16_at(p + 2));
+    const uint8_t* scales = p + 4;
+    const uint8_t* qh = t == DType::Q5_K ? p + 16 : nullptr;
+    const uint8_t* qs = p + (t == DType::Q5_K ? 48 : 16);
+    for (int s = 0; s < 8; ++s) {  // sub-block s: values 32s .. 32s + 31
+      int sc, m;
+      kquant_scale_min(scales, s, &sc, &m);
+      const float dl = d * static_cast<float>(sc), ml = dmin * static_cast<float>(m);
+      const uint8_t* q = qs + 32 * (s / 2);
+      for (int l = 0; l < 32; ++l) {
+        int v = s % 2 == 0 ? (q[l] & 0x0F) : (q[l] >> 4);
+        if (qh) v |= ((qh[l] >> s) & 1) << 4;
+        dst[32 * s + l] = dl * static_cast<float>(v) - ml;
+      }
+    }
+  }
+  return {};
 }
 
 }  // namespace
@@ -162,6 +233,12 @@ Status dequantize_row(DType t, const void* src, float* dst, uint64_t n) {
         }
       }
       return {};
+    case DType::Q4_1:
+    case DType::Q5_0:
+    case DType::Q5_1: return dequantize_legacy(t, p, dst, n);
+    case DType::Q4_K:
+    case DType::Q5_K:
+    case DType::Q6_K: return dequantize_k(t, p, dst, n);
     default: return make_error("no decoder for tensor type " + std::string(dtype_name(t)));
   }
 }

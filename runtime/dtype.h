@@ -1,7 +1,8 @@
 // Tensor element types. The ids are ggml's (and so GGUF's) type ids, so a GGUF tensor's type
 // field maps to a DType without a translation table. The runtime computes with F32, F16, BF16,
-// Q8_0 and Q4_0; every other ggml type is known by name and block geometry only, so that files
-// using them can be validated and listed by `altup info`.
+// Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and the K-quants Q4_K, Q5_K, Q6_K (what llama.cpp's
+// llama-quantize writes for Q4_K_M / Q5_K_M files); every other ggml type is known by name and
+// block geometry only, so that files using them can be validated and listed by `altup info`.
 #pragma once
 
 #include <cstddef>
@@ -89,6 +90,56 @@ struct BlockQ4_0 {
 };
 static_assert(sizeof(BlockQ8_0) == 34);
 static_assert(sizeof(BlockQ4_0) == 18);
+
+// K-quants: super-blocks of 256 values (ggml-common.h). Every field is a byte array so the
+// structs have no padding and may sit at any address.
+constexpr int kQK = 256;
+struct BlockQ4_K {     // value = d * sc[s] * q - dmin * m[s], s = the value's sub-block of 32
+  uint8_t d[2];        // fp16 super-block scale of the 6-bit scales
+  uint8_t dmin[2];     // fp16 super-block scale of the 6-bit mins
+  uint8_t scales[12];  // 8 scales and 8 mins, 6 bits each (kquant_scale_min)
+  uint8_t qs[128];     // 4-bit q: per 64 values, 32 bytes; low nibbles first, then high
+};
+struct BlockQ5_K {  // as Q4_K with a fifth bit: q = nibble + 16 * bit s of qh[value % 32]
+  uint8_t d[2];
+  uint8_t dmin[2];
+  uint8_t scales[12];
+  uint8_t qh[32];
+  uint8_t qs[128];
+};
+struct BlockQ6_K {  // value = d * scales[i / 16] * (q - 32), q 6 bits: 4 in ql, 2 in qh
+  uint8_t ql[128];
+  uint8_t qh[64];
+  int8_t scales[16];
+  uint8_t d[2];  // fp16, last
+};
+static_assert(sizeof(BlockQ4_K) == 144);
+static_assert(sizeof(BlockQ5_K) == 176);
+static_assert(sizeof(BlockQ6_K) == 210);
+
+// Scale and min of sub-block j (0..7) of a Q4_K / Q5_K block: j < 4 keep their 6 bits in
+// bytes j and j + 4; j >= 4 have their low 4 bits in byte j + 4 and their top 2 bits in the
+// spare top bits of bytes j - 4 and j.
+inline void kquant_scale_min(const uint8_t* s, int j, int* sc, int* m) {
+  if (j < 4) {
+    *sc = s[j] & 63;
+    *m = s[j + 4] & 63;
+  } else {
+    *sc = (s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4);
+    *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
+}
+
+// 6-bit value i (0..255) of a Q6_K block: per half of 128, value 32 * g + l (g = 0..3,
+// l = 0..31) has its low 4 bits in ql[64h + 32(g & 1) + l] (low nibble for g < 2, high for
+// g >= 2) and its top 2 bits in bits 2g..2g+1 of qh[32h + l].
+inline int q6k_value(const BlockQ6_K& b, int i) {
+  const int h = i / 128, g = (i % 128) / 32, l = i % 32;
+  const uint8_t lo = b.ql[64 * h + 32 * (g & 1) + l];
+  const int low4 = g < 2 ? (lo & 0x0F) : (lo >> 4);
+  const int top2 = (b.qh[32 * h + l] >> (2 * g)) & 3;
+  return (low4 | (top2 << 4)) - 32;
+}
 
 // Decode n elements of a row of type t (computable types only) into fp32.
 Status dequantize_row(DType t, const void* src, float* dst, uint64_t n);

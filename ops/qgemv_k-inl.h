@@ -1,0 +1,220 @@
+// K-quant GEMV (Q4_K, Q5_K, Q6_K weights; ops/qgemv.h) per instruction set. Each
+// super-block of 256 weights is unpacked 32 values at a time into unsigned bytes (at most 63)
+// and multiplied with the activation's int8 values; the sub-block scales are applied as
+// int16 multipliers in the pairwise add, so the super-block's sum stays an exact int32 and
+// the float finish (kq_finish) is the reference's, step for step.
+//
+// Each instruction set supplies U32 (32 unsigned bytes), I32 (int32 lanes) and: load32,
+// low_nibbles / high_nibbles, bits (v >> shift & mask per byte), or_shl4 (a | b << 4, b < 16),
+// dot_scaled (s0 * sum of the first 16 products + s1 * sum of the last 16), add, hsum.
+#include <cstring>
+
+#if defined(__AVX2__) || defined(__SSSE3__)
+#include <immintrin.h>
+#elif defined(__ARM_NEON)
+#include <arm_neon.h>
+#endif
+
+#include "ops/qgemv.h"
+#include "runtime/dtype.h"
+
+namespace altup::ops::ALTUP_ISA {
+
+namespace qgemv_k_detail {
+
+#if defined(__AVX2__)
+using U32 = __m256i;
+using I32 = __m256i;
+inline U32 load32(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+inline U32 bits(U32 v, int shift, int mask) {
+  // 16-bit shifts move a neighbour byte's bits in at the top; the mask drops them.
+  return _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(shift)), _mm256_set1_epi8(static_cast<char>(mask)));
+}
+inline U32 or_shl4(U32 a, U32 b) { return _mm256_or_si256(a, _mm256_slli_epi16(b, 4)); }
+inline I32 dot_scaled(U32 q, const int8_t* x, int s0, int s1) {
+  const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
+  // maddubs: unsigned q (<= 63) times signed x, adjacent pairs summed to int16 (<= 16002).
+  const __m256i p16 = _mm256_maddubs_epi16(q, xv);
+  const __m256i sc =
+      _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(s1)), _mm_set1_epi16(static_cast<int16_t>(s0)));
+  return _mm256_madd_epi16(p16, sc);
+}
+inline I32 zero() { return _mm256_setzero_si256(); }
+inline I32 add(I32 a, I32 b) { return _mm256_add_epi32(a, b); }
+inline int32_t hsum(I32 v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
+}
+inline float half(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
+#elif defined(__SSSE3__)
+struct U32 {
+  __m128i lo, hi;  // values 0..15, 16..31
+};
+using I32 = __m128i;
+inline U32 load32(const uint8_t* p) {
+  return {_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)),
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16))};
+}
+inline U32 bits(U32 v, int shift, int mask) {
+  const __m128i n = _mm_cvtsi32_si128(shift), m = _mm_set1_epi8(static_cast<char>(mask));
+  return {_mm_and_si128(_mm_srl_epi16(v.lo, n), m), _mm_and_si128(_mm_srl_epi16(v.hi, n), m)};
+}
+inline U32 or_shl4(U32 a, U32 b) {
+  return {_mm_or_si128(a.lo, _mm_slli_epi16(b.lo, 4)), _mm_or_si128(a.hi, _mm_slli_epi16(b.hi, 4))};
+}
+inline I32 dot_scaled(U32 q, const int8_t* x, int s0, int s1) {
+  const __m128i x0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x));
+  const __m128i x1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + 16));
+  return _mm_add_epi32(_mm_madd_epi16(_mm_maddubs_epi16(q.lo, x0), _mm_set1_epi16(static_cast<int16_t>(s0))),
+                       _mm_madd_epi16(_mm_maddubs_epi16(q.hi, x1), _mm_set1_epi16(static_cast<int16_t>(s1))));
+}
+inline I32 zero() { return _mm_setzero_si128(); }
+inline I32 add(I32 a, I32 b) { return _mm_add_epi32(a, b); }
+inline int32_t hsum(I32 s) {
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
+}
+inline float half(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return fp16_to_fp32(h);  // no F16C in the SSE4.2 table
+}
+#elif defined(__ARM_NEON)
+struct U32 {
+  uint8x16_t lo, hi;
+};
+using I32 = int32x4_t;
+inline U32 load32(const uint8_t* p) { return {vld1q_u8(p), vld1q_u8(p + 16)}; }
+inline U32 bits(U32 v, int shift, int mask) {
+  const int8x16_t n = vdupq_n_s8(static_cast<int8_t>(-shift));  // a negative left shift shifts right
+  const uint8x16_t m = vdupq_n_u8(static_cast<uint8_t>(mask));
+  return {vandq_u8(vshlq_u8(v.lo, n), m), vandq_u8(vshlq_u8(v.hi, n), m)};
+}
+inline U32 or_shl4(U32 a, U32 b) { return {vorrq_u8(a.lo, vshlq_n_u8(b.lo, 4)), vorrq_u8(a.hi, vshlq_n_u8(b.hi, 4))}; }
+inline int32x4_t dot16(uint8x16_t q, const int8_t* x, int s, int32x4_t acc) {
+  const int8x16_t qs = vreinterpretq_s8_u8(q), xv = vld1q_s8(x);  // q <= 63: a valid int8
+  int16x8_t p = vmull_s8(vget_low_s8(qs), vget_low_s8(xv));
+  p = vmlal_s8(p, vget_high_s8(qs), vget_high_s8(xv));  // two products per int16: fits
+  acc = vmlal_n_s16(acc, vget_low_s16(p), static_cast<int16_t>(s));
+  return vmlal_n_s16(acc, vget_high_s16(p), static_cast<int16_t>(s));
+}
+inline I32 dot_scaled(U32 q, const int8_t* x, int s0, int s1) {
+  return dot16(q.hi, x + 16, s1, dot16(q.lo, x, s0, vdupq_n_s32(0)));
+}
+inline I32 zero() { return vdupq_n_s32(0); }
+inline I32 add(I32 a, I32 b) { return vaddq_s32(a, b); }
+inline int32_t hsum(I32 v) { return vaddvq_s32(v); }
+inline float half(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0);
+}
+#endif
+
+#if defined(__AVX2__) || defined(__SSSE3__) || defined(__ARM_NEON)
+inline U32 low_nibbles(U32 v) { return bits(v, 0, 0x0F); }
+inline U32 high_nibbles(U32 v) { return bits(v, 4, 0x0F); }
+
+// Q4_K / Q5_K: 4 groups of 64 values, each 32 bytes of nibbles (low: sub-block 2j, high:
+// 2j + 1); Q5_K's fifth bit of value l of sub-block s is bit s of qh[l].
+template <bool kFive>
+void gemv_q45_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks) {
+  constexpr int64_t kBytes = kFive ? sizeof(BlockQ5_K) : sizeof(BlockQ4_K);
+  for (int64_t r = 0; r < rows; ++r) {
+    float acc = 0;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const uint8_t* blk = w + r * row_bytes + b * kBytes;
+      const uint8_t* qs = blk + (kFive ? 48 : 16);
+      const BlockQ8K& xb = x[b];
+      U32 qh{};
+      if constexpr (kFive) qh = load32(blk + 16);
+      I32 si = zero();
+      int32_t summ = 0;
+      for (int j = 0; j < 4; ++j) {
+        int sc0, m0, sc1, m1;
+        kquant_scale_min(blk + 4, 2 * j, &sc0, &m0);
+        kquant_scale_min(blk + 4, 2 * j + 1, &sc1, &m1);
+        const U32 q = load32(qs + 32 * j);
+        U32 lo = low_nibbles(q), hi = high_nibbles(q);
+        if constexpr (kFive) {
+          lo = or_shl4(lo, bits(qh, 2 * j, 1));
+          hi = or_shl4(hi, bits(qh, 2 * j + 1, 1));
+        }
+        si = add(si, dot_scaled(lo, xb.qs + 64 * j, sc0, sc0));
+        si = add(si, dot_scaled(hi, xb.qs + 64 * j + 32, sc1, sc1));
+        summ += m0 * (xb.bsums[4 * j] + xb.bsums[4 * j + 1]) + m1 * (xb.bsums[4 * j + 2] + xb.bsums[4 * j + 3]);
+      }
+      acc = kq_finish(acc, half(blk), half(blk + 2), xb.d, hsum(si), summ);
+    }
+    y[r] = acc;
+  }
+}
+
+// Q6_K: per half of 128 values, ql holds 64 bytes of nibbles and qh 32 bytes of 2-bit tops;
+// the stored q is the value + 32, which the activation sums take back out.
+inline void gemv_q6_k_rows(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows,
+                           int64_t n_blocks) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float acc = 0;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const uint8_t* blk = w + r * row_bytes + b * static_cast<int64_t>(sizeof(BlockQ6_K));
+      const auto* sc = reinterpret_cast<const int8_t*>(blk + offsetof(BlockQ6_K, scales));
+      const BlockQ8K& xb = x[b];
+      I32 si = zero();
+      for (int h = 0; h < 2; ++h) {
+        const uint8_t* ql = blk + 64 * h;
+        const U32 qh = load32(blk + offsetof(BlockQ6_K, qh) + 32 * h);
+        const U32 l0 = load32(ql), l1 = load32(ql + 32);
+        const int8_t* xs = xb.qs + 128 * h;
+        const int8_t* s = sc + 8 * h;
+        si = add(si, dot_scaled(or_shl4(low_nibbles(l0), bits(qh, 0, 3)), xs, s[0], s[1]));
+        si = add(si, dot_scaled(or_shl4(low_nibbles(l1), bits(qh, 2, 3)), xs + 32, s[2], s[3]));
+        si = add(si, dot_scaled(or_shl4(high_nibbles(l0), bits(qh, 4, 3)), xs + 64, s[4], s[5]));
+        si = add(si, dot_scaled(or_shl4(high_nibbles(l1), bits(qh, 6, 3)), xs + 96, s[6], s[7]));
+      }
+      int32_t offset = 0;
+      for (int g = 0; g < 16; ++g) offset += sc[g] * xb.bsums[g];
+      acc = kq_finish(acc, half(blk + offsetof(BlockQ6_K, d)), 0.0f, xb.d, hsum(si) - 32 * offset, 0);
+    }
+    y[r] = acc;
+  }
+}
+#endif
+
+}  // namespace qgemv_k_detail
+
+inline void gemv_q4_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows,
+                      int64_t n_blocks) {
+#if defined(__AVX2__) || defined(__SSSE3__) || defined(__ARM_NEON)
+  qgemv_k_detail::gemv_q45_k<false>(w, row_bytes, x, y, rows, n_blocks);
+#else
+  ref::gemv_q4_k(w, row_bytes, x, y, rows, n_blocks);
+#endif
+}
+
+inline void gemv_q5_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows,
+                      int64_t n_blocks) {
+#if defined(__AVX2__) || defined(__SSSE3__) || defined(__ARM_NEON)
+  qgemv_k_detail::gemv_q45_k<true>(w, row_bytes, x, y, rows, n_blocks);
+#else
+  ref::gemv_q5_k(w, row_bytes, x, y, rows, n_blocks);
+#endif
+}
+
+inline void gemv_q6_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows,
+                      int64_t n_blocks) {
+#if defined(__AVX2__) || defined(__SSSE3__) || defined(__ARM_NEON)
+  qgemv_k_detail::gemv_q6_k_rows(w, row_bytes, x, y, rows, n_blocks);
+#else
+  ref::gemv_q6_k(w, row_bytes, x, y, rows, n_blocks);
+#endif
+}
+
+}  // namespace altup::ops::ALTUP_ISA

@@ -1,0 +1,249 @@
+// The quantized types beyond Q8_0 / Q4_0: Q4_1, Q5_0, Q5_1 and the K-quants Q4_K, Q5_K, Q6_K.
+// Decoding against the gguf package (fixtures/quant_blocks.bin, make_quant_fixtures.py), bit
+// for bit; the K-quant GEMV kernels of every table against the scalar reference, bit for bit,
+// at awkward sizes and misaligned starts; matmul and the embedding lookup on every type.
+#include <cstring>
+#include <fstream>
+
+#include "ops/convert.h"
+#include "ops/matmul.h"
+#include "ops/qgemv.h"
+#include "tests/op_test_util.h"
+
+using namespace altup;
+using namespace altup::test;
+
+namespace {
+
+constexpr DType kKQuants[] = {DType::Q4_K, DType::Q5_K, DType::Q6_K};
+constexpr DType kAllNew[] = {DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+
+// Offsets of the fp16 scale fields in one block of t.
+std::vector<size_t> half_fields(DType t) {
+  switch (t) {
+    case DType::Q5_0: return {0};
+    case DType::Q6_K: return {208};
+    default: return {0, 2};
+  }
+}
+
+// Random blocks (all bit patterns of the quants), with sane random fp16 scales.
+std::vector<uint8_t> random_rows(DType dt, int64_t rows, int64_t n, std::mt19937& rng) {
+  const size_t bytes = static_cast<size_t>(*tensor_bytes(dt, {rows, n}));
+  std::vector<uint8_t> w(bytes);
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (auto& b : w) b = static_cast<uint8_t>(byte(rng));
+  const size_t blk = traits(dt).block_bytes;
+  std::uniform_real_distribution<float> scale(-0.01f, 0.01f);
+  for (size_t off = 0; off < bytes; off += blk)
+    for (size_t f : half_fields(dt)) {
+      const uint16_t d = fp32_to_fp16(scale(rng));
+      std::memcpy(&w[off + f], &d, 2);
+    }
+  return w;
+}
+
+bool same_bits(float a, float b) {
+  if (std::isnan(a) && std::isnan(b)) return true;  // NaN payloads are not part of the contract
+  uint32_t ua, ub;
+  std::memcpy(&ua, &a, 4);
+  std::memcpy(&ub, &b, 4);
+  return ua == ub;
+}
+
+template <typename T>
+T read_le(std::ifstream& f) {
+  T v{};
+  f.read(reinterpret_cast<char*>(&v), sizeof v);
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("dequantize_row matches the gguf package bit for bit on random and adversarial blocks") {
+  std::ifstream f(std::string(ALTUP_FIXTURES_DIR) + "/quant_blocks.bin", std::ios::binary);
+  REQUIRE(f.good());
+  char magic[4];
+  f.read(magic, 4);
+  REQUIRE(std::string(magic, 4) == "AQB1");
+  const uint32_t records = read_le<uint32_t>(f);
+  CHECK(records == std::size(kAllNew));
+  for (uint32_t r = 0; r < records; ++r) {
+    const auto id = read_le<uint32_t>(f), blocks = read_le<uint32_t>(f);
+    const auto tr = dtype_traits(id);
+    REQUIRE(tr.has_value());
+    const DType t = static_cast<DType>(id);
+    CAPTURE(std::string(tr->name));
+    std::vector<uint8_t> raw(static_cast<size_t>(blocks) * tr->block_bytes);
+    std::vector<float> want(static_cast<size_t>(blocks) * tr->block_elems), got(want.size());
+    f.read(reinterpret_cast<char*>(raw.data()), static_cast<std::streamsize>(raw.size()));
+    f.read(reinterpret_cast<char*>(want.data()), static_cast<std::streamsize>(want.size() * 4));
+    REQUIRE(f.good());
+    REQUIRE(dequantize_row(t, raw.data(), got.data(), want.size()).ok());
+    int64_t bad = 0;
+    for (size_t i = 0; i < want.size(); ++i)
+      if (!same_bits(got[i], want[i]) && bad++ < 5)
+        FAIL_CHECK("value " << i << ": got " << got[i] << ", gguf " << want[i]);
+    CHECK(bad == 0);
+    // A row that is not whole blocks is an error, not a partial decode.
+    CHECK_FALSE(dequantize_row(t, raw.data(), got.data(), tr->block_elems + 1).ok());
+  }
+}
+
+TEST_CASE("K activation blocks: amax / 127 scales, values in [-127, 127], exact 16-value sums") {
+  std::mt19937 rng(31);
+  std::vector<float> x(256 * 3);
+  fill(x.data(), static_cast<int64_t>(x.size()), rng);
+  std::fill(x.begin() + 256, x.begin() + 512, 0.0f);  // an all-zero block: scale 0, values 0
+  x[600] = 1e6f;                                      // one huge value: the rest round to 0
+  std::vector<ops::BlockQ8K> q(3);
+  ops::quantize_row_q8k(x.data(), q.data(), static_cast<int64_t>(x.size()));
+  CHECK(q[1].d == 0.0f);
+  CHECK(q[2].qs[600 - 512] == 127);
+  for (int b = 0; b < 3; ++b) {
+    for (int i = 0; i < 256; ++i) {
+      CHECK(q[b].qs[i] >= -127);
+      CHECK(std::fabs(q[b].qs[i] * q[b].d - x[b * 256 + i]) <= 0.5f * q[b].d * 1.0001f + 1e-7f);
+    }
+    for (int g = 0; g < 16; ++g) {
+      int sum = 0;
+      for (int i = 0; i < 16; ++i) sum += q[b].qs[16 * g + i];
+      CHECK(q[b].bsums[g] == sum);
+    }
+  }
+}
+
+TEST_CASE("K-quant GEMV kernels equal the scalar reference bit for bit on every table, size and start") {
+  std::mt19937 rng(32);
+  const ops::Kernels& ref = ops::scalar_kernels();
+  auto pick = [](const ops::Kernels& k, DType t) {
+    return t == DType::Q4_K ? k.gemv_q4_k : t == DType::Q5_K ? k.gemv_q5_k : k.gemv_q6_k;
+  };
+  for (DType dt : kKQuants)
+    for (const ops::Kernels* k : simd_tables())
+      for (int64_t nb : {0, 1, 2, 3, 7, 16})
+        for (int64_t rows : {1, 3, 4, 5, 17})
+          for (int off : {0, 1, 3}) {  // weight rows and activation blocks at odd addresses
+            const auto rows_bytes = random_rows(dt, rows, std::max<int64_t>(nb, 1) * 256, rng);
+            const int64_t row_bytes = static_cast<int64_t>(rows_bytes.size()) / rows;
+            std::vector<uint8_t> wbuf(rows_bytes.size() + 64);
+            uint8_t* w = wbuf.data() + off;
+            std::memcpy(w, rows_bytes.data(), rows_bytes.size());
+            std::vector<float> x(static_cast<size_t>(std::max<int64_t>(nb, 1) * 256));
+            fill(x.data(), static_cast<int64_t>(x.size()), rng);
+            std::vector<unsigned char> xbuf((nb + 1) * sizeof(ops::BlockQ8K) + 8);
+            auto* xq = reinterpret_cast<ops::BlockQ8K*>(xbuf.data() + (off ? 4 : 0));
+            ops::quantize_row_q8k(x.data(), xq, nb * 256);
+            std::vector<float> y(rows, -1.0f), want(rows, -2.0f);
+            pick(*k, dt)(w, row_bytes, xq, y.data(), rows, nb);
+            pick(ref, dt)(w, row_bytes, xq, want.data(), rows, nb);
+            CAPTURE(std::string(dtype_name(dt)));
+            CAPTURE(std::string(k->isa));
+            CAPTURE(nb);
+            CAPTURE(rows);
+            CAPTURE(off);
+            for (int64_t r = 0; r < rows; ++r) REQUIRE(same_bits(y[r], want[r]));
+          }
+}
+
+TEST_CASE("K-quant GEMV reference equals the decoded weights times the quantized activations") {
+  // Independent of the kernels' integer bookkeeping (scales, mins, Q6_K's offset, bsums):
+  // decode the weights with runtime/dtype, multiply by the activation values in double.
+  std::mt19937 rng(33);
+  for (DType dt : kKQuants) {
+    const int64_t rows = 6, nb = 3, n = nb * 256;
+    const auto w = random_rows(dt, rows, n, rng);
+    std::vector<float> x(n);
+    fill(x.data(), n, rng);
+    std::vector<ops::BlockQ8K> xq(nb);
+    ops::quantize_row_q8k(x.data(), xq.data(), n);
+    std::vector<float> y(rows), wrow(n);
+    (dt == DType::Q4_K ? ops::ref::gemv_q4_k
+     : dt == DType::Q5_K
+         ? ops::ref::gemv_q5_k
+         : ops::ref::gemv_q6_k)(w.data(), static_cast<int64_t>(w.size()) / rows, xq.data(), y.data(), rows, nb);
+    for (int64_t r = 0; r < rows; ++r) {
+      REQUIRE(dequantize_row(dt, w.data() + r * (w.size() / rows), wrow.data(), n).ok());
+      double want = 0, mag = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        const double xv = static_cast<double>(xq[i / 256].qs[i % 256]) * xq[i / 256].d;
+        want += static_cast<double>(wrow[i]) * xv;
+        mag += std::fabs(static_cast<double>(wrow[i]) * xv);
+      }
+      CAPTURE(std::string(dtype_name(dt)));
+      CHECK(std::fabs(y[r] - want) <= 1e-5 * mag + 1e-6);
+    }
+  }
+}
+
+TEST_CASE("matmul on Q4_1 / Q5_0 / Q5_1 / K-quant weights: every path and table near the exact product") {
+  std::mt19937 rng(34);
+  for (DType dt : kAllNew)
+    for (int64_t M : {1, 3, 20})
+      for (auto [N, K] : std::vector<std::pair<int64_t, int64_t>>{{1, 256}, {17, 512}, {70, 768}}) {
+        const auto wq = random_rows(dt, N, K, rng);
+        const TensorView w = TensorView::contiguous(dt, {N, K}, const_cast<uint8_t*>(wq.data()));
+        std::vector<float> x(static_cast<size_t>(M * K)), want(static_cast<size_t>(M * N));
+        fill(x.data(), M * K, rng, -1, 1);
+        for (int64_t m = 0; m < M; ++m) ops::ref::gemv(w, x.data() + m * K, want.data() + m * N);
+        float mag = 0;
+        for (float v : want) mag = std::max(mag, std::fabs(v));
+        // The 8-bit activations move each x by at most half a step (its block's amax / 254):
+        // bound the product's error by sum |w| * that step, over the worst output.
+        double qbound = 0;
+        {
+          std::vector<float> wrow(static_cast<size_t>(K));
+          for (int64_t m = 0; m < M; ++m)
+            for (int64_t r = 0; r < N; ++r) {
+              REQUIRE(dequantize_row(dt, w.row<const uint8_t>(r), wrow.data(), static_cast<uint64_t>(K)).ok());
+              double b = 0;
+              for (int64_t i0 = 0; i0 < K; i0 += 256) {
+                float amax = 0;
+                for (int64_t i = i0; i < i0 + 256; ++i) amax = std::max(amax, std::fabs(x[m * K + i]));
+                for (int64_t i = i0; i < i0 + 256; ++i) b += std::fabs(wrow[i]) * amax / 254.0;
+              }
+              qbound = std::max(qbound, b);
+            }
+        }
+        CAPTURE(std::string(dtype_name(dt)));
+        CAPTURE(M);
+        CAPTURE(N);
+        for (const ops::Kernels* k : all_tables())
+          for (int path : {1, 2}) {
+            const std::string at = std::string(dtype_name(dt)) + " " + k->isa + " path " + std::to_string(path);
+            std::vector<float> y1(want.size()), y2(want.size());
+            REQUIRE(ops::matmul(x.data(), M, w, y1.data(), 1, path, k).ok());
+            REQUIRE(ops::matmul(x.data(), M, w, y2.data(), 2, path, k).ok());
+            // K-quant GEMV quantizes the activations to 8 bits per 256 values; the decoded
+            // types (Q4_1 / Q5_*) and oneDNN multiply the exactly decoded weights in f32.
+            const bool int8 = path == 1 || !kHaveOneDnn;
+            const bool kq = dt == DType::Q4_K || dt == DType::Q5_K || dt == DType::Q6_K;
+            const double tol = (int8 && kq ? 1.01 * qbound : 0.0) + 1e-5 * mag + 1e-6;
+            check_close(y1.data(), want.data(), M * N, 0, static_cast<float>(tol), at);
+            check_thread_agreement(y1.data(), y2.data(), M * N, path == 2 && kHaveOneDnn, at);
+          }
+      }
+  // Rows that are not whole blocks of the type are refused.
+  const auto wq = random_rows(DType::Q4_K, 2, 256, rng);
+  const TensorView bad = TensorView::contiguous(DType::Q4_K, {4, 128}, const_cast<uint8_t*>(wq.data()));
+  float x[128] = {}, y[4];
+  auto s = ops::matmul(x, 1, bad, y, 1);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().message.find("whole blocks of 256") != std::string::npos);
+}
+
+TEST_CASE("embedding lookup reads rows of every new type as dequantize_row decodes them") {
+  std::mt19937 rng(35);
+  const int64_t V = 5, d = 512;
+  const int32_t ids[] = {4, 0, 2, 4};
+  for (DType dt : kAllNew) {
+    const auto table = random_rows(dt, V, d, rng);
+    const TensorView t = TensorView::contiguous(dt, {V, d}, const_cast<uint8_t*>(table.data()));
+    std::vector<float> out(4 * d), row(d);
+    REQUIRE(ops::embedding_lookup(t, ids, 4, 0.5f, out.data(), 2).ok());
+    for (int r = 0; r < 4; ++r) {
+      REQUIRE(dequantize_row(dt, t.row<const uint8_t>(ids[r]), row.data(), d).ok());
+      for (int64_t i = 0; i < d; ++i) REQUIRE(out[r * d + i] == 0.5f * row[i]);
+    }
+  }
+}
