@@ -10,5 +10,6 @@ int cmd_profile(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 int cmd_chat(int argc, char** argv);
+int cmd_perplexity(int argc, char** argv);
 
 }  // namespace altup::cli

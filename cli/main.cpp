@@ -23,6 +23,8 @@ constexpr Command kCommands[] = {
      altup::cli::cmd_profile},
     {"bench", "prefill and decode tokens/s over repetitions (median, min, max), load time, memory",
      altup::cli::cmd_bench},
+    {"perplexity", "perplexity of a text, and KL divergence from a reference model (as llama-perplexity)",
+     altup::cli::cmd_perplexity},
     {"eval", "logits of every position of a prompt or token list, as a NumPy .npy file", altup::cli::cmd_eval},
     {"info", "describe a GGUF file: architecture, hyper-parameters, tokenizer, tensors", altup::cli::cmd_info},
 };
@@ -32,7 +34,7 @@ void print_help(std::FILE* out) {
                "usage: altup <command> [options]\n\n"
                "altup.cpp runs AltUp transformer language models on the CPU.\n\n"
                "commands:\n");
-  for (const Command& c : kCommands) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
+  for (const Command& c : kCommands) std::fprintf(out, "  %-11s %s\n", c.name, c.summary);
   std::fprintf(out, "\n'altup <command> --help' describes a command's options.\n");
 }
 

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# llama.cpp's command-line tools that the quantized-file comparisons need, built from the
+# llama.cpp sources vendored in PyPI's llama-cpp-python sdist (the version
+# scripts/bootstrap-compare.sh builds): llama-quantize (writes Q8_0 / Q4_0 / Q4_K_M / Q5_K_M
+# files from an f32 / f16 GGUF) and llama-perplexity (perplexity and KL divergence, the peer
+# of `altup perplexity`). Installed in .llama-tools/bin. Kept out of the test and demo path:
+# tests/python/test_llama_quantized.py is skipped (not passed) without them.
+# Takes ~5-10 minutes on 2 cores. Usage: scripts/build-llama-tools.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VERSION=${LLAMA_CPP_PYTHON_VERSION:-0.3.36}
+DEST=.llama-tools
+if [[ -f $DEST/VERSION && $(cat $DEST/VERSION) == "$VERSION" && -x $DEST/bin/llama-quantize ]]; then
+  echo "ready: $DEST/bin (llama.cpp from llama-cpp-python $VERSION)"
+  exit 0
+fi
+scripts/bootstrap.sh >/dev/null
+if ! command -v cmake >/dev/null; then
+  echo "build-llama-tools: installing cmake (apt)"
+  apt-get install -y -q cmake >/dev/null
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+echo "build-llama-tools: downloading the llama-cpp-python $VERSION sdist from PyPI (~75 MB)"
+.venv/bin/python -m pip download -q --disable-pip-version-check --no-binary :all: --no-deps \
+  "llama-cpp-python==$VERSION" -d "$tmp"
+tar xzf "$tmp/llama_cpp_python-$VERSION.tar.gz" -C "$tmp"
+src="$tmp/llama_cpp_python-$VERSION/vendor/llama.cpp"
+echo "build-llama-tools: building llama-quantize and llama-perplexity (GGML_NATIVE, as llama.cpp's default)"
+cmake -S "$src" -B "$tmp/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
+  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DBUILD_SHARED_LIBS=OFF >"$tmp/cmake.log" ||
+  { tail -20 "$tmp/cmake.log"; exit 1; }
+cmake --build "$tmp/build" -j "$(nproc)" --target llama-quantize llama-perplexity >"$tmp/build.log" ||
+  { tail -30 "$tmp/build.log"; exit 1; }
+rm -rf "$DEST.new"
+mkdir -p "$DEST.new/bin"
+cp "$tmp/build/bin/llama-quantize" "$tmp/build/bin/llama-perplexity" "$DEST.new/bin/"
+echo "$VERSION" >"$DEST.new/VERSION"
+rm -rf "$DEST"
+mv "$DEST.new" "$DEST"
+echo "ready: $DEST/bin (llama.cpp from llama-cpp-python $VERSION)"
