@@ -22,7 +22,7 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 echo "build-llama-tools: downloading the llama-cpp-python $VERSION sdist from PyPI (~75 MB)"
-.venv/bin/python -m pip download -q --disable-pip-version-check --no-binary :all: --no-deps \
+.venv/bin/python -m pip download -q --disable-pip-version-check --no-binary llama-cpp-python --no-deps \
   "llama-cpp-python==$VERSION" -d "$tmp"
 tar xzf "$tmp/llama_cpp_python-$VERSION.tar.gz" -C "$tmp"
 src="$tmp/llama_cpp_python-$VERSION/vendor/llama.cpp"

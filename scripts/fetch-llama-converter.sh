@@ -16,7 +16,7 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 echo "fetch-llama-converter: downloading the llama-cpp-python $VERSION sdist from PyPI (~75 MB)"
-.venv-train/bin/python -m pip download -q --disable-pip-version-check --no-binary :all: --no-deps \
+.venv-train/bin/python -m pip download -q --disable-pip-version-check --no-binary llama-cpp-python --no-deps \
   "llama-cpp-python==$VERSION" -d "$tmp"
 src="llama_cpp_python-$VERSION/vendor/llama.cpp"
 tar xzf "$tmp/llama_cpp_python-$VERSION.tar.gz" -C "$tmp" --wildcards "$src/convert_hf_to_gguf.py" \

@@ -36,7 +36,7 @@ def test_fixture_script_reproduces_committed_files(script, tmp_path):
 def test_there_are_fixture_scripts():
     assert {s.name for s in SCRIPTS} >= {"make_gguf_fixtures.py", "make_attention_fixtures.py", "make_altup_fixtures.py",
                                          "make_model_fixtures.py", "make_tokenizer_fixtures.py",
-                                         "make_gemma3n_fixtures.py"}
+                                         "make_gemma3n_fixtures.py", "make_quant_fixtures.py"}
 
 
 def test_gguf_package_reads_our_fixture_tensors_back():
