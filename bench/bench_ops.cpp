@@ -207,6 +207,38 @@ int main(int argc, char** argv) {
     report(r);
   }
 
+  // Quantized weights: GB/s of the blocks read (bytes per weight is the point of them).
+  // Random block bytes with sane fp16 scales (random bits could be NaN or Inf).
+  for (DType dt : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+    const DTypeTraits& tr = traits(dt);
+    const size_t bytes = static_cast<size_t>(*tensor_bytes(dt, {N, K}));
+    std::vector<std::vector<uint8_t>> wq(static_cast<size_t>(copies));
+    std::mt19937 rng(7);
+    for (auto& buf : wq) {
+      buf.resize(bytes);
+      for (auto& b : buf) b = static_cast<uint8_t>(rng());
+      const size_t scale_at = dt == DType::Q6_K ? 208 : 0, scales = dt == DType::Q4_K || dt == DType::Q5_K ? 2 : 1;
+      for (size_t o = 0; o < bytes; o += tr.block_bytes)
+        for (size_t k = 0; k < scales; ++k) {
+          const uint16_t h = fp32_to_fp16(0.001f * static_cast<float>(rng() % 100));
+          std::memcpy(&buf[o + scale_at + 2 * k], &h, 2);
+        }
+    }
+    auto view = [&](int c) { return TensorView::contiguous(dt, {N, K}, wq[c].data()); };
+    const std::string base = "gemv_" + std::string(tr.name) + "_" + std::to_string(N) + "x" + std::to_string(K);
+    int next = 0;
+    const double t = median_seconds(
+        [&] {
+          (void)ops::matmul(x.data(), 1, view(next), y.data(), threads, 1);
+          next = (next + 1) % copies;
+        },
+        5 * copies);
+    const double gbs = static_cast<double>(bytes) / t / 1e9;
+    Measurement r(base + "_cold", t, gbs, "GB/s", gbs / bw);
+    if (dt == DType::Q8_0) r.with_target(">= 0.85 of read bandwidth", gbs / bw >= 0.85);
+    report(r);
+  }
+
   // Prefill GEMM through oneDNN.
   {
     const int64_t M = quick ? 128 : 512, D = 2048;

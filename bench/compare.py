@@ -271,7 +271,7 @@ def check_agreement(altup: Path, model: Path, n: int, threads: int) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dtypes", nargs="+", default=["f32", "f16"], choices=["f32", "f16", "bf16"])
+    ap.add_argument("--dtypes", nargs="+", default=["f32", "f16"], choices=["f32", "f16", "bf16", "q8_0", "q4_0"])
     ap.add_argument("--d", type=int, default=2048, help="model width (default 2048)")
     ap.add_argument("--layers", type=int, default=4, help="(default 4)")
     ap.add_argument("--ffn", type=int, default=5632, help="FFN width (default 5632)")
