@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # The model the quantized-file comparisons use (bench/quant_compare.py,
 # tests/python/test_llama_quantized.py): a dense (K = 1) transformer trained on the King James
-# Bible for up to 600 steps and written in llama.cpp's "llama" architecture, so both
+# Bible for 300 steps and written in llama.cpp's "llama" architecture, so both
 # runtimes run it the same way. Its widths (d 256, FFN 768, 4 x 64 heads) are multiples of
 # 256, so llama-quantize writes real K-quant blocks for every matrix instead of falling back.
 # A trained model, not a random one: its predictions are peaked, so perplexity, KL divergence
-# and greedy tokens mean something. About 30 minutes on 2 cores (the comparison in the README used the step-200 checkpoint: STEPS=200 after stopping there); needs
+# and greedy tokens mean something. About 6 minutes on 2 cores; needs
 # scripts/bootstrap-train.sh (torch). Writes runs/quant/kjv-dense-f32.gguf.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv-train/bin/python}
-STEPS=${STEPS:-600}
+STEPS=${STEPS:-300}
 work=runs/quant
 mkdir -p "$work"
 [[ -f $work/kjv.txt ]] || "$PY" -m altup_tools corpus --out "$work/kjv.txt"

@@ -135,12 +135,12 @@ void gemv_q45_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y
       const BlockQ8K& xb = x[b];
       U32 qh{};
       if constexpr (kFive) qh = load32(blk + 16);
+      uint8_t sc[8], mn[8];
+      kquant_scales_mins(blk + 4, sc, mn);
       I32 si = zero();
       int32_t summ = 0;
       for (int j = 0; j < 4; ++j) {
-        int sc0, m0, sc1, m1;
-        kquant_scale_min(blk + 4, 2 * j, &sc0, &m0);
-        kquant_scale_min(blk + 4, 2 * j + 1, &sc1, &m1);
+        const int sc0 = sc[2 * j], m0 = mn[2 * j], sc1 = sc[2 * j + 1], m1 = mn[2 * j + 1];
         const U32 q = load32(qs + 32 * j);
         U32 lo = low_nibbles(q), hi = high_nibbles(q);
         if constexpr (kFive) {

@@ -6,7 +6,9 @@
 #pragma once
 
 #include <cstddef>
+#include <bit>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string_view>
 
@@ -128,6 +130,22 @@ inline void kquant_scale_min(const uint8_t* s, int j, int* sc, int* m) {
     *sc = (s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4);
     *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
   }
+}
+
+// All 8 scales and 8 mins of a Q4_K / Q5_K block at once (the same values as
+// kquant_scale_min), worked on as 32-bit words: sc[j] and m[j] for j = 0..7.
+inline void kquant_scales_mins(const uint8_t* s, uint8_t sc[8], uint8_t m[8]) {
+  static_assert(std::endian::native == std::endian::little, "byte j of a word is byte j in memory");
+  uint32_t w[3];
+  std::memcpy(w, s, 12);
+  const uint32_t low6 = 0x3f3f3f3fu, low4 = 0x0f0f0f0fu, low2 = 0x03030303u;
+  const uint32_t sc_lo = w[0] & low6, m_lo = w[1] & low6;
+  const uint32_t sc_hi = (w[2] & low4) | (((w[0] >> 6) & low2) << 4);
+  const uint32_t m_hi = ((w[2] >> 4) & low4) | (((w[1] >> 6) & low2) << 4);
+  std::memcpy(sc, &sc_lo, 4);
+  std::memcpy(sc + 4, &sc_hi, 4);
+  std::memcpy(m, &m_lo, 4);
+  std::memcpy(m + 4, &m_hi, 4);
 }
 
 // 6-bit value i (0..255) of a Q6_K block: per half of 128, value 32 * g + l (g = 0..3,

@@ -112,6 +112,11 @@ class AltUpModel(nn.Module):
         # p[l] starts as the identity and g[l] as ones: every block gets the layer's update.
         self.predict = nn.Parameter(torch.eye(c.K).repeat(c.n_layers, 1, 1))   # [L, K, K]
         self.correct = nn.Parameter(torch.ones(c.n_layers, c.K))              # [L, K]
+        if c.K == 1:
+            # K = 1 is the dense model: predict and correct stay exactly 1 (not trained, not
+            # decayed), so a trained K = 1 model is a plain transformer and converts to "llama".
+            self.predict.requires_grad_(False)
+            self.correct.requires_grad_(False)
         self.norm = RMSNorm(c.out_width, c.rms_eps)
         self.unembed = None if c.tie_embeddings else nn.Linear(c.out_width, c.vocab_size, bias=False)
         self.apply(self._init)
