@@ -34,10 +34,16 @@ from compare import CompareError, check_ids  # noqa: E402
 TOOLS = ROOT / ".llama-tools" / "bin"
 
 
-def sh(cmd: list, what: str) -> str:
-    r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise CompareError(f"{what} failed ({r.returncode}):\n{(r.stdout + r.stderr).strip()[-3000:]}")
+def sh(cmd: list, what: str, until: str | None = None) -> str:
+    """Runs a command; with `until`, again (up to 20 times) while its output lacks that pattern:
+    llama.cpp's tools print through a logging thread that is not drained at exit, so about one
+    run in four here ends (status 0) without its final statistics."""
+    for _ in range(20):
+        r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise CompareError(f"{what} failed ({r.returncode}):\n{(r.stdout + r.stderr).strip()[-3000:]}")
+        if until is None or re.search(until, r.stdout + r.stderr, re.M):
+            break
     return r.stdout + r.stderr
 
 
@@ -77,7 +83,7 @@ def main() -> int:
                  "altup perplexity (base)")
         base_ppl_ours = grab(r"^PPL = ([0-9.]+)", out, "altup PPL")
         out = sh([TOOLS / "llama-perplexity", "-m", args.base, *common, "--kl-divergence-base", theirs_base],
-                 "llama-perplexity (base)")
+                 "llama-perplexity (base)", until=r"Final estimate")
         base_ppl_theirs = grab(r"Final estimate: PPL = ([0-9.]+)", out, "llama.cpp PPL")
         print(f"base {args.base.name}: PPL altup {base_ppl_ours:.4f}, llama.cpp {base_ppl_theirs:.4f}")
         results["base_ppl"] = {"altup": base_ppl_ours, "llama_cpp": base_ppl_theirs}
@@ -90,7 +96,7 @@ def main() -> int:
                        "--chunks", args.chunks, *t], f"altup perplexity --kl-divergence ({qtype})")
             theirs = sh([TOOLS / "llama-perplexity", "-m", q, "--kl-divergence-base", theirs_base,
                          "--kl-divergence", "--chunks", args.chunks, *t],
-                        f"llama-perplexity --kl-divergence ({qtype})")
+                        f"llama-perplexity --kl-divergence ({qtype})", until=r"Mean\s+KLD:")
             row = {"type": qtype, "file": q.name, "mib": round(q.stat().st_size / 2**20, 2),
                    "greedy_same": chk["same"], "greedy_agree_first": chk["agree_first"], "greedy_steps": args.greedy,
                    "altup_kld": grab(r"^Mean KLD\s*=\s*([0-9.eE+-]+)", ours, "altup KLD"),
