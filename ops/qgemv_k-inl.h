@@ -52,6 +52,15 @@ inline float half(const uint8_t* p) {
   std::memcpy(&h, p, 2);
   return _cvtsh_ss(h);
 }
+// sum over sub-blocks s of m[s] * (bsums[2s] + bsums[2s + 1]), exact: each min is repeated
+// for its two 16-value sums and the pairs are multiplied and added as int16 -> int32.
+#define ALTUP_HAVE_MINS_DOT 1
+inline int32_t mins_dot(const int16_t* bsums, const uint8_t* m) {
+  const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bsums));
+  const __m128i m16 = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(m)));
+  const __m256i rep = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
+  return hsum(_mm256_madd_epi16(b, rep));
+}
 #elif defined(__SSSE3__)
 struct U32 {
   __m128i lo, hi;  // values 0..15, 16..31
@@ -119,6 +128,13 @@ inline float half(const uint8_t* p) {
 #endif
 
 #if defined(__AVX2__) || defined(__SSSE3__) || defined(__ARM_NEON)
+#if !defined(ALTUP_HAVE_MINS_DOT)
+inline int32_t mins_dot(const int16_t* bsums, const uint8_t* m) {
+  int32_t sum = 0;
+  for (int s = 0; s < 8; ++s) sum += m[s] * (bsums[2 * s] + bsums[2 * s + 1]);
+  return sum;
+}
+#endif
 inline U32 low_nibbles(U32 v) { return bits(v, 0, 0x0F); }
 inline U32 high_nibbles(U32 v) { return bits(v, 4, 0x0F); }
 
@@ -138,9 +154,8 @@ void gemv_q45_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y
       uint8_t sc[8], mn[8];
       kquant_scales_mins(blk + 4, sc, mn);
       I32 si = zero();
-      int32_t summ = 0;
       for (int j = 0; j < 4; ++j) {
-        const int sc0 = sc[2 * j], m0 = mn[2 * j], sc1 = sc[2 * j + 1], m1 = mn[2 * j + 1];
+        const int sc0 = sc[2 * j], sc1 = sc[2 * j + 1];
         const U32 q = load32(qs + 32 * j);
         U32 lo = low_nibbles(q), hi = high_nibbles(q);
         if constexpr (kFive) {
@@ -149,9 +164,8 @@ void gemv_q45_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y
         }
         si = add(si, dot_scaled(lo, xb.qs + 64 * j, sc0, sc0));
         si = add(si, dot_scaled(hi, xb.qs + 64 * j + 32, sc1, sc1));
-        summ += m0 * (xb.bsums[4 * j] + xb.bsums[4 * j + 1]) + m1 * (xb.bsums[4 * j + 2] + xb.bsums[4 * j + 3]);
       }
-      acc = kq_finish(acc, half(blk), half(blk + 2), xb.d, hsum(si), summ);
+      acc = kq_finish(acc, half(blk), half(blk + 2), xb.d, hsum(si), mins_dot(xb.bsums, mn));
     }
     y[r] = acc;
   }
