@@ -63,10 +63,10 @@ void gemv_block(const Kernels& k, const TensorView& w, const float* x, const voi
   const auto* x32 = static_cast<const BlockQ8x*>(xq);
   const auto* x256 = static_cast<const BlockQ8K*>(xq);
   thread_local std::vector<float> decoded;  // [kRowBlock, K]: rows of the other types, in f32
+  const bool decode = !plain(w.dtype) && !int8_blocks32(w.dtype) && !int8_blocks256(w.dtype);
   for (int64_t b = r0; b < r1; b += kRowBlock) {
     const int64_t rows = std::min(kRowBlock, r1 - b);
     const uint8_t* wb = w.row<const uint8_t>(b);
-    const bool decode = !plain(w.dtype) && !int8_blocks32(w.dtype) && !int8_blocks256(w.dtype);
     if (decode) {
       decoded.resize(static_cast<size_t>(kRowBlock * K));
       for (int64_t r = 0; r < rows; ++r)

@@ -7,26 +7,25 @@
 
 namespace altup::ops {
 
+namespace {
+// n values to int8 with one scale, d = amax / 127, q = round(x / d) (roundf, as ggml's
+// reference quantizer; |x / d| <= 127, so never -128). Returns d.
+float quantize_block(const float* x, int8_t* q, int n) {
+  float amax = 0;
+  for (int i = 0; i < n; ++i) amax = std::fmax(amax, std::fabs(x[i]));
+  const float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+  for (int i = 0; i < n; ++i) q[i] = static_cast<int8_t>(std::roundf(x[i] * id));
+  return d;
+}
+}  // namespace
+
 void quantize_row_q8x(const float* x, BlockQ8x* y, int64_t n) {
-  for (int64_t b = 0; b < n / 32; ++b) {
-    const float* xb = x + b * 32;
-    float amax = 0;
-    for (int i = 0; i < 32; ++i) amax = std::fmax(amax, std::fabs(xb[i]));
-    const float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
-    y[b].d = d;
-    // roundf, as ggml's reference quantizer; |x / d| <= 127, so never -128.
-    for (int i = 0; i < 32; ++i) y[b].qs[i] = static_cast<int8_t>(std::roundf(xb[i] * id));
-  }
+  for (int64_t b = 0; b < n / 32; ++b) y[b].d = quantize_block(x + b * 32, y[b].qs, 32);
 }
 
 void quantize_row_q8k(const float* x, BlockQ8K* y, int64_t n) {
   for (int64_t b = 0; b < n / 256; ++b) {
-    const float* xb = x + b * 256;
-    float amax = 0;
-    for (int i = 0; i < 256; ++i) amax = std::fmax(amax, std::fabs(xb[i]));
-    const float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
-    y[b].d = d;
-    for (int i = 0; i < 256; ++i) y[b].qs[i] = static_cast<int8_t>(std::roundf(xb[i] * id));
+    y[b].d = quantize_block(x + b * 256, y[b].qs, 256);
     for (int g = 0; g < 16; ++g) {
       int sum = 0;
       for (int i = 0; i < 16; ++i) sum += y[b].qs[16 * g + i];
