@@ -72,6 +72,20 @@ std::vector<float> random_vec(size_t n, uint32_t seed, float scale = 1.0f) {
   return v;
 }
 
+// Random quantized block bytes with sane fp16 scales (random bits could be NaN or Inf).
+std::vector<uint8_t> random_blocks(DType dt, size_t bytes, uint32_t seed) {
+  std::vector<uint8_t> buf(bytes);
+  std::mt19937 rng(seed);
+  for (auto& b : buf) b = static_cast<uint8_t>(rng());
+  const size_t scale_at = dt == DType::Q6_K ? 208 : 0, scales = dt == DType::Q4_K || dt == DType::Q5_K ? 2 : 1;
+  for (size_t o = 0; o < bytes; o += traits(dt).block_bytes)
+    for (size_t k = 0; k < scales; ++k) {
+      const uint16_t h = fp32_to_fp16(0.001f * static_cast<float>(rng() % 100));
+      std::memcpy(&buf[o + scale_at + 2 * k], &h, 2);
+    }
+  return buf;
+}
+
 // Read bandwidth: every thread reads its share of a buffer far larger than the caches, as
 // `streams` sequential streams walked side by side in 4 KiB steps (GEMV reads four rows at
 // once, and several streams keep more prefetches in flight than one). The peak reported is
@@ -208,22 +222,11 @@ int main(int argc, char** argv) {
   }
 
   // Quantized weights: GB/s of the blocks read (bytes per weight is the point of them).
-  // Random block bytes with sane fp16 scales (random bits could be NaN or Inf).
   for (DType dt : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
     const DTypeTraits& tr = traits(dt);
     const size_t bytes = static_cast<size_t>(*tensor_bytes(dt, {N, K}));
     std::vector<std::vector<uint8_t>> wq(static_cast<size_t>(copies));
-    std::mt19937 rng(7);
-    for (auto& buf : wq) {
-      buf.resize(bytes);
-      for (auto& b : buf) b = static_cast<uint8_t>(rng());
-      const size_t scale_at = dt == DType::Q6_K ? 208 : 0, scales = dt == DType::Q4_K || dt == DType::Q5_K ? 2 : 1;
-      for (size_t o = 0; o < bytes; o += tr.block_bytes)
-        for (size_t k = 0; k < scales; ++k) {
-          const uint16_t h = fp32_to_fp16(0.001f * static_cast<float>(rng() % 100));
-          std::memcpy(&buf[o + scale_at + 2 * k], &h, 2);
-        }
-    }
+    for (int c = 0; c < copies; ++c) wq[c] = random_blocks(dt, bytes, 7 + c);
     auto view = [&](int c) { return TensorView::contiguous(dt, {N, K}, wq[c].data()); };
     const std::string base = "gemv_" + std::string(tr.name) + "_" + std::to_string(N) + "x" + std::to_string(K);
     int next = 0;
@@ -251,6 +254,25 @@ int main(int argc, char** argv) {
     report(Measurement("gemm_f32_" + std::to_string(M) + "x" + std::to_string(D) + "x" + std::to_string(D), t, gf,
                        "GFLOP/s", fma > 0 ? gf / fma : -1)
                .with_target(">= 0.60 of FMA peak", fma > 0 && gf / fma >= 0.60));
+  }
+
+  // Prefill on quantized weights, both ways in one run: oneDNN on row blocks widened to f32
+  // (path 2; GEMV where there is no oneDNN) and the int8 tiles (path 3). The ratio is
+  // tiles / widened; matmul takes the tiles by default where it is > 1 (ops/matmul.cpp).
+  for (DType dt : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+    const int64_t M = quick ? 64 : 512, N = 2048, K = 2048;
+    const auto wq = random_blocks(dt, static_cast<size_t>(*tensor_bytes(dt, {N, K})), 11);
+    const TensorView wv = TensorView::contiguous(dt, {N, K}, const_cast<uint8_t*>(wq.data()));
+    auto xs = random_vec(static_cast<size_t>(M * K), 12);
+    std::vector<float> ys(static_cast<size_t>(M * N));
+    const double flop = 2.0 * static_cast<double>(M * N * K);
+    const std::string base = "gemm_" + std::string(dtype_name(dt)) + "_" + std::to_string(M) + "x" + std::to_string(N) +
+                             "x" + std::to_string(K);
+    const double tw = median_seconds([&] { (void)ops::matmul(xs.data(), M, wv, ys.data(), threads, 2); });
+    const double tt = median_seconds([&] { (void)ops::matmul(xs.data(), M, wv, ys.data(), threads, 3); });
+    report(Measurement(base + "_widened", tw, flop / tw / 1e9, "GFLOP/s", -1));
+    report(Measurement(base + "_tiles", tt, flop / tt / 1e9, "GFLOP/s", -1));
+    report(Measurement(base + "_tiles_over_widened", tt, tw / tt, "ratio", -1));
   }
 
   // The GEMV / oneDNN crossover: for M tokens through [2048 x 2048] weights (cold, cycling

@@ -75,6 +75,9 @@ const Kernels& scalar_kernels() {
       ref::gemv_q4_k,
       ref::gemv_q5_k,
       ref::gemv_q6_k,
+      ref::gemm_q4_k,
+      ref::gemm_q5_k,
+      ref::gemm_q6_k,
       ref::altup_predict,
       ref::altup_correct,
   };

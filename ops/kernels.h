@@ -62,6 +62,14 @@ struct Kernels {
   void (*gemv_q4_k)(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks);
   void (*gemv_q5_k)(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks);
   void (*gemv_q6_k)(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks);
+  // The same for M activation rows (x: M x n_blocks), y[m * ldy + r]: prefill. Per token the
+  // GEMV's bits exactly.
+  void (*gemm_q4_k)(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, int64_t M, float* y, int64_t ldy,
+                    int64_t rows, int64_t n_blocks);
+  void (*gemm_q5_k)(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, int64_t M, float* y, int64_t ldy,
+                    int64_t rows, int64_t n_blocks);
+  void (*gemm_q6_k)(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, int64_t M, float* y, int64_t ldy,
+                    int64_t rows, int64_t n_blocks);
 
   // AltUp on one token's K blocks of n floats (x[k], out[k] point at ring slots; out may be x).
   // predict: out[i] = sum_k p[i*K + k] * x[k]

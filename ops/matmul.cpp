@@ -90,22 +90,39 @@ void gemv_block(const Kernels& k, const TensorView& w, const float* x, const voi
   }
 }
 
-// Prefill on Q8_0 / Q4_0 weights: the activations quantized once, then tiles of weight rows
-// x tokens of exact int8 block dots (ops/qgemv-inl.h); threads take chunks of rows.
+// Prefill on Q8_0 / Q4_0 / K-quant weights: the activations quantized once (threads take
+// tokens), then tiles of weight rows x tokens of exact int8 block dots (ops/qgemv-inl.h,
+// ops/qgemm_k-inl.h); threads take chunks of rows.
 Status gemm_quantized(const Kernels& k, const float* x, int64_t M, const TensorView& w, float* y, int threads) {
-  const int64_t K = w.cols(), N = w.rows(), nb = K / 32;
-  thread_local std::vector<BlockQ8x> xq_store;
-  xq_store.resize(static_cast<size_t>(M * nb));
-  BlockQ8x* xq = xq_store.data();
+  const int64_t K = w.cols(), N = w.rows(), nb = K / act_block(w.dtype);
+  const bool k256 = int8_blocks256(w.dtype);
+  thread_local std::vector<BlockQ8x> q32;
+  thread_local std::vector<BlockQ8K> q256;
+  if (k256)
+    q256.resize(static_cast<size_t>(M * nb));
+  else
+    q32.resize(static_cast<size_t>(M * nb));
+  BlockQ8x* x32 = q32.data();  // the workers get the pointers: their thread_locals differ
+  BlockQ8K* x256 = q256.data();
   parallel_for(M, M * K >= kMinParallelElems ? threads : 1, [&](int64_t m0, int64_t m1) {
-    for (int64_t m = m0; m < m1; ++m) quantize_row_q8x(x + m * K, xq + m * nb, K);
+    for (int64_t m = m0; m < m1; ++m)
+      if (k256)
+        quantize_row_q8k(x + m * K, x256 + m * nb, K);
+      else
+        quantize_row_q8x(x + m * K, x32 + m * nb, K);
   });
   constexpr int64_t kRows = 64;  // per work item: a multiple of the kernels' row tile
-  const auto gemm = w.dtype == DType::Q8_0 ? k.gemm_q8_0 : k.gemm_q4_0;
-  const int64_t items = (N + kRows - 1) / kRows;
+  const int64_t items = (N + kRows - 1) / kRows, rb = static_cast<int64_t>(w.row_stride());
   parallel_for(items, threads, [&](int64_t i0, int64_t i1) {
-    const int64_t r0 = i0 * kRows, r1 = std::min(N, i1 * kRows);
-    gemm(w.row<const uint8_t>(r0), static_cast<int64_t>(w.row_stride()), xq, M, y + r0, N, r1 - r0, nb);
+    const int64_t r0 = i0 * kRows, rows = std::min(N, i1 * kRows) - r0;
+    const uint8_t* wr = w.row<const uint8_t>(r0);
+    switch (w.dtype) {
+      case DType::Q8_0: k.gemm_q8_0(wr, rb, x32, M, y + r0, N, rows, nb); break;
+      case DType::Q4_0: k.gemm_q4_0(wr, rb, x32, M, y + r0, N, rows, nb); break;
+      case DType::Q4_K: k.gemm_q4_k(wr, rb, x256, M, y + r0, N, rows, nb); break;
+      case DType::Q5_K: k.gemm_q5_k(wr, rb, x256, M, y + r0, N, rows, nb); break;
+      default: k.gemm_q6_k(wr, rb, x256, M, y + r0, N, rows, nb); break;
+    }
   });
   return {};
 }
@@ -158,16 +175,20 @@ Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int thre
   const int64_t max_gemv = w.dtype == DType::F32 ? kGemvMaxTokensF32 : kGemvMaxTokensHalf;
   const bool use_gemv = path == 1 || (path == 0 && M <= max_gemv);
   const Kernels& k = table ? *table : kernels();
-  // Quantized weights with many tokens: the int8 tiles when forced (path 3), or by default
-  // where there is no oneDNN (ARM64). With oneDNN, widening row blocks to f32 for its matmul
-  // measured faster (E2B-shaped Q8_0, pp256 on 2 Zen 3 cores: 30 against 26 tok/s).
+  // Quantized weights with many tokens: the int8 tiles when forced (path 3), for the
+  // K-quants always, and for Q8_0 / Q4_0 where there is no oneDNN (ARM64). bench_ops
+  // (gemm_*_tiles_over_widened) measures both ways: on 2 Zen 3 cores, pp512 through 2048^2,
+  // the K-quant tiles ran 1.09-1.19x the f32 widening into oneDNN, the Q8_0 / Q4_0 tiles
+  // (one float step per block of 32) 0.6-0.7x of it.
 #if defined(ALTUP_HAVE_ONEDNN)
-  const bool tiles_by_default = false;
+  const bool tiles_by_default = int8_blocks256(w.dtype);
 #else
   const bool tiles_by_default = true;
 #endif
-  if (int8_blocks32(w.dtype) && (path == 3 || (path == 0 && !use_gemv && tiles_by_default)))
-    return gemm_quantized(k, x, M, w, y, threads);
+  const bool int8 = int8_blocks32(w.dtype) || int8_blocks256(w.dtype);
+  // The K-quant tiles give the GEMV's bits per token, so they take over from 2 tokens on.
+  const bool tiles = path == 3 || (path == 0 && tiles_by_default && (!use_gemv || (int8_blocks256(w.dtype) && M > 1)));
+  if (int8 && tiles) return gemm_quantized(k, x, M, w, y, threads);
 #if defined(ALTUP_HAVE_ONEDNN)
   if (!use_gemv) return gemm_dnnl_any(x, M, w, y, threads);
 #else

@@ -1,9 +1,11 @@
 // Matrix products y[M, N] = x[M, K] · W[N, K]ᵀ with W row-major [out, in] in any computable
 // dtype (runtime/dtype.h) and x, y in f32. Few tokens (decode) go through the hand-written
 // GEMV, which streams W once per block of rows: int8 block kernels for Q8_0 / Q4_0 and the
-// K-quants, rows decoded to f32 for Q4_1 / Q5_0 / Q5_1. Many tokens (prefill) go through
-// oneDNN's matmul, converting non-f32 weights to f32 a block of rows at a time; builds
-// without oneDNN multiply Q8_0 / Q4_0 in tiles of int8 block dot products (ops/qgemv.h) and
+// K-quants, rows decoded to f32 for Q4_1 / Q5_0 / Q5_1. K-quant weights with 2 tokens or
+// more go through tiles of rows x tokens of the same int8 dot products (ops/qgemm_k-inl.h:
+// the GEMV's bits, faster than oneDNN on widened rows). Other weights with many tokens
+// (prefill) go through oneDNN's matmul, converting non-f32 weights to f32 a block of rows at
+// a time; builds without oneDNN multiply Q8_0 / Q4_0 in int8 tiles too (ops/qgemv.h) and
 // the other types through the GEMV path. The switch-over
 // (kGemvMaxTokens*) is chosen by measurement (bench/bench_ops: "matmul_crossover_*").
 #pragma once
@@ -25,8 +27,9 @@ void gemv(const TensorView& w, const float* x, float* y);
 }  // namespace ref
 
 // y = x · Wᵀ for M tokens. path: 0 = choose by M, 1 = force GEMV, 2 = force oneDNN (GEMV in
-// builds without oneDNN), 3 = Q8_0 / Q4_0 weights: force the int8 tiles (their default above
-// the GEMV sizes in builds without oneDNN; with it, oneDNN on widened rows measured faster).
+// builds without oneDNN), 3 = Q8_0 / Q4_0 / K-quant weights: force the int8 tiles (the
+// K-quants' default from 2 tokens; Q8_0 / Q4_0's above the GEMV sizes in builds without
+// oneDNN; with it, oneDNN on their widened rows measured faster).
 // `table` picks a kernel table for the GEMV path (tests run every one); null: the one in use.
 Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int threads, int path = 0,
               const Kernels* table = nullptr);

@@ -137,5 +137,20 @@ void gemv_q6_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y,
   }
 }
 
+void gemm_q4_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, int64_t M, float* y, int64_t ldy, int64_t rows,
+               int64_t n_blocks) {
+  for (int64_t m = 0; m < M; ++m) gemv_q4_k(w, row_bytes, x + m * n_blocks, y + m * ldy, rows, n_blocks);
+}
+
+void gemm_q5_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, int64_t M, float* y, int64_t ldy, int64_t rows,
+               int64_t n_blocks) {
+  for (int64_t m = 0; m < M; ++m) gemv_q5_k(w, row_bytes, x + m * n_blocks, y + m * ldy, rows, n_blocks);
+}
+
+void gemm_q6_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, int64_t M, float* y, int64_t ldy, int64_t rows,
+               int64_t n_blocks) {
+  for (int64_t m = 0; m < M; ++m) gemv_q6_k(w, row_bytes, x + m * n_blocks, y + m * ldy, rows, n_blocks);
+}
+
 }  // namespace ref
 }  // namespace altup::ops

@@ -54,6 +54,14 @@ void gemm_q4_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, int64_t M
 void gemv_q4_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks);
 void gemv_q5_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks);
 void gemv_q6_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks);
+// M activation rows: the GEMV once per token (the SIMD versions tile rows x tokens and give
+// the same bits).
+void gemm_q4_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, int64_t M, float* y, int64_t ldy, int64_t rows,
+               int64_t n_blocks);
+void gemm_q5_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, int64_t M, float* y, int64_t ldy, int64_t rows,
+               int64_t n_blocks);
+void gemm_q6_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, int64_t M, float* y, int64_t ldy, int64_t rows,
+               int64_t n_blocks);
 }  // namespace ref
 
 }  // namespace altup::ops

@@ -6,7 +6,8 @@
 //
 // Each instruction set supplies U32 (32 unsigned bytes), I32 (int32 lanes) and: load32,
 // low_nibbles / high_nibbles, bits (v >> shift & mask per byte), or_shl4 (a | b << 4, b < 16),
-// dot_scaled (s0 * sum of the first 16 products + s1 * sum of the last 16), add, hsum.
+// X32 (32 activation bytes, load_x), Sc (two sub-block scales, scales) and dot_sc
+// (s0 * sum of the first 16 products + s1 * sum of the last 16), add, hsum.
 #include <cstring>
 
 #if defined(__AVX2__) || defined(__SSSE3__)
@@ -31,13 +32,26 @@ inline U32 bits(U32 v, int shift, int mask) {
   return _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(shift)), _mm256_set1_epi8(static_cast<char>(mask)));
 }
 inline U32 or_shl4(U32 a, U32 b) { return _mm256_or_si256(a, _mm256_slli_epi16(b, 4)); }
-inline I32 dot_scaled(U32 q, const int8_t* x, int s0, int s1) {
-  const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
+using X32 = __m256i;  // 32 activation bytes
+using Sc = __m256i;   // two sub-block scales as int16 lanes: s0 for values 0..15, s1 for 16..31
+inline X32 load_x(const int8_t* x) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)); }
+inline Sc scales(int s0, int s1) {
+  return _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(s1)), _mm_set1_epi16(static_cast<int16_t>(s0)));
+}
+// A Q4_K / Q5_K super-block's 8 sub-block scales as int16, in both 128-bit lanes: one
+// shuffle then gives sub-block g's scale vector (a broadcast from a register costs three).
+struct ScTab {
+  __m256i v;
+};
+inline ScTab scale_table(const uint8_t* sc) {
+  return {_mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc))))};
+}
+inline Sc scale_of(ScTab t, int g) {
+  return _mm256_shuffle_epi8(t.v, _mm256_set1_epi16(static_cast<int16_t>((2 * g + 1) << 8 | 2 * g)));
+}
+inline I32 dot_sc(U32 q, X32 x, Sc sc) {
   // maddubs: unsigned q (<= 63) times signed x, adjacent pairs summed to int16 (<= 16002).
-  const __m256i p16 = _mm256_maddubs_epi16(q, xv);
-  const __m256i sc =
-      _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(s1)), _mm_set1_epi16(static_cast<int16_t>(s0)));
-  return _mm256_madd_epi16(p16, sc);
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), sc);
 }
 inline I32 zero() { return _mm256_setzero_si256(); }
 inline I32 add(I32 a, I32 b) { return _mm256_add_epi32(a, b); }
@@ -77,11 +91,22 @@ inline U32 bits(U32 v, int shift, int mask) {
 inline U32 or_shl4(U32 a, U32 b) {
   return {_mm_or_si128(a.lo, _mm_slli_epi16(b.lo, 4)), _mm_or_si128(a.hi, _mm_slli_epi16(b.hi, 4))};
 }
-inline I32 dot_scaled(U32 q, const int8_t* x, int s0, int s1) {
-  const __m128i x0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x));
-  const __m128i x1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + 16));
-  return _mm_add_epi32(_mm_madd_epi16(_mm_maddubs_epi16(q.lo, x0), _mm_set1_epi16(static_cast<int16_t>(s0))),
-                       _mm_madd_epi16(_mm_maddubs_epi16(q.hi, x1), _mm_set1_epi16(static_cast<int16_t>(s1))));
+struct X32 {
+  __m128i lo, hi;
+};
+struct Sc {
+  __m128i s0, s1;
+};
+inline X32 load_x(const int8_t* x) {
+  return {_mm_loadu_si128(reinterpret_cast<const __m128i*>(x)),
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + 16))};
+}
+inline Sc scales(int s0, int s1) {
+  return {_mm_set1_epi16(static_cast<int16_t>(s0)), _mm_set1_epi16(static_cast<int16_t>(s1))};
+}
+inline I32 dot_sc(U32 q, X32 x, Sc sc) {
+  return _mm_add_epi32(_mm_madd_epi16(_mm_maddubs_epi16(q.lo, x.lo), sc.s0),
+                       _mm_madd_epi16(_mm_maddubs_epi16(q.hi, x.hi), sc.s1));
 }
 inline I32 zero() { return _mm_setzero_si128(); }
 inline I32 add(I32 a, I32 b) { return _mm_add_epi32(a, b); }
@@ -107,16 +132,22 @@ inline U32 bits(U32 v, int shift, int mask) {
   return {vandq_u8(vshlq_u8(v.lo, n), m), vandq_u8(vshlq_u8(v.hi, n), m)};
 }
 inline U32 or_shl4(U32 a, U32 b) { return {vorrq_u8(a.lo, vshlq_n_u8(b.lo, 4)), vorrq_u8(a.hi, vshlq_n_u8(b.hi, 4))}; }
-inline int32x4_t dot16(uint8x16_t q, const int8_t* x, int s, int32x4_t acc) {
-  const int8x16_t qs = vreinterpretq_s8_u8(q), xv = vld1q_s8(x);  // q <= 63: a valid int8
+struct X32 {
+  int8x16_t lo, hi;
+};
+struct Sc {
+  int16_t s0, s1;
+};
+inline X32 load_x(const int8_t* x) { return {vld1q_s8(x), vld1q_s8(x + 16)}; }
+inline Sc scales(int s0, int s1) { return {static_cast<int16_t>(s0), static_cast<int16_t>(s1)}; }
+inline int32x4_t dot16(uint8x16_t q, int8x16_t xv, int16_t s, int32x4_t acc) {
+  const int8x16_t qs = vreinterpretq_s8_u8(q);  // q <= 63: a valid int8
   int16x8_t p = vmull_s8(vget_low_s8(qs), vget_low_s8(xv));
   p = vmlal_s8(p, vget_high_s8(qs), vget_high_s8(xv));  // two products per int16: fits
-  acc = vmlal_n_s16(acc, vget_low_s16(p), static_cast<int16_t>(s));
-  return vmlal_n_s16(acc, vget_high_s16(p), static_cast<int16_t>(s));
+  acc = vmlal_n_s16(acc, vget_low_s16(p), s);
+  return vmlal_n_s16(acc, vget_high_s16(p), s);
 }
-inline I32 dot_scaled(U32 q, const int8_t* x, int s0, int s1) {
-  return dot16(q.hi, x + 16, s1, dot16(q.lo, x, s0, vdupq_n_s32(0)));
-}
+inline I32 dot_sc(U32 q, X32 x, Sc sc) { return dot16(q.hi, x.hi, sc.s1, dot16(q.lo, x.lo, sc.s0, vdupq_n_s32(0))); }
 inline I32 zero() { return vdupq_n_s32(0); }
 inline I32 add(I32 a, I32 b) { return vaddq_s32(a, b); }
 inline int32_t hsum(I32 v) { return vaddvq_s32(v); }
@@ -128,6 +159,15 @@ inline float half(const uint8_t* p) {
 #endif
 
 #if defined(__AVX2__) || defined(__SSSE3__) || defined(__ARM_NEON)
+#if !defined(__AVX2__)
+struct ScTab {
+  const uint8_t* s;  // the 8 scales, alive while the table is used
+};
+inline ScTab scale_table(const uint8_t* sc) { return {sc}; }
+inline Sc scale_of(ScTab t, int g) { return scales(t.s[g], t.s[g]); }
+#endif
+// s0 * sum of the first 16 products of q and x + s1 * sum of the last 16.
+inline I32 dot_scaled(U32 q, const int8_t* x, int s0, int s1) { return dot_sc(q, load_x(x), scales(s0, s1)); }
 #if !defined(ALTUP_HAVE_MINS_DOT)
 inline int32_t mins_dot(const int16_t* bsums, const uint8_t* m) {
   int32_t sum = 0;
@@ -153,17 +193,18 @@ void gemv_q45_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y
       if constexpr (kFive) qh = load32(blk + 16);
       uint8_t sc[8], mn[8];
       kquant_scales_mins(blk + 4, sc, mn);
+      const ScTab st = scale_table(sc);
       I32 si = zero();
+#pragma GCC unroll 4
       for (int j = 0; j < 4; ++j) {
-        const int sc0 = sc[2 * j], sc1 = sc[2 * j + 1];
         const U32 q = load32(qs + 32 * j);
         U32 lo = low_nibbles(q), hi = high_nibbles(q);
         if constexpr (kFive) {
           lo = or_shl4(lo, bits(qh, 2 * j, 1));
           hi = or_shl4(hi, bits(qh, 2 * j + 1, 1));
         }
-        si = add(si, dot_scaled(lo, xb.qs + 64 * j, sc0, sc0));
-        si = add(si, dot_scaled(hi, xb.qs + 64 * j + 32, sc1, sc1));
+        si = add(si, dot_sc(lo, load_x(xb.qs + 64 * j), scale_of(st, 2 * j)));
+        si = add(si, dot_sc(hi, load_x(xb.qs + 64 * j + 32), scale_of(st, 2 * j + 1)));
       }
       acc = kq_finish(acc, half(blk), half(blk + 2), xb.d, hsum(si), mins_dot(xb.bsums, mn));
     }

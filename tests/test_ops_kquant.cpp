@@ -146,6 +146,44 @@ TEST_CASE("K-quant GEMV kernels equal the scalar reference bit for bit on every 
           }
 }
 
+TEST_CASE("K-quant GEMM tiles (prefill) give the reference GEMV's bits per token on every table, size and start") {
+  std::mt19937 rng(35);
+  auto pick = [](const ops::Kernels& k, DType t) {
+    return t == DType::Q4_K ? k.gemm_q4_k : t == DType::Q5_K ? k.gemm_q5_k : k.gemm_q6_k;
+  };
+  auto gemv = [](DType t) {
+    return t == DType::Q4_K ? ops::ref::gemv_q4_k : t == DType::Q5_K ? ops::ref::gemv_q5_k : ops::ref::gemv_q6_k;
+  };
+  for (DType dt : kKQuants)
+    for (const ops::Kernels* k : all_tables())
+      for (int64_t nb : {0, 1, 3})
+        for (int64_t rows : {1, 2, 3, 5, 17})
+          for (int64_t M : {0, 1, 3, 4, 5, 9})
+            for (int off : {0, 3}) {  // weight rows and activation blocks at odd addresses
+              const auto rows_bytes = random_rows(dt, rows, std::max<int64_t>(nb, 1) * 256, rng);
+              const int64_t row_bytes = static_cast<int64_t>(rows_bytes.size()) / rows;
+              std::vector<uint8_t> wbuf(rows_bytes.size() + 64);
+              uint8_t* w = wbuf.data() + off;
+              std::memcpy(w, rows_bytes.data(), rows_bytes.size());
+              std::vector<float> x(static_cast<size_t>(std::max<int64_t>(M * nb, 1) * 256));
+              fill(x.data(), static_cast<int64_t>(x.size()), rng);
+              std::vector<unsigned char> xbuf((M * nb + 1) * sizeof(ops::BlockQ8K) + 8);
+              auto* xq = reinterpret_cast<ops::BlockQ8K*>(xbuf.data() + (off ? 4 : 0));
+              for (int64_t m = 0; m < M; ++m) ops::quantize_row_q8k(x.data() + m * nb * 256, xq + m * nb, nb * 256);
+              const int64_t ldy = rows + 2;  // y rows further apart than the rows computed
+              std::vector<float> y(static_cast<size_t>(std::max<int64_t>(M, 1) * ldy), -7.0f), want(y);
+              pick(*k, dt)(w, row_bytes, xq, M, y.data(), ldy, rows, nb);
+              for (int64_t m = 0; m < M; ++m) gemv(dt)(w, row_bytes, xq + m * nb, want.data() + m * ldy, rows, nb);
+              CAPTURE(std::string(dtype_name(dt)));
+              CAPTURE(std::string(k->isa));
+              CAPTURE(nb);
+              CAPTURE(rows);
+              CAPTURE(M);
+              CAPTURE(off);
+              for (size_t i = 0; i < y.size(); ++i) REQUIRE(same_bits(y[i], want[i]));  // the gaps stay -7
+            }
+}
+
 TEST_CASE("K-quant GEMV reference equals the decoded weights times the quantized activations") {
   // Independent of the kernels' integer bookkeeping (scales, mins, Q6_K's offset, bsums):
   // decode the weights with runtime/dtype, multiply by the activation values in double.
@@ -208,20 +246,28 @@ TEST_CASE("matmul on Q4_1 / Q5_0 / Q5_1 / K-quant weights: every path and table 
         CAPTURE(std::string(dtype_name(dt)));
         CAPTURE(M);
         CAPTURE(N);
-        for (const ops::Kernels* k : all_tables())
-          for (int path : {1, 2}) {
+        const bool kq = dt == DType::Q4_K || dt == DType::Q5_K || dt == DType::Q6_K;
+        for (const ops::Kernels* k : all_tables()) {
+          std::vector<float> gemv(want.size());
+          REQUIRE(ops::matmul(x.data(), M, w, gemv.data(), 1, 1, k).ok());
+          for (int path : {0, 1, 2, 3}) {
             const std::string at = std::string(dtype_name(dt)) + " " + k->isa + " path " + std::to_string(path);
             std::vector<float> y1(want.size()), y2(want.size());
             REQUIRE(ops::matmul(x.data(), M, w, y1.data(), 1, path, k).ok());
             REQUIRE(ops::matmul(x.data(), M, w, y2.data(), 2, path, k).ok());
-            // K-quant GEMV quantizes the activations to 8 bits per 256 values; the decoded
-            // types (Q4_1 / Q5_*) and oneDNN multiply the exactly decoded weights in f32.
-            const bool int8 = path == 1 || !kHaveOneDnn;
-            const bool kq = dt == DType::Q4_K || dt == DType::Q5_K || dt == DType::Q6_K;
-            const double tol = (int8 && kq ? 1.01 * qbound : 0.0) + 1e-5 * mag + 1e-6;
+            // K-quant GEMV and tiles quantize the activations to 8 bits per 256 values; the
+            // decoded types (Q4_1 / Q5_*) and oneDNN multiply the exactly decoded weights in f32.
+            // oneDNN (on widened rows) takes path 2, and the other types' many-token products.
+            const bool dnnl =
+                kHaveOneDnn && (path == 2 || (!kq && (path == 3 || (path == 0 && M > ops::kGemvMaxTokensHalf))));
+            const double tol = (kq && !dnnl ? 1.01 * qbound : 0.0) + 1e-5 * mag + 1e-6;
             check_close(y1.data(), want.data(), M * N, 0, static_cast<float>(tol), at);
-            check_thread_agreement(y1.data(), y2.data(), M * N, path == 2 && kHaveOneDnn, at);
+            check_thread_agreement(y1.data(), y2.data(), M * N, dnnl, at);
+            // The K-quant tiles (path 3, and path 0 from 2 tokens on) give the GEMV's bits.
+            if (kq && !dnnl)
+              for (size_t i = 0; i < y1.size(); ++i) REQUIRE(same_bits(y1[i], gemv[i]));
           }
+        }
       }
   // Rows that are not whole blocks of the type are refused.
   const auto wq = random_rows(DType::Q4_K, 2, 256, rng);
