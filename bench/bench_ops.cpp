@@ -21,6 +21,7 @@
 #include "ops/elementwise.h"
 #include "ops/isa.h"
 #include "ops/matmul.h"
+#include "ops/qgemv.h"
 #include "runtime/threading.h"
 
 namespace altup::bench {
@@ -254,6 +255,18 @@ int main(int argc, char** argv) {
     report(Measurement("gemm_f32_" + std::to_string(M) + "x" + std::to_string(D) + "x" + std::to_string(D), t, gf,
                        "GFLOP/s", fma > 0 ? gf / fma : -1)
                .with_target(">= 0.60 of FMA peak", fma > 0 && gf / fma >= 0.60));
+  }
+
+  // Activation quantization (every quantized product's first step): this table against the
+  // scalar quantizer, which gives the same bits.
+  {
+    const int64_t n = (quick ? 64 : 512) * 2048;
+    auto xs = random_vec(static_cast<size_t>(n), 13);
+    std::vector<ops::BlockQ8K> q(static_cast<size_t>(n / 256));
+    const double ts = median_seconds([&] { ops::scalar_kernels().quantize_q8k(xs.data(), q.data(), n); });
+    const double tk = median_seconds([&] { k.quantize_q8k(xs.data(), q.data(), n); });
+    report(Measurement("quantize_q8k_" + std::to_string(n), tk, static_cast<double>(n) * 4 / tk / 1e9, "GB/s", -1));
+    report(Measurement("quantize_q8k_over_scalar", tk, ts / tk, "ratio", -1));
   }
 
   // Prefill on quantized weights, both ways in one run: oneDNN on row blocks widened to f32

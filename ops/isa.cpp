@@ -68,6 +68,8 @@ const Kernels& scalar_kernels() {
       ref_gemv_f32,
       ref_gemv_half<fp16_to_fp32>,
       ref_gemv_half<bf16_to_fp32>,
+      quantize_row_q8x,
+      quantize_row_q8k,
       ref::gemv_q8_0,
       ref::gemv_q4_0,
       ref::gemm_q8_0,

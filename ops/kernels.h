@@ -47,6 +47,10 @@ struct Kernels {
   void (*gemv_f32)(const float* w, int64_t ld, const float* x, float* y, int64_t rows, int64_t n);
   void (*gemv_f16)(const uint16_t* w, int64_t ld, const float* x, float* y, int64_t rows, int64_t n);
   void (*gemv_bf16)(const uint16_t* w, int64_t ld, const float* x, float* y, int64_t rows, int64_t n);
+  // Activation rows (n a multiple of the block) to 8-bit blocks for the quantized kernels
+  // below; every table gives the scalar quantizer's bits (ops/qgemv.h).
+  void (*quantize_q8x)(const float* x, BlockQ8x* y, int64_t n);
+  void (*quantize_q8k)(const float* x, BlockQ8K* y, int64_t n);
   // Quantized weights (Q8_0 / Q4_0 rows of n_blocks blocks, row_bytes apart) against an
   // activation row already quantized to 8-bit blocks (ops/qgemv.h).
   void (*gemv_q8_0)(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* y, int64_t rows, int64_t n_blocks);

@@ -39,17 +39,17 @@ int64_t act_block(DType t) { return int8_blocks32(t) ? 32 : int8_blocks256(t) ? 
 
 // The M activation rows, quantized once for every weight row block to read: BlockQ8x for
 // Q8_0 / Q4_0, BlockQ8K for K-quants, nothing for the rest.
-const void* quantize_activations(DType t, const float* x, int64_t M, int64_t K) {
+const void* quantize_activations(const Kernels& k, DType t, const float* x, int64_t M, int64_t K) {
   thread_local std::vector<BlockQ8x> q32;
   thread_local std::vector<BlockQ8K> q256;
   if (int8_blocks32(t)) {
     q32.resize(static_cast<size_t>(M * (K / 32)));
-    for (int64_t m = 0; m < M; ++m) quantize_row_q8x(x + m * K, q32.data() + m * (K / 32), K);
+    for (int64_t m = 0; m < M; ++m) k.quantize_q8x(x + m * K, q32.data() + m * (K / 32), K);
     return q32.data();
   }
   if (int8_blocks256(t)) {
     q256.resize(static_cast<size_t>(M * (K / 256)));
-    for (int64_t m = 0; m < M; ++m) quantize_row_q8k(x + m * K, q256.data() + m * (K / 256), K);
+    for (int64_t m = 0; m < M; ++m) k.quantize_q8k(x + m * K, q256.data() + m * (K / 256), K);
     return q256.data();
   }
   return nullptr;
@@ -107,9 +107,9 @@ Status gemm_quantized(const Kernels& k, const float* x, int64_t M, const TensorV
   parallel_for(M, M * K >= kMinParallelElems ? threads : 1, [&](int64_t m0, int64_t m1) {
     for (int64_t m = m0; m < m1; ++m)
       if (k256)
-        quantize_row_q8k(x + m * K, x256 + m * nb, K);
+        k.quantize_q8k(x + m * K, x256 + m * nb, K);
       else
-        quantize_row_q8x(x + m * K, x32 + m * nb, K);
+        k.quantize_q8x(x + m * K, x32 + m * nb, K);
   });
   constexpr int64_t kRows = 64;  // per work item: a multiple of the kernels' row tile
   const int64_t items = (N + kRows - 1) / kRows, rb = static_cast<int64_t>(w.row_stride());
@@ -195,7 +195,7 @@ Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int thre
   (void)use_gemv;  // without oneDNN every product takes the GEMV path
 #endif
   // Quantized weights: each activation row is quantized once, then read by every row block.
-  const void* xq = quantize_activations(w.dtype, x, M, w.cols());
+  const void* xq = quantize_activations(k, w.dtype, x, M, w.cols());
   const int64_t blocks = (w.rows() + kRowBlock - 1) / kRowBlock;
   for_rows(blocks, kRowBlock * w.cols() * M, threads, [&](int64_t b0, int64_t b1) {
     gemv_block(k, w, x, xq, M, y, b0 * kRowBlock, std::min(b1 * kRowBlock, w.rows()));

@@ -113,6 +113,64 @@ TEST_CASE("K activation blocks: amax / 127 scales, values in [-127, 127], exact 
   }
 }
 
+TEST_CASE("activation quantizers (Q8x, Q8K) of every table give the scalar quantizer's bits") {
+  // Random rows, plus the blocks that catch a rounding or max slip: all zeros, one huge
+  // value among tiny ones, subnormals, exact halves (amax 127 makes 1 / d exactly 1, so
+  // k + 0.5 must round away from zero, as roundf does, not to even), and a NaN (skipped by
+  // the amax as std::fmax skips it; its own lane is not compared).
+  std::mt19937 rng(36);
+  for (int64_t nb : {0, 1, 2, 3, 9})
+    for (int off : {0, 1, 3}) {
+      const int64_t n = nb * 256;
+      std::vector<float> buf(static_cast<size_t>(n + 8));
+      float* x = buf.data() + off;  // a misaligned start
+      fill(x, n, rng, -3, 3);
+      int64_t nan_at = -1;
+      if (nb >= 2) {
+        for (int i = 0; i < 32; ++i) x[i] = 0.0f;                             // zeros
+        x[40] = 3e38f;                                                        // huge
+        for (int i = 64; i < 96; ++i) x[i] = 1e-40f * static_cast<float>(i);  // subnormal
+        x[96] = 127.0f;                                                       // ties
+        for (int i = 97; i < 128; ++i) x[i] = static_cast<float>(i % 9) - 4.5f;
+        x[256 + 10] = std::nanf("");
+        nan_at = 256 + 10;
+      }
+      for (const ops::Kernels* k : simd_tables()) {
+        CAPTURE(std::string(k->isa));
+        CAPTURE(nb);
+        CAPTURE(off);
+        std::vector<ops::BlockQ8x> a(static_cast<size_t>(nb * 8)), b(a.size());
+        k->quantize_q8x(x, a.data(), n);
+        ops::quantize_row_q8x(x, b.data(), n);
+        for (size_t i = 0; i < a.size(); ++i) {
+          REQUIRE(same_bits(a[i].d, b[i].d));
+          for (int j = 0; j < 32; ++j)
+            if (static_cast<int64_t>(i * 32 + j) != nan_at) REQUIRE(a[i].qs[j] == b[i].qs[j]);
+        }
+        std::vector<ops::BlockQ8K> c(static_cast<size_t>(nb)), e(c.size());
+        k->quantize_q8k(x, c.data(), n);
+        ops::quantize_row_q8k(x, e.data(), n);
+        for (size_t i = 0; i < c.size(); ++i) {
+          REQUIRE(same_bits(c[i].d, e[i].d));
+          for (int j = 0; j < 256; ++j)
+            if (static_cast<int64_t>(i * 256 + j) != nan_at) REQUIRE(c[i].qs[j] == e[i].qs[j]);
+          if (static_cast<int64_t>(i) != nan_at / 256)
+            for (int g = 0; g < 16; ++g) REQUIRE(c[i].bsums[g] == e[i].bsums[g]);
+        }
+      }
+    }
+  // The ties really are ties: 1 / d is exactly 1 for a block whose amax is 127.
+  std::vector<float> t(32, 0.0f);
+  t[0] = 127.0f;
+  t[1] = 2.5f;
+  t[2] = -2.5f;
+  ops::BlockQ8x q;
+  ops::quantize_row_q8x(t.data(), &q, 32);
+  CHECK(q.d == 1.0f);
+  CHECK(q.qs[1] == 3);
+  CHECK(q.qs[2] == -3);
+}
+
 TEST_CASE("K-quant GEMV kernels equal the scalar reference bit for bit on every table, size and start") {
   std::mt19937 rng(32);
   const ops::Kernels& ref = ops::scalar_kernels();
