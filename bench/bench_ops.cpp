@@ -37,6 +37,9 @@ double fma_peak_avx512(int64_t, int64_t*);
 #if defined(ALTUP_HAVE_NEON)
 double fma_peak_neon(int64_t, int64_t*);
 #endif
+#if defined(ALTUP_HAVE_NEON_DOTPROD)
+double fma_peak_neon_dotprod(int64_t, int64_t*);
+#endif
 }  // namespace altup::bench
 
 using namespace altup;
@@ -58,6 +61,9 @@ PeakFn peak_fn_for(const std::string& isa) {
 #endif
 #if defined(ALTUP_HAVE_NEON)
   if (isa == "neon") return fma_peak_neon;
+#endif
+#if defined(ALTUP_HAVE_NEON_DOTPROD)
+  if (isa == "neon_dotprod") return fma_peak_neon_dotprod;
 #endif
   (void)isa;
   return nullptr;
@@ -153,7 +159,7 @@ int main(int argc, char** argv) {
           "usage: bench_ops [-t THREADS] [--quick]\n"
           "Times every op, measures read bandwidth and FMA peak in the same run, and checks\n"
           "the kernel targets. JSON lines on stdout, a table on stderr. ALTUP_ISA=scalar|sse4.2|\n"
-          "avx2|avx512|neon picks the kernel table. --quick: smaller sizes (a smoke run).\n");
+          "avx2|avx512|neon|neon_dotprod picks the kernel table. --quick: smaller sizes (a smoke run).\n");
       return 0;
     } else {
       std::fprintf(stderr, "bench_ops: unknown argument '%s' (see --help)\n", argv[i]);

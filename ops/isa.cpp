@@ -4,6 +4,10 @@
 #include <cstring>
 
 #include <xsimd/xsimd.hpp>
+#if defined(ALTUP_HAVE_NEON_DOTPROD)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
 
 #include "ops/altup_mix.h"
 #include "ops/convert.h"
@@ -28,6 +32,9 @@ const Kernels* kernels_avx512();
 #endif
 #if defined(ALTUP_HAVE_NEON)
 const Kernels* kernels_neon();
+#endif
+#if defined(ALTUP_HAVE_NEON_DOTPROD)
+const Kernels* kernels_neon_dotprod();
 #endif
 
 namespace {
@@ -110,6 +117,10 @@ const IsaList& isa_list() {
 #endif
 #if defined(ALTUP_HAVE_NEON)
     v.push_back({kernels_neon(), static_cast<bool>(cpu.neon64)});
+#endif
+#if defined(ALTUP_HAVE_NEON_DOTPROD)
+    // xsimd does not detect the dot-product extension; Linux reports it in HWCAP.
+    v.push_back({kernels_neon_dotprod(), cpu.neon64 && (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0});
 #endif
     const char* want = std::getenv("ALTUP_ISA");
     if (!want || !*want) return l;

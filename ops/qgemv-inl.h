@@ -1,6 +1,7 @@
 // Quantized GEMV (ops/qgemv.h) per instruction set. The int8 dot products are written with
 // raw intrinsics, chosen by what the including table is compiled for: AVX2 (maddubs; the
-// AVX-512 table uses it too), SSSE3 (the SSE4.2 table), baseline NEON (widening multiplies).
+// AVX-512 table uses it too), SSSE3 (the SSE4.2 table), baseline NEON (widening multiplies),
+// NEON with the dot-product extension (sdot; the neon_dotprod table).
 // Each set supplies: W32 (32 weights as signed bytes), load_q8 / load_q4 (one block's values),
 // and Acc with zero / fma / hsum; one loop (gemv_blocks) serves both weight types.
 #include <algorithm>
@@ -93,9 +94,13 @@ inline W32 load_q4(const uint8_t* q) {
           vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(packed, 4)), vdupq_n_s8(8))};
 }
 inline int32x4_t dot16(int8x16_t w, int8x16_t x) {
+#if defined(__ARM_FEATURE_DOTPROD)
+  return vdotq_s32(vdupq_n_s32(0), w, x);  // lane i: products 4i .. 4i + 3, in one sdot
+#else
   int16x8_t p = vmull_s8(vget_low_s8(w), vget_low_s8(x));
   p = vmlal_s8(p, vget_high_s8(w), vget_high_s8(x));  // two products per int16: fits
   return vpaddlq_s16(p);
+#endif
 }
 inline Acc block_dot(W32 w, const int8_t* xq) {
   return vcvtq_f32_s32(vaddq_s32(dot16(w.lo, vld1q_s8(xq)), dot16(w.hi, vld1q_s8(xq + 16))));

@@ -142,10 +142,15 @@ inline X32 load_x(const int8_t* x) { return {vld1q_s8(x), vld1q_s8(x + 16)}; }
 inline Sc scales(int s0, int s1) { return {static_cast<int16_t>(s0), static_cast<int16_t>(s1)}; }
 inline int32x4_t dot16(uint8x16_t q, int8x16_t xv, int16_t s, int32x4_t acc) {
   const int8x16_t qs = vreinterpretq_s8_u8(q);  // q <= 63: a valid int8
+#if defined(__ARM_FEATURE_DOTPROD)
+  // sdot: four products per int32 lane (|sum| <= 4 x 63 x 127), then times the scale.
+  return vmlaq_n_s32(acc, vdotq_s32(vdupq_n_s32(0), qs, xv), s);
+#else
   int16x8_t p = vmull_s8(vget_low_s8(qs), vget_low_s8(xv));
   p = vmlal_s8(p, vget_high_s8(qs), vget_high_s8(xv));  // two products per int16: fits
   acc = vmlal_n_s16(acc, vget_low_s16(p), s);
   return vmlal_n_s16(acc, vget_high_s16(p), s);
+#endif
 }
 inline I32 dot_sc(U32 q, X32 x, Sc sc) { return dot16(q.hi, x.hi, sc.s1, dot16(q.lo, x.lo, sc.s0, vdupq_n_s32(0))); }
 inline I32 zero() { return vdupq_n_s32(0); }
