@@ -25,6 +25,15 @@ struct Strided {
 Status bmm_f32_dnnl(int64_t batch, int64_t m, int64_t n, int64_t k, Strided a, Strided b, bool b_shared, float* c,
                     int64_t c_sb, int64_t c_si, int64_t c_sj, int threads);
 
+// oneDNN matmul primitives created so far in this process (each costs 0.1 ms to
+// milliseconds). Where oneDNN runs the same kernels with the token count left to run time,
+// a prompt of a new length creates none for gemm_f32_dnnl (tests/test_ops_linear.cpp);
+// attention's batched products still make one per (token count, KV length).
+int64_t dnnl_primitives_created();
+// Whether products with weights [n, k] share one primitive for every token count (decided at
+// the first such product; false before it).
+bool dnnl_any_token_count(int64_t n, int64_t k);
+
 // Graph op: inputs {x [.., K], W [N, K]}, output [.., N].
 extern const OpDef kMatMulDnnl;
 
