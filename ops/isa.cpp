@@ -57,6 +57,7 @@ const Kernels& scalar_kernels() {
   static const Kernels table = {
       "scalar",
       1,
+      false,  // gemm_q8_0 / gemm_q4_0: one token at a time
       ref::add,
       ref::mul,
       ref::scale,

@@ -11,6 +11,7 @@
 #include "ops/gemv-inl.h"
 #include "ops/quantize-inl.h"
 #include "ops/qgemv-inl.h"
+#include "ops/qgemm_q8-inl.h"
 #include "ops/qgemv_k-inl.h"
 #include "ops/qgemm_k-inl.h"
 #include "ops/altup_mix-inl.h"
@@ -22,7 +23,7 @@ const Kernels* ALTUP_TABLE_FN() {
   // Grouped by kind, in the order of struct Kernels.
   // clang-format off
   static const Kernels table = {
-      ALTUP_ISA_NAME, static_cast<int>(k::L),
+      ALTUP_ISA_NAME, static_cast<int>(k::L), k::kQ8GemmPanels,
       k::add, k::mul, k::scale, k::act, k::glu, k::softcap, k::axpy,
       k::dot, k::sum_squares, k::sum,
       k::rmsnorm, k::softmax, k::rope_neox,

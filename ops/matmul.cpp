@@ -175,13 +175,15 @@ Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int thre
   const int64_t max_gemv = w.dtype == DType::F32 ? kGemvMaxTokensF32 : kGemvMaxTokensHalf;
   const bool use_gemv = path == 1 || (path == 0 && M <= max_gemv);
   const Kernels& k = table ? *table : kernels();
-  // Quantized weights with many tokens: the int8 tiles when forced (path 3), for the
-  // K-quants always, and for Q8_0 / Q4_0 where there is no oneDNN (ARM64). bench_ops
-  // (gemm_*_tiles_over_widened) measures both ways: on 2 Zen 3 cores, pp512 through 2048^2,
-  // the K-quant tiles ran 1.09-1.19x the f32 widening into oneDNN, the Q8_0 / Q4_0 tiles
-  // (one float step per block of 32) 0.6-0.7x of it.
+  // Quantized weights with many tokens: the int8 tiles when forced (path 3), by default for
+  // the K-quants, for Q8_0 / Q4_0 where the table repacks rows into panels (AVX2), and for
+  // everything where there is no oneDNN (ARM64). bench_ops (gemm_*_tiles_over_widened)
+  // measures both ways: on 2 Zen 3 cores, pp512 through 2048^2, the K-quant tiles ran
+  // 0.86-1.41x the f32 widening into oneDNN, the Q8_0 / Q4_0 panels 1.18-1.84x; the SSE4.2
+  // table's Q8_0 / Q4_0 tiles (one token at a time per row, a float step per block) were
+  // 0.6-0.8x of it, so it keeps oneDNN.
 #if defined(ALTUP_HAVE_ONEDNN)
-  const bool tiles_by_default = int8_blocks256(w.dtype);
+  const bool tiles_by_default = int8_blocks256(w.dtype) || (int8_blocks32(w.dtype) && k.q8_gemm_panels);
 #else
   const bool tiles_by_default = true;
 #endif

@@ -3,10 +3,11 @@
 // GEMV, which streams W once per block of rows: int8 block kernels for Q8_0 / Q4_0 and the
 // K-quants, rows decoded to f32 for Q4_1 / Q5_0 / Q5_1. K-quant weights with 2 tokens or
 // more go through tiles of rows x tokens of the same int8 dot products (ops/qgemm_k-inl.h:
-// the GEMV's bits, faster than oneDNN on widened rows). Other weights with many tokens
-// (prefill) go through oneDNN's matmul, converting non-f32 weights to f32 a block of rows at
-// a time; builds without oneDNN multiply Q8_0 / Q4_0 in int8 tiles too (ops/qgemv.h) and
-// the other types through the GEMV path. The switch-over
+// the GEMV's bits, faster than oneDNN on widened rows), and so do Q8_0 / Q4_0 weights with
+// many tokens on the AVX2 tables (panels of 8 rows: ops/qgemm_q8-inl.h). Other weights with
+// many tokens (prefill) go through oneDNN's matmul, converting non-f32 weights to f32 a
+// block of rows at a time; builds without oneDNN multiply Q8_0 / Q4_0 in int8 tiles too
+// (ops/qgemv.h) and the other types through the GEMV path. The switch-over
 // (kGemvMaxTokens*) is chosen by measurement (bench/bench_ops: "matmul_crossover_*").
 #pragma once
 
@@ -28,8 +29,8 @@ void gemv(const TensorView& w, const float* x, float* y);
 
 // y = x · Wᵀ for M tokens. path: 0 = choose by M, 1 = force GEMV, 2 = force oneDNN (GEMV in
 // builds without oneDNN), 3 = Q8_0 / Q4_0 / K-quant weights: force the int8 tiles (the
-// K-quants' default from 2 tokens; Q8_0 / Q4_0's above the GEMV sizes in builds without
-// oneDNN; with it, oneDNN on their widened rows measured faster).
+// K-quants' default from 2 tokens; Q8_0 / Q4_0's above the GEMV sizes on the AVX2 tables and
+// in builds without oneDNN; with the SSE4.2 table, oneDNN on widened rows measured faster).
 // `table` picks a kernel table for the GEMV path (tests run every one); null: the one in use.
 Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int threads, int path = 0,
               const Kernels* table = nullptr);

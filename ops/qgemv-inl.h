@@ -214,9 +214,10 @@ inline void gemv_q4_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, fl
 #endif
 }
 
+#if !defined(__AVX2__)  // AVX2: panels of 8 rows (ops/qgemm_q8-inl.h)
 inline void gemm_q8_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, int64_t M, float* y, int64_t ldy,
                       int64_t rows, int64_t n_blocks) {
-#if defined(__AVX2__) || defined(__SSSE3__) || defined(__ARM_NEON)
+#if defined(__SSSE3__) || defined(__ARM_NEON)
   qgemv_detail::gemm_blocks<sizeof(BlockQ8_0), qgemv_detail::load_q8>(w, row_bytes, x, M, y, ldy, rows, n_blocks);
 #else
   ref::gemm_q8_0(w, row_bytes, x, M, y, ldy, rows, n_blocks);
@@ -225,11 +226,12 @@ inline void gemm_q8_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, in
 
 inline void gemm_q4_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, int64_t M, float* y, int64_t ldy,
                       int64_t rows, int64_t n_blocks) {
-#if defined(__AVX2__) || defined(__SSSE3__) || defined(__ARM_NEON)
+#if defined(__SSSE3__) || defined(__ARM_NEON)
   qgemv_detail::gemm_blocks<sizeof(BlockQ4_0), qgemv_detail::load_q4>(w, row_bytes, x, M, y, ldy, rows, n_blocks);
 #else
   ref::gemm_q4_0(w, row_bytes, x, M, y, ldy, rows, n_blocks);
 #endif
 }
+#endif
 
 }  // namespace altup::ops::ALTUP_ISA

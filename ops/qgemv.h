@@ -14,6 +14,7 @@ namespace altup::ops {
 struct BlockQ8x {  // one quantized activation block (internal: never stored in a file)
   float d;
   int8_t qs[32];
+  int16_t sum;  // qs[0] + ... + qs[31]: Q4_0's offset of 8 taken out in one multiply
 };
 
 // x [n] (n a multiple of 32) -> n / 32 blocks.

@@ -17,6 +17,15 @@
 namespace altup::test {
 
 // The SIMD tables this CPU can run (the scalar table is the reference, so it is left out).
+// The same float bits (any two NaNs count as the same: payloads are not part of the contract).
+inline bool same_bits(float a, float b) {
+  if (std::isnan(a) && std::isnan(b)) return true;
+  uint32_t ua, ub;
+  std::memcpy(&ua, &a, 4);
+  std::memcpy(&ub, &b, 4);
+  return ua == ub;
+}
+
 inline std::vector<const ops::Kernels*> simd_tables() {
   std::vector<const ops::Kernels*> v;
   for (const auto& e : ops::compiled_isas())

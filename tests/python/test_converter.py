@@ -347,8 +347,8 @@ def test_quantized_models_run_as_their_dequantized_weights_would(tmp_path, dtype
                                          tmp_path / "d.gguf", "f32", progress=False), ids, "d")
     exact = eval_logits(tmp_path, convert(write_checkpoint(tmp_path / "f.safetensors", c, t), TOKENIZER,
                                           tmp_path / "f.gguf", "f32", progress=False), ids, "f")
-    # Prefill (40 tokens): with oneDNN, rows decoded exactly, so the dequantized weights' run to
-    # rounding; a build without oneDNN takes the quantized GEMV here too, within the decode bound.
+    # Prefill (40 tokens): the int8 tiles (8-bit activations, as decode), within the decode
+    # bound; tables without the AVX2 panels, with oneDNN, decode rows exactly (then rounding).
     err = np.abs(quant - same).max() / np.abs(same).max()
     far = np.abs(quant - exact).max() / np.abs(exact).max()
     assert err <= 0.03, err
