@@ -58,6 +58,19 @@ inline __m128 finish4(__m128 acc, float d, float dmin, __m128 xd, const __m256i 
 }
 #endif
 
+// si[i][t] += sub-block g of row i (unpacked values q[i], scales s[i]) times token t's
+// activation group g, for the RM rows and RN tokens of a tile; x: token 0's block.
+template <int RM, int RN>
+inline void dot_tokens(const U32 (&q)[RM], const Sc (&s)[RM], const BlockQ8K* x, int64_t n_blocks, int g,
+                       I32 (&si)[RM][RN]) {
+#pragma GCC unroll 4
+  for (int t = 0; t < RN; ++t) {
+    const X32 xv = load_x(x[t * n_blocks].qs + 32 * g);
+#pragma GCC unroll 4
+    for (int i = 0; i < RM; ++i) si[i][t] = add(si[i][t], dot_sc(q[i], xv, s[i]));
+  }
+}
+
 // Q4_K / Q5_K (layout: ops/qgemv_k-inl.h's gemv_q45_k). x: RN tokens, n_blocks apart.
 template <bool kFive, int RM, int RN>
 void tile_q45_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, int64_t n_blocks, float* y, int64_t ldy) {
@@ -86,12 +99,7 @@ void tile_q45_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, int64_t 
         if constexpr (kFive) q[i] = or_shl4(q[i], bits(qh[i], g, 1));
         s[i] = scales(sc[i][g], sc[i][g]);
       }
-#pragma GCC unroll 4
-      for (int t = 0; t < RN; ++t) {
-        const X32 xv = load_x(x[t * n_blocks + b].qs + 32 * g);
-#pragma GCC unroll 4
-        for (int i = 0; i < RM; ++i) si[i][t] = add(si[i][t], dot_sc(q[i], xv, s[i]));
-      }
+      dot_tokens<RM, RN>(q, s, x + b, n_blocks, g, si);
     }
 #if defined(__AVX2__)
     if constexpr (RN % 4 == 0) {
@@ -155,12 +163,7 @@ void tile_q6_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, int64_t n
         q[i] = or_shl4(c < 2 ? low_nibbles(l) : high_nibbles(l), bits(qh, 2 * c, 3));
         s[i] = scales(sc[i][2 * g], sc[i][2 * g + 1]);
       }
-#pragma GCC unroll 4
-      for (int t = 0; t < RN; ++t) {
-        const X32 xv = load_x(x[t * n_blocks + b].qs + 32 * g);
-#pragma GCC unroll 4
-        for (int i = 0; i < RM; ++i) si[i][t] = add(si[i][t], dot_sc(q[i], xv, s[i]));
-      }
+      dot_tokens<RM, RN>(q, s, x + b, n_blocks, g, si);
     }
 #if defined(__AVX2__)
     if constexpr (RN % 4 == 0) {
@@ -226,38 +229,34 @@ constexpr int kRM = 2, kRN = 8;
 
 }  // namespace qgemm_k_detail
 
+#if defined(__AVX2__) || defined(__SSSE3__) || defined(__ARM_NEON)
+namespace qgemm_k_detail {
+// The tile sizes gemm_tiles takes, of one weight type.
+template <bool kFive>
+struct Q45 {
+  template <int RM, int RN>
+  static constexpr TileFn tile = tile_q45_k<kFive, RM, RN>;
+};
+struct Q6 {
+  template <int RM, int RN>
+  static constexpr TileFn tile = tile_q6_k<RM, RN>;
+};
+template <class T>
+void gemm(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, int64_t M, float* y, int64_t ldy, int64_t rows,
+          int64_t n_blocks) {
+  gemm_tiles<T::template tile<kRM, kRN>, T::template tile<kRM, 4>, T::template tile<kRM, 1>, T::template tile<1, 1>,
+             kRM, kRN>(w, row_bytes, x, M, y, ldy, rows, n_blocks);
+}
+}  // namespace qgemm_k_detail
+
 // y[m * ldy + r] for m < M, r < rows: per token, exactly the GEMV's y.
-inline void gemm_q4_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, int64_t M, float* y, int64_t ldy,
-                      int64_t rows, int64_t n_blocks) {
-#if defined(__AVX2__) || defined(__SSSE3__) || defined(__ARM_NEON)
-  using namespace qgemm_k_detail;
-  gemm_tiles<tile_q45_k<false, kRM, kRN>, tile_q45_k<false, kRM, 4>, tile_q45_k<false, kRM, 1>, tile_q45_k<false, 1, 1>,
-             kRM, kRN>(w, row_bytes, x, M, y, ldy, rows, n_blocks);
+constexpr auto gemm_q4_k = qgemm_k_detail::gemm<qgemm_k_detail::Q45<false>>;
+constexpr auto gemm_q5_k = qgemm_k_detail::gemm<qgemm_k_detail::Q45<true>>;
+constexpr auto gemm_q6_k = qgemm_k_detail::gemm<qgemm_k_detail::Q6>;
 #else
-  ref::gemm_q4_k(w, row_bytes, x, M, y, ldy, rows, n_blocks);
+constexpr auto gemm_q4_k = ref::gemm_q4_k;
+constexpr auto gemm_q5_k = ref::gemm_q5_k;
+constexpr auto gemm_q6_k = ref::gemm_q6_k;
 #endif
-}
-
-inline void gemm_q5_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, int64_t M, float* y, int64_t ldy,
-                      int64_t rows, int64_t n_blocks) {
-#if defined(__AVX2__) || defined(__SSSE3__) || defined(__ARM_NEON)
-  using namespace qgemm_k_detail;
-  gemm_tiles<tile_q45_k<true, kRM, kRN>, tile_q45_k<true, kRM, 4>, tile_q45_k<true, kRM, 1>, tile_q45_k<true, 1, 1>,
-             kRM, kRN>(w, row_bytes, x, M, y, ldy, rows, n_blocks);
-#else
-  ref::gemm_q5_k(w, row_bytes, x, M, y, ldy, rows, n_blocks);
-#endif
-}
-
-inline void gemm_q6_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, int64_t M, float* y, int64_t ldy,
-                      int64_t rows, int64_t n_blocks) {
-#if defined(__AVX2__) || defined(__SSSE3__) || defined(__ARM_NEON)
-  using namespace qgemm_k_detail;
-  gemm_tiles<tile_q6_k<kRM, kRN>, tile_q6_k<kRM, 4>, tile_q6_k<kRM, 1>, tile_q6_k<1, 1>, kRM, kRN>(
-      w, row_bytes, x, M, y, ldy, rows, n_blocks);
-#else
-  ref::gemm_q6_k(w, row_bytes, x, M, y, ldy, rows, n_blocks);
-#endif
-}
 
 }  // namespace altup::ops::ALTUP_ISA

@@ -72,14 +72,23 @@ void gemv_q4_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* y,
   }
 }
 
+namespace {
+// The GEMM references: the GEMV reference once per token.
+template <class Block, void (*kGemv)(const uint8_t*, int64_t, const Block*, float*, int64_t, int64_t)>
+void per_token(const uint8_t* w, int64_t row_bytes, const Block* x, int64_t M, float* y, int64_t ldy, int64_t rows,
+               int64_t n_blocks) {
+  for (int64_t m = 0; m < M; ++m) kGemv(w, row_bytes, x + m * n_blocks, y + m * ldy, rows, n_blocks);
+}
+}  // namespace
+
 void gemm_q8_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, int64_t M, float* y, int64_t ldy, int64_t rows,
                int64_t n_blocks) {
-  for (int64_t m = 0; m < M; ++m) gemv_q8_0(w, row_bytes, x + m * n_blocks, y + m * ldy, rows, n_blocks);
+  per_token<BlockQ8x, gemv_q8_0>(w, row_bytes, x, M, y, ldy, rows, n_blocks);
 }
 
 void gemm_q4_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, int64_t M, float* y, int64_t ldy, int64_t rows,
                int64_t n_blocks) {
-  for (int64_t m = 0; m < M; ++m) gemv_q4_0(w, row_bytes, x + m * n_blocks, y + m * ldy, rows, n_blocks);
+  per_token<BlockQ8x, gemv_q4_0>(w, row_bytes, x, M, y, ldy, rows, n_blocks);
 }
 
 namespace {
@@ -144,17 +153,17 @@ void gemv_q6_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y,
 
 void gemm_q4_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, int64_t M, float* y, int64_t ldy, int64_t rows,
                int64_t n_blocks) {
-  for (int64_t m = 0; m < M; ++m) gemv_q4_k(w, row_bytes, x + m * n_blocks, y + m * ldy, rows, n_blocks);
+  per_token<BlockQ8K, gemv_q4_k>(w, row_bytes, x, M, y, ldy, rows, n_blocks);
 }
 
 void gemm_q5_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, int64_t M, float* y, int64_t ldy, int64_t rows,
                int64_t n_blocks) {
-  for (int64_t m = 0; m < M; ++m) gemv_q5_k(w, row_bytes, x + m * n_blocks, y + m * ldy, rows, n_blocks);
+  per_token<BlockQ8K, gemv_q5_k>(w, row_bytes, x, M, y, ldy, rows, n_blocks);
 }
 
 void gemm_q6_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, int64_t M, float* y, int64_t ldy, int64_t rows,
                int64_t n_blocks) {
-  for (int64_t m = 0; m < M; ++m) gemv_q6_k(w, row_bytes, x + m * n_blocks, y + m * ldy, rows, n_blocks);
+  per_token<BlockQ8K, gemv_q6_k>(w, row_bytes, x, M, y, ldy, rows, n_blocks);
 }
 
 }  // namespace ref
