@@ -38,19 +38,27 @@ bool plain(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::B
 int64_t act_block(DType t) { return int8_blocks32(t) ? 32 : int8_blocks256(t) ? 256 : 1; }
 
 // The M activation rows, quantized once for every weight row block to read: BlockQ8x for
-// Q8_0 / Q4_0, BlockQ8K for K-quants, nothing for the rest.
-const void* quantize_activations(const Kernels& k, DType t, const float* x, int64_t M, int64_t K) {
+// Q8_0 / Q4_0, BlockQ8K for K-quants, nothing for the rest. Threads take tokens. The store
+// is the calling thread's; the workers write through its pointer.
+const void* quantize_activations(const Kernels& k, DType t, const float* x, int64_t M, int64_t K, int threads) {
   thread_local std::vector<BlockQ8x> q32;
   thread_local std::vector<BlockQ8K> q256;
+  const int nt = M * K >= kMinParallelElems ? threads : 1;
   if (int8_blocks32(t)) {
     q32.resize(static_cast<size_t>(M * (K / 32)));
-    for (int64_t m = 0; m < M; ++m) k.quantize_q8x(x + m * K, q32.data() + m * (K / 32), K);
-    return q32.data();
+    BlockQ8x* q = q32.data();
+    parallel_for(M, nt, [&](int64_t m0, int64_t m1) {
+      for (int64_t m = m0; m < m1; ++m) k.quantize_q8x(x + m * K, q + m * (K / 32), K);
+    });
+    return q;
   }
   if (int8_blocks256(t)) {
     q256.resize(static_cast<size_t>(M * (K / 256)));
-    for (int64_t m = 0; m < M; ++m) k.quantize_q8k(x + m * K, q256.data() + m * (K / 256), K);
-    return q256.data();
+    BlockQ8K* q = q256.data();
+    parallel_for(M, nt, [&](int64_t m0, int64_t m1) {
+      for (int64_t m = m0; m < m1; ++m) k.quantize_q8k(x + m * K, q + m * (K / 256), K);
+    });
+    return q;
   }
   return nullptr;
 }
@@ -90,27 +98,13 @@ void gemv_block(const Kernels& k, const TensorView& w, const float* x, const voi
   }
 }
 
-// Prefill on Q8_0 / Q4_0 / K-quant weights: the activations quantized once (threads take
-// tokens), then tiles of weight rows x tokens of exact int8 block dots (ops/qgemv-inl.h,
-// ops/qgemm_k-inl.h); threads take chunks of rows.
+// Prefill on Q8_0 / Q4_0 / K-quant weights: the activations quantized once, then tiles of weight rows x tokens of exact
+// int8 block dots (ops/qgemv-inl.h, ops/qgemm_k-inl.h); threads take chunks of rows.
 Status gemm_quantized(const Kernels& k, const float* x, int64_t M, const TensorView& w, float* y, int threads) {
   const int64_t K = w.cols(), N = w.rows(), nb = K / act_block(w.dtype);
-  const bool k256 = int8_blocks256(w.dtype);
-  thread_local std::vector<BlockQ8x> q32;
-  thread_local std::vector<BlockQ8K> q256;
-  if (k256)
-    q256.resize(static_cast<size_t>(M * nb));
-  else
-    q32.resize(static_cast<size_t>(M * nb));
-  BlockQ8x* x32 = q32.data();  // the workers get the pointers: their thread_locals differ
-  BlockQ8K* x256 = q256.data();
-  parallel_for(M, M * K >= kMinParallelElems ? threads : 1, [&](int64_t m0, int64_t m1) {
-    for (int64_t m = m0; m < m1; ++m)
-      if (k256)
-        k.quantize_q8k(x + m * K, x256 + m * nb, K);
-      else
-        k.quantize_q8x(x + m * K, x32 + m * nb, K);
-  });
+  const void* xq = quantize_activations(k, w.dtype, x, M, K, threads);
+  const auto* x32 = static_cast<const BlockQ8x*>(xq);
+  const auto* x256 = static_cast<const BlockQ8K*>(xq);
   constexpr int64_t kRows = 64;  // per work item: a multiple of the kernels' row tile
   const int64_t items = (N + kRows - 1) / kRows, rb = static_cast<int64_t>(w.row_stride());
   parallel_for(items, threads, [&](int64_t i0, int64_t i1) {
@@ -197,7 +191,7 @@ Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int thre
   (void)use_gemv;  // without oneDNN every product takes the GEMV path
 #endif
   // Quantized weights: each activation row is quantized once, then read by every row block.
-  const void* xq = quantize_activations(k, w.dtype, x, M, w.cols());
+  const void* xq = quantize_activations(k, w.dtype, x, M, w.cols(), threads);
   const int64_t blocks = (w.rows() + kRowBlock - 1) / kRowBlock;
   for_rows(blocks, kRowBlock * w.cols() * M, threads, [&](int64_t b0, int64_t b1) {
     gemv_block(k, w, x, xq, M, y, b0 * kRowBlock, std::min(b1 * kRowBlock, w.rows()));

@@ -41,20 +41,41 @@ inline __m256i hsum8(const __m256i v[8]) {
   const __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
   return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
 }
+// Four consecutive tokens' super-block b: their 16-value sums and scales.
+struct Tokens4 {
+  __m256i bsums[4];
+  __m128 xd;  // lane t: token t's d
+};
+inline Tokens4 tokens4(const BlockQ8K* xt, int64_t n_blocks) {  // xt: the first token's block
+  Tokens4 t;
+  for (int k = 0; k < 4; ++k) t.bsums[k] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xt[k * n_blocks].bsums));
+  t.xd = _mm_set_ps(xt[3 * n_blocks].d, xt[2 * n_blocks].d, xt[n_blocks].d, xt[0].d);
+  return t;
+}
+
 // kq_finish for 4 tokens of one row, lane t = token t, with the scalar's steps and rounding:
-// (acc + (d * xd) * sumi) - (dmin * xd) * summ. lo: the 4 tokens' dot vectors; hi: their
-// min (or offset) vectors, reduced in the same pass.
-inline __m128 finish4(__m128 acc, float d, float dmin, __m128 xd, const __m256i lo[4], const __m256i hi[4],
-                      bool offset32) {
-  const __m256i v[8] = {lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], hi[2], hi[3]};
+// (acc + (d * xd) * sumi) - (dmin * xd) * summ. dots: the 4 tokens' dot vectors; each
+// token's 16-value sums times `per16` (the row's mins, each repeated for its two sums, or
+// Q6_K's 16 scales) give summ, reduced in the same pass as the dots.
+inline void finish4(float* acc, float d, float dmin, const Tokens4& x, const __m256i dots[4], __m256i per16,
+                    bool offset32) {
+  const __m256i v[8] = {dots[0],
+                        dots[1],
+                        dots[2],
+                        dots[3],
+                        _mm256_madd_epi16(x.bsums[0], per16),
+                        _mm256_madd_epi16(x.bsums[1], per16),
+                        _mm256_madd_epi16(x.bsums[2], per16),
+                        _mm256_madd_epi16(x.bsums[3], per16)};
   const __m256i sums = hsum8(v);
   __m128i sumi = _mm256_castsi256_si128(sums), summ = _mm256_extracti128_si256(sums, 1);
   if (offset32) {  // Q6_K: sumi - 32 * offset, and no min
     sumi = _mm_sub_epi32(sumi, _mm_slli_epi32(summ, 5));
     summ = _mm_setzero_si128();
   }
-  acc = _mm_add_ps(acc, _mm_mul_ps(_mm_mul_ps(_mm_set1_ps(d), xd), _mm_cvtepi32_ps(sumi)));
-  return _mm_sub_ps(acc, _mm_mul_ps(_mm_mul_ps(_mm_set1_ps(dmin), xd), _mm_cvtepi32_ps(summ)));
+  __m128 a = _mm_add_ps(_mm_loadu_ps(acc), _mm_mul_ps(_mm_mul_ps(_mm_set1_ps(d), x.xd), _mm_cvtepi32_ps(sumi)));
+  a = _mm_sub_ps(a, _mm_mul_ps(_mm_mul_ps(_mm_set1_ps(dmin), x.xd), _mm_cvtepi32_ps(summ)));
+  _mm_storeu_ps(acc, a);
 }
 #endif
 
@@ -104,21 +125,9 @@ void tile_q45_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, int64_t 
 #if defined(__AVX2__)
     if constexpr (RN % 4 == 0) {
       for (int t0 = 0; t0 < RN; t0 += 4) {  // four tokens at a time
-        const BlockQ8K* xt = x + t0 * n_blocks + b;
-        __m256i bs[4];
-        for (int t = 0; t < 4; ++t)
-          bs[t] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xt[t * n_blocks].bsums));
-        const __m128 xd = _mm_set_ps(xt[3 * n_blocks].d, xt[2 * n_blocks].d, xt[n_blocks].d, xt[0].d);
-        for (int i = 0; i < RM; ++i) {
-          // each min repeated for its two 16-value sums (as mins_dot)
-          const __m128i m16 = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn[i])));
-          const __m256i rep = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
-          __m256i mm[4];
-          for (int t = 0; t < 4; ++t) mm[t] = _mm256_madd_epi16(bs[t], rep);
-          __m128 a = _mm_loadu_ps(acc[i] + t0);
-          a = finish4(a, half(blk[i]), half(blk[i] + 2), xd, si[i] + t0, mm, false);
-          _mm_storeu_ps(acc[i] + t0, a);
-        }
+        const Tokens4 xt = tokens4(x + t0 * n_blocks + b, n_blocks);
+        for (int i = 0; i < RM; ++i)
+          finish4(acc[i] + t0, half(blk[i]), half(blk[i] + 2), xt, si[i] + t0, mins_repeated(mn[i]), false);
       }
       continue;
     }
@@ -168,18 +177,10 @@ void tile_q6_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, int64_t n
 #if defined(__AVX2__)
     if constexpr (RN % 4 == 0) {
       for (int t0 = 0; t0 < RN; t0 += 4) {
-        const BlockQ8K* xt = x + t0 * n_blocks + b;
-        __m256i bs[4];
-        for (int t = 0; t < 4; ++t)
-          bs[t] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xt[t * n_blocks].bsums));
-        const __m128 xd = _mm_set_ps(xt[3 * n_blocks].d, xt[2 * n_blocks].d, xt[n_blocks].d, xt[0].d);
+        const Tokens4 xt = tokens4(x + t0 * n_blocks + b, n_blocks);
         for (int i = 0; i < RM; ++i) {
           const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc[i])));
-          __m256i off[4];
-          for (int t = 0; t < 4; ++t) off[t] = _mm256_madd_epi16(bs[t], s16);
-          __m128 a = _mm_loadu_ps(acc[i] + t0);
-          a = finish4(a, half(blk[i] + offsetof(BlockQ6_K, d)), 0.0f, xd, si[i] + t0, off, true);
-          _mm_storeu_ps(acc[i] + t0, a);
+          finish4(acc[i] + t0, half(blk[i] + offsetof(BlockQ6_K, d)), 0.0f, xt, si[i] + t0, s16, true);
         }
       }
       continue;

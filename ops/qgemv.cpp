@@ -22,20 +22,14 @@ float quantize_block(const float* x, int8_t* q, int n) {
 void quantize_row_q8x(const float* x, BlockQ8x* y, int64_t n) {
   for (int64_t b = 0; b < n / 32; ++b) {
     y[b].d = quantize_block(x + b * 32, y[b].qs, 32);
-    int sum = 0;
-    for (int i = 0; i < 32; ++i) sum += y[b].qs[i];
-    y[b].sum = static_cast<int16_t>(sum);
+    set_sum(y[b]);
   }
 }
 
 void quantize_row_q8k(const float* x, BlockQ8K* y, int64_t n) {
   for (int64_t b = 0; b < n / 256; ++b) {
     y[b].d = quantize_block(x + b * 256, y[b].qs, 256);
-    for (int g = 0; g < 16; ++g) {
-      int sum = 0;
-      for (int i = 0; i < 16; ++i) sum += y[b].qs[16 * g + i];
-      y[b].bsums[g] = static_cast<int16_t>(sum);
-    }
+    set_bsums(y[b]);
   }
 }
 

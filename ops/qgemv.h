@@ -19,6 +19,11 @@ struct BlockQ8x {  // one quantized activation block (internal: never stored in 
 
 // x [n] (n a multiple of 32) -> n / 32 blocks.
 void quantize_row_q8x(const float* x, BlockQ8x* y, int64_t n);
+inline void set_sum(BlockQ8x& b) {  // b.sum from b.qs (every quantizer's last step)
+  int sum = 0;
+  for (int8_t q : b.qs) sum += q;
+  b.sum = static_cast<int16_t>(sum);
+}
 
 // K-quant weights (runtime/dtype.h: Q4_K, Q5_K, Q6_K, super-blocks of 256) take the
 // activation in blocks of 256 with the sums of each 16 values kept, as llama.cpp's Q8_K: a
@@ -31,6 +36,13 @@ struct BlockQ8K {
   int16_t bsums[16];  // bsums[i] = sum of qs[16i .. 16i + 15]
 };
 void quantize_row_q8k(const float* x, BlockQ8K* y, int64_t n);  // n a multiple of 256
+inline void set_bsums(BlockQ8K& b) {                            // b.bsums from b.qs
+  for (int g = 0; g < 16; ++g) {
+    int sum = 0;
+    for (int i = 0; i < 16; ++i) sum += b.qs[16 * g + i];
+    b.bsums[g] = static_cast<int16_t>(sum);
+  }
+}
 
 // acc + (d * xd) * sumi - (dmin * xd) * summ, rounded step by step (no fma: the project
 // builds with -ffp-contract=off), so the reference and every table agree bit for bit.

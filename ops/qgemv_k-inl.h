@@ -69,11 +69,12 @@ inline float half(const uint8_t* p) {
 // sum over sub-blocks s of m[s] * (bsums[2s] + bsums[2s + 1]), exact: each min is repeated
 // for its two 16-value sums and the pairs are multiplied and added as int16 -> int32.
 #define ALTUP_HAVE_MINS_DOT 1
-inline int32_t mins_dot(const int16_t* bsums, const uint8_t* m) {
-  const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bsums));
+inline __m256i mins_repeated(const uint8_t* m) {  // m[s] in int16 lanes 2s and 2s + 1
   const __m128i m16 = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(m)));
-  const __m256i rep = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
-  return hsum(_mm256_madd_epi16(b, rep));
+  return _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
+}
+inline int32_t mins_dot(const int16_t* bsums, const uint8_t* m) {
+  return hsum(_mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(bsums)), mins_repeated(m)));
 }
 #elif defined(__SSSE3__)
 struct U32 {
