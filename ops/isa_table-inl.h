@@ -14,6 +14,7 @@
 #include "ops/qgemm_q8-inl.h"
 #include "ops/qgemv_k-inl.h"
 #include "ops/qgemm_k-inl.h"
+#include "ops/qgemm_kpanel-inl.h"
 #include "ops/altup_mix-inl.h"
 
 namespace altup::ops {

@@ -250,14 +250,15 @@ void gemm(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, int64_t M, flo
 }
 }  // namespace qgemm_k_detail
 
-// y[m * ldy + r] for m < M, r < rows: per token, exactly the GEMV's y.
-constexpr auto gemm_q4_k = qgemm_k_detail::gemm<qgemm_k_detail::Q45<false>>;
-constexpr auto gemm_q5_k = qgemm_k_detail::gemm<qgemm_k_detail::Q45<true>>;
-constexpr auto gemm_q6_k = qgemm_k_detail::gemm<qgemm_k_detail::Q6>;
+// y[m * ldy + r] for m < M, r < rows: per token, exactly the GEMV's y (ops/qgemm_kpanel-inl.h
+// chooses between these and its panels for the table's gemm_q*_k).
+constexpr auto tiles_q4_k = qgemm_k_detail::gemm<qgemm_k_detail::Q45<false>>;
+constexpr auto tiles_q5_k = qgemm_k_detail::gemm<qgemm_k_detail::Q45<true>>;
+constexpr auto tiles_q6_k = qgemm_k_detail::gemm<qgemm_k_detail::Q6>;
 #else
-constexpr auto gemm_q4_k = ref::gemm_q4_k;
-constexpr auto gemm_q5_k = ref::gemm_q5_k;
-constexpr auto gemm_q6_k = ref::gemm_q6_k;
+constexpr auto tiles_q4_k = ref::gemm_q4_k;
+constexpr auto tiles_q5_k = ref::gemm_q5_k;
+constexpr auto tiles_q6_k = ref::gemm_q6_k;
 #endif
 
 }  // namespace altup::ops::ALTUP_ISA

@@ -197,7 +197,10 @@ TEST_CASE("K-quant GEMV kernels equal the scalar reference bit for bit on every 
           }
 }
 
-TEST_CASE("K-quant GEMM tiles (prefill) give the reference GEMV's bits per token on every table, size and start") {
+TEST_CASE("K-quant GEMM (prefill) gives the reference GEMV's bits per token on every table, size and start") {
+  // Below 24 tokens the row x token tiles (ops/qgemm_k-inl.h) run, from 24 on the AVX2
+  // tables' panels of 8 rows (ops/qgemm_kpanel-inl.h): both, with partial panels (rows not a
+  // multiple of 8) and token counts that leave 1, 2 or 3 after the fours.
   std::mt19937 rng(35);
   auto pick = [](const ops::Kernels& k, DType t) {
     return t == DType::Q4_K ? k.gemm_q4_k : t == DType::Q5_K ? k.gemm_q5_k : k.gemm_q6_k;
@@ -208,8 +211,8 @@ TEST_CASE("K-quant GEMM tiles (prefill) give the reference GEMV's bits per token
   for (DType dt : kKQuants)
     for (const ops::Kernels* k : all_tables())
       for (int64_t nb : {0, 1, 3})
-        for (int64_t rows : {1, 2, 3, 5, 17})
-          for (int64_t M : {0, 1, 3, 4, 5, 9})
+        for (int64_t rows : {1, 2, 3, 5, 8, 9, 17})
+          for (int64_t M : {0, 1, 3, 4, 5, 9, 24, 30, 33})
             for (int off : {0, 3}) {  // weight rows and activation blocks at odd addresses
               const auto rows_bytes = random_rows(dt, rows, std::max<int64_t>(nb, 1) * 256, rng);
               const int64_t row_bytes = static_cast<int64_t>(rows_bytes.size()) / rows;
@@ -233,6 +236,60 @@ TEST_CASE("K-quant GEMM tiles (prefill) give the reference GEMV's bits per token
               CAPTURE(off);
               for (size_t i = 0; i < y.size(); ++i) REQUIRE(same_bits(y[i], want[i]));  // the gaps stay -7
             }
+}
+
+TEST_CASE("K-quant GEMV and GEMM at the extremes: every value, scale and activation at its largest") {
+  // The kernels add maddubs pairs in int16 for several steps before the scales (at most
+  // 2 x 15 x 127 per pair for Q4_K over 8 steps, 2 x 31 x 127 for Q5_K over 4, 2 x 63 x 127
+  // for Q6_K over 2): all-ones quant bits and activations of +-127 reach those bounds, and
+  // one step too many would wrap. Q6_K's scales at -128 and 127 alike.
+  for (DType dt : kKQuants)
+    for (uint8_t q6scale : {uint8_t{0x80}, uint8_t{0x7F}})
+      for (float sign : {1.0f, -1.0f}) {
+        const int64_t rows = 9, nb = 2, M = 33;
+        const size_t blk = traits(dt).block_bytes;
+        std::vector<uint8_t> w(static_cast<size_t>(rows * nb) * blk, 0xFF);
+        for (size_t off = 0; off < w.size(); off += blk) {
+          if (dt == DType::Q6_K) std::memset(&w[off + offsetof(BlockQ6_K, scales)], q6scale, 16);
+          for (size_t f : half_fields(dt)) {
+            const uint16_t d = fp32_to_fp16(0.001f);
+            std::memcpy(&w[off + f], &d, 2);
+          }
+        }
+        std::vector<float> x(static_cast<size_t>(M * nb * 256), sign);
+        std::vector<ops::BlockQ8K> xq(static_cast<size_t>(M * nb));
+        for (int64_t m = 0; m < M; ++m) ops::quantize_row_q8k(x.data() + m * nb * 256, xq.data() + m * nb, nb * 256);
+        REQUIRE(xq[0].qs[0] == static_cast<int8_t>(127 * sign));
+        const int64_t row_bytes = nb * static_cast<int64_t>(blk);
+        const auto gemv = dt == DType::Q4_K   ? ops::ref::gemv_q4_k
+                          : dt == DType::Q5_K ? ops::ref::gemv_q5_k
+                                              : ops::ref::gemv_q6_k;
+        std::vector<float> want(static_cast<size_t>(M * rows));
+        for (int64_t m = 0; m < M; ++m) gemv(w.data(), row_bytes, xq.data() + m * nb, want.data() + m * rows, rows, nb);
+        // The reference itself against the decoded weights (every row the same), in double.
+        std::vector<float> wrow(static_cast<size_t>(nb * 256));
+        REQUIRE(dequantize_row(dt, w.data(), wrow.data(), static_cast<uint64_t>(nb * 256)).ok());
+        double exact = 0;
+        for (int64_t i = 0; i < nb * 256; ++i)
+          exact += static_cast<double>(wrow[i]) * xq[i / 256].qs[i % 256] * xq[i / 256].d;
+        CHECK(std::fabs(want[0] - exact) <= 1e-5 * std::fabs(exact) + 1e-6);
+        for (const ops::Kernels* k : all_tables()) {
+          CAPTURE(std::string(dtype_name(dt)));
+          CAPTURE(std::string(k->isa));
+          CAPTURE(sign);
+          CAPTURE(static_cast<int>(q6scale));
+          const auto gemm = dt == DType::Q4_K ? k->gemm_q4_k : dt == DType::Q5_K ? k->gemm_q5_k : k->gemm_q6_k;
+          const auto gv = dt == DType::Q4_K ? k->gemv_q4_k : dt == DType::Q5_K ? k->gemv_q5_k : k->gemv_q6_k;
+          for (int64_t tokens : {int64_t{1}, int64_t{5}, M}) {  // tiles below 24 tokens, panels above
+            std::vector<float> y(static_cast<size_t>(tokens * rows));
+            gemm(w.data(), row_bytes, xq.data(), tokens, y.data(), rows, rows, nb);
+            for (size_t i = 0; i < y.size(); ++i) REQUIRE(same_bits(y[i], want[i]));
+          }
+          std::vector<float> y(static_cast<size_t>(rows));
+          gv(w.data(), row_bytes, xq.data(), y.data(), rows, nb);
+          for (int64_t r = 0; r < rows; ++r) REQUIRE(same_bits(y[r], want[r]));
+        }
+      }
 }
 
 TEST_CASE("K-quant GEMV reference equals the decoded weights times the quantized activations") {
@@ -268,7 +325,7 @@ TEST_CASE("K-quant GEMV reference equals the decoded weights times the quantized
 TEST_CASE("matmul on Q4_1 / Q5_0 / Q5_1 / K-quant weights: every path and table near the exact product") {
   std::mt19937 rng(34);
   for (DType dt : kAllNew)
-    for (int64_t M : {1, 3, 20})
+    for (int64_t M : {1, 3, 20, 40})  // 40: the K-quant panels (from 24 tokens)
       for (auto [N, K] : std::vector<std::pair<int64_t, int64_t>>{{1, 256}, {17, 512}, {70, 768}}) {
         const auto wq = random_rows(dt, N, K, rng);
         const TensorView w = TensorView::contiguous(dt, {N, K}, const_cast<uint8_t*>(wq.data()));
