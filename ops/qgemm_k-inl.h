@@ -20,19 +20,6 @@ namespace qgemm_k_detail {
 #if defined(__AVX2__) || defined(__SSSE3__) || defined(__ARM_NEON)
 using namespace qgemv_k_detail;  // U32, X32, Sc, I32 and their operations
 
-// sum over g < 16 of sc[g] * bsums[g]: Q6_K's offset of 32 times its scaled activation sums.
-inline int32_t scale_sums(const int16_t* bsums, const int8_t* sc) {
-#if defined(__AVX2__)
-  const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bsums));
-  const __m256i s = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
-  return hsum(_mm256_madd_epi16(b, s));
-#else
-  int32_t sum = 0;
-  for (int g = 0; g < 16; ++g) sum += sc[g] * bsums[g];
-  return sum;
-#endif
-}
-
 #if defined(__AVX2__)
 // The 8 horizontal int32 sums of v[0..7], in order, in one vector (one hsum each would take
 // five times the instructions; they are paid per row, token and super-block).
@@ -190,7 +177,7 @@ void tile_q6_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, int64_t n
       const float d = half(blk[i] + offsetof(BlockQ6_K, d));
       for (int t = 0; t < RN; ++t) {
         const BlockQ8K& xb = x[t * n_blocks + b];
-        acc[i][t] = kq_finish(acc[i][t], d, 0.0f, xb.d, hsum(si[i][t]) - 32 * scale_sums(xb.bsums, sc[i]), 0);
+        acc[i][t] = kq_finish(acc[i][t], d, 0.0f, xb.d, hsum(sub32x(si[i][t], scale_sums(xb.bsums, sc[i]))), 0);
       }
     }
   }

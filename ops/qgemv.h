@@ -14,7 +14,9 @@ namespace altup::ops {
 struct BlockQ8x {  // one quantized activation block (internal: never stored in a file)
   float d;
   int8_t qs[32];
-  int16_t sum;  // qs[0] + ... + qs[31]: Q4_0's offset of 8 taken out in one multiply
+  int32_t sum;  // qs[0] + ... + qs[31]: Q4_0's offset of 8 taken out in one multiply (int32:
+                // the AVX2 kernels broadcast it straight from memory; the block is 40 bytes
+                // either way)
 };
 
 // x [n] (n a multiple of 32) -> n / 32 blocks.
@@ -22,7 +24,7 @@ void quantize_row_q8x(const float* x, BlockQ8x* y, int64_t n);
 inline void set_sum(BlockQ8x& b) {  // b.sum from b.qs (every quantizer's last step)
   int sum = 0;
   for (int8_t q : b.qs) sum += q;
-  b.sum = static_cast<int16_t>(sum);
+  b.sum = sum;
 }
 
 // K-quant weights (runtime/dtype.h: Q4_K, Q5_K, Q6_K, super-blocks of 256) take the

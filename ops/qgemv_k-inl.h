@@ -76,6 +76,25 @@ inline __m256i mins_repeated(const uint8_t* m) {  // m[s] in int16 lanes 2s and 
 inline int32_t mins_dot(const int16_t* bsums, const uint8_t* m) {
   return hsum(_mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(bsums)), mins_repeated(m)));
 }
+// Q6_K: half h's 8 signed scales as int16 in both 128-bit lanes; one shuffle gives group c's
+// pair (scale 2c for its first 16 values, 2c + 1 for the last 16), where building it from two
+// scalars took six instructions.
+struct Sc6Tab {
+  __m256i v;
+};
+inline Sc6Tab scale6_table(const int8_t* s) {
+  return {_mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(s))))};
+}
+inline Sc scale6_of(Sc6Tab t, int c) {
+  const auto pick = [](int lane) { return _mm_set1_epi16(static_cast<int16_t>((2 * lane + 1) << 8 | 2 * lane)); };
+  return _mm256_shuffle_epi8(t.v, _mm256_set_m128i(pick(2 * c + 1), pick(2 * c)));
+}
+// Lanes that add up to sum over g < 16 of sc[g] * bsums[g] (Q6_K's offset, before the 32).
+inline I32 scale_sums(const int16_t* bsums, const int8_t* sc) {
+  return _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(bsums)),
+                           _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc))));
+}
+inline I32 sub32x(I32 a, I32 b) { return _mm256_sub_epi32(a, _mm256_slli_epi32(b, 5)); }  // a - 32 b
 #elif defined(__SSSE3__)
 struct U32 {
   __m128i lo, hi;  // values 0..15, 16..31
@@ -111,6 +130,7 @@ inline I32 dot_sc(U32 q, X32 x, Sc sc) {
 }
 inline I32 zero() { return _mm_setzero_si128(); }
 inline I32 add(I32 a, I32 b) { return _mm_add_epi32(a, b); }
+inline I32 lane0(int32_t v) { return _mm_cvtsi32_si128(v); }
 inline int32_t hsum(I32 s) {
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
@@ -156,6 +176,7 @@ inline int32x4_t dot16(uint8x16_t q, int8x16_t xv, int16_t s, int32x4_t acc) {
 inline I32 dot_sc(U32 q, X32 x, Sc sc) { return dot16(q.hi, x.hi, sc.s1, dot16(q.lo, x.lo, sc.s0, vdupq_n_s32(0))); }
 inline I32 zero() { return vdupq_n_s32(0); }
 inline I32 add(I32 a, I32 b) { return vaddq_s32(a, b); }
+inline I32 lane0(int32_t v) { return vsetq_lane_s32(v, vdupq_n_s32(0), 0); }
 inline int32_t hsum(I32 v) { return vaddvq_s32(v); }
 inline float half(const uint8_t* p) {
   uint16_t h;
@@ -171,9 +192,19 @@ struct ScTab {
 };
 inline ScTab scale_table(const uint8_t* sc) { return {sc}; }
 inline Sc scale_of(ScTab t, int g) { return scales(t.s[g], t.s[g]); }
+struct Sc6Tab {
+  const int8_t* s;
+};
+inline Sc6Tab scale6_table(const int8_t* s) { return {s}; }
+inline Sc scale6_of(Sc6Tab t, int c) { return scales(t.s[2 * c], t.s[2 * c + 1]); }
+inline int32_t scale_sums(const int16_t* bsums, const int8_t* sc) {  // one int: its own hsum
+  int32_t sum = 0;
+  for (int g = 0; g < 16; ++g) sum += sc[g] * bsums[g];
+  return sum;
+}
+inline int32_t hsum(int32_t v) { return v; }  // scale_sums' one int, as the AVX2 lanes' sum
+inline I32 sub32x(I32 a, int32_t b) { return add(a, lane0(-32 * b)); }
 #endif
-// s0 * sum of the first 16 products of q and x + s1 * sum of the last 16.
-inline I32 dot_scaled(U32 q, const int8_t* x, int s0, int s1) { return dot_sc(q, load_x(x), scales(s0, s1)); }
 #if !defined(ALTUP_HAVE_MINS_DOT)
 inline int32_t mins_dot(const int16_t* bsums, const uint8_t* m) {
   int32_t sum = 0;
@@ -234,15 +265,14 @@ inline void gemv_q6_k_rows(const uint8_t* w, int64_t row_bytes, const BlockQ8K* 
         const U32 qh = load32(blk + offsetof(BlockQ6_K, qh) + 32 * h);
         const U32 l0 = load32(ql), l1 = load32(ql + 32);
         const int8_t* xs = xb.qs + 128 * h;
-        const int8_t* s = sc + 8 * h;
-        si = add(si, dot_scaled(or_shl4(low_nibbles(l0), bits(qh, 0, 3)), xs, s[0], s[1]));
-        si = add(si, dot_scaled(or_shl4(low_nibbles(l1), bits(qh, 2, 3)), xs + 32, s[2], s[3]));
-        si = add(si, dot_scaled(or_shl4(high_nibbles(l0), bits(qh, 4, 3)), xs + 64, s[4], s[5]));
-        si = add(si, dot_scaled(or_shl4(high_nibbles(l1), bits(qh, 6, 3)), xs + 96, s[6], s[7]));
+        const Sc6Tab st = scale6_table(sc + 8 * h);
+        si = add(si, dot_sc(or_shl4(low_nibbles(l0), bits(qh, 0, 3)), load_x(xs), scale6_of(st, 0)));
+        si = add(si, dot_sc(or_shl4(low_nibbles(l1), bits(qh, 2, 3)), load_x(xs + 32), scale6_of(st, 1)));
+        si = add(si, dot_sc(or_shl4(high_nibbles(l0), bits(qh, 4, 3)), load_x(xs + 64), scale6_of(st, 2)));
+        si = add(si, dot_sc(or_shl4(high_nibbles(l1), bits(qh, 6, 3)), load_x(xs + 96), scale6_of(st, 3)));
       }
-      int32_t offset = 0;
-      for (int g = 0; g < 16; ++g) offset += sc[g] * xb.bsums[g];
-      acc = kq_finish(acc, half(blk + offsetof(BlockQ6_K, d)), 0.0f, xb.d, hsum(si) - 32 * offset, 0);
+      si = sub32x(si, scale_sums(xb.bsums, sc));  // the stored q's offset of 32
+      acc = kq_finish(acc, half(blk + offsetof(BlockQ6_K, d)), 0.0f, xb.d, hsum(si), 0);
     }
     y[r] = acc;
   }
