@@ -276,8 +276,9 @@ int main(int argc, char** argv) {
   }
 
   // Prefill on quantized weights, both ways in one run: oneDNN on row blocks widened to f32
-  // (path 2; GEMV where there is no oneDNN) and the int8 tiles (path 3). The ratio is
-  // tiles / widened; matmul takes the tiles by default where it is > 1 (ops/matmul.cpp).
+  // (path 2; GEMV where there is no oneDNN) and the int8 kernels (path 3: tiles, or on the
+  // AVX2 tables panels of 8 rows, for K-quants from 24 tokens). The ratio is int8 / widened;
+  // matmul takes the int8 kernels by default where it is > 1 (ops/matmul.cpp).
   for (DType dt : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
     const int64_t M = quick ? 64 : 512, N = 2048, K = 2048;
     const auto wq = random_blocks(dt, static_cast<size_t>(*tensor_bytes(dt, {N, K})), 11);

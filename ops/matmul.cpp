@@ -173,7 +173,8 @@ Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int thre
   // the K-quants, for Q8_0 / Q4_0 where the table repacks rows into panels (AVX2), and for
   // everything where there is no oneDNN (ARM64). bench_ops (gemm_*_tiles_over_widened)
   // measures both ways: on 2 Zen 3 cores, pp512 through 2048^2, the K-quant tiles ran
-  // 0.86-1.41x the f32 widening into oneDNN, the Q8_0 / Q4_0 panels 1.18-1.84x; the SSE4.2
+  // 0.86-1.41x the f32 widening into oneDNN (the AVX2 K-quant panels, from 24 tokens, 1.6-1.9x
+  // the tiles), the Q8_0 / Q4_0 panels 1.18-1.84x; the SSE4.2
   // table's Q8_0 / Q4_0 tiles (one token at a time per row, a float step per block) were
   // 0.6-0.8x of it, so it keeps oneDNN.
 #if defined(ALTUP_HAVE_ONEDNN)

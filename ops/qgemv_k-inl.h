@@ -43,9 +43,6 @@ inline Sc scales(int s0, int s1) {
 struct ScTab {
   __m256i v;
 };
-inline ScTab scale_table(const uint8_t* sc) {
-  return {_mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc))))};
-}
 inline Sc scale_of(ScTab t, int g) {
   return _mm256_shuffle_epi8(t.v, _mm256_set1_epi16(static_cast<int16_t>((2 * g + 1) << 8 | 2 * g)));
 }
@@ -69,12 +66,37 @@ inline float half(const uint8_t* p) {
 // sum over sub-blocks s of m[s] * (bsums[2s] + bsums[2s + 1]), exact: each min is repeated
 // for its two 16-value sums and the pairs are multiplied and added as int16 -> int32.
 #define ALTUP_HAVE_MINS_DOT 1
-inline __m256i mins_repeated(const uint8_t* m) {  // m[s] in int16 lanes 2s and 2s + 1
-  const __m128i m16 = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(m)));
+inline __m256i repeated(__m128i m16) {  // 8 int16 m[s] -> m[s] in int16 lanes 2s and 2s + 1
   return _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
+}
+inline __m256i mins_repeated(const uint8_t* m) {
+  return repeated(_mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(m))));
 }
 inline int32_t mins_dot(const int16_t* bsums, const uint8_t* m) {
   return hsum(_mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(bsums)), mins_repeated(m)));
+}
+// A Q4_K / Q5_K block's 8 scales (bytes 0..7) and 8 mins (8..15), as kquant_scales_mins
+// unpacks them, in one register: the GEMV takes its scale table and mins from it with no
+// trip through memory. p: the 12 packed bytes; the 4 after them (still the block's) are
+// read and dropped. As 32-bit words w0 w1 w2: scales 0..3 = w0 & 0x3f.., mins 0..3 =
+// w1 & 0x3f..; scales 4..7 = w2 & 0x0f.. | (w0 >> 6 & 0x03..) << 4, mins 4..7 the same with
+// w2 >> 4 and w1.
+struct KScales {
+  __m128i v;
+};
+inline KScales kscales(const uint8_t* p) {
+  const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m128i t = _mm_shuffle_epi32(w, _MM_SHUFFLE(2, 1, 2, 0));  // w0 w2 w1 w2
+  const __m128i low = _mm_and_si128(_mm_srlv_epi32(t, _mm_set_epi32(4, 0, 0, 0)),
+                                    _mm_set_epi32(0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f));
+  const __m128i u = _mm_shuffle_epi32(w, _MM_SHUFFLE(1, 1, 0, 0));  // w0 w0 w1 w1
+  const __m128i top = _mm_and_si128(_mm_srli_epi32(u, 2), _mm_set_epi32(0x30303030, 0, 0x30303030, 0));
+  return {_mm_or_si128(low, top)};
+}
+inline ScTab scale_table(KScales k) { return {_mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(k.v))}; }
+inline int32_t mins_dot(const int16_t* bsums, KScales k) {
+  const __m256i m = repeated(_mm_cvtepu8_epi16(_mm_srli_si128(k.v, 8)));
+  return hsum(_mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(bsums)), m));
 }
 // Q6_K: half h's 8 signed scales as int16 in both 128-bit lanes; one shuffle gives group c's
 // pair (scale 2c for its first 16 values, 2c + 1 for the last 16), where building it from two
@@ -190,8 +212,16 @@ inline float half(const uint8_t* p) {
 struct ScTab {
   const uint8_t* s;  // the 8 scales, alive while the table is used
 };
-inline ScTab scale_table(const uint8_t* sc) { return {sc}; }
 inline Sc scale_of(ScTab t, int g) { return scales(t.s[g], t.s[g]); }
+struct KScales {
+  uint8_t sc[8], mn[8];
+};
+inline KScales kscales(const uint8_t* p) {
+  KScales k;
+  kquant_scales_mins(p, k.sc, k.mn);
+  return k;
+}
+inline ScTab scale_table(const KScales& k) { return {k.sc}; }  // k must outlive the table
 struct Sc6Tab {
   const int8_t* s;
 };
@@ -211,6 +241,7 @@ inline int32_t mins_dot(const int16_t* bsums, const uint8_t* m) {
   for (int s = 0; s < 8; ++s) sum += m[s] * (bsums[2 * s] + bsums[2 * s + 1]);
   return sum;
 }
+inline int32_t mins_dot(const int16_t* bsums, const KScales& k) { return mins_dot(bsums, k.mn); }
 #endif
 inline U32 low_nibbles(U32 v) { return bits(v, 0, 0x0F); }
 inline U32 high_nibbles(U32 v) { return bits(v, 4, 0x0F); }
@@ -228,9 +259,8 @@ void gemv_q45_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y
       const BlockQ8K& xb = x[b];
       U32 qh{};
       if constexpr (kFive) qh = load32(blk + 16);
-      uint8_t sc[8], mn[8];
-      kquant_scales_mins(blk + 4, sc, mn);
-      const ScTab st = scale_table(sc);
+      const KScales ks = kscales(blk + 4);
+      const ScTab st = scale_table(ks);
       I32 si = zero();
 #pragma GCC unroll 4
       for (int j = 0; j < 4; ++j) {
@@ -243,7 +273,7 @@ void gemv_q45_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y
         si = add(si, dot_sc(lo, load_x(xb.qs + 64 * j), scale_of(st, 2 * j)));
         si = add(si, dot_sc(hi, load_x(xb.qs + 64 * j + 32), scale_of(st, 2 * j + 1)));
       }
-      acc = kq_finish(acc, half(blk), half(blk + 2), xb.d, hsum(si), mins_dot(xb.bsums, mn));
+      acc = kq_finish(acc, half(blk), half(blk + 2), xb.d, hsum(si), mins_dot(xb.bsums, ks));
     }
     y[r] = acc;
   }
