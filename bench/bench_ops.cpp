@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -294,6 +295,27 @@ int main(int argc, char** argv) {
     report(Measurement(base + "_tiles", tt, flop / tt / 1e9, "GFLOP/s", -1));
     report(Measurement(base + "_tiles_over_widened", tt, tw / tt, "ratio", -1));
   }
+
+  // K-quant GEMM on the AVX2 tables, panels against row tiles (both give the same bits) at
+  // small token counts: where kquant_panel_min_tokens (ops/qgemv.h) should sit.
+  if (k.q8_gemm_panels)
+    for (DType dt : {DType::Q4_K, DType::Q6_K})
+      for (int64_t M : {8, 16, 24, 32, 64}) {
+        const int64_t N = 2048, K = 2048;
+        const auto wq = random_blocks(dt, static_cast<size_t>(*tensor_bytes(dt, {N, K})), 14);
+        const TensorView wv = TensorView::contiguous(dt, {N, K}, const_cast<uint8_t*>(wq.data()));
+        auto xs = random_vec(static_cast<size_t>(M * K), 15);
+        std::vector<float> ys(static_cast<size_t>(M * N));
+        const int64_t saved = ops::kquant_panel_min_tokens();
+        ops::set_kquant_panel_min_tokens(std::numeric_limits<int64_t>::max());
+        const double tt = median_seconds([&] { (void)ops::matmul(xs.data(), M, wv, ys.data(), threads, 3); });
+        ops::set_kquant_panel_min_tokens(1);
+        const double tp = median_seconds([&] { (void)ops::matmul(xs.data(), M, wv, ys.data(), threads, 3); });
+        ops::set_kquant_panel_min_tokens(saved);
+        report(Measurement(
+            "gemm_" + std::string(dtype_name(dt)) + "_" + std::to_string(M) + "x2048x2048_panels_over_tiles", tp,
+            tt / tp, "ratio", -1));
+      }
 
   // The GEMV / oneDNN crossover: for M tokens through [2048 x 2048] weights (cold, cycling
   // through copies), the largest M for which GEMV is still at least as fast.

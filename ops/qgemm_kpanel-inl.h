@@ -14,7 +14,8 @@
 // 2 x 31 x 127 (Q5_K, 4) and 2 x 63 x 127 (Q6_K, 2), so kRun times that stays < 2^15.
 // Per (row, token, super-block) the int32 sums are therefore the GEMV's exact integers and
 // the float finish is kq_finish's steps, lane for lane: the panels give the GEMV's bits.
-// No include guard (see simd-inl.h).
+// Uses ops/qgemm_q8-inl.h's panel_util (included before it). No include guard (see
+// simd-inl.h).
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -184,39 +185,17 @@ void panel_tokens(const PanelBlock* panel, const BlockQ8K* x, int64_t n_blocks, 
       }
     }
   }
-  for (int t = 0; t < T; ++t) {
-    alignas(32) float out[8];
-    _mm256_store_ps(out, acc[t]);
-    std::copy_n(out, rows, y + t * ldy);
-  }
+  panel_util::store_rows<T>(acc, y, ldy, rows);
 }
 
-template <KType kT>
-void gemm_panels(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, int64_t M, float* y, int64_t ldy, int64_t rows,
-                 int64_t n_blocks) {
-  thread_local std::vector<PanelBlock> panel_store;
-  panel_store.resize(static_cast<size_t>(std::max<int64_t>(n_blocks, 1)));
-  PanelBlock* panel = panel_store.data();
-  for (int64_t r = 0; r < rows; r += 8) {
-    const int64_t pr = std::min<int64_t>(8, rows - r);
-    pack_panel<kT>(w + r * row_bytes, row_bytes, pr, n_blocks, panel);
-    int64_t m = 0;
-    for (; m + 4 <= M; m += 4) panel_tokens<kT, 4>(panel, x + m * n_blocks, n_blocks, y + m * ldy + r, ldy, pr);
-    for (; m < M; ++m) panel_tokens<kT, 1>(panel, x + m * n_blocks, n_blocks, y + m * ldy + r, ldy, pr);
-  }
-}
-
-// Below this many tokens the repacking costs more than the panels save, and the row tiles
-// take the product. Measured on 2 Zen 3 cores (Q4_K / Q6_K, 2048 x 2048): the tiles ahead
-// at 8 and 16 tokens (0.6-1.0x), about even at 24, the panels ahead from 32 (1.1-1.6x) and
-// 1.6-1.9x at 512.
-constexpr int64_t kPanelMinTokens = 24;
-
+// Below kquant_panel_min_tokens() tokens (ops/qgemv.h) the repacking costs more than the
+// panels save, and the row tiles take the product.
 template <KType kT, auto kTiles>
 void gemm(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, int64_t M, float* y, int64_t ldy, int64_t rows,
           int64_t n_blocks) {
-  if (M < kPanelMinTokens) return kTiles(w, row_bytes, x, M, y, ldy, rows, n_blocks);
-  gemm_panels<kT>(w, row_bytes, x, M, y, ldy, rows, n_blocks);
+  if (M < kquant_panel_min_tokens()) return kTiles(w, row_bytes, x, M, y, ldy, rows, n_blocks);
+  panel_util::run_panels<PanelBlock, BlockQ8K, pack_panel<kT>, panel_tokens<kT, 4>, panel_tokens<kT, 1>>(
+      w, row_bytes, x, M, y, ldy, rows, n_blocks, n_blocks);
 }
 
 }  // namespace qgemm_kp_detail

@@ -25,6 +25,36 @@
 
 namespace altup::ops::ALTUP_ISA {
 
+// What the panel GEMMs (this file's and ops/qgemm_kpanel-inl.h's, included after it) share.
+namespace panel_util {
+// Lanes [0, rows) of token t's accumulator to row t of y.
+template <int T>
+inline void store_rows(const __m256 (&acc)[T], float* y, int64_t ldy, int64_t rows) {
+  for (int t = 0; t < T; ++t) {
+    alignas(32) float out[8];
+    _mm256_store_ps(out, acc[t]);
+    std::copy_n(out, rows, y + t * ldy);
+  }
+}
+
+// Each 8 weight rows packed once (kPack, into `elems` Panel values kept per thread), then
+// every token against them, in fours and then ones (kTokens4, kTokens1).
+template <class Panel, class X, auto kPack, auto kTokens4, auto kTokens1>
+void run_panels(const uint8_t* w, int64_t row_bytes, const X* x, int64_t M, float* y, int64_t ldy, int64_t rows,
+                int64_t n_blocks, int64_t elems) {
+  thread_local std::vector<Panel> store;
+  store.resize(static_cast<size_t>(std::max<int64_t>(elems, 1)));
+  Panel* panel = store.data();
+  for (int64_t r = 0; r < rows; r += 8) {
+    const int64_t pr = std::min<int64_t>(8, rows - r);
+    kPack(w + r * row_bytes, row_bytes, pr, n_blocks, panel);
+    int64_t m = 0;
+    for (; m + 4 <= M; m += 4) kTokens4(panel, x + m * n_blocks, n_blocks, y + m * ldy + r, ldy, pr);
+    for (; m < M; ++m) kTokens1(panel, x + m * n_blocks, n_blocks, y + m * ldy + r, ldy, pr);
+  }
+}
+}  // namespace panel_util
+
 namespace qgemm_q8_detail {
 
 constexpr int64_t kPanelBlockBytes = 8 * 4 + 8 * 32;  // 8 float scales, 8 steps of 32 bytes
@@ -93,26 +123,14 @@ inline void panel_tokens(const uint8_t* panel, const BlockQ8x* x, int64_t n_bloc
       acc[t] = _mm256_add_ps(acc[t], _mm256_mul_ps(scale, _mm256_cvtepi32_ps(dot)));
     }
   }
-  for (int t = 0; t < T; ++t) {
-    alignas(32) float out[8];
-    _mm256_store_ps(out, acc[t]);
-    std::copy_n(out, rows, y + t * ldy);
-  }
+  panel_util::store_rows<T>(acc, y, ldy, rows);
 }
 
 template <bool kQ8>
 void gemm_panels(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, int64_t M, float* y, int64_t ldy, int64_t rows,
                  int64_t n_blocks) {
-  thread_local std::vector<uint8_t> panel_store;
-  panel_store.resize(static_cast<size_t>(std::max<int64_t>(n_blocks, 1) * kPanelBlockBytes));
-  uint8_t* panel = panel_store.data();
-  for (int64_t r = 0; r < rows; r += 8) {
-    const int64_t pr = std::min<int64_t>(8, rows - r);
-    pack_panel<kQ8>(w + r * row_bytes, row_bytes, pr, n_blocks, panel);
-    int64_t m = 0;
-    for (; m + 4 <= M; m += 4) panel_tokens<kQ8, 4>(panel, x + m * n_blocks, n_blocks, y + m * ldy + r, ldy, pr);
-    for (; m < M; ++m) panel_tokens<kQ8, 1>(panel, x + m * n_blocks, n_blocks, y + m * ldy + r, ldy, pr);
-  }
+  panel_util::run_panels<uint8_t, BlockQ8x, pack_panel<kQ8>, panel_tokens<kQ8, 4>, panel_tokens<kQ8, 1>>(
+      w, row_bytes, x, M, y, ldy, rows, n_blocks, n_blocks * kPanelBlockBytes);
 }
 
 }  // namespace qgemm_q8_detail

@@ -46,6 +46,13 @@ inline void set_bsums(BlockQ8K& b) {                            // b.bsums from 
   }
 }
 
+// The token count from which the AVX2 tables' K-quant GEMM repacks weight rows into panels
+// of 8 instead of running row tiles (ops/qgemm_kpanel-inl.h; both give the same bits). A
+// setting, default 24, so that bench_ops can time both ways and a CPU unlike ours can be
+// tuned; values below 1 mean always.
+int64_t kquant_panel_min_tokens();
+void set_kquant_panel_min_tokens(int64_t tokens);
+
 // acc + (d * xd) * sumi - (dmin * xd) * summ, rounded step by step (no fma: the project
 // builds with -ffp-contract=off), so the reference and every table agree bit for bit.
 inline float kq_finish(float acc, float d, float dmin, float xd, int32_t sumi, int32_t summ) {

@@ -4,6 +4,7 @@
 // at awkward sizes and misaligned starts; matmul and the embedding lookup on every type.
 #include <cstring>
 #include <fstream>
+#include <limits>
 
 #include "ops/convert.h"
 #include "ops/matmul.h"
@@ -198,44 +199,55 @@ TEST_CASE("K-quant GEMV kernels equal the scalar reference bit for bit on every 
 }
 
 TEST_CASE("K-quant GEMM (prefill) gives the reference GEMV's bits per token on every table, size and start") {
-  // Below 24 tokens the row x token tiles (ops/qgemm_k-inl.h) run, from 24 on the AVX2
-  // tables' panels of 8 rows (ops/qgemm_kpanel-inl.h): both, with partial panels (rows not a
-  // multiple of 8) and token counts that leave 1, 2 or 3 after the fours.
+  // Below kquant_panel_min_tokens() (24) the row x token tiles (ops/qgemm_k-inl.h) run, from
+  // it on the AVX2 tables' panels of 8 rows (ops/qgemm_kpanel-inl.h): both at every token
+  // count (the setting at 1 and at its largest), with partial panels (rows not a multiple of
+  // 8) and token counts that leave 1, 2 or 3 after the fours.
+  const int64_t default_min = ops::kquant_panel_min_tokens();
+  CHECK(default_min == 24);
+  struct Restore {  // the default again, whatever happens below
+    int64_t v;
+    ~Restore() { ops::set_kquant_panel_min_tokens(v); }
+  } restore{default_min};
   std::mt19937 rng(35);
-  auto pick = [](const ops::Kernels& k, DType t) {
-    return t == DType::Q4_K ? k.gemm_q4_k : t == DType::Q5_K ? k.gemm_q5_k : k.gemm_q6_k;
-  };
-  auto gemv = [](DType t) {
-    return t == DType::Q4_K ? ops::ref::gemv_q4_k : t == DType::Q5_K ? ops::ref::gemv_q5_k : ops::ref::gemv_q6_k;
-  };
-  for (DType dt : kKQuants)
-    for (const ops::Kernels* k : all_tables())
-      for (int64_t nb : {0, 1, 3})
-        for (int64_t rows : {1, 2, 3, 5, 8, 9, 17})
-          for (int64_t M : {0, 1, 3, 4, 5, 9, 24, 30, 33})
-            for (int off : {0, 3}) {  // weight rows and activation blocks at odd addresses
-              const auto rows_bytes = random_rows(dt, rows, std::max<int64_t>(nb, 1) * 256, rng);
-              const int64_t row_bytes = static_cast<int64_t>(rows_bytes.size()) / rows;
-              std::vector<uint8_t> wbuf(rows_bytes.size() + 64);
-              uint8_t* w = wbuf.data() + off;
-              std::memcpy(w, rows_bytes.data(), rows_bytes.size());
-              std::vector<float> x(static_cast<size_t>(std::max<int64_t>(M * nb, 1) * 256));
-              fill(x.data(), static_cast<int64_t>(x.size()), rng);
-              std::vector<unsigned char> xbuf((M * nb + 1) * sizeof(ops::BlockQ8K) + 8);
-              auto* xq = reinterpret_cast<ops::BlockQ8K*>(xbuf.data() + (off ? 4 : 0));
-              for (int64_t m = 0; m < M; ++m) ops::quantize_row_q8k(x.data() + m * nb * 256, xq + m * nb, nb * 256);
-              const int64_t ldy = rows + 2;  // y rows further apart than the rows computed
-              std::vector<float> y(static_cast<size_t>(std::max<int64_t>(M, 1) * ldy), -7.0f), want(y);
-              pick(*k, dt)(w, row_bytes, xq, M, y.data(), ldy, rows, nb);
-              for (int64_t m = 0; m < M; ++m) gemv(dt)(w, row_bytes, xq + m * nb, want.data() + m * ldy, rows, nb);
-              CAPTURE(std::string(dtype_name(dt)));
-              CAPTURE(std::string(k->isa));
-              CAPTURE(nb);
-              CAPTURE(rows);
-              CAPTURE(M);
-              CAPTURE(off);
-              for (size_t i = 0; i < y.size(); ++i) REQUIRE(same_bits(y[i], want[i]));  // the gaps stay -7
-            }
+  for (int64_t min_tokens : {int64_t{1}, std::numeric_limits<int64_t>::max(), default_min}) {
+    ops::set_kquant_panel_min_tokens(min_tokens);
+    auto pick = [](const ops::Kernels& k, DType t) {
+      return t == DType::Q4_K ? k.gemm_q4_k : t == DType::Q5_K ? k.gemm_q5_k : k.gemm_q6_k;
+    };
+    auto gemv = [](DType t) {
+      return t == DType::Q4_K ? ops::ref::gemv_q4_k : t == DType::Q5_K ? ops::ref::gemv_q5_k : ops::ref::gemv_q6_k;
+    };
+    for (DType dt : kKQuants)
+      for (const ops::Kernels* k : all_tables())
+        for (int64_t nb : {0, 1, 3})
+          for (int64_t rows : {1, 2, 3, 5, 8, 9, 17})
+            for (int64_t M : {0, 1, 3, 4, 5, 9, 24, 30, 33})
+              for (int off : {0, 3}) {  // weight rows and activation blocks at odd addresses
+                const auto rows_bytes = random_rows(dt, rows, std::max<int64_t>(nb, 1) * 256, rng);
+                const int64_t row_bytes = static_cast<int64_t>(rows_bytes.size()) / rows;
+                std::vector<uint8_t> wbuf(rows_bytes.size() + 64);
+                uint8_t* w = wbuf.data() + off;
+                std::memcpy(w, rows_bytes.data(), rows_bytes.size());
+                std::vector<float> x(static_cast<size_t>(std::max<int64_t>(M * nb, 1) * 256));
+                fill(x.data(), static_cast<int64_t>(x.size()), rng);
+                std::vector<unsigned char> xbuf((M * nb + 1) * sizeof(ops::BlockQ8K) + 8);
+                auto* xq = reinterpret_cast<ops::BlockQ8K*>(xbuf.data() + (off ? 4 : 0));
+                for (int64_t m = 0; m < M; ++m) ops::quantize_row_q8k(x.data() + m * nb * 256, xq + m * nb, nb * 256);
+                const int64_t ldy = rows + 2;  // y rows further apart than the rows computed
+                std::vector<float> y(static_cast<size_t>(std::max<int64_t>(M, 1) * ldy), -7.0f), want(y);
+                pick(*k, dt)(w, row_bytes, xq, M, y.data(), ldy, rows, nb);
+                for (int64_t m = 0; m < M; ++m) gemv(dt)(w, row_bytes, xq + m * nb, want.data() + m * ldy, rows, nb);
+                CAPTURE(std::string(dtype_name(dt)));
+                CAPTURE(std::string(k->isa));
+                CAPTURE(nb);
+                CAPTURE(rows);
+                CAPTURE(M);
+                CAPTURE(off);
+                CAPTURE(min_tokens);
+                for (size_t i = 0; i < y.size(); ++i) REQUIRE(same_bits(y[i], want[i]));  // the gaps stay -7
+              }
+  }
 }
 
 TEST_CASE("K-quant GEMV and GEMM at the extremes: every value, scale and activation at its largest") {
