@@ -31,7 +31,7 @@ void set_kquant_panel_min_tokens(int64_t tokens) { panel_min_tokens.store(tokens
 
 void quantize_row_q8x(const float* x, BlockQ8x* y, int64_t n) {
   for (int64_t b = 0; b < n / 32; ++b) {
-    y[b].d = quantize_block(x + b * 32, y[b].qs, 32);
+    y[b].d = q8x_scale(quantize_block(x + b * 32, y[b].qs, 32));
     set_sum(y[b]);
   }
 }

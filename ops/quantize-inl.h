@@ -30,7 +30,7 @@ inline float quantize_block(const float* x, int8_t* q, int64_t n) {
 
 inline void quantize_q8x(const float* x, BlockQ8x* y, int64_t n) {
   for (int64_t b = 0; b < n / 32; ++b) {
-    y[b].d = quantize_detail::quantize_block(x + b * 32, y[b].qs, 32);
+    y[b].d = q8x_scale(quantize_detail::quantize_block(x + b * 32, y[b].qs, 32));
     set_sum(y[b]);
   }
 }

@@ -83,6 +83,35 @@ TEST_CASE("dequantize_row matches the gguf package bit for bit on random and adv
   }
 }
 
+TEST_CASE("Q8_0 activation blocks equal the gguf package's Q8_0 quantization of the same values") {
+  // fixtures/q8_0_activations.bin (make_quant_fixtures.py): the blocks llama.cpp's Q8_0 /
+  // Q4_0 products read, fp16 scale and all, from the scalar quantizer and every table's.
+  std::ifstream f(std::string(ALTUP_FIXTURES_DIR) + "/q8_0_activations.bin", std::ios::binary);
+  REQUIRE(f.good());
+  char magic[4];
+  f.read(magic, 4);
+  REQUIRE(std::string(magic, 4) == "AQA1");
+  const uint32_t nb = read_le<uint32_t>(f);
+  REQUIRE(nb > 0);
+  std::vector<float> x(static_cast<size_t>(nb) * 32);
+  std::vector<uint8_t> want(static_cast<size_t>(nb) * 34);  // ggml block_q8_0: fp16 d, 32 x int8
+  f.read(reinterpret_cast<char*>(x.data()), static_cast<std::streamsize>(x.size() * 4));
+  f.read(reinterpret_cast<char*>(want.data()), static_cast<std::streamsize>(want.size()));
+  REQUIRE(f.good());
+  for (const ops::Kernels* k : all_tables()) {
+    CAPTURE(std::string(k->isa));
+    std::vector<ops::BlockQ8x> q(nb);
+    k->quantize_q8x(x.data(), q.data(), static_cast<int64_t>(x.size()));
+    for (uint32_t b = 0; b < nb; ++b) {
+      CAPTURE(b);
+      uint16_t d;
+      std::memcpy(&d, &want[b * 34], 2);
+      REQUIRE(same_bits(q[b].d, fp16_to_fp32(d)));
+      REQUIRE(std::memcmp(q[b].qs, &want[b * 34 + 2], 32) == 0);
+    }
+  }
+}
+
 TEST_CASE("K activation blocks: amax / 127 scales, values in [-127, 127], exact 16-value sums") {
   std::mt19937 rng(31);
   std::vector<float> x(256 * 3);
