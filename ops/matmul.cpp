@@ -98,8 +98,9 @@ void gemv_block(const Kernels& k, const TensorView& w, const float* x, const voi
   }
 }
 
-// Prefill on Q8_0 / Q4_0 / K-quant weights: the activations quantized once, then tiles of weight rows x tokens of exact
-// int8 block dots (ops/qgemv-inl.h, ops/qgemm_k-inl.h); threads take chunks of rows.
+// Prefill on Q8_0 / Q4_0 / K-quant weights: the activations quantized once, then the
+// table's int8 GEMM (tiles of rows x tokens, or on AVX2 panels of 8 rows: ops/qgemv-inl.h,
+// qgemm_q8-inl.h, qgemm_k-inl.h, qgemm_kpanel-inl.h); threads take chunks of rows.
 Status gemm_quantized(const Kernels& k, const float* x, int64_t M, const TensorView& w, float* y, int threads) {
   const int64_t K = w.cols(), N = w.rows(), nb = K / act_block(w.dtype);
   const void* xq = quantize_activations(k, w.dtype, x, M, K, threads);

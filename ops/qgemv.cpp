@@ -18,9 +18,7 @@ float quantize_block(const float* x, int8_t* q, int n) {
   for (int i = 0; i < n; ++i) q[i] = static_cast<int8_t>(std::roundf(x[i] * id));
   return d;
 }
-}  // namespace
 
-namespace {
 // Measured on 2 Zen 3 cores (bench_ops: gemm_Q4_K / Q6_K_<M>x2048x2048_panels_over_tiles,
 // bench/results/bench_ops_kpanels_sweep.jsonl): panels / tiles 0.77 / 0.84 at 8 tokens,
 // 1.12 / 0.89 at 16, 1.28 / 1.13 at 24, 1.34 / 1.08 at 32, 1.46 / 1.35 at 64.

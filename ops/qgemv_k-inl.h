@@ -65,7 +65,6 @@ inline float half(const uint8_t* p) {
 }
 // sum over sub-blocks s of m[s] * (bsums[2s] + bsums[2s + 1]), exact: each min is repeated
 // for its two 16-value sums and the pairs are multiplied and added as int16 -> int32.
-#define ALTUP_HAVE_MINS_DOT 1
 inline __m256i repeated(__m128i m16) {  // 8 int16 m[s] -> m[s] in int16 lanes 2s and 2s + 1
   return _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
 }
@@ -233,7 +232,11 @@ inline KScales kscales(const uint8_t* p) {
   return k;
 }
 inline ScTab scale_table(const KScales& k) { return {k.sc}; }  // k must outlive the table
-inline int32_t mins_dot(const int16_t* bsums, const uint8_t* m);
+inline int32_t mins_dot(const int16_t* bsums, const uint8_t* m) {
+  int32_t sum = 0;
+  for (int s = 0; s < 8; ++s) sum += m[s] * (bsums[2 * s] + bsums[2 * s + 1]);
+  return sum;
+}
 inline float finish_q45(float acc, const uint8_t* blk, const BlockQ8K& xb, I32 si, const KScales& k) {
   return kq_finish(acc, half(blk), half(blk + 2), xb.d, hsum(si), mins_dot(xb.bsums, k.mn));
 }
@@ -249,13 +252,6 @@ inline int32_t scale_sums(const int16_t* bsums, const int8_t* sc) {  // one int:
 }
 inline int32_t hsum(int32_t v) { return v; }  // scale_sums' one int, as the AVX2 lanes' sum
 inline I32 sub32x(I32 a, int32_t b) { return add(a, lane0(-32 * b)); }
-#endif
-#if !defined(ALTUP_HAVE_MINS_DOT)
-inline int32_t mins_dot(const int16_t* bsums, const uint8_t* m) {
-  int32_t sum = 0;
-  for (int s = 0; s < 8; ++s) sum += m[s] * (bsums[2 * s] + bsums[2 * s + 1]);
-  return sum;
-}
 #endif
 inline U32 low_nibbles(U32 v) { return bits(v, 0, 0x0F); }
 inline U32 high_nibbles(U32 v) { return bits(v, 4, 0x0F); }
