@@ -433,5 +433,31 @@ int main(int argc, char** argv) {
     const double gbs = 2.0 * 4 * s.n_kv_heads * s.ctx * s.head_dim / t / 1e9;
     report(Measurement("attention_decode_ctx" + std::to_string(s.ctx), t, gbs, "GB/s", gbs / bw));
   }
+
+  // Attention prefill on the tiled path (E2B-like heads): a 512-token prompt from position 0,
+  // and a 64-token chunk after 4,000 cached tokens (quick: 128 and 16 after 1,000). GFLOP/s
+  // count the visible (query, key) pairs only, 4 * hd flops each (Q·Kᵀ and P·V).
+  for (const auto& [T, first] : quick ? std::vector<std::pair<int64_t, int64_t>>{{128, 0}, {16, 1000}}
+                                      : std::vector<std::pair<int64_t, int64_t>>{{512, 0}, {64, 4000}}) {
+    ops::AttentionShape s;
+    s.n_heads = 8;
+    s.n_kv_heads = 2;
+    s.head_dim = 256;
+    s.ctx = first + T;
+    auto q = random_vec(static_cast<size_t>(T * s.n_heads * s.head_dim), 15);
+    auto kc = random_vec(static_cast<size_t>(s.n_kv_heads * s.ctx * s.head_dim), 16);
+    auto vc = random_vec(kc.size(), 17);
+    std::vector<float> o(q.size());
+    std::vector<int32_t> pos(static_cast<size_t>(T));
+    for (int64_t t = 0; t < T; ++t) pos[static_cast<size_t>(t)] = static_cast<int32_t>(first + t);
+    const double t = median_seconds([&] {
+      (void)ops::attention(s, q.data(), kc.data(), vc.data(), pos.data(), T, o.data(), threads, nullptr,
+                           ops::AttentionPath::tiles);
+    });
+    const double pairs = static_cast<double>(T) * static_cast<double>(first) + T * (T + 1) / 2.0;
+    const double gf = pairs * s.n_heads * 4.0 * s.head_dim / t / 1e9;
+    report(Measurement("attention_prefill_" + std::to_string(T) + "_after_" + std::to_string(first), t, gf, "GFLOP/s",
+                       fma > 0 ? gf / fma : 0.0));
+  }
   return 0;
 }

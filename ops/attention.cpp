@@ -7,9 +7,6 @@
 
 #include "ops/isa.h"
 #include "ops/op_util.h"
-#if defined(ALTUP_HAVE_ONEDNN)
-#include "ops/gemm_dnnl.h"
-#endif
 
 namespace altup::ops {
 
@@ -50,69 +47,123 @@ int64_t first_key(const AttentionShape& s, int64_t pos) {
 // The cache row of the key at position j.
 int64_t slot(const AttentionShape& s, int64_t j) { return s.ring ? j % s.ctx : j; }
 
-#if defined(ALTUP_HAVE_ONEDNN)
-// Prefill: many queries meet the same keys, so per KV head the scores S = Q·Kᵀ and the output
-// O = P·V are two batched matrix products (batch = the group's query heads), read from and
-// written to q, the caches and out in place through strides. Between them, each score row is
-// scaled and soft-maxed over the keys its query may see (causal, window) and zeroed elsewhere.
-// Queries go in blocks so that S stays within kScoreFloats whatever the context length; a
-// block's keys span from its first visible key to its last query's position.
-Status attention_gemm(const AttentionShape& s, const float* q, const float* kcache, const float* vcache,
-                      const int32_t* positions, int64_t T, float* out, int threads, const Kernels& k, int64_t block) {
-  constexpr int64_t kScoreFloats = int64_t{1} << 22;  // 16 MiB of scores at most
+// Prefill on our own tiles. Many queries meet the same keys, so per KV head:
+//   Qp [T·group, hd]  the group's query rows, scaled, as rows (token · group + head);
+//   Kᵀ [hd, nkp]      every key any of them sees (kmin..kmax), transposed once, zero-padded
+//                     to nkp (a multiple of kPad), stored key block by key block.
+// Rows go kRows at a time: a row block computes its scores S = Qp·Kᵀ over only the keys its
+// rows can see (causal and window masks skip work rather than zero it), soft-maxes each row
+// over its visible keys, and adds P·V with the value rows read straight from the cache, both
+// products a key block at a time (a block's keys stay in L2 while the rows pass over them)
+// with the table's gemm_tile. No oneDNN primitive is made, whatever T and the KV length,
+// and the scores never take more than kRows rows. Row blocks go to threads round-robin:
+// later queries see more keys, so contiguous ranges would load the last thread most.
+// block > 0 (tests) sets kRows to it and kKeys to it rounded up to kPad.
+Status attention_tiles(const AttentionShape& s, const float* q, const float* kcache, const float* vcache,
+                       const int32_t* positions, int64_t T, float* out, int threads, const Kernels& k, int64_t block) {
+  constexpr int64_t kPad = 16;
+  // 128 x 128 measured fastest of rows {32, 64, 128, 256} x keys {64, 128, 256} (E2B heads).
+  const int64_t kRows = block > 0 ? block : 128, kKeys = block > 0 ? (block + kPad - 1) / kPad * kPad : 128;
   const int64_t H = s.n_heads, hd = s.head_dim, group = s.n_heads / s.n_kv_heads;
-  int64_t span = 1;
-  for (int64_t t = 0; t < T; ++t) span = std::max<int64_t>(span, positions[t] + 1);
-  if (block <= 0) block = std::min(T, std::max<int64_t>(16, kScoreFloats / (group * span)));
-  thread_local std::vector<float> scores;
-  for (int64_t t0 = 0; t0 < T; t0 += block) {
-    const int64_t tb = std::min(block, T - t0);
-    int64_t kmin = INT64_MAX, kmax = 0;  // positions (a ring's may pass ctx)
-    for (int64_t t = t0; t < t0 + tb; ++t) {
-      kmin = std::min(kmin, first_key(s, positions[t]));
-      kmax = std::max<int64_t>(kmax, positions[t]);
-    }
-    const int64_t nk = kmax - kmin + 1;
-    scores.resize(static_cast<size_t>(group * tb * nk));
-    float* S = scores.data();  // [group, tb, nk]
-    for (int64_t g = 0; g < s.n_kv_heads; ++g) {
-      const float* qg = q + (t0 * H + g * group) * hd;              // [group, tb, hd], strides hd, H*hd, 1
-      const float* kg = kcache + (g * s.ctx + slot(s, kmin)) * hd;  // Kᵀ [hd, nk]: strides 1, hd
-      const float* vg = vcache + (g * s.ctx + slot(s, kmin)) * hd;  // V [nk, hd]
-      if (s.ring && slot(s, kmin) + nk > s.ctx) {  // the keys wrap around the ring: lay them out in order
-        thread_local std::vector<float> kv_store_buf;
-        kv_store_buf.resize(static_cast<size_t>(2 * nk * hd));
-        float* kd = kv_store_buf.data();
-        float* vd = kd + nk * hd;
-        const int64_t first = s.ctx - slot(s, kmin);  // keys before the wrap
-        const float* kb = kcache + g * s.ctx * hd;
-        const float* vb = vcache + g * s.ctx * hd;
-        std::copy_n(kb + slot(s, kmin) * hd, first * hd, kd);
-        std::copy_n(kb, (nk - first) * hd, kd + first * hd);
-        std::copy_n(vb + slot(s, kmin) * hd, first * hd, vd);
-        std::copy_n(vb, (nk - first) * hd, vd + first * hd);
-        kg = kd, vg = vd;
-      }
-      ALTUP_TRY(
-          ops::bmm_f32_dnnl(group, tb, nk, hd, {qg, hd, H * hd, 1}, {kg, 0, 1, hd}, true, S, tb * nk, nk, 1, threads));
-      parallel_for(group * tb, group * tb * nk >= kMinParallelElems ? threads : 1, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) {
-          const int64_t pos = positions[t0 + r % tb];
-          const int64_t a = first_key(s, pos) - kmin, b = pos - kmin + 1;  // visible: [a, b)
-          float* row = S + r * nk;
-          std::fill(row, row + a, 0.0f);
-          k.scale(row + a, s.scale, row + a, b - a);
-          k.softmax(row + a, row + a, b - a);
-          std::fill(row + b, row + nk, 0.0f);
+  int64_t kmin = INT64_MAX, kmax = 0;  // positions (a ring's may pass ctx)
+  for (int64_t t = 0; t < T; ++t) {
+    kmin = std::min(kmin, first_key(s, positions[t]));
+    kmax = std::max<int64_t>(kmax, positions[t]);
+  }
+  // Keys in blocks of kKeys; the last block is cut at a multiple of kPad.
+  const int64_t nk = kmax - kmin + 1, nkp = (nk + kPad - 1) / kPad * kPad, rows = T * group;
+  const int64_t blocks = (rows + kRows - 1) / kRows;
+  // Score rows an odd number of cache lines apart: rows a multiple of 4 KiB apart would all
+  // fall into one cache set, and a block's rows would evict each other.
+  const int64_t lds = nkp / kPad % 2 ? nkp : nkp + kPad;
+  thread_local std::vector<float> qp_buf, kt_buf;  // the calling thread's; workers only read them
+  qp_buf.resize(static_cast<size_t>(rows * hd));
+  kt_buf.resize(static_cast<size_t>(hd * nkp));
+  float* qp = qp_buf.data();  // [rows, hd]
+  // Kᵀ, block by block: key block b is [hd, width(b)] at kt + b * hd * kKeys, so a block's
+  // strips lie within a few pages (a [hd, nk] layout would put every row of a strip on its
+  // own page) and stay in L2 while a row block passes over them.
+  float* kt = kt_buf.data();
+  auto key_block = [&](int64_t j) { return kt + j / kKeys * hd * kKeys; };  // holds column j
+  auto width = [&](int64_t j) { return std::min(kKeys, nkp - j / kKeys * kKeys); };
+  // Visible keys of row r, as columns of Kᵀ: [a, b).
+  auto visible = [&](int64_t r, int64_t* a, int64_t* b) {
+    const int64_t pos = positions[r / group];
+    *a = first_key(s, pos) - kmin, *b = pos - kmin + 1;
+  };
+  const int nt = static_cast<int>(std::min<int64_t>(threads, blocks));
+  const bool par = rows * nk * hd >= kMinParallelElems;
+  for (int64_t g = 0; g < s.n_kv_heads; ++g) {
+    const float* kg = kcache + g * s.ctx * hd;
+    const float* vg = vcache + g * s.ctx * hd;
+    parallel_for(T, par ? threads : 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) k.scale(q + (t * H + g * group) * hd, s.scale, qp + t * group * hd, group * hd);
+    });
+    // Transpose kPad keys at a time, one Kᵀ row segment (a cache line) after another while the
+    // kPad key rows are read in step: writing a key's column at once would touch hd lines
+    // 4 * kKeys bytes apart, which share a few cache sets and evict each other.
+    parallel_for(nkp / kPad, par ? threads : 1, [&](int64_t b0, int64_t b1) {
+      static const float zeros[1] = {0.0f};
+      const float* key[kPad];
+      int64_t step[kPad];  // 0 for a padding column: it reads the zero over and over
+      for (int64_t j0 = b0 * kPad; j0 < b1 * kPad; j0 += kPad) {
+        for (int64_t c = 0; c < kPad; ++c) {
+          const bool real = j0 + c < nk;
+          key[c] = real ? kg + slot(s, kmin + j0 + c) * hd : zeros;
+          step[c] = real ? 1 : 0;
         }
-      });
-      ALTUP_TRY(ops::bmm_f32_dnnl(group, tb, hd, nk, {S, tb * nk, nk, 1}, {vg, 0, hd, 1}, true,
-                                  out + (t0 * H + g * group) * hd, hd, H * hd, 1, threads));
-    }
+        float* dst = key_block(j0) + j0 % kKeys;
+        const int64_t ld = width(j0);
+        for (int64_t i = 0; i < hd; ++i)
+          for (int64_t c = 0; c < kPad; ++c) dst[i * ld + c] = key[c][i * step[c]];
+      }
+    });
+    parallel_for(nt, par ? nt : 1, [&](int64_t w0, int64_t w1) {
+      thread_local std::vector<float> sbuf, obuf;
+      sbuf.resize(static_cast<size_t>(kRows * lds));
+      obuf.resize(static_cast<size_t>(kRows * hd));
+      float* S = sbuf.data();  // [kRows, lds]
+      float* O = obuf.data();  // [kRows, hd]
+      for (int64_t w = w0; w < w1; ++w)
+        for (int64_t blk = w; blk < blocks; blk += nt) {
+          const int64_t r0 = blk * kRows, m = std::min(kRows, rows - r0);
+          int64_t lo = nk, hi = 0;  // the keys any row of the block sees
+          for (int64_t r = r0; r < r0 + m; ++r) {
+            int64_t a, b;
+            visible(r, &a, &b);
+            lo = std::min(lo, a), hi = std::max(hi, b);
+          }
+          lo = lo / kPad * kPad;
+          const int64_t hi_pad = std::min(nkp, (hi + kPad - 1) / kPad * kPad);
+          // Scores, a key block at a time.
+          for (int64_t j = lo; j < hi_pad;) {
+            const int64_t n = std::min(hi_pad, (j / kKeys + 1) * kKeys) - j;
+            k.gemm_tile(qp + r0 * hd, hd, key_block(j) + j % kKeys, width(j), S + j, lds, m, n, hd, false);
+            j += n;
+          }
+          for (int64_t r = 0; r < m; ++r) {
+            int64_t a, b;
+            visible(r0 + r, &a, &b);
+            float* row = S + r * lds;
+            std::fill(row + lo, row + a, 0.0f);
+            k.softmax(row + a, row + a, b - a);
+            std::fill(row + b, row + hi, 0.0f);
+          }
+          // O = P·V over keys [lo, hi), a key block at a time (a ring's run of slots may wrap).
+          for (int64_t j = lo; j < hi;) {
+            const int64_t first = slot(s, kmin + j), n = std::min({kKeys, hi - j, s.ctx - first});
+            k.gemm_tile(S + j, lds, vg + first * hd, hd, O, hd, m, hd, n, j > lo);
+            j += n;
+          }
+          for (int64_t r = r0; r < r0 + m; ++r) {
+            const int64_t t = r / group, h = g * group + r % group;
+            std::copy_n(O + (r - r0) * hd, hd, out + (t * H + h) * hd);
+          }
+        }
+    });
   }
   return {};
 }
-#endif
 
 }  // namespace
 
@@ -127,13 +178,8 @@ Status attention(const AttentionShape& s, const float* q, const float* kcache, c
   ALTUP_TRY(check(s, positions, T));
   if (T == 0) return {};
   const Kernels& k = table ? *table : kernels();
-#if defined(ALTUP_HAVE_ONEDNN)
-  if (path == AttentionPath::gemm || (path == AttentionPath::automatic && T >= kMinGemmQueries))
-    return attention_gemm(s, q, kcache, vcache, positions, T, out, threads, k, block);
-#else
-  (void)block;
-  if (path == AttentionPath::gemm) return make_error("attention: the GEMM path needs oneDNN (built without it)");
-#endif
+  if (path == AttentionPath::tiles || (path == AttentionPath::automatic && T >= kMinTileQueries))
+    return attention_tiles(s, q, kcache, vcache, positions, T, out, threads, k, block);
   const int64_t H = s.n_heads, hd = s.head_dim, group = s.n_heads / s.n_kv_heads;
   // One work item per (query, head); each writes its own output row.
   const int64_t items = T * H;

@@ -6,7 +6,7 @@
 // a contiguous run of keys and then of values: the fastest order for one token at a time.
 // A sliding-window layer may keep a ring instead: ctx slots with position p in slot p % ctx,
 // enough for the window plus one call's tokens, so its memory does not grow with the context.
-// Prefill with many queries takes a GEMM-shaped path when oneDNN is there (see AttentionPath).
+// Prefill with many queries takes a tiled path (see AttentionPath).
 #pragma once
 
 #include <cstdint>
@@ -33,15 +33,16 @@ struct AttentionShape {
 Status attention(const AttentionShape& s, const float* q, const float* kcache, const float* vcache,
                  const int32_t* positions, int64_t T, float* out, int threads, const Kernels* table = nullptr);
 
-// Two ways to compute it. "rows": per query and head, dot products with each visible key,
-// softmax, then a sum of value rows (the decode path; every SIMD table). "gemm": per KV head,
-// scores and output as two batched oneDNN matrix products (prefill; only built with oneDNN).
-// automatic picks gemm from kMinGemmQueries queries on, where it measured several times faster.
-enum class AttentionPath { automatic, rows, gemm };
-constexpr int64_t kMinGemmQueries = 32;
+// Two ways to compute it, both on every SIMD table. "rows": per query and head, dot products
+// with each visible key, softmax, then a sum of value rows (the decode path). "tiles": per KV
+// head, blocks of query rows against blocks of keys as small matrix products of our own
+// (ops/gemm_tile.h): prefill, with nothing made per prompt length. automatic picks tiles
+// from kMinTileQueries queries on.
+enum class AttentionPath { automatic, rows, tiles };
+constexpr int64_t kMinTileQueries = 32;
 
-// As above, with the path chosen; block > 0 sets the gemm path's query block (tests use it to
-// cross block boundaries), 0 picks one that keeps the scores within 16 MiB.
+// As above, with the path chosen; block > 0 sets the tiled path's rows per block and keys
+// per block (rounded up to 16): tests use it to cross block boundaries; 0 picks 128 and 128.
 Status attention(const AttentionShape& s, const float* q, const float* kcache, const float* vcache,
                  const int32_t* positions, int64_t T, float* out, int threads, const Kernels* table, AttentionPath path,
                  int64_t block = 0);

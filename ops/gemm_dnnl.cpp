@@ -109,58 +109,6 @@ Status gemm_f32_dnnl(const float* x, const float* w, float* y, int64_t m, int64_
 }
 
 namespace {
-
-// Batched, strided products: one primitive per (shapes, strides), kept like the plain ones.
-// (Not with run-time dimensions: oneDNN 2.6 runs attention's strided batches with them only
-// in its reference implementation, ref:any, where a fixed shape gets gemm:jit.)
-struct BatchedMatmuls {
-  using Key = std::array<int64_t, 14>;
-  std::mutex mu;
-  std::map<Key, std::shared_ptr<dnnl::matmul>> cache;
-};
-
-BatchedMatmuls& batched() {
-  static BatchedMatmuls m;
-  return m;
-}
-
-}  // namespace
-
-Status bmm_f32_dnnl(int64_t batch, int64_t m, int64_t n, int64_t k, Strided a, Strided b, bool b_shared, float* c,
-                    int64_t c_sb, int64_t c_si, int64_t c_sj, int threads) {
-  if (batch == 0 || m == 0 || n == 0) return {};
-  set_compute_threads(threads);
-  try {
-    using dt = dnnl::memory::data_type;
-    const dnnl::memory::desc ad({batch, m, k}, dt::f32, {a.sb, a.si, a.sj});
-    const dnnl::memory::desc bd({b_shared ? 1 : batch, k, n}, dt::f32, {b_shared ? k * n : b.sb, b.si, b.sj});
-    const dnnl::memory::desc cd({batch, m, n}, dt::f32, {c_sb, c_si, c_sj});
-    BatchedMatmuls& bm = batched();
-    const BatchedMatmuls::Key key = {batch, m,    n,    k,    a.sb, a.si,    a.sj, b_shared ? 0 : b.sb,
-                                     b.si,  b.sj, c_sb, c_si, c_sj, b_shared};
-    std::shared_ptr<dnnl::matmul> prim;
-    {
-      std::lock_guard<std::mutex> lock(bm.mu);
-      if (auto it = bm.cache.find(key); it != bm.cache.end()) {
-        prim = it->second;
-      } else {
-        if (bm.cache.size() >= 64) bm.cache.clear();
-        prim = std::make_shared<dnnl::matmul>(make_pd(ad, bd, cd, matmuls().engine));
-        bm.cache.emplace(key, prim);
-      }
-    }
-    dnnl::engine& eng = matmuls().engine;
-    dnnl::memory am(ad, eng, const_cast<float*>(a.p)), bmem(bd, eng, const_cast<float*>(b.p)), cm(cd, eng, c);
-    dnnl::stream st(eng);
-    prim->execute(st, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bmem}, {DNNL_ARG_DST, cm}});
-    st.wait();
-  } catch (const std::exception& e) {  // dnnl::error included
-    return make_error(std::string("oneDNN batched matmul failed: ") + e.what());
-  }
-  return {};
-}
-
-namespace {
 Status run_matmul(const Node& node, ExecContext& ctx) {
   const TensorView& x = ctx.input(node, 0);
   const TensorView& w = ctx.input(node, 1);

@@ -13,22 +13,10 @@ namespace altup::ops {
 // Runs with `threads` OpenMP threads; call it outside any parallel region.
 Status gemm_f32_dnnl(const float* x, const float* w, float* y, int64_t m, int64_t n, int64_t k, int threads);
 
-// A strided f32 operand of a batched product: element (b, i, j) is at p[b*sb + i*si + j*sj].
-struct Strided {
-  const float* p;
-  int64_t sb, si, sj;
-};
-
-// C[b] = A[b] · B[b] for b < batch, with A [batch, m, k], B [batch or 1, k, n] (one B shared
-// by every batch entry when b_shared), C [batch, m, n], each with its own strides: attention
-// uses it to multiply queries by a KV head's keys and values in place, without copies.
-Status bmm_f32_dnnl(int64_t batch, int64_t m, int64_t n, int64_t k, Strided a, Strided b, bool b_shared, float* c,
-                    int64_t c_sb, int64_t c_si, int64_t c_sj, int threads);
-
 // oneDNN matmul primitives created so far in this process (each costs 0.1 ms to
 // milliseconds). Where oneDNN runs the same kernels with the token count left to run time,
-// a prompt of a new length creates none for gemm_f32_dnnl (tests/test_ops_linear.cpp);
-// attention's batched products still make one per (token count, KV length).
+// a prompt of a new length creates none (tests/test_ops_linear.cpp). Attention makes none at
+// all (ops/attention.cpp runs its own tiles).
 int64_t dnnl_primitives_created();
 // Whether products with weights [n, k] share one primitive for every token count (decided at
 // the first such product; false before it).

@@ -78,6 +78,11 @@ struct Kernels {
   void (*gemm_q6_k)(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, int64_t M, float* y, int64_t ldy,
                     int64_t rows, int64_t n_blocks);
 
+  // C[i*ldc + j] (+)= sum_p A[i*lda + p] * B[p*ldb + j], i < m, j < n, p < k: the small
+  // products inside prefill attention (ops/gemm_tile.h).
+  void (*gemm_tile)(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,
+                    int64_t n, int64_t k, bool accumulate);
+
   // AltUp on one token's K blocks of n floats (x[k], out[k] point at ring slots; out may be x).
   // predict: out[i] = sum_k p[i*K + k] * x[k]
   void (*altup_predict)(const float* const* x, float* const* out, const float* p, int K, int64_t n);

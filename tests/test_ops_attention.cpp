@@ -1,8 +1,9 @@
 // Attention against NumPy's softmax(Q·Kᵀ·scale + mask)·V (fixtures/make_attention_fixtures.py):
 // GQA, MQA, sliding windows, prefill, decode, and a chunk after earlier tokens; on every SIMD
-// table, with the determinism contract of op_test_util.h; the GEMM-shaped prefill path against
-// the row path and the reference over awkward shapes and query blocks; the scalar reference;
-// kv_store.
+// table, with the determinism contract of op_test_util.h; the tiled prefill path against the
+// row path and the reference over awkward shapes and row / key blocks, on every table; its
+// gemm_tile kernel against the scalar reference at awkward sizes and misaligned starts; the
+// scalar reference; kv_store.
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -11,6 +12,7 @@
 #include <sstream>
 
 #include "ops/attention.h"
+#include "ops/gemm_tile.h"
 #include "tests/op_test_util.h"
 
 using namespace altup;
@@ -74,22 +76,48 @@ TEST_CASE("attention matches NumPy on every SIMD table; threads keep the determi
           ops::attention(c.s, c.q.data(), c.k.data(), c.v.data(), c.positions.data(), c.T, y2again.data(), 2, k).ok());
       check_close(y1.data(), c.out.data(), static_cast<int64_t>(y1.size()), 1e-5f, 1e-5f, at);
       check_close(y2.data(), c.out.data(), static_cast<int64_t>(y2.size()), 1e-5f, 1e-5f, at + " (2 threads)");
-      check_thread_agreement(y1.data(), y2.data(), static_cast<int64_t>(y1.size()),
-                             kHaveOneDnn && c.T >= ops::kMinGemmQueries, at);
+      check_thread_agreement(y1.data(), y2.data(), static_cast<int64_t>(y1.size()), /*via_onednn=*/false, at);
       CHECK(std::memcmp(y2.data(), y2again.data(), y2.size() * 4) == 0);
     }
   }
 }
 
-TEST_CASE("attention's GEMM path agrees with the row path and the reference") {
+TEST_CASE("gemm_tile matches its scalar reference on every SIMD table, at awkward sizes and starts") {
+  std::mt19937 rng(5);
+  for (const ops::Kernels* k : simd_tables()) {
+    const int64_t L = k->lanes;
+    for (int64_t m : {int64_t{0}, int64_t{1}, int64_t{3}, int64_t{4}, int64_t{5}, int64_t{9}})
+      for (int64_t n : {int64_t{0}, int64_t{1}, L - 1, L, L + 1, 2 * L, 2 * L + 1, 5 * L + 3, int64_t{131}})
+        for (int64_t kk : {int64_t{0}, int64_t{1}, int64_t{7}, int64_t{64}, int64_t{65}, int64_t{200}})
+          for (bool acc : {false, true}) {
+            const int off = static_cast<int>((m + n + kk) % 4);    // every start, across the sizes
+            const int64_t lda = kk + 3, ldb = n + 5, ldc = n + 2;  // padded rows: strides are honoured
+            Buf a(m * lda, off), b(kk * ldb, (off + 1) % 4), c(m * ldc, (off + 2) % 4);
+            fill(a.data(), m * lda, rng);
+            fill(b.data(), kk * ldb, rng);
+            fill(c.data(), m * ldc, rng);
+            std::vector<float> want(c.data(), c.data() + m * ldc);
+            ops::ref::gemm_tile(a.data(), lda, b.data(), ldb, want.data(), ldc, m, n, kk, acc);
+            k->gemm_tile(a.data(), lda, b.data(), ldb, c.data(), ldc, m, n, kk, acc);
+            const std::string at = std::string(k->isa) + " m=" + std::to_string(m) + " n=" + std::to_string(n) +
+                                   " k=" + std::to_string(kk) + (acc ? " accumulate" : "");
+            // Sums of up to 200 products of values in [-3, 3], in float against double.
+            check_close(c.data(), want.data(), m * ldc, 1e-5f, 2e-4f, at);
+          }
+  }
+}
+
+TEST_CASE("attention's tiled path agrees with the row path and the reference on every table") {
   struct Shape {
     int64_t T, H, Hkv, hd, ctx, window, first, block;
   };
   // Awkward sizes: hd 1 and 17, one query, MQA and MHA, windows, chunks after a filled cache,
-  // query blocks that do not divide T (block 0: the automatic size).
-  const Shape shapes[] = {{1, 2, 1, 17, 9, 0, 5, 0},     {32, 4, 2, 16, 40, 0, 0, 0},   {33, 8, 2, 64, 64, 0, 0, 7},
-                          {40, 3, 3, 1, 50, 5, 0, 0},    {37, 6, 1, 24, 120, 0, 70, 8}, {64, 4, 2, 80, 64, 13, 0, 5},
-                          {50, 2, 2, 33, 300, 0, 200, 0}};
+  // blocks that do not divide the rows or keys (block 0: 128 rows and 128 keys, crossed by
+  // the last three shapes).
+  const Shape shapes[] = {
+      {1, 2, 1, 17, 9, 0, 5, 0},      {32, 4, 2, 16, 40, 0, 0, 0},   {33, 8, 2, 64, 64, 0, 0, 7},
+      {40, 3, 3, 1, 50, 5, 0, 0},     {37, 6, 1, 24, 120, 0, 70, 8}, {64, 4, 2, 80, 64, 13, 0, 5},
+      {50, 2, 2, 33, 300, 0, 200, 0}, {200, 4, 1, 16, 256, 0, 0, 0}, {90, 8, 2, 8, 400, 150, 300, 0}};
   std::mt19937 rng(11);
   std::normal_distribution<float> nd;
   for (const Shape& sh : shapes) {
@@ -108,21 +136,23 @@ TEST_CASE("attention's GEMM path agrees with the row path and the reference") {
       for (float& x : *vec) x = nd(rng);
     std::vector<int32_t> pos(sh.T);
     for (int64_t t = 0; t < sh.T; ++t) pos[t] = static_cast<int32_t>(sh.first + t);
-    std::vector<float> want(q.size()), rows(q.size()), gemm(q.size());
+    std::vector<float> want(q.size()), rows(q.size()), tiles(q.size()), tiles1(q.size());
     ops::ref::attention(s, q.data(), k.data(), v.data(), pos.data(), sh.T, want.data());
-    REQUIRE(ops::attention(s, q.data(), k.data(), v.data(), pos.data(), sh.T, rows.data(), 2, nullptr,
-                           ops::AttentionPath::rows)
-                .ok());
-    check_close(rows.data(), want.data(), static_cast<int64_t>(q.size()), 1e-5f, 1e-5f, "rows path");
-    auto r = ops::attention(s, q.data(), k.data(), v.data(), pos.data(), sh.T, gemm.data(), 2, nullptr,
-                            ops::AttentionPath::gemm, sh.block);
-#if defined(ALTUP_HAVE_ONEDNN)
-    REQUIRE(r.ok());
-    check_close(gemm.data(), want.data(), static_cast<int64_t>(q.size()), 1e-5f, 1e-5f, "gemm path");
-#else
-    REQUIRE(!r.ok());
-    CHECK(r.error().message == "attention: the GEMM path needs oneDNN (built without it)");
-#endif
+    for (const ops::Kernels* table : all_tables()) {
+      const std::string at = std::string(table->isa);
+      REQUIRE(ops::attention(s, q.data(), k.data(), v.data(), pos.data(), sh.T, rows.data(), 2, table,
+                             ops::AttentionPath::rows)
+                  .ok());
+      check_close(rows.data(), want.data(), static_cast<int64_t>(q.size()), 1e-5f, 1e-5f, at + " rows path");
+      REQUIRE(ops::attention(s, q.data(), k.data(), v.data(), pos.data(), sh.T, tiles.data(), 2, table,
+                             ops::AttentionPath::tiles, sh.block)
+                  .ok());
+      check_close(tiles.data(), want.data(), static_cast<int64_t>(q.size()), 1e-5f, 1e-5f, at + " tiled path");
+      REQUIRE(ops::attention(s, q.data(), k.data(), v.data(), pos.data(), sh.T, tiles1.data(), 1, table,
+                             ops::AttentionPath::tiles, sh.block)
+                  .ok());
+      check_thread_agreement(tiles1.data(), tiles.data(), static_cast<int64_t>(q.size()), false, at + " tiled path");
+    }
   }
 }
 
@@ -156,7 +186,7 @@ TEST_CASE("a ring cache (position p in slot p % slots) gives what the full cache
     REQUIRE(ops::kv_store(full, v.data(), pos.data(), T, vf.data()).ok());
     REQUIRE(ops::kv_store(ring, k.data(), pos.data(), T, kr.data()).ok());
     REQUIRE(ops::kv_store(ring, v.data(), pos.data(), T, vr.data()).ok());
-    std::vector<float> want(q.size()), ref(q.size()), rows(q.size()), gemm(q.size());
+    std::vector<float> want(q.size()), ref(q.size()), rows(q.size()), tiles(q.size());
     ops::ref::attention(full, q.data(), kf.data(), vf.data(), pos.data(), T, want.data());
     ops::ref::attention(ring, q.data(), kr.data(), vr.data(), pos.data(), T, ref.data());
     check_close(ref.data(), want.data(), static_cast<int64_t>(q.size()), 1e-6f, 1e-6f, "reference on the ring");
@@ -164,14 +194,12 @@ TEST_CASE("a ring cache (position p in slot p % slots) gives what the full cache
                            ops::AttentionPath::rows)
                 .ok());
     check_close(rows.data(), want.data(), static_cast<int64_t>(q.size()), 1e-5f, 1e-5f, "rows path on the ring");
-#if defined(ALTUP_HAVE_ONEDNN)
-    for (int64_t block : {0, 6}) {
-      REQUIRE(ops::attention(ring, q.data(), kr.data(), vr.data(), pos.data(), T, gemm.data(), 2, nullptr,
-                             ops::AttentionPath::gemm, block)
+    for (int64_t block : {0, 6}) {  // 6: key blocks that end at the ring's wrap and across it
+      REQUIRE(ops::attention(ring, q.data(), kr.data(), vr.data(), pos.data(), T, tiles.data(), 2, nullptr,
+                             ops::AttentionPath::tiles, block)
                   .ok());
-      check_close(gemm.data(), want.data(), static_cast<int64_t>(q.size()), 1e-5f, 1e-5f, "gemm path on the ring");
+      check_close(tiles.data(), want.data(), static_cast<int64_t>(q.size()), 1e-5f, 1e-5f, "tiled path on the ring");
     }
-#endif
     at += T;
   }
   CHECK(at > 3 * slots);
