@@ -20,13 +20,17 @@ namespace {
 // hardware (bench/bench_ops: ~62% vs ~46% of the FMA peak at 512x2048x2048), but a
 // primitive takes from 0.1 ms (gemm:jit, AVX2) to milliseconds (brgemm, AVX-512) to create.
 //
-// The token count M changes with every prompt. oneDNN can leave it to run time: where it
-// then picks the implementation it picks for a fixed M (gemm:jit on AVX2 CPUs), one
-// primitive per weight shape serves every M, and a prompt of a new length creates nothing.
-// Where a fixed M gets a different one (brgemm on AVX-512 CPUs needs fixed shapes), the
-// fixed-M primitives are kept per shape, as before. Decided once per weight shape, by
+// The token count M changes with every prompt, and a prompt of a new length must create
+// nothing. oneDNN can leave M to run time: where it then picks the implementation it picks
+// for a fixed M (gemm:jit on AVX2 CPUs), that one primitive per weight shape serves every M.
+// Where a fixed M gets other kernels (brgemm on AVX-512 CPUs needs fixed shapes), products
+// run in fixed chunks of kChunk tokens through one fixed-shape primitive, and the rows
+// left over (fewer than kChunk) through the run-time one: two primitives per weight shape,
+// made at its first product, whatever the prompt lengths. Decided once per weight shape, by
 // comparing the two implementations' names.
+constexpr int64_t kChunk = 128;        // 64 cost 15-23% over whole products with gemm:jit here, 128 10-20%
 std::atomic<int64_t> g_primitives{0};  // primitive descriptors made (dnnl_primitives_created)
+std::atomic<bool> g_force_chunks{false};
 
 dnnl::matmul::primitive_desc make_pd(const dnnl::memory::desc& a, const dnnl::memory::desc& b,
                                      const dnnl::memory::desc& c, const dnnl::engine& engine) {
@@ -34,29 +38,27 @@ dnnl::matmul::primitive_desc make_pd(const dnnl::memory::desc& a, const dnnl::me
   return dnnl::matmul::primitive_desc(dnnl::matmul::desc(a, b, c), engine);
 }
 
+// The primitives of one weight shape [N, K].
+struct ShapePrims {
+  std::shared_ptr<dnnl::matmul> any_m;  // token count at run time
+  std::shared_ptr<dnnl::matmul> chunk;  // exactly kChunk tokens; null: any_m serves every count
+};
+
 struct Matmuls {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   std::mutex mu;
-  std::map<std::pair<int64_t, int64_t>, std::shared_ptr<dnnl::matmul>> any_m;  // per (N, K); null: per M
-  std::map<std::tuple<int64_t, int64_t, int64_t>, std::shared_ptr<dnnl::matmul>> cache;
+  std::map<std::pair<int64_t, int64_t>, ShapePrims> shapes;  // per (N, K)
 
-  std::shared_ptr<dnnl::matmul> get(int64_t m, int64_t n, int64_t k) {
+  ShapePrims get(int64_t n, int64_t k) {
     std::lock_guard<std::mutex> lock(mu);
-    auto [shape, fresh] = any_m.try_emplace({n, k});
+    auto [it, fresh] = shapes.try_emplace({n, k});
     if (fresh) {
-      const auto fixed = pd(m, n, k), any = pd(DNNL_RUNTIME_DIM_VAL, n, k);
-      if (std::string(fixed.impl_info_str()) == any.impl_info_str())
-        shape->second = std::make_shared<dnnl::matmul>(any);
-      else
-        cache.emplace(std::make_tuple(m, n, k), std::make_shared<dnnl::matmul>(fixed));
+      const auto any = pd(DNNL_RUNTIME_DIM_VAL, n, k), fixed = pd(kChunk, n, k);
+      it->second.any_m = std::make_shared<dnnl::matmul>(any);
+      if (g_force_chunks.load() || std::string(fixed.impl_info_str()) != any.impl_info_str())
+        it->second.chunk = std::make_shared<dnnl::matmul>(fixed);
     }
-    if (shape->second) return shape->second;
-    const auto key = std::make_tuple(m, n, k);
-    if (auto it = cache.find(key); it != cache.end()) return it->second;
-    if (cache.size() >= 64) cache.clear();  // many distinct prompt lengths: start over, don't grow
-    auto p = std::make_shared<dnnl::matmul>(pd(m, n, k));
-    cache.emplace(key, p);
-    return p;
+    return it->second;
   }
 
  private:
@@ -79,26 +81,35 @@ Matmuls& matmuls() {
 
 int64_t dnnl_primitives_created() { return g_primitives.load(std::memory_order_relaxed); }
 
-bool dnnl_any_token_count(int64_t n, int64_t k) {
+bool dnnl_chunked(int64_t n, int64_t k) {
   Matmuls& mm = matmuls();
   std::lock_guard<std::mutex> lock(mm.mu);
-  const auto it = mm.any_m.find({n, k});
-  return it != mm.any_m.end() && it->second != nullptr;
+  const auto it = mm.shapes.find({n, k});
+  return it != mm.shapes.end() && it->second.chunk != nullptr;
 }
+
+void dnnl_force_chunks(bool on) { g_force_chunks.store(on); }
 
 Status gemm_f32_dnnl(const float* x, const float* w, float* y, int64_t m, int64_t n, int64_t k, int threads) {
   if (m == 0 || n == 0) return {};
   set_compute_threads(threads);
   try {
     Matmuls& mm = matmuls();
-    auto prim = mm.get(m, n, k);
+    const ShapePrims prims = mm.get(n, k);
     using dt = dnnl::memory::data_type;
     using tag = dnnl::memory::format_tag;
-    dnnl::memory xm({{m, k}, dt::f32, tag::ab}, mm.engine, const_cast<float*>(x));
     dnnl::memory wm({{k, n}, dt::f32, tag::ba}, mm.engine, const_cast<float*>(w));
-    dnnl::memory ym({{m, n}, dt::f32, tag::ab}, mm.engine, y);
     dnnl::stream s(mm.engine);
-    prim->execute(s, {{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, ym}});
+    // Rows [m0, m0 + rows) of x and y through one primitive.
+    auto run = [&](dnnl::matmul& prim, int64_t m0, int64_t rows) {
+      dnnl::memory xm({{rows, k}, dt::f32, tag::ab}, mm.engine, const_cast<float*>(x + m0 * k));
+      dnnl::memory ym({{rows, n}, dt::f32, tag::ab}, mm.engine, y + m0 * n);
+      prim.execute(s, {{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, ym}});
+    };
+    int64_t m0 = 0;
+    if (prims.chunk)
+      for (; m0 + kChunk <= m; m0 += kChunk) run(*prims.chunk, m0, kChunk);
+    if (m0 < m) run(*prims.any_m, m0, m - m0);
     s.wait();
   } catch (const dnnl::error& e) {
     return make_error(std::string("oneDNN matmul failed: ") + e.what());

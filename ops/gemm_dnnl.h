@@ -14,13 +14,17 @@ namespace altup::ops {
 Status gemm_f32_dnnl(const float* x, const float* w, float* y, int64_t m, int64_t n, int64_t k, int threads);
 
 // oneDNN matmul primitives created so far in this process (each costs 0.1 ms to
-// milliseconds). Where oneDNN runs the same kernels with the token count left to run time,
-// a prompt of a new length creates none (tests/test_ops_linear.cpp). Attention makes none at
-// all (ops/attention.cpp runs its own tiles).
+// milliseconds). A prompt of a new length creates none: each weight shape gets one
+// primitive with the token count left to run time, plus, where oneDNN runs a fixed count
+// with other kernels (brgemm on AVX-512), one for fixed chunks of 128 tokens that takes most
+// rows (tests/test_ops_linear.cpp). Attention makes none at all (its own tiles).
 int64_t dnnl_primitives_created();
-// Whether products with weights [n, k] share one primitive for every token count (decided at
-// the first such product; false before it).
-bool dnnl_any_token_count(int64_t n, int64_t k);
+// Whether products with weights [n, k] run in fixed chunks (decided at the first such
+// product; false before it).
+bool dnnl_chunked(int64_t n, int64_t k);
+// Tests: weight shapes seen from now on run in fixed chunks whatever the CPU, so that the
+// chunked path is tested on CPUs that would not take it.
+void dnnl_force_chunks(bool on);
 
 // Graph op: inputs {x [.., K], W [N, K]}, output [.., N].
 extern const OpDef kMatMulDnnl;

@@ -268,30 +268,37 @@ TEST_CASE("matmul on Q8_0 / Q4_0 weights: both paths close to the dequantized pr
 }
 
 #if defined(ALTUP_HAVE_ONEDNN)
-TEST_CASE("oneDNN matmul: a prompt of a new length creates no primitive where oneDNN allows it") {
-  // Shapes no other test uses, so the first products below decide for them.
+TEST_CASE("oneDNN matmul: a prompt of a new length creates no primitive, chunked or not") {
+  // Shapes no other test uses, so the first products below decide for them. The second
+  // shape is forced into fixed chunks of 128 tokens, the path AVX-512 CPUs take (brgemm),
+  // so that it is tested on every CPU; lengths below, at and across chunk boundaries.
   std::mt19937 rng(25);
-  const int64_t N = 72, K = 40;
-  std::vector<float> w(static_cast<size_t>(N * K)), x(static_cast<size_t>(64 * K)), y(static_cast<size_t>(64 * N));
-  fill(w.data(), N * K, rng);
-  fill(x.data(), 64 * K, rng);
-  REQUIRE(ops::gemm_f32_dnnl(x.data(), w.data(), y.data(), 20, N, K, 2).ok());
-  const int64_t before = ops::dnnl_primitives_created();
-  for (int64_t m : {23, 37, 64, 9}) {
-    REQUIRE(ops::gemm_f32_dnnl(x.data(), w.data(), y.data(), m, N, K, 2).ok());
-    for (int64_t r = 0; r < m; r += 7)  // and the products are right at every length
-      for (int64_t c = 0; c < N; c += 5) {
-        double want = 0;
-        for (int64_t i = 0; i < K; ++i) want += static_cast<double>(x[r * K + i]) * w[c * K + i];
-        REQUIRE(std::fabs(y[r * N + c] - want) <= 1e-4 * (1 + std::fabs(want)));
-      }
-  }
-  const int64_t made = ops::dnnl_primitives_created() - before;
-  if (ops::dnnl_any_token_count(N, K)) {
-    CHECK(made == 0);
-  } else {  // oneDNN picks other kernels for fixed shapes here (brgemm): one per new length
-    MESSAGE("oneDNN runs fixed token counts with other kernels on this CPU: one primitive per length");
-    CHECK(made == 4);
+  const int64_t K = 40, max_m = 300;
+  for (const bool force : {false, true}) {
+    const int64_t N = force ? 76 : 72;
+    CAPTURE(force);
+    std::vector<float> w(static_cast<size_t>(N * K)), x(static_cast<size_t>(max_m * K));
+    std::vector<float> y(static_cast<size_t>(max_m * N));
+    fill(w.data(), N * K, rng);
+    fill(x.data(), max_m * K, rng);
+    ops::dnnl_force_chunks(force);
+    REQUIRE(ops::gemm_f32_dnnl(x.data(), w.data(), y.data(), 20, N, K, 2).ok());
+    ops::dnnl_force_chunks(false);
+    if (force) REQUIRE(ops::dnnl_chunked(N, K));
+    const int64_t before = ops::dnnl_primitives_created();
+    for (int64_t m : {23, 128, 129, 37, 256, 9, 299, 1}) {
+      CAPTURE(m);
+      std::fill(y.begin(), y.end(), -7.0f);
+      REQUIRE(ops::gemm_f32_dnnl(x.data(), w.data(), y.data(), m, N, K, 2).ok());
+      for (int64_t r = 0; r < m; ++r)  // every row is right, chunks and the rest
+        for (int64_t c = 0; c < N; c += 5) {
+          double want = 0;
+          for (int64_t i = 0; i < K; ++i) want += static_cast<double>(x[r * K + i]) * w[c * K + i];
+          REQUIRE(std::fabs(y[r * N + c] - want) <= 1e-4 * (1 + std::fabs(want)));
+        }
+      CHECK(y[m * N] == -7.0f);  // and nothing past the last row is written
+    }
+    CHECK(ops::dnnl_primitives_created() - before == 0);
   }
 }
 #endif
