@@ -56,26 +56,27 @@ int64_t slot(const AttentionShape& s, int64_t j) { return s.ring ? j % s.ctx : j
 // over its visible keys, and adds P·V with the value rows read straight from the cache, both
 // products a key block at a time (a block's keys stay in L2 while the rows pass over them)
 // with the table's gemm_tile. No oneDNN primitive is made, whatever T and the KV length,
-// and the scores never take more than kRows rows. Row blocks go to threads round-robin:
+// and a thread's scores take kRows rows at most. Row blocks go to threads round-robin:
 // later queries see more keys, so contiguous ranges would load the last thread most.
 // block > 0 (tests) sets kRows to it and kKeys to it rounded up to kPad.
 Status attention_tiles(const AttentionShape& s, const float* q, const float* kcache, const float* vcache,
                        const int32_t* positions, int64_t T, float* out, int threads, const Kernels& k, int64_t block) {
   constexpr int64_t kPad = 16;
-  // 128 x 128 measured fastest of rows {32, 64, 128, 256} x keys {64, 128, 256} (E2B heads).
-  const int64_t kRows = block > 0 ? block : 128, kKeys = block > 0 ? (block + kPad - 1) / kPad * kPad : 128;
   const int64_t H = s.n_heads, hd = s.head_dim, group = s.n_heads / s.n_kv_heads;
   int64_t kmin = INT64_MAX, kmax = 0;  // positions (a ring's may pass ctx)
   for (int64_t t = 0; t < T; ++t) {
     kmin = std::min(kmin, first_key(s, positions[t]));
     kmax = std::max<int64_t>(kmax, positions[t]);
   }
-  // Keys in blocks of kKeys; the last block is cut at a multiple of kPad.
   const int64_t nk = kmax - kmin + 1, nkp = (nk + kPad - 1) / kPad * kPad, rows = T * group;
-  const int64_t blocks = (rows + kRows - 1) / kRows;
   // Score rows an odd number of cache lines apart: rows a multiple of 4 KiB apart would all
   // fall into one cache set, and a block's rows would evict each other.
   const int64_t lds = nkp / kPad % 2 ? nkp : nkp + kPad;
+  // 128 x 128 measured fastest of rows {32, 64, 128, 256} x keys {64, 128, 256} (E2B heads).
+  // Past 8,192 keys, fewer rows, so that a thread's scores stay within 4 MiB.
+  const int64_t kRows = block > 0 ? block : std::clamp<int64_t>((int64_t{1} << 20) / lds / 4 * 4, 16, 128);
+  const int64_t kKeys = block > 0 ? (block + kPad - 1) / kPad * kPad : 128;
+  const int64_t blocks = (rows + kRows - 1) / kRows;
   thread_local std::vector<float> qp_buf, kt_buf;  // the calling thread's; workers only read them
   qp_buf.resize(static_cast<size_t>(rows * hd));
   kt_buf.resize(static_cast<size_t>(hd * nkp));
