@@ -10,6 +10,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "ops/attention.h"
+#if defined(ALTUP_HAVE_ONEDNN)
+#include "ops/gemm_dnnl.h"
+#endif
 #include "runtime/session.h"
 #include "tests/golden_util.h"
 #include "tests/op_test_util.h"
@@ -56,6 +60,29 @@ TEST_CASE("a prompt split into chunks gives the same logits as one prefill") {
   REQUIRE(l.ok());
   check_logits(*l, g.prefill.data() + 20 * g.vocab, 12 * g.vocab, "chunked prefill");
 }
+
+#if defined(ALTUP_HAVE_ONEDNN)
+TEST_CASE("a prompt of a length not seen before creates no oneDNN primitive, and its logits are right") {
+  const auto cases = load();
+  const Golden& g = cases[1];
+  REQUIRE(g.prompt_len >= ops::kMinTileQueries);  // one length takes the tiled attention path
+  SessionOptions opt;
+  opt.threads = 2;
+  auto s = Session::open(std::string(ALTUP_FIXTURES_DIR) + "/model_" + g.name + ".gguf", opt);
+  REQUIRE(s.ok());
+  // The first prefill meets every weight shape, and makes (or finds) their primitives.
+  REQUIRE((*s)->eval(std::vector<int32_t>(g.prompt.begin(), g.prompt.begin() + 20), true).ok());
+  const int64_t before = ops::dnnl_primitives_created();
+  for (int64_t n : {int64_t{27}, int64_t{9}, g.prompt_len, int64_t{13}}) {
+    CAPTURE(n);
+    (*s)->reset();
+    auto l = (*s)->eval(std::vector<int32_t>(g.prompt.begin(), g.prompt.begin() + n), true);
+    REQUIRE(l.ok());
+    check_logits(*l, g.prefill.data(), n * g.vocab, "prefill of a new length");  // the prompt's first n rows
+  }
+  CHECK(ops::dnnl_primitives_created() - before == 0);
+}
+#endif
 
 TEST_CASE("sessions refuse what does not fit: long prompts, bad ids, unknown architectures") {
   const auto cases = load();
