@@ -317,6 +317,24 @@ int main(int argc, char** argv) {
             tt / tp, "ratio", -1));
       }
 
+  // f16 / bf16 prefill: the half-precision panels (path 4) against oneDNN on widened rows
+  // (path 2), 512 tokens (quick: 64), square and FFN-shaped weights.
+  for (DType dt : {DType::F16, DType::BF16})
+    for (const auto& [N, K] : {std::pair<int64_t, int64_t>{2048, 2048}, {8192, 2048}, {2048, 8192}}) {
+      const int64_t M = quick ? 64 : 512;
+      auto wv32 = random_vec(static_cast<size_t>(N * K), 16, 0.05f);
+      std::vector<uint16_t> wh(wv32.size());
+      for (size_t i = 0; i < wh.size(); ++i) wh[i] = dt == DType::F16 ? fp32_to_fp16(wv32[i]) : fp32_to_bf16(wv32[i]);
+      const TensorView wv = TensorView::contiguous(dt, {N, K}, wh.data());
+      auto xs = random_vec(static_cast<size_t>(M * K), 17);
+      std::vector<float> ys(static_cast<size_t>(M * N));
+      const double tw = median_seconds([&] { (void)ops::matmul(xs.data(), M, wv, ys.data(), threads, 2); });
+      const double tp = median_seconds([&] { (void)ops::matmul(xs.data(), M, wv, ys.data(), threads, 4); });
+      report(Measurement("gemm_" + std::string(dtype_name(dt)) + "_" + std::to_string(M) + "x" + std::to_string(N) +
+                             "x" + std::to_string(K) + "_panels_over_widened",
+                         tp, tw / tp, "ratio", -1));
+    }
+
   // The GEMV / oneDNN crossover: for M tokens through [2048 x 2048] weights (cold, cycling
   // through copies), the largest M for which GEMV is still at least as fast.
   for (DType dt : {DType::F32, DType::F16}) {

@@ -12,6 +12,7 @@
 #include "ops/altup_mix.h"
 #include "ops/convert.h"
 #include "ops/elementwise.h"
+#include "ops/gemm_half.h"
 #include "ops/gemm_tile.h"
 #include "ops/qgemv.h"
 #include "ops/reduce.h"
@@ -89,6 +90,8 @@ const Kernels& scalar_kernels() {
       ref::gemm_q4_k,
       ref::gemm_q5_k,
       ref::gemm_q6_k,
+      ref::gemm_f16,
+      ref::gemm_bf16,
       ref::gemm_tile,
       ref::altup_predict,
       ref::altup_correct,

@@ -78,6 +78,13 @@ struct Kernels {
   void (*gemm_q6_k)(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, int64_t M, float* y, int64_t ldy,
                     int64_t rows, int64_t n_blocks);
 
+  // y[m*ldy + r] = sum_k x[m*K + k] * W[r*ldw + k] for M tokens, W rows in f16 / bf16:
+  // prefill without widening the matrix first (ops/gemm_half.h).
+  void (*gemm_f16)(const uint16_t* w, int64_t ldw, const float* x, int64_t M, float* y, int64_t ldy, int64_t rows,
+                   int64_t K);
+  void (*gemm_bf16)(const uint16_t* w, int64_t ldw, const float* x, int64_t M, float* y, int64_t ldy, int64_t rows,
+                    int64_t K);
+
   // C[i*ldc + j] (+)= sum_p A[i*lda + p] * B[p*ldb + j], i < m, j < n, p < k: the small
   // products inside prefill attention (ops/gemm_tile.h).
   void (*gemm_tile)(const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, int64_t m,

@@ -7,7 +7,8 @@
 // many tokens on the AVX2 tables (panels of 8 rows: ops/qgemm_q8-inl.h). Other weights with
 // many tokens (prefill) go through oneDNN's matmul, converting non-f32 weights to f32 a
 // block of rows at a time; builds without oneDNN multiply Q8_0 / Q4_0 in int8 tiles too
-// (ops/qgemv.h) and the other types through the GEMV path. The switch-over
+// (ops/qgemv.h), f16 / bf16 in half-precision panels (ops/gemm_half.h) and the other types
+// through the GEMV path. The switch-over
 // (kGemvMaxTokens*) is chosen by measurement (bench/bench_ops: "matmul_crossover_*").
 #pragma once
 
@@ -30,7 +31,9 @@ void gemv(const TensorView& w, const float* x, float* y);
 // y = x · Wᵀ for M tokens. path: 0 = choose by M, 1 = force GEMV, 2 = force oneDNN (GEMV in
 // builds without oneDNN), 3 = Q8_0 / Q4_0 / K-quant weights: force the int8 tiles (the
 // K-quants' default from 2 tokens; Q8_0 / Q4_0's above the GEMV sizes on the AVX2 tables and
-// in builds without oneDNN; with the SSE4.2 table, oneDNN on widened rows measured faster).
+// in builds without oneDNN; with the SSE4.2 table, oneDNN on widened rows measured faster),
+// 4 = f16 / bf16 weights: force the half-precision panels (ops/gemm_half.h; the default for
+// many tokens in builds without oneDNN).
 // `table` picks a kernel table for the GEMV path (tests run every one); null: the one in use.
 Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int threads, int path = 0,
               const Kernels* table = nullptr);

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "ops/convert.h"
+#include "ops/gemm_half.h"
 #include "ops/matmul.h"
 #if defined(ALTUP_HAVE_ONEDNN)
 #include "ops/gemm_dnnl.h"
@@ -265,6 +266,33 @@ TEST_CASE("matmul on Q8_0 / Q4_0 weights: both paths close to the dequantized pr
             check_thread_agreement(y1.data(), y2.data(), M * N, path == 2 && kHaveOneDnn, at);
           }
       }
+}
+
+TEST_CASE("gemm_f16 / gemm_bf16 match their scalar reference on every SIMD table, at awkward sizes and starts") {
+  std::mt19937 rng(31);
+  for (const ops::Kernels* k : simd_tables())
+    for (const bool bf16 : {false, true}) {
+      const int64_t L = k->lanes;
+      for (int64_t M : {int64_t{0}, int64_t{1}, int64_t{3}, int64_t{4}, int64_t{5}, int64_t{9}})
+        for (int64_t rows : {int64_t{0}, int64_t{1}, 2 * L - 1, 2 * L, 2 * L + 1, 8 * L + 3, int64_t{131}})
+          for (int64_t K : {int64_t{0}, int64_t{1}, int64_t{7}, int64_t{128}, int64_t{129}, int64_t{300}}) {
+            const int off = static_cast<int>((M + rows + K) % 4);  // misaligned starts, across the sizes
+            const int64_t ldw = K + 3, ldy = rows + 2;             // padded rows: strides are honoured
+            std::vector<uint16_t> wstore(static_cast<size_t>(rows * ldw + off));
+            uint16_t* w = wstore.data() + off;
+            std::uniform_real_distribution<float> d(-3.0f, 3.0f);
+            for (int64_t i = 0; i < rows * ldw; ++i) w[i] = bf16 ? fp32_to_bf16(d(rng)) : fp32_to_fp16(d(rng));
+            Buf x(M * K, off), y(M * ldy, (off + 1) % 4);
+            fill(x.data(), M * K, rng);
+            fill(y.data(), M * ldy, rng);  // every output is overwritten, the padding kept
+            std::vector<float> want(y.data(), y.data() + M * ldy);
+            (bf16 ? ops::ref::gemm_bf16 : ops::ref::gemm_f16)(w, ldw, x.data(), M, want.data(), ldy, rows, K);
+            (bf16 ? k->gemm_bf16 : k->gemm_f16)(w, ldw, x.data(), M, y.data(), ldy, rows, K);
+            const std::string at = std::string(k->isa) + (bf16 ? " bf16" : " f16") + " M=" + std::to_string(M) +
+                                   " rows=" + std::to_string(rows) + " K=" + std::to_string(K);
+            check_close(y.data(), want.data(), M * ldy, 1e-5f, 5e-4f, at);
+          }
+    }
 }
 
 #if defined(ALTUP_HAVE_ONEDNN)

@@ -1,0 +1,80 @@
+// SIMD prefill product on f16 / bf16 weights without widening whole rows to f32 first
+// (ops/gemm_half.h). No include guard (see simd-inl.h).
+//
+// y[M, rows] = x[M, K] · Wᵀ, W [rows, K] in half precision. Weights go kStrips strips of 2L
+// rows at a time, K in chunks of kChunkK: each chunk of a strip is converted to f32 and
+// transposed once into a contiguous panel [kChunkK, 2L], which every group of four tokens
+// then reads from L1 with gemm_tile_strip's register tile (ops/gemm_tile-inl.h). The
+// conversion is paid once per weight and chunk, not once per token. Each y value is one
+// chain of FMAs over k in order (chunks continue it through y), so its bits do not depend on
+// which rows share its strip or how rows are split between threads.
+namespace altup::ops::ALTUP_ISA {
+
+constexpr int64_t kHalfChunkK = 128, kHalfStrips = 4;
+
+template <bool BF16>
+inline float half_to_f32(uint16_t h) {
+  return BF16 ? bf16_to_fp32(h) : fp16_to_fp32(h);
+}
+
+template <bool BF16>
+inline void gemm_half(const uint16_t* w, int64_t ldw, const float* x, int64_t M, float* y, int64_t ldy, int64_t rows,
+                      int64_t K) {
+  constexpr int64_t NR = 2 * L;
+  alignas(64) float panel[kHalfStrips][kHalfChunkK * NR];  // [strip][p][2L]
+  alignas(64) float tail[4 * NR];                          // a partial strip's outputs for 4 tokens
+  if (K <= 0) {                                            // an empty sum
+    for (int64_t m = 0; m < M; ++m) std::fill(y + m * ldy, y + m * ldy + rows, 0.0f);
+    return;
+  }
+  for (int64_t n0 = 0; n0 < rows; n0 += kHalfStrips * NR) {
+    const int64_t strips = std::min(kHalfStrips, (rows - n0 + NR - 1) / NR);
+    for (int64_t p0 = 0; p0 < K; p0 += kHalfChunkK) {
+      const int64_t kp = std::min(kHalfChunkK, K - p0);
+      for (int64_t s = 0; s < strips; ++s)
+        for (int64_t c = 0; c < NR; ++c) {  // column c of the panel: weight row n0 + s·NR + c
+          const int64_t r = n0 + s * NR + c;
+          float* dst = panel[s] + c;
+          if (r >= rows) {
+            for (int64_t p = 0; p < kp; ++p) dst[p * NR] = 0.0f;
+            continue;
+          }
+          const uint16_t* src = w + r * ldw + p0;
+          int64_t p = 0;
+          alignas(64) float v[L];
+          for (; p + L <= kp; p += L) {
+            (BF16 ? load_bf16(src + p) : load_f16(src + p)).store_aligned(v);
+            for (int64_t i = 0; i < L; ++i) dst[(p + i) * NR] = v[i];
+          }
+          for (; p < kp; ++p) dst[p * NR] = half_to_f32<BF16>(src[p]);
+        }
+      const bool acc = p0 > 0;
+      gemm_tile_row_groups(M, [&](auto group, int64_t m) {
+        constexpr int R = decltype(group)::value;
+        for (int64_t s = 0; s < strips; ++s) {
+          const int64_t j = n0 + s * NR, width = std::min(NR, rows - j);
+          float* c = y + m * ldy + j;
+          if (width == NR) {
+            gemm_tile_strip<R>(x + m * K + p0, K, panel[s], c, ldy, kp, acc);
+            continue;
+          }
+          for (int r = 0; r < R; ++r)  // a partial strip: through a full-width copy
+            for (int64_t i = 0; i < NR; ++i) tail[r * NR + i] = acc && i < width ? c[r * ldy + i] : 0.0f;
+          gemm_tile_strip<R>(x + m * K + p0, K, panel[s], tail, NR, kp, true);
+          for (int r = 0; r < R; ++r) std::copy_n(tail + r * NR, width, c + r * ldy);
+        }
+      });
+    }
+  }
+}
+
+inline void gemm_f16(const uint16_t* w, int64_t ldw, const float* x, int64_t M, float* y, int64_t ldy, int64_t rows,
+                     int64_t K) {
+  gemm_half<false>(w, ldw, x, M, y, ldy, rows, K);
+}
+inline void gemm_bf16(const uint16_t* w, int64_t ldw, const float* x, int64_t M, float* y, int64_t ldy, int64_t rows,
+                      int64_t K) {
+  gemm_half<true>(w, ldw, x, M, y, ldy, rows, K);
+}
+
+}  // namespace altup::ops::ALTUP_ISA
