@@ -13,11 +13,6 @@ namespace altup::ops::ALTUP_ISA {
 constexpr int64_t kHalfChunkK = 128, kHalfStrips = 4;
 
 template <bool BF16>
-inline float half_to_f32(uint16_t h) {
-  return BF16 ? bf16_to_fp32(h) : fp16_to_fp32(h);
-}
-
-template <bool BF16>
 inline void gemm_half(const uint16_t* w, int64_t ldw, const float* x, int64_t M, float* y, int64_t ldy, int64_t rows,
                       int64_t K) {
   constexpr int64_t NR = 2 * L;
@@ -43,10 +38,10 @@ inline void gemm_half(const uint16_t* w, int64_t ldw, const float* x, int64_t M,
           int64_t p = 0;
           alignas(64) float v[L];
           for (; p + L <= kp; p += L) {
-            (BF16 ? load_bf16(src + p) : load_f16(src + p)).store_aligned(v);
+            load_w(src + p, BF16).store_aligned(v);  // gemv-inl.h
             for (int64_t i = 0; i < L; ++i) dst[(p + i) * NR] = v[i];
           }
-          for (; p < kp; ++p) dst[p * NR] = half_to_f32<BF16>(src[p]);
+          for (; p < kp; ++p) dst[p * NR] = scalar_w(src[p], BF16);
         }
       const bool acc = p0 > 0;
       gemm_tile_row_groups(M, [&](auto group, int64_t m) {

@@ -51,14 +51,20 @@ T read_le(std::ifstream& f) {
   return v;
 }
 
+// A fixture from fixtures/make_quant_fixtures.py, past its 4-byte magic (checked).
+std::ifstream open_fixture(const std::string& name, const std::string& magic) {
+  std::ifstream f(std::string(ALTUP_FIXTURES_DIR) + "/" + name, std::ios::binary);
+  REQUIRE(f.good());
+  char got[4];
+  f.read(got, 4);
+  REQUIRE(std::string(got, 4) == magic);
+  return f;
+}
+
 }  // namespace
 
 TEST_CASE("dequantize_row matches the gguf package bit for bit on random and adversarial blocks") {
-  std::ifstream f(std::string(ALTUP_FIXTURES_DIR) + "/quant_blocks.bin", std::ios::binary);
-  REQUIRE(f.good());
-  char magic[4];
-  f.read(magic, 4);
-  REQUIRE(std::string(magic, 4) == "AQB1");
+  std::ifstream f = open_fixture("quant_blocks.bin", "AQB1");
   const uint32_t records = read_le<uint32_t>(f);
   CHECK(records == std::size(kAllNew));
   for (uint32_t r = 0; r < records; ++r) {
@@ -86,11 +92,7 @@ TEST_CASE("dequantize_row matches the gguf package bit for bit on random and adv
 TEST_CASE("Q8_0 activation blocks equal the gguf package's Q8_0 quantization of the same values") {
   // fixtures/q8_0_activations.bin (make_quant_fixtures.py): the blocks llama.cpp's Q8_0 /
   // Q4_0 products read, fp16 scale and all, from the scalar quantizer and every table's.
-  std::ifstream f(std::string(ALTUP_FIXTURES_DIR) + "/q8_0_activations.bin", std::ios::binary);
-  REQUIRE(f.good());
-  char magic[4];
-  f.read(magic, 4);
-  REQUIRE(std::string(magic, 4) == "AQA1");
+  std::ifstream f = open_fixture("q8_0_activations.bin", "AQA1");
   const uint32_t nb = read_le<uint32_t>(f);
   REQUIRE(nb > 0);
   std::vector<float> x(static_cast<size_t>(nb) * 32);
