@@ -208,7 +208,7 @@ Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int thre
   // Half-precision panels (gemm_half) where there is no oneDNN, or when forced (path 4).
   // With oneDNN, widened rows stay the default: on 2 Zen 3 cores, 512 tokens through
   // 2048^2, 8192x2048 and 2048x8192 weights, the panels ran 0.90-1.03x oneDNN (bench_ops
-  // gemm_{F16,BF16}_*_panels_over_widened; 0.64-1.08x in a throwaway A/B), 1.07-1.15x at 64
+  // gemm_{F16,BF16}_*_panels_over_widened; 0.64-1.08x in a throwaway A/B), 0.96-1.15x at 64
   // tokens, and 1.6-2.3x the GEMV path that builds without oneDNN used before.
 #if defined(ALTUP_HAVE_ONEDNN)
   const bool half_tiles = path == 4;
