@@ -47,6 +47,18 @@ int64_t first_key(const AttentionShape& s, int64_t pos) {
 // The cache row of the key at position j.
 int64_t slot(const AttentionShape& s, int64_t j) { return s.ring ? j % s.ctx : j; }
 
+// The tiled path's scratch, kept per thread between calls so that prefill chunks reuse it:
+// the calling thread's packed queries and Kᵀ, each worker's scores and outputs. Kᵀ grows
+// with the keys (hd x keys: 32 MiB at 32k keys of 256), so a buffer past kKeepScratchBytes
+// is handed back after the call instead of staying resident for the rest of the process;
+// allocating it again costs page faults, little next to a product over that many keys.
+constexpr size_t kKeepScratchBytes = size_t{8} << 20;
+thread_local std::vector<float> t_qp, t_kt;
+
+void trim(std::vector<float>& v) {
+  if (v.capacity() * sizeof(float) > kKeepScratchBytes) std::vector<float>().swap(v);
+}
+
 // Prefill on our own tiles. Many queries meet the same keys, so per KV head:
 //   Qp [T·group, hd]  the group's query rows, scaled, as rows (token · group + head);
 //   Kᵀ [hd, nkp]      every key any of them sees (kmin..kmax), transposed once, zero-padded
@@ -77,14 +89,13 @@ Status attention_tiles(const AttentionShape& s, const float* q, const float* kca
   const int64_t kRows = block > 0 ? block : std::clamp<int64_t>((int64_t{1} << 20) / lds / 4 * 4, 16, 128);
   const int64_t kKeys = block > 0 ? (block + kPad - 1) / kPad * kPad : 128;
   const int64_t blocks = (rows + kRows - 1) / kRows;
-  thread_local std::vector<float> qp_buf, kt_buf;  // the calling thread's; workers only read them
-  qp_buf.resize(static_cast<size_t>(rows * hd));
-  kt_buf.resize(static_cast<size_t>(hd * nkp));
-  float* qp = qp_buf.data();  // [rows, hd]
+  t_qp.resize(static_cast<size_t>(rows * hd));  // the calling thread's; workers only read them
+  t_kt.resize(static_cast<size_t>(hd * nkp));
+  float* qp = t_qp.data();  // [rows, hd]
   // Kᵀ, block by block: key block b is [hd, width(b)] at kt + b * hd * kKeys, so a block's
   // strips lie within a few pages (a [hd, nk] layout would put every row of a strip on its
   // own page) and stay in L2 while a row block passes over them.
-  float* kt = kt_buf.data();
+  float* kt = t_kt.data();
   auto key_block = [&](int64_t j) { return kt + j / kKeys * hd * kKeys; };  // holds column j
   auto width = [&](int64_t j) { return std::min(kKeys, nkp - j / kKeys * kKeys); };
   // Visible keys of row r, as columns of Kᵀ: [a, b).
@@ -161,12 +172,17 @@ Status attention_tiles(const AttentionShape& s, const float* q, const float* kca
             std::copy_n(O + (r - r0) * hd, hd, out + (t * H + h) * hd);
           }
         }
+      trim(sbuf);  // past 64k keys even 16 score rows pass kKeepScratchBytes
     });
   }
+  trim(t_qp);
+  trim(t_kt);
   return {};
 }
 
 }  // namespace
+
+size_t attention_scratch_bytes() { return (t_qp.capacity() + t_kt.capacity()) * sizeof(float); }
 
 Status attention(const AttentionShape& s, const float* q, const float* kcache, const float* vcache,
                  const int32_t* positions, int64_t T, float* out, int threads, const Kernels* table) {

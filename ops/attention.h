@@ -9,6 +9,7 @@
 // Prefill with many queries takes a tiled path (see AttentionPath).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "ops/kernels.h"
@@ -46,6 +47,10 @@ constexpr int64_t kMinTileQueries = 32;
 Status attention(const AttentionShape& s, const float* q, const float* kcache, const float* vcache,
                  const int32_t* positions, int64_t T, float* out, int threads, const Kernels* table, AttentionPath path,
                  int64_t block = 0);
+
+// Bytes of tiled-path scratch the calling thread keeps between calls (its packed queries
+// and Kᵀ). A call that needed more than 8 MiB of either hands it back when it ends.
+size_t attention_scratch_bytes();
 
 // Copy new keys or values [T, H_kv, hd] into a cache [H_kv, ctx, hd] at their positions.
 Status kv_store(const AttentionShape& s, const float* kv, const int32_t* positions, int64_t T, float* cache);

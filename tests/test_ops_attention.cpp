@@ -3,7 +3,7 @@
 // table, with the determinism contract of op_test_util.h; the tiled prefill path against the
 // row path and the reference over awkward shapes and row / key blocks, on every table; its
 // gemm_tile kernel against the scalar reference at awkward sizes and misaligned starts; the
-// scalar reference; kv_store.
+// scalar reference; the tiled path handing back a long prompt's scratch; kv_store.
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -210,6 +210,38 @@ TEST_CASE("a ring cache (position p in slot p % slots) gives what the full cache
   const Status st = ops::attention(ring, q.data(), kr.data(), vr.data(), pos.data(), slots, out.data(), 1);
   REQUIRE_FALSE(st.ok());
   CHECK(st.error().message.find("the ring holds 53") != std::string::npos);
+}
+
+TEST_CASE("the tiled path hands back a long prompt's scratch and keeps a short one's") {
+  // 32 queries after 40,000 keys of 64: Kᵀ alone is 10 MiB, past the 8 MiB kept per thread.
+  const int64_t T = 32, H = 2, hd = 64, first = 40000, ctx = first + T;
+  ops::AttentionShape s;
+  s.n_heads = H;
+  s.n_kv_heads = 1;
+  s.head_dim = hd;
+  s.ctx = ctx;
+  s.scale = 0.125f;
+  std::mt19937 rng(23);
+  std::normal_distribution<float> nd;
+  std::vector<float> q(T * H * hd), k(ctx * hd), v(k.size()), out(q.size()), want(q.size());
+  for (auto* vec : {&q, &k, &v})
+    for (float& x : *vec) x = nd(rng);
+  std::vector<int32_t> pos(T);
+  for (int64_t t = 0; t < T; ++t) pos[t] = static_cast<int32_t>(first + t);
+  REQUIRE(
+      ops::attention(s, q.data(), k.data(), v.data(), pos.data(), T, out.data(), 2, nullptr, ops::AttentionPath::tiles)
+          .ok());
+  ops::ref::attention(s, q.data(), k.data(), v.data(), pos.data(), T, want.data());
+  check_close(out.data(), want.data(), static_cast<int64_t>(q.size()), 1e-5f, 1e-5f, "40,000 keys");
+  CHECK(ops::attention_scratch_bytes() <= (size_t{8} << 20));
+  // A short prompt's scratch stays for the next chunk: nothing to allocate again.
+  for (int32_t& p : pos) p -= static_cast<int32_t>(first);
+  REQUIRE(
+      ops::attention(s, q.data(), k.data(), v.data(), pos.data(), T, out.data(), 2, nullptr, ops::AttentionPath::tiles)
+          .ok());
+  const size_t kept = ops::attention_scratch_bytes();
+  CHECK(kept >= static_cast<size_t>(T * H * hd + hd * T) * sizeof(float));
+  CHECK(kept <= (size_t{8} << 20));
 }
 
 TEST_CASE("attention rejects positions outside the cache and heads that cannot be grouped") {
