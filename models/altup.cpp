@@ -12,8 +12,7 @@ namespace {
 // Matrices and the embedding table: every dtype the GEMV / matmul kernels and the embedding
 // lookup take. Norms and AltUp's coefficients stay f32.
 // Every type matmul and the embedding lookup compute with (runtime/dtype.h).
-const std::vector<DType> kMatrix = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1,
-                                    DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+const std::vector<DType>& kMatrix = computable_dtypes();
 const std::vector<DType>& kTable = kMatrix;
 const std::vector<DType> kVector = {DType::F32};
 

@@ -13,8 +13,7 @@ namespace {
 // Matrices and tables: every dtype the matmul kernels and the row lookup take. Norm weights
 // and the correct-output scale are f32, as llama.cpp writes every 1-D tensor.
 // Every type matmul and the embedding lookup compute with (runtime/dtype.h).
-const std::vector<DType> kMatrix = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1,
-                                    DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+const std::vector<DType>& kMatrix = computable_dtypes();
 const std::vector<DType> kVector = {DType::F32};
 
 std::string num(double v) {

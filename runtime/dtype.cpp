@@ -15,17 +15,17 @@ struct Entry {
 
 // Block geometry of every ggml type, as gguf-py's GGML_QUANT_SIZES lists it.
 constexpr std::array<Entry, 34> kTypes = {{
-    {0, {"F32", 1, 4, true}},          {1, {"F16", 1, 2, true}},          {2, {"Q4_0", 32, 18, true}},
-    {3, {"Q4_1", 32, 20, true}},       {6, {"Q5_0", 32, 22, true}},       {7, {"Q5_1", 32, 24, true}},
-    {8, {"Q8_0", 32, 34, true}},       {9, {"Q8_1", 32, 40, false}},      {10, {"Q2_K", 256, 84, false}},
-    {11, {"Q3_K", 256, 110, false}},   {12, {"Q4_K", 256, 144, true}},    {13, {"Q5_K", 256, 176, true}},
-    {14, {"Q6_K", 256, 210, true}},    {15, {"Q8_K", 256, 292, false}},   {16, {"IQ2_XXS", 256, 66, false}},
-    {17, {"IQ2_XS", 256, 74, false}},  {18, {"IQ3_XXS", 256, 98, false}}, {19, {"IQ1_S", 256, 50, false}},
-    {20, {"IQ4_NL", 32, 18, false}},   {21, {"IQ3_S", 256, 110, false}},  {22, {"IQ2_S", 256, 82, false}},
-    {23, {"IQ4_XS", 256, 136, false}}, {24, {"I8", 1, 1, false}},         {25, {"I16", 1, 2, false}},
-    {26, {"I32", 1, 4, false}},        {27, {"I64", 1, 8, false}},        {28, {"F64", 1, 8, false}},
-    {29, {"IQ1_M", 256, 56, false}},   {30, {"BF16", 1, 2, true}},        {34, {"TQ1_0", 256, 54, false}},
-    {35, {"TQ2_0", 256, 66, false}},   {39, {"MXFP4", 32, 17, false}},    {40, {"NVFP4", 64, 36, false}},
+    {0, {"F32", 1, 4, true}},         {1, {"F16", 1, 2, true}},          {2, {"Q4_0", 32, 18, true}},
+    {3, {"Q4_1", 32, 20, true}},      {6, {"Q5_0", 32, 22, true}},       {7, {"Q5_1", 32, 24, true}},
+    {8, {"Q8_0", 32, 34, true}},      {9, {"Q8_1", 32, 40, false}},      {10, {"Q2_K", 256, 84, true}},
+    {11, {"Q3_K", 256, 110, true}},   {12, {"Q4_K", 256, 144, true}},    {13, {"Q5_K", 256, 176, true}},
+    {14, {"Q6_K", 256, 210, true}},   {15, {"Q8_K", 256, 292, false}},   {16, {"IQ2_XXS", 256, 66, false}},
+    {17, {"IQ2_XS", 256, 74, false}}, {18, {"IQ3_XXS", 256, 98, false}}, {19, {"IQ1_S", 256, 50, false}},
+    {20, {"IQ4_NL", 32, 18, true}},   {21, {"IQ3_S", 256, 110, false}},  {22, {"IQ2_S", 256, 82, false}},
+    {23, {"IQ4_XS", 256, 136, true}}, {24, {"I8", 1, 1, false}},         {25, {"I16", 1, 2, false}},
+    {26, {"I32", 1, 4, false}},       {27, {"I64", 1, 8, false}},        {28, {"F64", 1, 8, false}},
+    {29, {"IQ1_M", 256, 56, false}},  {30, {"BF16", 1, 2, true}},        {34, {"TQ1_0", 256, 54, false}},
+    {35, {"TQ2_0", 256, 66, false}},  {39, {"MXFP4", 32, 17, false}},    {40, {"NVFP4", 64, 36, false}},
     {41, {"Q1_0", 128, 18, false}},
 }};
 
@@ -111,6 +111,78 @@ Status dequantize_k(DType t, const uint8_t* p, float* dst, uint64_t n) {
   return {};
 }
 
+// The 2- and 3-bit K-quants (llama-quantize's Q2_K and Q3_K_S / M / L files). Both walk a
+// super-block as two halves of 128 values; in half h, 2-bit field j (bits 2j, 2j + 1) of
+// qs[32h + l] is value 128h + 32j + l, and each 16 values have their own scale.
+//   Q2_K (scales[16], qs[64], d, dmin): scale byte g = sc | m << 4 (4 bits each),
+//        value = (d * sc) * q - (dmin * m).
+//   Q3_K (hmask[32], qs[64], scales[12], d): 6-bit scales, the low 4 bits of scale g in the
+//        low (g < 8) or high (g >= 8) nibble of byte g % 8, the top 2 in bits 2(g / 4) of
+//        byte 8 + g % 4; value = (d * (scale - 32)) * (q - 4 + 4 * hbit), where hbit is bit
+//        4h + j of hmask[l].
+// The order of operations is the gguf package's (its dequantize_blocks).
+Status dequantize_low_k(DType t, const uint8_t* p, float* dst, uint64_t n) {
+  const DTypeTraits& tr = traits(t);
+  if (n % kQK) return make_error(std::string(tr.name) + " row length must be a multiple of 256");
+  const bool three = t == DType::Q3_K;
+  for (uint64_t b = 0; b < n / kQK; ++b, p += tr.block_bytes, dst += kQK) {
+    const uint8_t* hmask = p;                     // Q3_K only
+    const uint8_t* qs = three ? p + 32 : p + 16;  // 64 bytes of 2-bit fields
+    const uint8_t* sc = three ? p + 96 : p;       // Q3_K: 12 packed bytes; Q2_K: 16 bytes
+    const float d = fp16_to_fp32(u16_at(three ? p + 108 : p + 80));
+    const float dmin = three ? 0.0f : fp16_to_fp32(u16_at(p + 82));
+    // Loops over whole runs of 16 values with one scale (simple enough to vectorize):
+    // half h, 2-bit field j, run r of values 128h + 32j + 16r .. + 15, scale g = 8h + 2j + r.
+    for (int h = 0; h < 2; ++h)
+      for (int j = 0; j < 4; ++j)
+        for (int r = 0; r < 2; ++r) {
+          const int g = 8 * h + 2 * j + r;
+          const uint8_t* q = qs + 32 * h + 16 * r;
+          float* out = dst + 128 * h + 32 * j + 16 * r;
+          if (three) {
+            const int low = g < 8 ? (sc[g] & 0x0F) : (sc[g - 8] >> 4);
+            const float dl = d * static_cast<float>((low | ((sc[8 + g % 4] >> (2 * (g / 4))) & 3) << 4) - 32);
+            const uint8_t* hm = hmask + 16 * r;
+            const int bit = 4 * h + j;
+            for (int l = 0; l < 16; ++l)
+              out[l] = dl * static_cast<float>(((q[l] >> (2 * j)) & 3) - 4 + 4 * ((hm[l] >> bit) & 1));
+          } else {
+            const float dl = d * static_cast<float>(sc[g] & 0x0F), ml = dmin * static_cast<float>(sc[g] >> 4);
+            for (int l = 0; l < 16; ++l) out[l] = dl * static_cast<float>((q[l] >> (2 * j)) & 3) - ml;
+          }
+        }
+  }
+  return {};
+}
+
+// IQ4_NL (d, qs[16]) and IQ4_XS (d, scales_h, scales_l[4], qs[128]): 4-bit indices into a
+// fixed non-linear table, 32 values per block (IQ4_XS: 8 per super-block of 256, each with
+// a 6-bit scale: low 4 bits in nibble s % 2 of scales_l[s / 2], top 2 in bits 2s of
+// scales_h). Index j < 16 of a block of 32 is the low nibble of its byte j, j >= 16 the high
+// nibble of byte j - 16. value = d * table[index] (IQ4_XS: (d * (scale - 32)) * table[index]).
+Status dequantize_iq4(DType t, const uint8_t* p, float* dst, uint64_t n) {
+  static constexpr int8_t kTable[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+  const DTypeTraits& tr = traits(t);
+  const uint64_t per = tr.block_elems;
+  if (n % per) return make_error(std::string(tr.name) + " row length must be a multiple of " + std::to_string(per));
+  const bool xs = t == DType::IQ4_XS;
+  for (uint64_t b = 0; b < n / per; ++b, p += tr.block_bytes) {
+    const float d = fp16_to_fp32(u16_at(p));
+    const uint16_t scales_h = xs ? u16_at(p + 2) : 0;
+    const uint8_t* qs = p + (xs ? 8 : 2);
+    for (uint64_t s = 0; s < per / 32; ++s, qs += 16, dst += 32) {
+      float dl = d;
+      if (xs) {
+        const int ls = ((p[4 + s / 2] >> (4 * (s % 2))) & 0x0F) | ((scales_h >> (2 * s)) & 3) << 4;
+        dl = d * static_cast<float>(ls - 32);
+      }
+      for (int j = 0; j < 16; ++j) dst[j] = dl * static_cast<float>(kTable[qs[j] & 0x0F]);
+      for (int j = 0; j < 16; ++j) dst[16 + j] = dl * static_cast<float>(kTable[qs[j] >> 4]);
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 std::optional<DTypeTraits> dtype_traits(uint32_t id) {
@@ -123,6 +195,16 @@ const DTypeTraits& traits(DType t) {
   for (const Entry& e : kTypes)
     if (e.id == static_cast<uint32_t>(t)) return e.traits;
   return kTypes[0].traits;  // unreachable for a valid DType
+}
+
+const std::vector<DType>& computable_dtypes() {
+  static const std::vector<DType> types = [] {
+    std::vector<DType> v;
+    for (const Entry& e : kTypes)
+      if (e.traits.computable) v.push_back(static_cast<DType>(e.id));
+    return v;
+  }();
+  return types;
 }
 
 std::optional<DType> dtype_from_name(std::string_view name) {
@@ -239,6 +321,10 @@ Status dequantize_row(DType t, const void* src, float* dst, uint64_t n) {
     case DType::Q4_K:
     case DType::Q5_K:
     case DType::Q6_K: return dequantize_k(t, p, dst, n);
+    case DType::Q2_K:
+    case DType::Q3_K: return dequantize_low_k(t, p, dst, n);
+    case DType::IQ4_NL:
+    case DType::IQ4_XS: return dequantize_iq4(t, p, dst, n);
     default: return make_error("no decoder for tensor type " + std::string(dtype_name(t)));
   }
 }

@@ -1,8 +1,9 @@
 // Tensor element types. The ids are ggml's (and so GGUF's) type ids, so a GGUF tensor's type
 // field maps to a DType without a translation table. The runtime computes with F32, F16, BF16,
-// Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and the K-quants Q4_K, Q5_K, Q6_K (what llama.cpp's
-// llama-quantize writes for Q4_K_M / Q5_K_M files); every other ggml type is known by name and
-// block geometry only, so that files using them can be validated and listed by `altup info`.
+// Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, the K-quants Q2_K, Q3_K, Q4_K, Q5_K, Q6_K (what llama.cpp's
+// llama-quantize writes for Q2_K / Q3_K_* / Q4_K_M / Q5_K_M files) and IQ4_NL, IQ4_XS; every
+// other ggml type is known by name and block geometry only, so that files using them can be
+// validated and listed by `altup info`.
 #pragma once
 
 #include <cstddef>
@@ -11,6 +12,7 @@
 #include <cstring>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "runtime/error.h"
 
@@ -65,6 +67,9 @@ std::optional<DTypeTraits> dtype_traits(uint32_t id);
 const DTypeTraits& traits(DType t);  // t must be a known type
 inline std::string_view dtype_name(DType t) { return traits(t).name; }
 std::optional<DType> dtype_from_name(std::string_view name);  // "f32", "Q8_0", ... (any case)
+// Every type the runtime computes with (matmul, the embedding lookup), F32 first, then by id:
+// what a model accepts for its matrices and tables.
+const std::vector<DType>& computable_dtypes();
 
 // Bytes of one row of n elements. Fails if n is not a multiple of the block size or the
 // product overflows.

@@ -121,6 +121,6 @@ TEST_CASE("dequantize_row decodes q8_0 and q4_0 blocks as ggml lays them out") {
     CHECK(out[j] == 2.0f * (j - 8));
     CHECK(out[j + 16] == 2.0f * (15 - j - 8));
   }
-  CHECK_FALSE(dequantize_row(DType::Q2_K, &q4, out, 256).ok());  // known, not decoded
+  CHECK_FALSE(dequantize_row(DType::IQ2_XXS, &q4, out, 256).ok());  // known, not decoded
   CHECK_FALSE(dequantize_row(DType::Q8_0, &q8, out, 31).ok());
 }

@@ -193,9 +193,9 @@ std::vector<Row> rows() {
        "missing tensor blk.1.ffn_up.weight [48, 32]"},
       {"a matrix in a dtype without kernels",
        [](E& e, F) {
-         e.retype("blk.2.ffn_gate.weight", DType::IQ4_NL, {32, 48});
+         e.retype("blk.2.ffn_gate.weight", DType::Q8_1, {32, 48});
        },
-       "blk.2.ffn_gate.weight: dtype IQ4_NL is not supported here"},
+       "blk.2.ffn_gate.weight: dtype Q8_1 is not supported here"},
       {"a norm that is not f32", [](E& e, F) { e.retype("output_norm.weight", DType::F16, {32}); },
        "output_norm.weight: dtype F16 is not supported here"},
       {"a tensor of another architecture",

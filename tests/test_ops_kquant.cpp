@@ -1,4 +1,5 @@
-// The quantized types beyond Q8_0 / Q4_0: Q4_1, Q5_0, Q5_1 and the K-quants Q4_K, Q5_K, Q6_K.
+// The quantized types beyond Q8_0 / Q4_0: Q4_1, Q5_0, Q5_1, the K-quants Q4_K, Q5_K, Q6_K,
+// Q2_K, Q3_K and the non-linear IQ4_NL, IQ4_XS.
 // Decoding against the gguf package (fixtures/quant_blocks.bin, make_quant_fixtures.py), bit
 // for bit; the K-quant GEMV kernels of every table against the scalar reference, bit for bit,
 // at awkward sizes and misaligned starts; matmul and the embedding lookup on every type.
@@ -17,13 +18,18 @@ using namespace altup::test;
 namespace {
 
 constexpr DType kKQuants[] = {DType::Q4_K, DType::Q5_K, DType::Q6_K};
-constexpr DType kAllNew[] = {DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+constexpr DType kAllNew[] = {DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q4_K,   DType::Q5_K,
+                             DType::Q6_K, DType::Q2_K, DType::Q3_K, DType::IQ4_NL, DType::IQ4_XS};
 
 // Offsets of the fp16 scale fields in one block of t.
 std::vector<size_t> half_fields(DType t) {
   switch (t) {
-    case DType::Q5_0: return {0};
+    case DType::Q5_0:
+    case DType::IQ4_NL:
+    case DType::IQ4_XS: return {0};
     case DType::Q6_K: return {208};
+    case DType::Q2_K: return {80, 82};
+    case DType::Q3_K: return {108};
     default: return {0, 2};
   }
 }
@@ -365,7 +371,8 @@ TEST_CASE("K-quant GEMV reference equals the decoded weights times the quantized
   }
 }
 
-TEST_CASE("matmul on Q4_1 / Q5_0 / Q5_1 / K-quant weights: every path and table near the exact product") {
+TEST_CASE(
+    "matmul on Q4_1 / Q5_0 / Q5_1 / Q2_K / Q3_K / IQ4 / K-quant weights: every path and table near the exact product") {
   std::mt19937 rng(34);
   for (DType dt : kAllNew)
     for (int64_t M : {1, 3, 20, 40})  // 40: the K-quant panels (from 24 tokens)
@@ -407,7 +414,8 @@ TEST_CASE("matmul on Q4_1 / Q5_0 / Q5_1 / K-quant weights: every path and table 
             REQUIRE(ops::matmul(x.data(), M, w, y1.data(), 1, path, k).ok());
             REQUIRE(ops::matmul(x.data(), M, w, y2.data(), 2, path, k).ok());
             // K-quant GEMV and tiles quantize the activations to 8 bits per 256 values; the
-            // decoded types (Q4_1 / Q5_*) and oneDNN multiply the exactly decoded weights in f32.
+            // decoded types (Q4_1 / Q5_* / Q2_K / Q3_K / IQ4_*) and oneDNN multiply the exactly
+            // decoded weights in f32.
             // oneDNN (on widened rows) takes path 2, and the other types' many-token products.
             const bool dnnl =
                 kHaveOneDnn && (path == 2 || (!kq && (path == 3 || (path == 0 && M > ops::kGemvMaxTokensHalf))));

@@ -92,12 +92,12 @@ TEST_CASE("matmul: GEMV and oneDNN paths agree with the reference; threads keep 
 }
 
 TEST_CASE("matmul refuses weights it has no kernel for") {
-  std::vector<uint8_t> q(84 * 2);
-  const TensorView w = TensorView::contiguous(DType::Q2_K, {2, 256}, q.data());
+  std::vector<uint8_t> q(66 * 2);
+  const TensorView w = TensorView::contiguous(DType::IQ2_XXS, {2, 256}, q.data());
   float x[256] = {}, y[2];
   auto s = ops::matmul(x, 1, w, y, 1);
   REQUIRE_FALSE(s.ok());
-  CHECK(s.error().message.find("no kernel for Q2_K") != std::string::npos);
+  CHECK(s.error().message.find("no kernel for IQ2_XXS") != std::string::npos);
 }
 
 TEST_CASE("embedding lookup: f32, f16, bf16 and q8_0 tables, scaled; bad ids are errors") {

@@ -2,7 +2,7 @@
 
 A random dense model with widths a multiple of 256 (so every matrix gets real K-quant blocks)
 is written as llama.cpp's "llama" architecture by our converter, quantized by llama-quantize
-to Q8_0, Q4_0, Q4_K_M and Q5_K_M, and scored on the same text by both tools' perplexity
+to Q8_0, Q4_0, Q4_K_M, Q5_K_M, Q2_K, Q3_K_M, IQ4_NL and IQ4_XS, and scored on the same text by both tools' perplexity
 programs against the f32 model: the mean KL divergence must agree within 5%, and the
 perplexities within 0.5%. Needs llama.cpp's tools (scripts/build-llama-tools.sh, ~10
 minutes to build); skipped, not passed, without them. bench/quant_compare.py does the same on
@@ -72,7 +72,9 @@ def work(tmp_path_factory):
 
 
 @pytest.mark.parametrize("qtype,types", [("Q8_0", {"Q8_0"}), ("Q4_0", {"Q4_0"}),
-                                         ("Q4_K_M", {"Q4_K", "Q6_K"}), ("Q5_K_M", {"Q5_K", "Q6_K"})])
+                                         ("Q4_K_M", {"Q4_K", "Q6_K"}), ("Q5_K_M", {"Q5_K", "Q6_K"}),
+                                         ("Q2_K", {"Q2_K"}), ("Q3_K_M", {"Q3_K"}), ("IQ4_NL", {"IQ4_NL"}),
+                                         ("IQ4_XS", {"IQ4_XS"})])
 def test_llama_quantize_output_runs_and_scores_like_llama_cpp(work, qtype, types):
     out, base = work
     q = out / f"m-{qtype}.gguf"
