@@ -82,6 +82,7 @@ const Kernels& scalar_kernels() {
       quantize_row_q8k,
       ref::gemv_q8_0,
       ref::gemv_q4_0,
+      ref::gemv_iq4_nl,
       ref::gemm_q8_0,
       ref::gemm_q4_0,
       ref::gemv_q4_k,

@@ -58,6 +58,8 @@ struct Kernels {
   // activation row already quantized to 8-bit blocks (ops/qgemv.h).
   void (*gemv_q8_0)(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* y, int64_t rows, int64_t n_blocks);
   void (*gemv_q4_0)(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* y, int64_t rows, int64_t n_blocks);
+  // IQ4_NL (Q4_0's block layout, the nibbles indexing kIq4Values) the same way.
+  void (*gemv_iq4_nl)(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* y, int64_t rows, int64_t n_blocks);
   // The same for M quantized activation rows (x: M x n_blocks), y[m * ldy + r]: prefill.
   void (*gemm_q8_0)(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, int64_t M, float* y, int64_t ldy,
                     int64_t rows, int64_t n_blocks);

@@ -30,6 +30,13 @@ inline W32 load_q4(const uint8_t* q) {  // element j: low nibble of byte j; j + 
   const __m128i hi = _mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(0x0F));
   return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
 }
+inline W32 load_iq4nl(const uint8_t* q) {  // the nibbles as load_q4 orders them, looked up
+  const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+  const __m128i lo = _mm_and_si128(packed, _mm_set1_epi8(0x0F));
+  const __m128i hi = _mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(0x0F));
+  const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4Values)));
+  return _mm256_shuffle_epi8(table, _mm256_set_m128i(hi, lo));
+}
 // Exact int32 partial sums of w·x (w in [-128, 127], x in [-127, 127]), as floats.
 inline Acc block_dot(W32 w, const int8_t* xq) {
   const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq));
@@ -63,6 +70,13 @@ inline W32 load_q4(const uint8_t* q) {
   return {_mm_sub_epi8(_mm_and_si128(packed, low), eight),
           _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(packed, 4), low), eight)};
 }
+inline W32 load_iq4nl(const uint8_t* q) {
+  const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+  const __m128i low = _mm_set1_epi8(0x0F);
+  const __m128i table = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4Values));
+  return {_mm_shuffle_epi8(table, _mm_and_si128(packed, low)),
+          _mm_shuffle_epi8(table, _mm_and_si128(_mm_srli_epi16(packed, 4), low))};
+}
 inline __m128i dot16(__m128i w, __m128i x) {
   return _mm_madd_epi16(_mm_maddubs_epi16(_mm_sign_epi8(w, w), _mm_sign_epi8(x, w)), _mm_set1_epi16(1));
 }
@@ -92,6 +106,11 @@ inline W32 load_q4(const uint8_t* q) {
   const uint8x16_t packed = vld1q_u8(q);
   return {vsubq_s8(vreinterpretq_s8_u8(vandq_u8(packed, vdupq_n_u8(0x0F))), vdupq_n_s8(8)),
           vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(packed, 4)), vdupq_n_s8(8))};
+}
+inline W32 load_iq4nl(const uint8_t* q) {
+  const uint8x16_t packed = vld1q_u8(q);
+  const int8x16_t table = vld1q_s8(kIq4Values);
+  return {vqtbl1q_s8(table, vandq_u8(packed, vdupq_n_u8(0x0F))), vqtbl1q_s8(table, vshrq_n_u8(packed, 4))};
 }
 inline int32x4_t dot16(int8x16_t w, int8x16_t x) {
 #if defined(__ARM_FEATURE_DOTPROD)
@@ -238,6 +257,18 @@ inline void gemv_q4_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, fl
                                                                                                 rows, n_blocks);
 #else
   ref::gemv_q4_0(w, row_bytes, x, y, rows, n_blocks);
+#endif
+}
+
+// IQ4_NL: Q4_0's layout with the nibbles looked up in kIq4Values (one byte shuffle), then
+// Q8_0's signed dot products (|w| <= 127: maddubs pairs fit int16).
+inline void gemv_iq4_nl(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* y, int64_t rows,
+                        int64_t n_blocks) {
+#if defined(__AVX2__) || defined(__SSSE3__) || defined(__ARM_NEON)
+  qgemv_detail::gemv_blocks<sizeof(BlockQ4_0), qgemv_detail::loaded_dot<qgemv_detail::load_iq4nl>>(w, row_bytes, x, y,
+                                                                                                   rows, n_blocks);
+#else
+  ref::gemv_iq4_nl(w, row_bytes, x, y, rows, n_blocks);
 #endif
 }
 

@@ -57,6 +57,23 @@ void gemv_q8_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* y,
   }
 }
 
+void gemv_iq4_nl(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* y, int64_t rows, int64_t n_blocks) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float sum = 0;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      BlockQ4_0 blk;  // the same layout: fp16 d, 16 bytes of nibbles
+      std::memcpy(&blk, w + r * row_bytes + b * sizeof(BlockQ4_0), sizeof blk);
+      int32_t dot = 0;
+      for (int i = 0; i < 16; ++i) {
+        dot += int32_t{kIq4Values[blk.qs[i] & 0x0F]} * int32_t{x[b].qs[i]};
+        dot += int32_t{kIq4Values[blk.qs[i] >> 4]} * int32_t{x[b].qs[i + 16]};
+      }
+      sum += fp16_to_fp32(blk.d) * x[b].d * static_cast<float>(dot);
+    }
+    y[r] = sum;
+  }
+}
+
 void gemv_q4_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* y, int64_t rows, int64_t n_blocks) {
   for (int64_t r = 0; r < rows; ++r) {
     float sum = 0;

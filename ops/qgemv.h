@@ -72,6 +72,7 @@ namespace ref {
 // rows r in [0, rows); W rows are row_bytes apart; n_blocks blocks per row.
 void gemv_q8_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* y, int64_t rows, int64_t n_blocks);
 void gemv_q4_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* y, int64_t rows, int64_t n_blocks);
+void gemv_iq4_nl(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* y, int64_t rows, int64_t n_blocks);
 // The same for M activation rows (x: M rows of n_blocks blocks): y[m * ldy + r] for m < M.
 // The SIMD versions tile rows x tokens so each weight block is loaded once per tile of tokens
 // (prefill); each output still sums its blocks in order with one accumulator.

@@ -161,7 +161,6 @@ Status dequantize_low_k(DType t, const uint8_t* p, float* dst, uint64_t n) {
 // scales_h). Index j < 16 of a block of 32 is the low nibble of its byte j, j >= 16 the high
 // nibble of byte j - 16. value = d * table[index] (IQ4_XS: (d * (scale - 32)) * table[index]).
 Status dequantize_iq4(DType t, const uint8_t* p, float* dst, uint64_t n) {
-  static constexpr int8_t kTable[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
   const DTypeTraits& tr = traits(t);
   const uint64_t per = tr.block_elems;
   if (n % per) return make_error(std::string(tr.name) + " row length must be a multiple of " + std::to_string(per));
@@ -176,8 +175,8 @@ Status dequantize_iq4(DType t, const uint8_t* p, float* dst, uint64_t n) {
         const int ls = ((p[4 + s / 2] >> (4 * (s % 2))) & 0x0F) | ((scales_h >> (2 * s)) & 3) << 4;
         dl = d * static_cast<float>(ls - 32);
       }
-      for (int j = 0; j < 16; ++j) dst[j] = dl * static_cast<float>(kTable[qs[j] & 0x0F]);
-      for (int j = 0; j < 16; ++j) dst[16 + j] = dl * static_cast<float>(kTable[qs[j] >> 4]);
+      for (int j = 0; j < 16; ++j) dst[j] = dl * static_cast<float>(kIq4Values[qs[j] & 0x0F]);
+      for (int j = 0; j < 16; ++j) dst[16 + j] = dl * static_cast<float>(kIq4Values[qs[j] >> 4]);
     }
   }
   return {};

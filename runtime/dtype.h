@@ -164,6 +164,9 @@ inline int q6k_value(const BlockQ6_K& b, int i) {
   return (low4 | (top2 << 4)) - 32;
 }
 
+// IQ4_NL / IQ4_XS: the 16 values a 4-bit index stands for (before the block's scale).
+inline constexpr int8_t kIq4Values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
 // Decode n elements of a row of type t (computable types only) into fp32.
 Status dequantize_row(DType t, const void* src, float* dst, uint64_t n);
 

@@ -170,7 +170,10 @@ TEST_CASE("activation quantization: 8-bit blocks of 32 with amax / 127 scales in
 TEST_CASE("quantized GEMV kernels match the scalar reference on every table, size and start") {
   std::mt19937 rng(22);
   const ops::Kernels& ref = ops::scalar_kernels();
-  for (DType dt : {DType::Q8_0, DType::Q4_0})
+  auto gemv = [](const ops::Kernels& k, DType dt) {
+    return dt == DType::Q8_0 ? k.gemv_q8_0 : dt == DType::Q4_0 ? k.gemv_q4_0 : k.gemv_iq4_nl;
+  };
+  for (DType dt : {DType::Q8_0, DType::Q4_0, DType::IQ4_NL})
     for (const ops::Kernels* k : simd_tables())
       for (int64_t n : {0, 32, 64, 32 * (k->lanes - 1), 32 * (k->lanes + 1), 4096})
         for (int64_t rows : {1, 3, 4, 5, 9})
@@ -187,8 +190,8 @@ TEST_CASE("quantized GEMV kernels match the scalar reference on every table, siz
             auto* xq = reinterpret_cast<ops::BlockQ8x*>(xbuf.data() + (off ? 4 : 0));  // 4-byte aligned, not 8
             ops::quantize_row_q8x(x.data(), xq, n);
             std::vector<float> y(rows), want(rows);
-            (dt == DType::Q8_0 ? k->gemv_q8_0 : k->gemv_q4_0)(w, row_bytes, xq, y.data(), rows, nb);
-            (dt == DType::Q8_0 ? ref.gemv_q8_0 : ref.gemv_q4_0)(w, row_bytes, xq, want.data(), rows, nb);
+            gemv(*k, dt)(w, row_bytes, xq, y.data(), rows, nb);
+            gemv(ref, dt)(w, row_bytes, xq, want.data(), rows, nb);
             // Exact int32 block sums both ways; only the order of the float accumulation differs.
             double mag = 0;
             for (int64_t b = 0; b < nb; ++b) mag += 127.0 * 128.0 * 32.0 * 0.05 * xq[b].d;
