@@ -230,7 +230,7 @@ int main(int argc, char** argv) {
   }
 
   // Quantized weights: GB/s of the blocks read (bytes per weight is the point of them).
-  for (DType dt : {DType::Q8_0, DType::Q4_0, DType::IQ4_NL, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+  for (DType dt : {DType::Q8_0, DType::Q4_0, DType::IQ4_NL, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_XS}) {
     const DTypeTraits& tr = traits(dt);
     const size_t bytes = static_cast<size_t>(*tensor_bytes(dt, {N, K}));
     std::vector<std::vector<uint8_t>> wq(static_cast<size_t>(copies));

@@ -29,14 +29,16 @@ namespace {
 constexpr int64_t kRowBlock = 16;
 
 // Weights with an int8 kernel of their own: Q8_0 / Q4_0 / IQ4_NL (activation in blocks of 32)
-// and the K-quants Q4_K / Q5_K / Q6_K (activation in blocks of 256). Other computable types
+// and Q4_K / Q5_K / Q6_K / IQ4_XS (activation in blocks of 256). Other computable types
 // (Q4_1, Q5_0, Q5_1, which llama-quantize writes only for the odd small matrix whose width is
-// not a multiple of 256, and Q2_K, Q3_K, IQ4_XS) are decoded a block of rows at a time and
+// not a multiple of 256, and Q2_K, Q3_K) are decoded a block of rows at a time and
 // multiplied in f32.
 bool int8_blocks32(DType t) { return t == DType::Q8_0 || t == DType::Q4_0 || t == DType::IQ4_NL; }
-bool int8_blocks256(DType t) { return t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K; }
-// Types with int8 prefill kernels too (IQ4_NL has the GEMV only: prefill decodes its rows).
-bool int8_gemm(DType t) { return t == DType::Q8_0 || t == DType::Q4_0 || int8_blocks256(t); }
+bool kquant_gemm(DType t) { return t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K; }
+bool int8_blocks256(DType t) { return kquant_gemm(t) || t == DType::IQ4_XS; }
+// Types with int8 prefill kernels too (IQ4_NL / IQ4_XS have the GEMV only: their prefill
+// decodes rows for oneDNN).
+bool int8_gemm(DType t) { return t == DType::Q8_0 || t == DType::Q4_0 || kquant_gemm(t); }
 bool plain(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
 int64_t act_block(DType t) { return int8_blocks32(t) ? 32 : int8_blocks256(t) ? 256 : 1; }
 
@@ -96,6 +98,7 @@ void gemv_block(const Kernels& k, const TensorView& w, const float* x, const voi
         case DType::Q4_K: k.gemv_q4_k(wb, rb, x256 + m * nb, ym, rows, nb); break;
         case DType::Q5_K: k.gemv_q5_k(wb, rb, x256 + m * nb, ym, rows, nb); break;
         case DType::Q6_K: k.gemv_q6_k(wb, rb, x256 + m * nb, ym, rows, nb); break;
+        case DType::IQ4_XS: k.gemv_iq4_xs(wb, rb, x256 + m * nb, ym, rows, nb); break;
         default: k.gemv_f32(decoded.data(), K, xm, ym, rows, K); break;
       }
     }
@@ -200,13 +203,13 @@ Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int thre
   // table's Q8_0 / Q4_0 tiles (one token at a time per row, a float step per block) were
   // 0.6-0.8x of it, so it keeps oneDNN.
 #if defined(ALTUP_HAVE_ONEDNN)
-  const bool tiles_by_default = int8_blocks256(w.dtype) || (int8_gemm(w.dtype) && k.q8_gemm_panels);
+  const bool tiles_by_default = kquant_gemm(w.dtype) || (int8_gemm(w.dtype) && k.q8_gemm_panels);
 #else
   const bool tiles_by_default = true;
 #endif
   const bool int8 = int8_gemm(w.dtype);
   // The K-quant tiles give the GEMV's bits per token, so they take over from 2 tokens on.
-  const bool tiles = path == 3 || (path == 0 && tiles_by_default && (!use_gemv || (int8_blocks256(w.dtype) && M > 1)));
+  const bool tiles = path == 3 || (path == 0 && tiles_by_default && (!use_gemv || (kquant_gemm(w.dtype) && M > 1)));
   if (int8 && tiles) return gemm_quantized(k, x, M, w, y, threads);
   const bool half = w.dtype == DType::F16 || w.dtype == DType::BF16;
   // Half-precision panels (gemm_half) where there is no oneDNN, or when forced (path 4).

@@ -74,6 +74,28 @@ void gemv_iq4_nl(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* 
   }
 }
 
+void gemv_iq4_xs(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks) {
+  constexpr int64_t kBytes = 136;  // fp16 d, scales_h, scales_l[4], qs[128]
+  for (int64_t r = 0; r < rows; ++r) {
+    float acc = 0;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const uint8_t* blk = w + r * row_bytes + b * kBytes;
+      const uint8_t* qs = blk + 8;
+      int32_t sumi = 0;
+      for (int s = 0; s < 8; ++s) {
+        int32_t dot = 0;
+        for (int j = 0; j < 16; ++j) {
+          dot += int32_t{kIq4Values[qs[16 * s + j] & 0x0F]} * x[b].qs[32 * s + j];
+          dot += int32_t{kIq4Values[qs[16 * s + j] >> 4]} * x[b].qs[32 * s + 16 + j];
+        }
+        sumi += iq4xs_scale(blk, s) * dot;
+      }
+      acc = kq_finish(acc, fp16_to_fp32(static_cast<uint16_t>(blk[0] | blk[1] << 8)), 0.0f, x[b].d, sumi, 0);
+    }
+    y[r] = acc;
+  }
+}
+
 void gemv_q4_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* y, int64_t rows, int64_t n_blocks) {
   for (int64_t r = 0; r < rows; ++r) {
     float sum = 0;

@@ -67,6 +67,13 @@ inline float kq_finish(float acc, float d, float dmin, float xd, int32_t sumi, i
   return acc + d * xd * static_cast<float>(sumi) - dmin * xd * static_cast<float>(summ);
 }
 
+// IQ4_XS's scale of sub-block s (0..7), less 32: 4 bits in nibble s % 2 of scales_l[s / 2],
+// 2 in bits 2s of the little-endian scales_h (blk: the 136-byte block).
+inline int iq4xs_scale(const uint8_t* blk, int s) {
+  const int scales_h = blk[2] | blk[3] << 8;
+  return (((blk[4 + s / 2] >> (4 * (s % 2))) & 0x0F) | ((scales_h >> (2 * s)) & 3) << 4) - 32;
+}
+
 namespace ref {
 // y[r] = sum over blocks b of scale_w(r, b) * x[b].d * sum_i q_w(r, b, i) * x[b].qs[i], for
 // rows r in [0, rows); W rows are row_bytes apart; n_blocks blocks per row.
@@ -85,6 +92,9 @@ void gemm_q4_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, int64_t M
 void gemv_q4_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks);
 void gemv_q5_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks);
 void gemv_q6_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks);
+// IQ4_XS: per super-block, sub-block s's exact sum of table values times activations, times
+// its scale (6 bits, less 32), then kq_finish(acc, d, 0, x.d, sum, 0).
+void gemv_iq4_xs(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks);
 // M activation rows: the GEMV once per token (the SIMD versions tile rows x tokens and give
 // the same bits).
 void gemm_q4_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, int64_t M, float* y, int64_t ldy, int64_t rows,
