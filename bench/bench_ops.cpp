@@ -85,7 +85,9 @@ std::vector<uint8_t> random_blocks(DType dt, size_t bytes, uint32_t seed) {
   std::vector<uint8_t> buf(bytes);
   std::mt19937 rng(seed);
   for (auto& b : buf) b = static_cast<uint8_t>(rng());
-  const size_t scale_at = dt == DType::Q6_K ? 208 : 0, scales = dt == DType::Q4_K || dt == DType::Q5_K ? 2 : 1;
+  // Offset of the first fp16 scale and how many follow it (ggml-common.h).
+  const size_t scale_at = dt == DType::Q6_K ? 208 : dt == DType::Q3_K ? 108 : dt == DType::Q2_K ? 80 : 0;
+  const size_t scales = dt == DType::Q4_K || dt == DType::Q5_K || dt == DType::Q2_K ? 2 : 1;
   for (size_t o = 0; o < bytes; o += traits(dt).block_bytes)
     for (size_t k = 0; k < scales; ++k) {
       const uint16_t h = fp32_to_fp16(0.001f * static_cast<float>(rng() % 100));
@@ -230,7 +232,8 @@ int main(int argc, char** argv) {
   }
 
   // Quantized weights: GB/s of the blocks read (bytes per weight is the point of them).
-  for (DType dt : {DType::Q8_0, DType::Q4_0, DType::IQ4_NL, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_XS}) {
+  for (DType dt : {DType::Q8_0, DType::Q4_0, DType::IQ4_NL, DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K,
+                   DType::Q6_K, DType::IQ4_XS}) {
     const DTypeTraits& tr = traits(dt);
     const size_t bytes = static_cast<size_t>(*tensor_bytes(dt, {N, K}));
     std::vector<std::vector<uint8_t>> wq(static_cast<size_t>(copies));

@@ -88,6 +88,8 @@ const Kernels& scalar_kernels() {
       ref::gemv_q4_k,
       ref::gemv_q5_k,
       ref::gemv_q6_k,
+      ref::gemv_q2_k,
+      ref::gemv_q3_k,
       ref::gemv_iq4_xs,
       ref::gemm_q4_k,
       ref::gemm_q5_k,

@@ -71,6 +71,8 @@ struct Kernels {
   void (*gemv_q4_k)(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks);
   void (*gemv_q5_k)(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks);
   void (*gemv_q6_k)(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks);
+  void (*gemv_q2_k)(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks);
+  void (*gemv_q3_k)(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks);
   // IQ4_XS (super-blocks of 256: 8 x 32 table indices, 6-bit scales) the same way.
   void (*gemv_iq4_xs)(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks);
   // The same for M activation rows (x: M x n_blocks), y[m * ldy + r]: prefill. Per token the

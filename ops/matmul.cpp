@@ -29,15 +29,14 @@ namespace {
 constexpr int64_t kRowBlock = 16;
 
 // Weights with an int8 kernel of their own: Q8_0 / Q4_0 / IQ4_NL (activation in blocks of 32)
-// and Q4_K / Q5_K / Q6_K / IQ4_XS (activation in blocks of 256). Other computable types
-// (Q4_1, Q5_0, Q5_1, which llama-quantize writes only for the odd small matrix whose width is
-// not a multiple of 256, and Q2_K, Q3_K) are decoded a block of rows at a time and
-// multiplied in f32.
+// and Q2_K / Q3_K / Q4_K / Q5_K / Q6_K / IQ4_XS (activation in blocks of 256). Q4_1, Q5_0 and
+// Q5_1, which llama-quantize writes only for the odd small matrix whose width is not a
+// multiple of 256, are decoded a block of rows at a time and multiplied in f32.
 bool int8_blocks32(DType t) { return t == DType::Q8_0 || t == DType::Q4_0 || t == DType::IQ4_NL; }
 bool kquant_gemm(DType t) { return t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K; }
-bool int8_blocks256(DType t) { return kquant_gemm(t) || t == DType::IQ4_XS; }
-// Types with int8 prefill kernels too (IQ4_NL / IQ4_XS have the GEMV only: their prefill
-// decodes rows for oneDNN).
+bool int8_blocks256(DType t) { return kquant_gemm(t) || t == DType::Q2_K || t == DType::Q3_K || t == DType::IQ4_XS; }
+// Types with int8 prefill kernels too (Q2_K / Q3_K / IQ4_NL / IQ4_XS have the GEMV only:
+// their prefill decodes rows for oneDNN).
 bool int8_gemm(DType t) { return t == DType::Q8_0 || t == DType::Q4_0 || kquant_gemm(t); }
 bool plain(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
 int64_t act_block(DType t) { return int8_blocks32(t) ? 32 : int8_blocks256(t) ? 256 : 1; }
@@ -98,6 +97,8 @@ void gemv_block(const Kernels& k, const TensorView& w, const float* x, const voi
         case DType::Q4_K: k.gemv_q4_k(wb, rb, x256 + m * nb, ym, rows, nb); break;
         case DType::Q5_K: k.gemv_q5_k(wb, rb, x256 + m * nb, ym, rows, nb); break;
         case DType::Q6_K: k.gemv_q6_k(wb, rb, x256 + m * nb, ym, rows, nb); break;
+        case DType::Q2_K: k.gemv_q2_k(wb, rb, x256 + m * nb, ym, rows, nb); break;
+        case DType::Q3_K: k.gemv_q3_k(wb, rb, x256 + m * nb, ym, rows, nb); break;
         case DType::IQ4_XS: k.gemv_iq4_xs(wb, rb, x256 + m * nb, ym, rows, nb); break;
         default: k.gemv_f32(decoded.data(), K, xm, ym, rows, K); break;
       }

@@ -178,6 +178,46 @@ void gemv_q5_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y,
   gemv_q45_k<true>(w, row_bytes, x, y, rows, n_blocks);
 }
 
+void gemv_q2_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks) {
+  constexpr int64_t kBytes = 84;  // scales[16], qs[64], fp16 d, fp16 dmin
+  for (int64_t r = 0; r < rows; ++r) {
+    float acc = 0;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const uint8_t* blk = w + r * row_bytes + b * kBytes;
+      const uint8_t *sc = blk, *qs = blk + 16;
+      int32_t sumi = 0, summ = 0;
+      for (int i = 0; i < kQK; ++i) {
+        const int h = i / 128, j = (i % 128) / 32, l = i % 32, g = i / 16;
+        sumi += (sc[g] & 0x0F) * ((qs[32 * h + l] >> (2 * j)) & 3) * x[b].qs[i];
+      }
+      for (int g = 0; g < 16; ++g) summ += (sc[g] >> 4) * x[b].bsums[g];
+      acc = kq_finish(acc, u16_half(blk + 80), u16_half(blk + 82), x[b].d, sumi, summ);
+    }
+    y[r] = acc;
+  }
+}
+
+void gemv_q3_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks) {
+  constexpr int64_t kBytes = 110;  // hmask[32], qs[64], scales[12], fp16 d
+  for (int64_t r = 0; r < rows; ++r) {
+    float acc = 0;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const uint8_t* blk = w + r * row_bytes + b * kBytes;
+      const uint8_t *hmask = blk, *qs = blk + 32, *sc = blk + 96;
+      int32_t sumi = 0;
+      for (int i = 0; i < kQK; ++i) {
+        const int h = i / 128, j = (i % 128) / 32, l = i % 32, g = i / 16;
+        const int low = g < 8 ? (sc[g] & 0x0F) : (sc[g - 8] >> 4);
+        const int scale = (low | ((sc[8 + g % 4] >> (2 * (g / 4))) & 3) << 4) - 32;
+        const int q = ((qs[32 * h + l] >> (2 * j)) & 3) - 4 + 4 * ((hmask[l] >> (4 * h + j)) & 1);
+        sumi += scale * q * x[b].qs[i];
+      }
+      acc = kq_finish(acc, u16_half(blk + 108), 0.0f, x[b].d, sumi, 0);
+    }
+    y[r] = acc;
+  }
+}
+
 void gemv_q6_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks) {
   for (int64_t r = 0; r < rows; ++r) {
     float acc = 0;

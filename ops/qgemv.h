@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #include "runtime/dtype.h"
 
@@ -67,6 +68,23 @@ inline float kq_finish(float acc, float d, float dmin, float xd, int32_t sumi, i
   return acc + d * xd * static_cast<float>(sumi) - dmin * xd * static_cast<float>(summ);
 }
 
+// Q3_K's 16 scales (6 bits each, less 32) from its 12 packed bytes: the low 4 bits of scale
+// g in the low (g < 8) or high (g >= 8) nibble of byte g % 8, the top 2 in bits 2(g / 4) of
+// byte 8 + g % 4; worked on as 32-bit words, four scales per word.
+inline void q3k_scales(const uint8_t* p, int8_t out[16]) {
+  uint32_t w[3], o[4];
+  std::memcpy(w, p, 12);
+  const uint32_t low4 = 0x0f0f0f0fu, low2 = 0x03030303u;
+  o[0] = (w[0] & low4) | (w[2] & low2) << 4;
+  o[1] = (w[1] & low4) | ((w[2] >> 2) & low2) << 4;
+  o[2] = ((w[0] >> 4) & low4) | ((w[2] >> 4) & low2) << 4;
+  o[3] = ((w[1] >> 4) & low4) | ((w[2] >> 6) & low2) << 4;
+  // Each byte less 32 without borrows between bytes: b | 0x80 - 0x20 stays >= 0x60, and the
+  // xor takes the 0x80 back (b < 0x20 wraps to b - 32 as an int8).
+  for (uint32_t& v : o) v = ((v | 0x80808080u) - 0x20202020u) ^ 0x80808080u;
+  std::memcpy(out, o, 16);
+}
+
 // IQ4_XS's scale of sub-block s (0..7), less 32: 4 bits in nibble s % 2 of scales_l[s / 2],
 // 2 in bits 2s of the little-endian scales_h (blk: the 136-byte block).
 inline int iq4xs_scale(const uint8_t* blk, int s) {
@@ -95,6 +113,14 @@ void gemv_q6_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y,
 // IQ4_XS: per super-block, sub-block s's exact sum of table values times activations, times
 // its scale (6 bits, less 32), then kq_finish(acc, d, 0, x.d, sum, 0).
 void gemv_iq4_xs(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks);
+// Q3_K: per super-block, the sum over its 16 groups of 16 of scale (6 bits, less 32) times
+// the exact sum of q (2 bits, less 4 unless the hmask bit is set) times activations, then
+// kq_finish(acc, d, 0, x.d, sum, 0).
+void gemv_q3_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks);
+// Q2_K: as Q4_K with 16 groups of 16: sumi = sum of sc times q (2 bits) times activations,
+// summ = sum of m times the group's activation sum (sc, m: the low and high nibble of
+// scales[g]), then kq_finish(acc, d, dmin, x.d, sumi, summ).
+void gemv_q2_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks);
 // M activation rows: the GEMV once per token (the SIMD versions tile rows x tokens and give
 // the same bits).
 void gemm_q4_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, int64_t M, float* y, int64_t ldy, int64_t rows,

@@ -32,8 +32,9 @@ inline U32 bits(U32 v, int shift, int mask) {
   return _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(shift)), _mm256_set1_epi8(static_cast<char>(mask)));
 }
 inline U32 or_shl4(U32 a, U32 b) { return _mm256_or_si256(a, _mm256_slli_epi16(b, 4)); }
-using X32 = __m256i;  // 32 activation bytes
-using Sc = __m256i;   // two sub-block scales as int16 lanes: s0 for values 0..15, s1 for 16..31
+inline U32 or_shl2(U32 a, U32 b) { return _mm256_or_si256(a, _mm256_slli_epi16(b, 2)); }  // b < 2
+using X32 = __m256i;                                                                      // 32 activation bytes
+using Sc = __m256i;  // two sub-block scales as int16 lanes: s0 for values 0..15, s1 for 16..31
 inline X32 load_x(const int8_t* x) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)); }
 inline Sc scales(int s0, int s1) {
   return _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(s1)), _mm_set1_epi16(static_cast<int16_t>(s0)));
@@ -127,6 +128,7 @@ inline I32 scale_sums(const int16_t* bsums, const int8_t* sc) {
                            _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc))));
 }
 inline I32 sub32x(I32 a, I32 b) { return _mm256_sub_epi32(a, _mm256_slli_epi32(b, 5)); }  // a - 32 b
+inline I32 sub4x(I32 a, I32 b) { return _mm256_sub_epi32(a, _mm256_slli_epi32(b, 2)); }   // a - 4 b
 #elif defined(__SSSE3__)
 struct U32 {
   __m128i lo, hi;  // values 0..15, 16..31
@@ -142,6 +144,9 @@ inline U32 bits(U32 v, int shift, int mask) {
 }
 inline U32 or_shl4(U32 a, U32 b) {
   return {_mm_or_si128(a.lo, _mm_slli_epi16(b.lo, 4)), _mm_or_si128(a.hi, _mm_slli_epi16(b.hi, 4))};
+}
+inline U32 or_shl2(U32 a, U32 b) {
+  return {_mm_or_si128(a.lo, _mm_slli_epi16(b.lo, 2)), _mm_or_si128(a.hi, _mm_slli_epi16(b.hi, 2))};
 }
 struct X32 {
   __m128i lo, hi;
@@ -185,6 +190,7 @@ inline U32 bits(U32 v, int shift, int mask) {
   return {vandq_u8(vshlq_u8(v.lo, n), m), vandq_u8(vshlq_u8(v.hi, n), m)};
 }
 inline U32 or_shl4(U32 a, U32 b) { return {vorrq_u8(a.lo, vshlq_n_u8(b.lo, 4)), vorrq_u8(a.hi, vshlq_n_u8(b.hi, 4))}; }
+inline U32 or_shl2(U32 a, U32 b) { return {vorrq_u8(a.lo, vshlq_n_u8(b.lo, 2)), vorrq_u8(a.hi, vshlq_n_u8(b.hi, 2))}; }
 struct X32 {
   int8x16_t lo, hi;
 };
@@ -252,6 +258,7 @@ inline int32_t scale_sums(const int16_t* bsums, const int8_t* sc) {  // one int:
 }
 inline int32_t hsum(int32_t v) { return v; }  // scale_sums' one int, as the AVX2 lanes' sum
 inline I32 sub32x(I32 a, int32_t b) { return add(a, lane0(-32 * b)); }
+inline I32 sub4x(I32 a, int32_t b) { return add(a, lane0(-4 * b)); }
 #endif
 inline U32 low_nibbles(U32 v) { return bits(v, 0, 0x0F); }
 inline U32 high_nibbles(U32 v) { return bits(v, 4, 0x0F); }
@@ -317,9 +324,87 @@ inline void gemv_q6_k_rows(const uint8_t* w, int64_t row_bytes, const BlockQ8K* 
     y[r] = acc;
   }
 }
+
+// Q3_K: per half of 128 values, 32 bytes of 2-bit fields and, for all 256, 32 bytes of
+// hmask; value 128h + 32j + l is u - 4 with u = field j of qs[32h + l] | bit 4h + j of
+// hmask[l] << 2 (0..7, unsigned for maddubs); the 4 comes out through the 16-value sums.
+inline void gemv_q3_k_rows(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows,
+                           int64_t n_blocks) {
+  constexpr int64_t kBytes = 110;
+  for (int64_t r = 0; r < rows; ++r) {
+    float acc = 0;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const uint8_t* blk = w + r * row_bytes + b * kBytes;
+      int8_t sc[16];
+      q3k_scales(blk + 96, sc);
+      const BlockQ8K& xb = x[b];
+      const U32 hm = load32(blk);
+      I32 si = zero();
+      for (int h = 0; h < 2; ++h) {
+        const U32 q = load32(blk + 32 + 32 * h);
+        const Sc6Tab st = scale6_table(sc + 8 * h);
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j)
+          si = add(si, dot_sc(or_shl2(bits(q, 2 * j, 3), bits(hm, 4 * h + j, 1)), load_x(xb.qs + 128 * h + 32 * j),
+                              scale6_of(st, j)));
+      }
+      si = sub4x(si, scale_sums(xb.bsums, sc));  // the stored u's offset of 4
+      acc = kq_finish(acc, half(blk + 108), 0.0f, xb.d, hsum(si), 0);
+    }
+    y[r] = acc;
+  }
+}
+
+// Q2_K: the same 2-bit fields as Q3_K's low bits (no hmask), each 16 values' scale and min
+// in the low and high nibble of scales[g]; the mins come out through the 16-value sums.
+inline void gemv_q2_k_rows(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows,
+                           int64_t n_blocks) {
+  constexpr int64_t kBytes = 84;
+  for (int64_t r = 0; r < rows; ++r) {
+    float acc = 0;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const uint8_t* blk = w + r * row_bytes + b * kBytes;
+      uint32_t words[4], sw[4], mw[4];
+      std::memcpy(words, blk, 16);
+      for (int i = 0; i < 4; ++i) sw[i] = words[i] & 0x0f0f0f0fu, mw[i] = (words[i] >> 4) & 0x0f0f0f0fu;
+      int8_t sc[16], mn[16];
+      std::memcpy(sc, sw, 16);
+      std::memcpy(mn, mw, 16);
+      const BlockQ8K& xb = x[b];
+      I32 si = zero();
+      for (int h = 0; h < 2; ++h) {
+        const U32 q = load32(blk + 16 + 32 * h);
+        const Sc6Tab st = scale6_table(sc + 8 * h);
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j)
+          si = add(si, dot_sc(bits(q, 2 * j, 3), load_x(xb.qs + 128 * h + 32 * j), scale6_of(st, j)));
+      }
+      acc = kq_finish(acc, half(blk + 80), half(blk + 82), xb.d, hsum(si), hsum(scale_sums(xb.bsums, mn)));
+    }
+    y[r] = acc;
+  }
+}
 #endif
 
 }  // namespace qgemv_k_detail
+
+inline void gemv_q2_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows,
+                      int64_t n_blocks) {
+#if defined(__AVX2__) || defined(__SSSE3__) || defined(__ARM_NEON)
+  qgemv_k_detail::gemv_q2_k_rows(w, row_bytes, x, y, rows, n_blocks);
+#else
+  ref::gemv_q2_k(w, row_bytes, x, y, rows, n_blocks);
+#endif
+}
+
+inline void gemv_q3_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows,
+                      int64_t n_blocks) {
+#if defined(__AVX2__) || defined(__SSSE3__) || defined(__ARM_NEON)
+  qgemv_k_detail::gemv_q3_k_rows(w, row_bytes, x, y, rows, n_blocks);
+#else
+  ref::gemv_q3_k(w, row_bytes, x, y, rows, n_blocks);
+#endif
+}
 
 inline void gemv_q4_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows,
                       int64_t n_blocks) {

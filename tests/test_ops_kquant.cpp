@@ -202,16 +202,20 @@ TEST_CASE("activation quantizers (Q8x, Q8K) of every table give the scalar quant
   CHECK(q.qs[2] == -3);
 }
 
-TEST_CASE("K-quant and IQ4_XS GEMV kernels equal the scalar reference bit for bit on every table, size and start") {
+TEST_CASE(
+    "K-quant (Q2_K-Q6_K) and IQ4_XS GEMV kernels equal the scalar reference bit for bit on every table, size and "
+    "start") {
   std::mt19937 rng(32);
   const ops::Kernels& ref = ops::scalar_kernels();
   auto pick = [](const ops::Kernels& k, DType t) {
     return t == DType::Q4_K   ? k.gemv_q4_k
            : t == DType::Q5_K ? k.gemv_q5_k
            : t == DType::Q6_K ? k.gemv_q6_k
+           : t == DType::Q3_K ? k.gemv_q3_k
+           : t == DType::Q2_K ? k.gemv_q2_k
                               : k.gemv_iq4_xs;
   };
-  for (DType dt : {DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_XS})
+  for (DType dt : {DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q2_K, DType::Q3_K, DType::IQ4_XS})
     for (const ops::Kernels* k : simd_tables())
       for (int64_t nb : {0, 1, 2, 3, 7, 16})
         for (int64_t rows : {1, 3, 4, 5, 17})
@@ -412,7 +416,7 @@ TEST_CASE(
         // most half a step plus 127 x 2^-11 of one per value, within 1.13x the bound above
         // (a block of 32's step is at most its 256 block's).
         const bool iq4 = dt == DType::IQ4_NL;
-        const bool q8k = kq || dt == DType::IQ4_XS;  // the GEMV quantizes to blocks of 256
+        const bool q8k = kq || dt == DType::Q2_K || dt == DType::Q3_K || dt == DType::IQ4_XS;  // 256-blocks
         for (const ops::Kernels* k : all_tables()) {
           std::vector<float> gemv(want.size());
           REQUIRE(ops::matmul(x.data(), M, w, gemv.data(), 1, 1, k).ok());
