@@ -299,15 +299,12 @@ inline void gemv_q4_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, fl
 
 // IQ4_NL: Q4_0's layout with the nibbles looked up in kIq4Values (one byte shuffle), then
 // Q8_0's signed dot products (|w| <= 127: maddubs pairs fit int16).
-inline void gemv_iq4_nl(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* y, int64_t rows,
-                        int64_t n_blocks) {
 #if defined(__AVX2__) || defined(__SSSE3__) || defined(__ARM_NEON)
-  qgemv_detail::gemv_blocks<sizeof(BlockQ4_0), qgemv_detail::loaded_dot<qgemv_detail::load_iq4nl>>(w, row_bytes, x, y,
-                                                                                                   rows, n_blocks);
+constexpr auto gemv_iq4_nl =
+    qgemv_detail::gemv_blocks<sizeof(BlockQ4_0), qgemv_detail::loaded_dot<qgemv_detail::load_iq4nl>>;
 #else
-  ref::gemv_iq4_nl(w, row_bytes, x, y, rows, n_blocks);
+constexpr auto gemv_iq4_nl = ref::gemv_iq4_nl;
 #endif
-}
 
 // IQ4_XS: per sub-block of 32, IQ4_NL's lookup and signed dot products scaled in the
 // pairwise add; the super-block's int32 sum is exact, and its float finish is the

@@ -325,61 +325,49 @@ inline void gemv_q6_k_rows(const uint8_t* w, int64_t row_bytes, const BlockQ8K* 
   }
 }
 
-// Q3_K: per half of 128 values, 32 bytes of 2-bit fields and, for all 256, 32 bytes of
-// hmask; value 128h + 32j + l is u - 4 with u = field j of qs[32h + l] | bit 4h + j of
-// hmask[l] << 2 (0..7, unsigned for maddubs); the 4 comes out through the 16-value sums.
-inline void gemv_q3_k_rows(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows,
-                           int64_t n_blocks) {
-  constexpr int64_t kBytes = 110;
+// Q2_K / Q3_K: per half h of 128 values, 32 bytes of 2-bit fields; value 128h + 32j + l
+// has field j of qs[32h + l], and each 16 values a scale.
+//   Q3_K (hmask[32], qs[64], scales[12], d): u = field | bit 4h + j of hmask[l] << 2 (0..7,
+//        unsigned for maddubs) stands for u - 4, the 4 taken out through the 16-value sums;
+//        the scales are 6 bits less 32 (q3k_scales).
+//   Q2_K (scales[16], qs[64], d, dmin): u = the field; scales[g] holds the scale (low
+//        nibble) and the min (high nibble), the mins taken out as Q4_K's.
+template <bool kThree>
+void gemv_low_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks) {
+  constexpr int64_t kBytes = kThree ? 110 : 84, kQs = kThree ? 32 : 16, kD = kThree ? 108 : 80;
   for (int64_t r = 0; r < rows; ++r) {
     float acc = 0;
     for (int64_t b = 0; b < n_blocks; ++b) {
       const uint8_t* blk = w + r * row_bytes + b * kBytes;
-      int8_t sc[16];
-      q3k_scales(blk + 96, sc);
+      int8_t sc[16], mn[16];  // mn: Q2_K's mins
+      if constexpr (kThree) {
+        q3k_scales(blk + 96, sc);
+      } else {
+        uint32_t words[4], sw[4], mw[4];
+        std::memcpy(words, blk, 16);
+        for (int i = 0; i < 4; ++i) sw[i] = words[i] & 0x0f0f0f0fu, mw[i] = (words[i] >> 4) & 0x0f0f0f0fu;
+        std::memcpy(sc, sw, 16);
+        std::memcpy(mn, mw, 16);
+      }
       const BlockQ8K& xb = x[b];
-      const U32 hm = load32(blk);
+      const U32 hm = kThree ? load32(blk) : U32{};
       I32 si = zero();
       for (int h = 0; h < 2; ++h) {
-        const U32 q = load32(blk + 32 + 32 * h);
+        const U32 q = load32(blk + kQs + 32 * h);
         const Sc6Tab st = scale6_table(sc + 8 * h);
 #pragma GCC unroll 4
-        for (int j = 0; j < 4; ++j)
-          si = add(si, dot_sc(or_shl2(bits(q, 2 * j, 3), bits(hm, 4 * h + j, 1)), load_x(xb.qs + 128 * h + 32 * j),
-                              scale6_of(st, j)));
+        for (int j = 0; j < 4; ++j) {
+          U32 u = bits(q, 2 * j, 3);
+          if constexpr (kThree) u = or_shl2(u, bits(hm, 4 * h + j, 1));
+          si = add(si, dot_sc(u, load_x(xb.qs + 128 * h + 32 * j), scale6_of(st, j)));
+        }
       }
-      si = sub4x(si, scale_sums(xb.bsums, sc));  // the stored u's offset of 4
-      acc = kq_finish(acc, half(blk + 108), 0.0f, xb.d, hsum(si), 0);
-    }
-    y[r] = acc;
-  }
-}
-
-// Q2_K: the same 2-bit fields as Q3_K's low bits (no hmask), each 16 values' scale and min
-// in the low and high nibble of scales[g]; the mins come out through the 16-value sums.
-inline void gemv_q2_k_rows(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows,
-                           int64_t n_blocks) {
-  constexpr int64_t kBytes = 84;
-  for (int64_t r = 0; r < rows; ++r) {
-    float acc = 0;
-    for (int64_t b = 0; b < n_blocks; ++b) {
-      const uint8_t* blk = w + r * row_bytes + b * kBytes;
-      uint32_t words[4], sw[4], mw[4];
-      std::memcpy(words, blk, 16);
-      for (int i = 0; i < 4; ++i) sw[i] = words[i] & 0x0f0f0f0fu, mw[i] = (words[i] >> 4) & 0x0f0f0f0fu;
-      int8_t sc[16], mn[16];
-      std::memcpy(sc, sw, 16);
-      std::memcpy(mn, mw, 16);
-      const BlockQ8K& xb = x[b];
-      I32 si = zero();
-      for (int h = 0; h < 2; ++h) {
-        const U32 q = load32(blk + 16 + 32 * h);
-        const Sc6Tab st = scale6_table(sc + 8 * h);
-#pragma GCC unroll 4
-        for (int j = 0; j < 4; ++j)
-          si = add(si, dot_sc(bits(q, 2 * j, 3), load_x(xb.qs + 128 * h + 32 * j), scale6_of(st, j)));
+      if constexpr (kThree) {
+        si = sub4x(si, scale_sums(xb.bsums, sc));  // the stored u's offset of 4
+        acc = kq_finish(acc, half(blk + kD), 0.0f, xb.d, hsum(si), 0);
+      } else {
+        acc = kq_finish(acc, half(blk + kD), half(blk + kD + 2), xb.d, hsum(si), hsum(scale_sums(xb.bsums, mn)));
       }
-      acc = kq_finish(acc, half(blk + 80), half(blk + 82), xb.d, hsum(si), hsum(scale_sums(xb.bsums, mn)));
     }
     y[r] = acc;
   }
@@ -388,49 +376,19 @@ inline void gemv_q2_k_rows(const uint8_t* w, int64_t row_bytes, const BlockQ8K* 
 
 }  // namespace qgemv_k_detail
 
-inline void gemv_q2_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows,
-                      int64_t n_blocks) {
+// The table's entries: the SIMD kernels above where the table has them, else the reference.
 #if defined(__AVX2__) || defined(__SSSE3__) || defined(__ARM_NEON)
-  qgemv_k_detail::gemv_q2_k_rows(w, row_bytes, x, y, rows, n_blocks);
+constexpr auto gemv_q2_k = qgemv_k_detail::gemv_low_k<false>;
+constexpr auto gemv_q3_k = qgemv_k_detail::gemv_low_k<true>;
+constexpr auto gemv_q4_k = qgemv_k_detail::gemv_q45_k<false>;
+constexpr auto gemv_q5_k = qgemv_k_detail::gemv_q45_k<true>;
+constexpr auto gemv_q6_k = qgemv_k_detail::gemv_q6_k_rows;
 #else
-  ref::gemv_q2_k(w, row_bytes, x, y, rows, n_blocks);
+constexpr auto gemv_q2_k = ref::gemv_q2_k;
+constexpr auto gemv_q3_k = ref::gemv_q3_k;
+constexpr auto gemv_q4_k = ref::gemv_q4_k;
+constexpr auto gemv_q5_k = ref::gemv_q5_k;
+constexpr auto gemv_q6_k = ref::gemv_q6_k;
 #endif
-}
-
-inline void gemv_q3_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows,
-                      int64_t n_blocks) {
-#if defined(__AVX2__) || defined(__SSSE3__) || defined(__ARM_NEON)
-  qgemv_k_detail::gemv_q3_k_rows(w, row_bytes, x, y, rows, n_blocks);
-#else
-  ref::gemv_q3_k(w, row_bytes, x, y, rows, n_blocks);
-#endif
-}
-
-inline void gemv_q4_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows,
-                      int64_t n_blocks) {
-#if defined(__AVX2__) || defined(__SSSE3__) || defined(__ARM_NEON)
-  qgemv_k_detail::gemv_q45_k<false>(w, row_bytes, x, y, rows, n_blocks);
-#else
-  ref::gemv_q4_k(w, row_bytes, x, y, rows, n_blocks);
-#endif
-}
-
-inline void gemv_q5_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows,
-                      int64_t n_blocks) {
-#if defined(__AVX2__) || defined(__SSSE3__) || defined(__ARM_NEON)
-  qgemv_k_detail::gemv_q45_k<true>(w, row_bytes, x, y, rows, n_blocks);
-#else
-  ref::gemv_q5_k(w, row_bytes, x, y, rows, n_blocks);
-#endif
-}
-
-inline void gemv_q6_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows,
-                      int64_t n_blocks) {
-#if defined(__AVX2__) || defined(__SSSE3__) || defined(__ARM_NEON)
-  qgemv_k_detail::gemv_q6_k_rows(w, row_bytes, x, y, rows, n_blocks);
-#else
-  ref::gemv_q6_k(w, row_bytes, x, y, rows, n_blocks);
-#endif
-}
 
 }  // namespace altup::ops::ALTUP_ISA
