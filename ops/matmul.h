@@ -1,14 +1,14 @@
 // Matrix products y[M, N] = x[M, K] · W[N, K]ᵀ with W row-major [out, in] in any computable
 // dtype (runtime/dtype.h) and x, y in f32. Few tokens (decode) go through the hand-written
-// GEMV, which streams W once per block of rows: int8 block kernels for Q8_0 / Q4_0 and the
-// K-quants, rows decoded to f32 for Q4_1 / Q5_0 / Q5_1. K-quant weights with 2 tokens or
-// more go through tiles of rows x tokens of the same int8 dot products (ops/qgemm_k-inl.h:
-// the GEMV's bits, faster than oneDNN on widened rows), and so do Q8_0 / Q4_0 weights with
-// many tokens on the AVX2 tables (panels of 8 rows: ops/qgemm_q8-inl.h). Other weights with
-// many tokens (prefill) go through oneDNN's matmul, converting non-f32 weights to f32 a
-// block of rows at a time; builds without oneDNN multiply Q8_0 / Q4_0 in int8 tiles too
-// (ops/qgemv.h), f16 / bf16 in half-precision panels (ops/gemm_half.h) and the other types
-// through the GEMV path. The switch-over
+// GEMV, which streams W once per block of rows: int8 block kernels for Q8_0 / Q4_0 / IQ4_NL,
+// the K-quants Q2_K-Q6_K and IQ4_XS, rows decoded to f32 for Q4_1 / Q5_0 / Q5_1. Q4_K / Q5_K /
+// Q6_K weights with 2 tokens or more go through tiles of rows x tokens of the same int8 dot
+// products (ops/qgemm_k-inl.h: the GEMV's bits, faster than oneDNN on widened rows), and so do
+// Q8_0 / Q4_0 weights with many tokens on the AVX2 tables (panels of 8 rows:
+// ops/qgemm_q8-inl.h). Other weights with many tokens (prefill) go through oneDNN's matmul,
+// converting non-f32 weights to f32 a block of rows at a time; builds without oneDNN multiply
+// Q8_0 / Q4_0 in int8 tiles too (ops/qgemv.h), f16 / bf16 in half-precision panels
+// (ops/gemm_half.h) and the other types through the GEMV path. The switch-over
 // (kGemvMaxTokens*) is chosen by measurement (bench/bench_ops: "matmul_crossover_*").
 #pragma once
 
