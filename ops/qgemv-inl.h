@@ -45,21 +45,13 @@ inline Acc block_dot(W32 w, const int8_t* xq) {
   const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
   return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
 }
-// Sum over w's 32 values of w * x, times the scale, in int32 lanes (IQ4_XS's sub-blocks).
+// Sum over w's 32 values of w * x, times the scale, in int32 lanes (IQ4_XS's sub-blocks, in
+// ops/qgemv_k-inl.h, whose I32 these are).
 inline __m256i scaled_dot(W32 w, const int8_t* xq, int scale) {
   const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq));
   const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
   return _mm256_madd_epi16(p16, _mm256_set1_epi16(static_cast<int16_t>(scale)));
 }
-inline int32_t hsum_i32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-  return _mm_cvtsi128_si32(s);
-}
-using I32 = __m256i;
-inline I32 izero() { return _mm256_setzero_si256(); }
-inline I32 iadd(I32 a, I32 b) { return _mm256_add_epi32(a, b); }
 inline Acc zero() { return _mm256_setzero_ps(); }
 inline Acc fma(Acc acc, float s, Acc v) { return _mm256_fmadd_ps(_mm256_set1_ps(s), v, acc); }
 inline Acc add(Acc a, Acc b) { return _mm256_add_ps(a, b); }
@@ -107,14 +99,6 @@ inline __m128i scaled_dot(W32 w, const int8_t* xq, int scale) {
   return _mm_add_epi32(_mm_madd_epi16(_mm_maddubs_epi16(_mm_sign_epi8(w.lo, w.lo), _mm_sign_epi8(x0, w.lo)), s),
                        _mm_madd_epi16(_mm_maddubs_epi16(_mm_sign_epi8(w.hi, w.hi), _mm_sign_epi8(x1, w.hi)), s));
 }
-inline int32_t hsum_i32(__m128i s) {
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-  return _mm_cvtsi128_si32(s);
-}
-using I32 = __m128i;
-inline I32 izero() { return _mm_setzero_si128(); }
-inline I32 iadd(I32 a, I32 b) { return _mm_add_epi32(a, b); }
 inline Acc zero() { return _mm_setzero_ps(); }
 inline Acc fma(Acc acc, float s, Acc v) { return _mm_add_ps(acc, _mm_mul_ps(_mm_set1_ps(s), v)); }
 inline Acc add(Acc a, Acc b) { return _mm_add_ps(a, b); }
@@ -157,10 +141,6 @@ inline Acc block_dot(W32 w, const int8_t* xq) {
 inline int32x4_t scaled_dot(W32 w, const int8_t* xq, int scale) {
   return vmulq_n_s32(vaddq_s32(dot16(w.lo, vld1q_s8(xq)), dot16(w.hi, vld1q_s8(xq + 16))), scale);
 }
-inline int32_t hsum_i32(int32x4_t v) { return vaddvq_s32(v); }
-using I32 = int32x4_t;
-inline I32 izero() { return vdupq_n_s32(0); }
-inline I32 iadd(I32 a, I32 b) { return vaddq_s32(a, b); }
 inline Acc zero() { return vdupq_n_f32(0); }
 inline Acc fma(Acc acc, float s, Acc v) { return vmlaq_n_f32(acc, v, s); }
 inline Acc add(Acc a, Acc b) { return vaddq_f32(a, b); }
@@ -305,33 +285,6 @@ constexpr auto gemv_iq4_nl =
 #else
 constexpr auto gemv_iq4_nl = ref::gemv_iq4_nl;
 #endif
-
-// IQ4_XS: per sub-block of 32, IQ4_NL's lookup and signed dot products scaled in the
-// pairwise add; the super-block's int32 sum is exact, and its float finish is the
-// reference's (kq_finish), so every table gives ref::gemv_iq4_xs's bits.
-inline void gemv_iq4_xs(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows,
-                        int64_t n_blocks) {
-#if defined(__AVX2__) || defined(__SSSE3__) || defined(__ARM_NEON)
-  using namespace qgemv_detail;
-  constexpr int64_t kBytes = 136;
-  for (int64_t r = 0; r < rows; ++r) {
-    float acc = 0;
-    for (int64_t b = 0; b < n_blocks; ++b) {
-      const uint8_t* blk = w + r * row_bytes + b * kBytes;
-      I32 si = izero();
-#pragma GCC unroll 8
-      for (int s = 0; s < 8; ++s)
-        si = iadd(si, scaled_dot(load_iq4nl(blk + 8 + 16 * s), x[b].qs + 32 * s, iq4xs_scale(blk, s)));
-      uint16_t d;
-      std::memcpy(&d, blk, 2);
-      acc = kq_finish(acc, half(d), 0.0f, x[b].d, hsum_i32(si), 0);
-    }
-    y[r] = acc;
-  }
-#else
-  ref::gemv_iq4_xs(w, row_bytes, x, y, rows, n_blocks);
-#endif
-}
 
 #if !defined(__AVX2__)  // AVX2: panels of 8 rows (ops/qgemm_q8-inl.h)
 inline void gemm_q8_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, int64_t M, float* y, int64_t ldy,

@@ -74,28 +74,6 @@ void gemv_iq4_nl(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* 
   }
 }
 
-void gemv_iq4_xs(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks) {
-  constexpr int64_t kBytes = 136;  // fp16 d, scales_h, scales_l[4], qs[128]
-  for (int64_t r = 0; r < rows; ++r) {
-    float acc = 0;
-    for (int64_t b = 0; b < n_blocks; ++b) {
-      const uint8_t* blk = w + r * row_bytes + b * kBytes;
-      const uint8_t* qs = blk + 8;
-      int32_t sumi = 0;
-      for (int s = 0; s < 8; ++s) {
-        int32_t dot = 0;
-        for (int j = 0; j < 16; ++j) {
-          dot += int32_t{kIq4Values[qs[16 * s + j] & 0x0F]} * x[b].qs[32 * s + j];
-          dot += int32_t{kIq4Values[qs[16 * s + j] >> 4]} * x[b].qs[32 * s + 16 + j];
-        }
-        sumi += iq4xs_scale(blk, s) * dot;
-      }
-      acc = kq_finish(acc, fp16_to_fp32(static_cast<uint16_t>(blk[0] | blk[1] << 8)), 0.0f, x[b].d, sumi, 0);
-    }
-    y[r] = acc;
-  }
-}
-
 void gemv_q4_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* y, int64_t rows, int64_t n_blocks) {
   for (int64_t r = 0; r < rows; ++r) {
     float sum = 0;
@@ -207,12 +185,33 @@ void gemv_q3_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y,
       int32_t sumi = 0;
       for (int i = 0; i < kQK; ++i) {
         const int h = i / 128, j = (i % 128) / 32, l = i % 32, g = i / 16;
-        const int low = g < 8 ? (sc[g] & 0x0F) : (sc[g - 8] >> 4);
-        const int scale = (low | ((sc[8 + g % 4] >> (2 * (g / 4))) & 3) << 4) - 32;
+        const int scale = q3k_scale(sc, g);
         const int q = ((qs[32 * h + l] >> (2 * j)) & 3) - 4 + 4 * ((hmask[l] >> (4 * h + j)) & 1);
         sumi += scale * q * x[b].qs[i];
       }
       acc = kq_finish(acc, u16_half(blk + 108), 0.0f, x[b].d, sumi, 0);
+    }
+    y[r] = acc;
+  }
+}
+
+void gemv_iq4_xs(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows, int64_t n_blocks) {
+  constexpr int64_t kBytes = 136;  // fp16 d, scales_h, scales_l[4], qs[128]
+  for (int64_t r = 0; r < rows; ++r) {
+    float acc = 0;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const uint8_t* blk = w + r * row_bytes + b * kBytes;
+      const uint8_t* qs = blk + 8;
+      int32_t sumi = 0;
+      for (int s = 0; s < 8; ++s) {
+        int32_t dot = 0;
+        for (int j = 0; j < 16; ++j) {
+          dot += int32_t{kIq4Values[qs[16 * s + j] & 0x0F]} * x[b].qs[32 * s + j];
+          dot += int32_t{kIq4Values[qs[16 * s + j] >> 4]} * x[b].qs[32 * s + 16 + j];
+        }
+        sumi += iq4xs_scale(blk, s) * dot;
+      }
+      acc = kq_finish(acc, u16_half(blk), 0.0f, x[b].d, sumi, 0);
     }
     y[r] = acc;
   }

@@ -68,9 +68,8 @@ inline float kq_finish(float acc, float d, float dmin, float xd, int32_t sumi, i
   return acc + d * xd * static_cast<float>(sumi) - dmin * xd * static_cast<float>(summ);
 }
 
-// Q3_K's 16 scales (6 bits each, less 32) from its 12 packed bytes: the low 4 bits of scale
-// g in the low (g < 8) or high (g >= 8) nibble of byte g % 8, the top 2 in bits 2(g / 4) of
-// byte 8 + g % 4; worked on as 32-bit words, four scales per word.
+// Q3_K's 16 scales at once (q3k_scale's values, runtime/dtype.h), worked on as 32-bit
+// words, four scales per word.
 inline void q3k_scales(const uint8_t* p, int8_t out[16]) {
   uint32_t w[3], o[4];
   std::memcpy(w, p, 12);
@@ -83,13 +82,6 @@ inline void q3k_scales(const uint8_t* p, int8_t out[16]) {
   // xor takes the 0x80 back (b < 0x20 wraps to b - 32 as an int8).
   for (uint32_t& v : o) v = ((v | 0x80808080u) - 0x20202020u) ^ 0x80808080u;
   std::memcpy(out, o, 16);
-}
-
-// IQ4_XS's scale of sub-block s (0..7), less 32: 4 bits in nibble s % 2 of scales_l[s / 2],
-// 2 in bits 2s of the little-endian scales_h (blk: the 136-byte block).
-inline int iq4xs_scale(const uint8_t* blk, int s) {
-  const int scales_h = blk[2] | blk[3] << 8;
-  return (((blk[4 + s / 2] >> (4 * (s % 2))) & 0x0F) | ((scales_h >> (2 * s)) & 3) << 4) - 32;
 }
 
 namespace ref {

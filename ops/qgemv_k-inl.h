@@ -372,6 +372,27 @@ void gemv_low_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y
     y[r] = acc;
   }
 }
+
+// IQ4_XS: per sub-block of 32, IQ4_NL's lookup and signed dot products (ops/qgemv-inl.h)
+// scaled in the pairwise add; the super-block's int32 sum is exact and its float finish is
+// kq_finish, so every table gives ref::gemv_iq4_xs's bits.
+inline void gemv_iq4_xs_rows(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y, int64_t rows,
+                             int64_t n_blocks) {
+  constexpr int64_t kBytes = 136;
+  for (int64_t r = 0; r < rows; ++r) {
+    float acc = 0;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const uint8_t* blk = w + r * row_bytes + b * kBytes;
+      I32 si = zero();
+#pragma GCC unroll 8
+      for (int s = 0; s < 8; ++s)
+        si = add(si, qgemv_detail::scaled_dot(qgemv_detail::load_iq4nl(blk + 8 + 16 * s), x[b].qs + 32 * s,
+                                              iq4xs_scale(blk, s)));
+      acc = kq_finish(acc, half(blk), 0.0f, x[b].d, hsum(si), 0);
+    }
+    y[r] = acc;
+  }
+}
 #endif
 
 }  // namespace qgemv_k_detail
@@ -383,12 +404,14 @@ constexpr auto gemv_q3_k = qgemv_k_detail::gemv_low_k<true>;
 constexpr auto gemv_q4_k = qgemv_k_detail::gemv_q45_k<false>;
 constexpr auto gemv_q5_k = qgemv_k_detail::gemv_q45_k<true>;
 constexpr auto gemv_q6_k = qgemv_k_detail::gemv_q6_k_rows;
+constexpr auto gemv_iq4_xs = qgemv_k_detail::gemv_iq4_xs_rows;
 #else
 constexpr auto gemv_q2_k = ref::gemv_q2_k;
 constexpr auto gemv_q3_k = ref::gemv_q3_k;
 constexpr auto gemv_q4_k = ref::gemv_q4_k;
 constexpr auto gemv_q5_k = ref::gemv_q5_k;
 constexpr auto gemv_q6_k = ref::gemv_q6_k;
+constexpr auto gemv_iq4_xs = ref::gemv_iq4_xs;
 #endif
 
 }  // namespace altup::ops::ALTUP_ISA

@@ -116,10 +116,8 @@ Status dequantize_k(DType t, const uint8_t* p, float* dst, uint64_t n) {
 // qs[32h + l] is value 128h + 32j + l, and each 16 values have their own scale.
 //   Q2_K (scales[16], qs[64], d, dmin): scale byte g = sc | m << 4 (4 bits each),
 //        value = (d * sc) * q - (dmin * m).
-//   Q3_K (hmask[32], qs[64], scales[12], d): 6-bit scales, the low 4 bits of scale g in the
-//        low (g < 8) or high (g >= 8) nibble of byte g % 8, the top 2 in bits 2(g / 4) of
-//        byte 8 + g % 4; value = (d * (scale - 32)) * (q - 4 + 4 * hbit), where hbit is bit
-//        4h + j of hmask[l].
+//   Q3_K (hmask[32], qs[64], scales[12], d): 6-bit scales (q3k_scale, less 32 already);
+//        value = (d * scale) * (q - 4 + 4 * hbit), where hbit is bit 4h + j of hmask[l].
 // The order of operations is the gguf package's (its dequantize_blocks).
 Status dequantize_low_k(DType t, const uint8_t* p, float* dst, uint64_t n) {
   const DTypeTraits& tr = traits(t);
@@ -140,8 +138,7 @@ Status dequantize_low_k(DType t, const uint8_t* p, float* dst, uint64_t n) {
           const uint8_t* q = qs + 32 * h + 16 * r;
           float* out = dst + 128 * h + 32 * j + 16 * r;
           if (three) {
-            const int low = g < 8 ? (sc[g] & 0x0F) : (sc[g - 8] >> 4);
-            const float dl = d * static_cast<float>((low | ((sc[8 + g % 4] >> (2 * (g / 4))) & 3) << 4) - 32);
+            const float dl = d * static_cast<float>(q3k_scale(sc, g));
             const uint8_t* hm = hmask + 16 * r;
             const int bit = 4 * h + j;
             for (int l = 0; l < 16; ++l)
@@ -157,8 +154,7 @@ Status dequantize_low_k(DType t, const uint8_t* p, float* dst, uint64_t n) {
 
 // IQ4_NL (d, qs[16]) and IQ4_XS (d, scales_h, scales_l[4], qs[128]): 4-bit indices into a
 // fixed non-linear table, 32 values per block (IQ4_XS: 8 per super-block of 256, each with
-// a 6-bit scale: low 4 bits in nibble s % 2 of scales_l[s / 2], top 2 in bits 2s of
-// scales_h). Index j < 16 of a block of 32 is the low nibble of its byte j, j >= 16 the high
+// a 6-bit scale, iq4xs_scale). Index j < 16 of a block of 32 is the low nibble of its byte j, j >= 16 the high
 // nibble of byte j - 16. value = d * table[index] (IQ4_XS: (d * (scale - 32)) * table[index]).
 Status dequantize_iq4(DType t, const uint8_t* p, float* dst, uint64_t n) {
   const DTypeTraits& tr = traits(t);
@@ -167,14 +163,9 @@ Status dequantize_iq4(DType t, const uint8_t* p, float* dst, uint64_t n) {
   const bool xs = t == DType::IQ4_XS;
   for (uint64_t b = 0; b < n / per; ++b, p += tr.block_bytes) {
     const float d = fp16_to_fp32(u16_at(p));
-    const uint16_t scales_h = xs ? u16_at(p + 2) : 0;
     const uint8_t* qs = p + (xs ? 8 : 2);
     for (uint64_t s = 0; s < per / 32; ++s, qs += 16, dst += 32) {
-      float dl = d;
-      if (xs) {
-        const int ls = ((p[4 + s / 2] >> (4 * (s % 2))) & 0x0F) | ((scales_h >> (2 * s)) & 3) << 4;
-        dl = d * static_cast<float>(ls - 32);
-      }
+      const float dl = xs ? d * static_cast<float>(iq4xs_scale(p, static_cast<int>(s))) : d;
       for (int j = 0; j < 16; ++j) dst[j] = dl * static_cast<float>(kIq4Values[qs[j] & 0x0F]);
       for (int j = 0; j < 16; ++j) dst[16 + j] = dl * static_cast<float>(kIq4Values[qs[j] >> 4]);
     }

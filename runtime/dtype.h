@@ -164,6 +164,22 @@ inline int q6k_value(const BlockQ6_K& b, int i) {
   return (low4 | (top2 << 4)) - 32;
 }
 
+// Scale g (0..15) of a Q3_K block, less 32 (sc: its 12 packed scale bytes): the low 4 bits in
+// the low (g < 8) or high (g >= 8) nibble of byte g % 8, the top 2 in bits 2(g / 4) of byte
+// 8 + g % 4.
+inline int q3k_scale(const uint8_t* sc, int g) {
+  const int low = g < 8 ? (sc[g] & 0x0F) : (sc[g - 8] >> 4);
+  return (low | ((sc[8 + g % 4] >> (2 * (g / 4))) & 3) << 4) - 32;
+}
+
+// Scale of sub-block s (0..7) of an IQ4_XS block (blk: its 136 bytes: fp16 d, scales_h,
+// scales_l[4], qs[128]), less 32: 4 bits in nibble s % 2 of scales_l[s / 2], 2 in bits 2s of
+// the little-endian scales_h.
+inline int iq4xs_scale(const uint8_t* blk, int s) {
+  const int scales_h = blk[2] | blk[3] << 8;
+  return (((blk[4 + s / 2] >> (4 * (s % 2))) & 0x0F) | ((scales_h >> (2 * s)) & 3) << 4) - 32;
+}
+
 // IQ4_NL / IQ4_XS: the 16 values a 4-bit index stands for (before the block's scale).
 inline constexpr int8_t kIq4Values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
