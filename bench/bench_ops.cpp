@@ -22,6 +22,8 @@
 #include "ops/elementwise.h"
 #include "ops/isa.h"
 #include "ops/matmul.h"
+#include "ops/matmul_masked.h"
+#include "ops/matmul_sparse.h"
 #include "ops/qgemv.h"
 #include "runtime/threading.h"
 
@@ -385,6 +387,67 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%-44s GEMV while M <= %lld (compiled in: %lld)\n",
                  ("matmul_crossover_" + std::string(dtype_name(dt))).c_str(), static_cast<long long>(crossover),
                  static_cast<long long>(compiled));
+  }
+
+  // The sparse FFN products (Gemma 3n's sparse layers, E2B's f16 shapes): the masked up
+  // projection [8192 x 2048] and the sparse-input down projection on [2048 x 8192] transposed,
+  // each against its dense product, by the fraction of entries kept, for one token (cold
+  // weights: 4 copies in turn) and a prefill (512 tokens; quick: 64). The crossover is the
+  // largest density at which the sparse path was still faster, beside the compiled threshold.
+  for (const bool up : {true, false}) {
+    const int64_t N = up ? 8192 : 2048, K = up ? 2048 : 8192;
+    const int n_copies = 4;
+    std::vector<std::vector<uint16_t>> ws(n_copies), wts(n_copies);
+    for (int c = 0; c < n_copies; ++c) {
+      auto v = random_vec(static_cast<size_t>(N * K), 300 + c, 0.05f);
+      ws[c].resize(v.size());
+      for (size_t i = 0; i < v.size(); ++i) ws[c][i] = fp32_to_fp16(v[i]);
+      wts[c].resize(v.size());
+      (void)ops::transpose_weight(TensorView::contiguous(DType::F16, {N, K}, ws[c].data()), wts[c].data(), threads);
+    }
+    const char* name = up ? "matmul_masked" : "matmul_sparse";
+    for (const int64_t M : {int64_t{1}, int64_t{quick ? 64 : 512}}) {
+      auto xs = random_vec(static_cast<size_t>(M * K), 18);
+      std::vector<float> mask(static_cast<size_t>(M * (up ? N : K))), ys(static_cast<size_t>(M * N));
+      double crossover = 0;
+      bool sparse_still_wins = true;
+      for (const double p : {0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5}) {
+        std::mt19937 rng(19);
+        std::uniform_real_distribution<double> u(0, 1);
+        for (auto& v : mask) v = u(rng) < p ? 1.0f : 0.0f;
+        std::vector<float> xin = xs;  // the down projection's input is the sparse one
+        if (!up)
+          for (size_t i = 0; i < xin.size(); ++i) xin[i] *= mask[i];
+        auto time_path = [&](int path) {
+          int next = 0;
+          return median_seconds(
+              [&] {
+                const TensorView w = TensorView::contiguous(DType::F16, {N, K}, ws[next].data());
+                const TensorView wt = TensorView::contiguous(DType::F16, {K, N}, wts[next].data());
+                if (up)
+                  (void)ops::matmul_masked(xin.data(), M, w, mask.data(), ys.data(), threads, path);
+                else
+                  (void)ops::matmul_sparse(xin.data(), M, w, wt, ys.data(), threads, path);
+                next = (next + 1) % n_copies;
+              },
+              M == 1 ? 5 * n_copies : 3);
+        };
+        const double ts = time_path(1), td = time_path(2);
+        char label[96];
+        std::snprintf(label, sizeof label, "%s_F16_m%lld_p%02d_sparse_over_dense", name, static_cast<long long>(M),
+                      static_cast<int>(std::lround(p * 100)));
+        report(Measurement(label, ts, ts / td, "ratio"));
+        if (sparse_still_wins && ts < td)
+          crossover = p;
+        else
+          sparse_still_wins = false;
+      }
+      std::printf("{\"name\": \"%s_crossover_m%lld\", \"measured_max_sparse_density\": %.2f, \"compiled\": %.2f}\n",
+                  name, static_cast<long long>(M), crossover, up ? ops::kMaskedDenseAbove : ops::kSparseDenseAbove);
+      std::fprintf(stderr, "%-44s sparse while density <= %.2f (compiled in: %.2f)\n",
+                   (std::string(name) + "_crossover_m" + std::to_string(M)).c_str(), crossover,
+                   up ? ops::kMaskedDenseAbove : ops::kSparseDenseAbove);
+    }
   }
 
   // AltUp predict + correct (K = 4, d = 2048, one token) against one f32 GEMV [2048 x 2048].

@@ -24,11 +24,20 @@ TensorId attention_block(Builder& b, TensorId xn, const AttentionWeights& w, con
 }
 
 TensorId gated_ffn(Builder& b, TensorId xn, WeightRef gate, WeightRef up, WeightRef down, ops::Act act,
-                   const LayerConfig& cfg) {
+                   const LayerConfig& cfg, WeightRef down_t) {
   TensorId g = b.matmul("ffn_gate", xn, gate);  // [T, ffn]
-  if (cfg.sparsity > 0) g = b.gaussian_topk("ffn_sparsity", g, cfg.sparsity);
-  const TensorId u = b.matmul("ffn_up", xn, up);                   // [T, ffn]
-  return b.matmul("ffn_down", b.glu("ffn_act", g, u, act), down);  // [T, d]
+  TensorId u;                                   // [T, ffn]
+  if (cfg.sparsity > 0) {
+    // Gaussian top-k zeroes about a fraction `sparsity` of g, and act(0) = 0 for every Act,
+    // so up's entries there only ever meet a zero: compute just the others.
+    g = b.gaussian_topk("ffn_sparsity", g, cfg.sparsity);
+    u = b.matmul_masked("ffn_up", xn, up, g, 1.0f - cfg.sparsity);
+  } else {
+    u = b.matmul("ffn_up", xn, up);
+  }
+  const TensorId h = b.glu("ffn_act", g, u, act);  // [T, ffn], zero wherever g is
+  if (cfg.sparsity > 0 && down_t) return b.matmul_sparse("ffn_down", h, down, down_t, 1.0f - cfg.sparsity);
+  return b.matmul("ffn_down", h, down);  // [T, d]
 }
 
 }  // namespace altup

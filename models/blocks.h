@@ -44,9 +44,11 @@ struct KvCache {
 TensorId attention_block(Builder& b, TensorId xn, const AttentionWeights& w, const AttentionShape& s,
                          const LayerConfig& cfg, TensorId pos, KvCache cache);
 
-// down(act(gate(xn)) ⊙ up(xn)), with Gaussian top-k on the gate when cfg.sparsity > 0.
+// down(act(gate(xn)) ⊙ up(xn)), with Gaussian top-k on the gate when cfg.sparsity > 0: then
+// up is computed only where the gate kept a value, and with down_t (down transposed, [F, d])
+// the down projection reads only the weight rows of the non-zero inputs.
 //                                                                       xn [T, d] -> [T, d]
 TensorId gated_ffn(Builder& b, TensorId xn, WeightRef gate, WeightRef up, WeightRef down, ops::Act act,
-                   const LayerConfig& cfg);
+                   const LayerConfig& cfg, WeightRef down_t = {});
 
 }  // namespace altup

@@ -5,6 +5,8 @@
 #include "ops/layout.h"
 #include "ops/matmul.h"
 #include "ops/rmsnorm.h"
+#include "ops/matmul_masked.h"
+#include "ops/matmul_sparse.h"
 #include "ops/sparsity.h"
 
 namespace altup {
@@ -40,6 +42,19 @@ TensorId Builder::matmul(const std::string& name, TensorId x, WeightRef w) {
   const Shape& s = shape(x);
   const int64_t rows = s.numel() / w.view->cols();
   return node(ops::kMatMul, {x, weight(w)}, name, {rows, w.view->rows()});
+}
+
+TensorId Builder::matmul_masked(const std::string& name, TensorId x, WeightRef w, TensorId mask, float density) {
+  const Shape& s = shape(x);
+  const int64_t rows = s.numel() / w.view->cols();
+  return node(ops::kMatMulMasked, {x, weight(w), mask}, name, {rows, w.view->rows()}, ops::MaskedParams{density});
+}
+
+TensorId Builder::matmul_sparse(const std::string& name, TensorId x, WeightRef w, WeightRef w_t, float density) {
+  const Shape& s = shape(x);
+  const int64_t rows = s.numel() / w.view->cols();
+  return node(ops::kMatMulSparse, {x, weight(w), weight(w_t)}, name, {rows, w.view->rows()},
+              ops::SparseParams{density});
 }
 
 TensorId Builder::add(const std::string& name, TensorId a, TensorId b) {

@@ -47,6 +47,11 @@ class Builder {
   void rms_norm_in_place(const std::string& name, TensorId x, WeightRef w, float eps);  // x a view
   // x [rows, K] · W [N, K]ᵀ -> [rows, N]; x may be [T, H, hd] with K = H·hd.
   TensorId matmul(const std::string& name, TensorId x, WeightRef w);
+  // The same where mask [rows, N] is non-zero, 0 elsewhere (ops/matmul_masked.h); density:
+  // the expected fraction kept, for the profiler's estimates.
+  TensorId matmul_masked(const std::string& name, TensorId x, WeightRef w, TensorId mask, float density);
+  // x · Wᵀ for a mostly-zero x, reading w_t = Wᵀ a row per non-zero input (ops/matmul_sparse.h).
+  TensorId matmul_sparse(const std::string& name, TensorId x, WeightRef w, WeightRef w_t, float density);
   TensorId add(const std::string& name, TensorId a, TensorId b);     // a's shape; b broadcast over rows
   void add_into(const std::string& name, TensorId dst, TensorId x);  // dst += x (x may be one row)
   TensorId mul(const std::string& name, TensorId a, TensorId b);     // a's shape; b broadcast over rows

@@ -6,6 +6,9 @@
 
 #include "ops/altup_mix.h"
 #include "ops/convert.h"
+#include "ops/matmul_sparse.h"
+#include "runtime/mapped_file.h"
+#include "runtime/threading.h"
 
 namespace altup {
 
@@ -205,6 +208,30 @@ std::vector<WeightSpec> gemma3n_weight_list(const Gemma3nHParams& hp) {
   return specs;
 }
 
+// The sparse layers' down projections read their weight a row per non-zero input, so they
+// need it transposed ([F, H]; ops/matmul_sparse.h). That is exact only for f32 / f16 / bf16:
+// quantized down weights keep the dense product. The file's own copy is read once here and,
+// when the file is mapped, its pages are handed back: the transposed one takes its place in
+// memory (E2B f16: 10 x 32 MiB).
+Status Gemma3nModel::transpose_sparse_downs() {
+  for (int64_t l = 0; l < hp_.sizes.n_layers; ++l) {
+    Gemma3nLayerWeights& W = w_.layers[static_cast<size_t>(l)];
+    if (!(hp_.layers[static_cast<size_t>(l)].sparsity > 0) || !ops::sparse_transposable(W.down.view->dtype)) continue;
+    const TensorView& down = *W.down.view;
+    auto bytes = tensor_bytes(down.dtype, {down.cols(), down.rows()});
+    if (!bytes) return bytes.error();
+    float* store = transposed_.emplace_back(new float[(*bytes + 3) / 4]).get();
+    ALTUP_TRY(ops::transpose_weight(down, store, available_threads()));
+    if (release_rows_) release_mapped_rows(down.data, *bytes, down.data, *bytes);
+    const auto it = bound_.views
+                        .emplace(blk(l, "ffn_down.weight") + " (transposed)",
+                                 TensorView::contiguous(down.dtype, {down.cols(), down.rows()}, store))
+                        .first;
+    W.down_t = {&it->first, &it->second};
+  }
+  return {};
+}
+
 Result<std::unique_ptr<Gemma3nModel>> Gemma3nModel::load(const GgufFile& f) {
   auto hp = Gemma3nHParams::from_gguf(f);
   if (!hp) return hp.error();
@@ -256,6 +283,7 @@ Result<std::unique_ptr<Gemma3nModel>> Gemma3nModel::load(const GgufFile& f) {
   m->w_.layers.resize(static_cast<size_t>(m->hp_.sizes.n_layers));
   for (int64_t l = 0; l < m->hp_.sizes.n_layers; ++l)
     bind_rows(m->bound_, layer_rows(m->hp_, l), &m->w_.layers[static_cast<size_t>(l)]);
+  ALTUP_TRY(m->transpose_sparse_downs());
   return m;
 }
 
@@ -352,8 +380,8 @@ ForwardGraph Gemma3nModel::build(Graph& g, int64_t T, int64_t ctx, int64_t max_t
         attention_block(b, h, {W.wq, W.wk, W.wv, W.wo, W.q_norm, W.k_norm}, attn, lc, io.pos, cache);  // [T, H]
     const TensorId a1 = b.add("attn_residual", pa, b.rms_norm("attn_post_norm", att, W.post_attn_norm, eps));
     const TensorId a2 = b.scale("laurel_mix", b.add("laurel_add", a1, lau), 1.0f / std::sqrt(2.0f));
-    const TensorId ffn =
-        gated_ffn(b, b.rms_norm("ffn_norm", a2, W.ffn_norm, eps), W.gate, W.up, W.down, ops::Act::GeluTanh, cfg);
+    const TensorId ffn = gated_ffn(b, b.rms_norm("ffn_norm", a2, W.ffn_norm, eps), W.gate, W.up, W.down,
+                                   ops::Act::GeluTanh, cfg, W.down_t);
     const TensorId out = b.add("ffn_residual", a2, b.rms_norm("ffn_post_norm", ffn, W.post_ffn_norm, eps));  // [T, H]
     // Correct: X_i = P_i + (1 + c_i)(out - P_a) with c = router(out) W_corrᵀ per token.
     const TensorId c = b.matmul("altup_correct_coefs", router(b, out, W, H, eps), W.correct_coef);  // [T, K]

@@ -40,7 +40,8 @@ struct Gemma3nLayerWeights {
   WeightRef post_attn_norm;                             // [H]
   WeightRef laurel_l, laurel_r, laurel_norm;            // [r, H], [H, r], [H]
   WeightRef ffn_norm, gate, up, down, post_ffn_norm;    // [H], [F, H] x2, [H, F], [H]
-  WeightRef ple_gate, ple_proj, ple_norm;               // [P, H], [H, P], [H]
+  WeightRef down_t;                        // [F, H]: down transposed, on sparse layers with f32 / f16 / bf16 weights
+  WeightRef ple_gate, ple_proj, ple_norm;  // [P, H], [H, P], [H]
 };
 struct Gemma3nWeights {
   WeightRef embed;                                 // [V, H], also the output head (tied)
@@ -69,11 +70,15 @@ class Gemma3nModel : public Model {
 
  private:
   int64_t cache_slots(int64_t l, int64_t ctx, int64_t max_tokens) const;  // layer l's K / V rows
+  Status transpose_sparse_downs();                                        // fills down_t
 
   Gemma3nHParams hp_;
   BoundWeights bound_;                    // views into the file, plus the stream slices and clipped coefficients
   std::deque<std::vector<float>> owned_;  // the clipped correct coefficients (f32)
-  bool release_rows_ = false;             // per-layer table rows: pages handed back after reading
+  // The transposed down weights: f32 / f16 / bf16 elements in float-aligned storage, left
+  // uninitialised until the transposition writes every element.
+  std::deque<std::unique_ptr<float[]>> transposed_;
+  bool release_rows_ = false;  // per-layer table rows: pages handed back after reading
   Gemma3nWeights w_;
 };
 

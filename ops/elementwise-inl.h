@@ -28,6 +28,16 @@ inline void axpy(float a, const float* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
+template <bool kBf16>
+inline void axpy_half(float a, const uint16_t* x, float* y, int64_t n) {
+  const V va(a);
+  int64_t i = 0;
+  for (; i + L <= n; i += L) storeu(y + i, xsimd::fma(va, kBf16 ? load_bf16(x + i) : load_f16(x + i), loadu(y + i)));
+  for (; i < n; ++i) y[i] += a * (kBf16 ? bf16_to_fp32(x[i]) : fp16_to_fp32(x[i]));
+}
+inline void axpy_f16(float a, const uint16_t* x, float* y, int64_t n) { axpy_half<false>(a, x, y, n); }
+inline void axpy_bf16(float a, const uint16_t* x, float* y, int64_t n) { axpy_half<true>(a, x, y, n); }
+
 // The activations, one vector at a time; the scalar tail uses the same formulas in float.
 inline V silu_v(const V& x) { return x / (V(1.0f) + xsimd::exp(-x)); }
 // 0.5 * (1 + tanh(u)) = 1 / (1 + exp(-2u)): the same value through exp, which xsimd computes

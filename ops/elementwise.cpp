@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "ops/isa.h"
+#include "runtime/dtype.h"
 #include "ops/op_util.h"
 
 namespace altup::ops {
@@ -36,6 +37,12 @@ void softcap(const float* x, float cap, float* y, int64_t n) {
 }
 void axpy(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+void axpy_f16(float a, const uint16_t* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * fp16_to_fp32(x[i]);
+}
+void axpy_bf16(float a, const uint16_t* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * bf16_to_fp32(x[i]);
 }
 }  // namespace ref
 

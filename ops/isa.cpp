@@ -67,6 +67,8 @@ const Kernels& scalar_kernels() {
       ref::glu,
       ref::softcap,
       ref::axpy,
+      ref::axpy_f16,
+      ref::axpy_bf16,
       ref::dot,
       ref::sum_squares,
       ref::sum,

@@ -27,8 +27,11 @@ struct Kernels {
   void (*act)(Act act, const float* x, float* y, int64_t n);
   void (*glu)(Act act, const float* g, const float* u, float* y, int64_t n);  // y = act(g) * u
   void (*softcap)(const float* x, float cap, float* y, int64_t n);            // cap * tanh(x / cap)
-  // y += a * x
+  // y += a * x; the same with x a row of f16 / bf16 values (the sparse FFN's transposed
+  // down projection, ops/matmul_sparse.h)
   void (*axpy)(float a, const float* x, float* y, int64_t n);
+  void (*axpy_f16)(float a, const uint16_t* x, float* y, int64_t n);
+  void (*axpy_bf16)(float a, const uint16_t* x, float* y, int64_t n);
 
   // Reductions.
   float (*dot)(const float* a, const float* b, int64_t n);

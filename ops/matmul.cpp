@@ -41,9 +41,11 @@ bool int8_gemm(DType t) { return t == DType::Q8_0 || t == DType::Q4_0 || kquant_
 bool plain(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
 int64_t act_block(DType t) { return int8_blocks32(t) ? 32 : int8_blocks256(t) ? 256 : 1; }
 
-// The M activation rows, quantized once for every weight row block to read: BlockQ8x for
-// Q8_0 / Q4_0, BlockQ8K for K-quants, nothing for the rest. Threads take tokens. The store
-// is the calling thread's; the workers write through its pointer.
+}  // namespace
+
+namespace detail {
+
+// The store is the calling thread's; the workers write through its pointer.
 const void* quantize_activations(const Kernels& k, DType t, const float* x, int64_t M, int64_t K, int threads) {
   thread_local std::vector<BlockQ8x> q32;
   thread_local std::vector<BlockQ8K> q256;
@@ -67,41 +69,61 @@ const void* quantize_activations(const Kernels& k, DType t, const float* x, int6
   return nullptr;
 }
 
+void gemv_token(const Kernels& k, const TensorView& w, const float* x, const void* xq, int64_t m, float* y, int64_t r0,
+                int64_t rows) {
+  const int64_t K = w.cols(), nb = K / act_block(w.dtype), rb = static_cast<int64_t>(w.row_stride());
+  const float* xm = x + m * K;
+  const auto* x32 = static_cast<const BlockQ8x*>(xq) + m * nb;
+  const auto* x256 = static_cast<const BlockQ8K*>(xq) + m * nb;
+  const uint8_t* wb = w.row<const uint8_t>(r0);
+  switch (w.dtype) {
+    case DType::F32: k.gemv_f32(w.row<const float>(r0), K, xm, y, rows, K); break;
+    case DType::F16: k.gemv_f16(w.row<const uint16_t>(r0), K, xm, y, rows, K); break;
+    case DType::BF16: k.gemv_bf16(w.row<const uint16_t>(r0), K, xm, y, rows, K); break;
+    case DType::Q8_0: k.gemv_q8_0(wb, rb, x32, y, rows, nb); break;
+    case DType::Q4_0: k.gemv_q4_0(wb, rb, x32, y, rows, nb); break;
+    case DType::IQ4_NL: k.gemv_iq4_nl(wb, rb, x32, y, rows, nb); break;
+    case DType::Q4_K: k.gemv_q4_k(wb, rb, x256, y, rows, nb); break;
+    case DType::Q5_K: k.gemv_q5_k(wb, rb, x256, y, rows, nb); break;
+    case DType::Q6_K: k.gemv_q6_k(wb, rb, x256, y, rows, nb); break;
+    case DType::Q2_K: k.gemv_q2_k(wb, rb, x256, y, rows, nb); break;
+    case DType::Q3_K: k.gemv_q3_k(wb, rb, x256, y, rows, nb); break;
+    case DType::IQ4_XS: k.gemv_iq4_xs(wb, rb, x256, y, rows, nb); break;
+    default: {  // the rest decoded to f32 first (runtime/dtype)
+      thread_local std::vector<float> decoded;
+      decoded.resize(static_cast<size_t>(rows * K));
+      for (int64_t r = 0; r < rows; ++r)
+        (void)dequantize_row(w.dtype, wb + r * rb, decoded.data() + r * K, static_cast<uint64_t>(K));
+      k.gemv_f32(decoded.data(), K, xm, y, rows, K);
+    }
+  }
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::gemv_token;
+using detail::quantize_activations;
+
 // xq: the activations from quantize_activations (null for plain weights).
 void gemv_block(const Kernels& k, const TensorView& w, const float* x, const void* xq, int64_t M, float* y, int64_t r0,
                 int64_t r1) {
   const int64_t K = w.cols(), N = w.rows();
-  const int64_t nb = K / act_block(w.dtype), rb = static_cast<int64_t>(w.row_stride());
-  const auto* x32 = static_cast<const BlockQ8x*>(xq);
-  const auto* x256 = static_cast<const BlockQ8K*>(xq);
   thread_local std::vector<float> decoded;  // [kRowBlock, K]: rows of the other types, in f32
   const bool decode = !plain(w.dtype) && !int8_blocks32(w.dtype) && !int8_blocks256(w.dtype);
   for (int64_t b = r0; b < r1; b += kRowBlock) {
     const int64_t rows = std::min(kRowBlock, r1 - b);
-    const uint8_t* wb = w.row<const uint8_t>(b);
-    if (decode) {
+    if (decode) {  // once per block, for every token
       decoded.resize(static_cast<size_t>(kRowBlock * K));
       for (int64_t r = 0; r < rows; ++r)
-        (void)dequantize_row(w.dtype, wb + r * rb, decoded.data() + r * K, static_cast<uint64_t>(K));
+        (void)dequantize_row(w.dtype, w.row<const uint8_t>(b + r), decoded.data() + r * K, static_cast<uint64_t>(K));
     }
     for (int64_t m = 0; m < M; ++m) {
-      const float* xm = x + m * K;
-      float* ym = y + m * N + b;
-      switch (w.dtype) {
-        case DType::F32: k.gemv_f32(w.row<const float>(b), K, xm, ym, rows, K); break;
-        case DType::F16: k.gemv_f16(w.row<const uint16_t>(b), K, xm, ym, rows, K); break;
-        case DType::BF16: k.gemv_bf16(w.row<const uint16_t>(b), K, xm, ym, rows, K); break;
-        case DType::Q8_0: k.gemv_q8_0(wb, rb, x32 + m * nb, ym, rows, nb); break;
-        case DType::Q4_0: k.gemv_q4_0(wb, rb, x32 + m * nb, ym, rows, nb); break;
-        case DType::IQ4_NL: k.gemv_iq4_nl(wb, rb, x32 + m * nb, ym, rows, nb); break;
-        case DType::Q4_K: k.gemv_q4_k(wb, rb, x256 + m * nb, ym, rows, nb); break;
-        case DType::Q5_K: k.gemv_q5_k(wb, rb, x256 + m * nb, ym, rows, nb); break;
-        case DType::Q6_K: k.gemv_q6_k(wb, rb, x256 + m * nb, ym, rows, nb); break;
-        case DType::Q2_K: k.gemv_q2_k(wb, rb, x256 + m * nb, ym, rows, nb); break;
-        case DType::Q3_K: k.gemv_q3_k(wb, rb, x256 + m * nb, ym, rows, nb); break;
-        case DType::IQ4_XS: k.gemv_iq4_xs(wb, rb, x256 + m * nb, ym, rows, nb); break;
-        default: k.gemv_f32(decoded.data(), K, xm, ym, rows, K); break;
-      }
+      if (decode)
+        k.gemv_f32(decoded.data(), K, x + m * K, y + m * N + b, rows, K);
+      else
+        gemv_token(k, w, x, xq, m, y + m * N + b, b, rows);
     }
   }
 }

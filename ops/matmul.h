@@ -38,6 +38,19 @@ void gemv(const TensorView& w, const float* x, float* y);
 Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int threads, int path = 0,
               const Kernels* table = nullptr);
 
+// Pieces of the GEMV path that the masked product (ops/matmul_masked.h) reuses.
+namespace detail {
+// The M activation rows in the 8-bit blocks that w's int8 kernels read (null for weights
+// without such kernels), quantized once; the store belongs to the calling thread and holds
+// until its next call.
+const void* quantize_activations(const Kernels& k, DType t, const float* x, int64_t M, int64_t K, int threads);
+// Token m against `rows` consecutive rows of W from r0: y[0, rows). x: all tokens' f32 rows
+// [M, K]; xq: quantize_activations' result for them. Every row gives the same bits whether
+// it is reached alone or in a block.
+void gemv_token(const Kernels& k, const TensorView& w, const float* x, const void* xq, int64_t m, float* y, int64_t r0,
+                int64_t rows);
+}  // namespace detail
+
 // Graph op: inputs {x [.., K], W [N, K]}, output [.., N].
 extern const OpDef kMatMul;
 

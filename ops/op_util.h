@@ -2,6 +2,7 @@
 // one thread when the work is too small to be worth waking another.
 #pragma once
 
+#include <algorithm>
 #include <initializer_list>
 
 #include "runtime/executor.h"
@@ -31,6 +32,24 @@ template <class F>
 void for_rows(int64_t rows, int64_t cols, int threads, F&& fn) {
   const int t = rows * cols >= kMinParallelElems ? threads : 1;
   parallel_for(rows, t, fn);
+}
+
+// How many of x[0, n) are not zero, threaded when n is large: the sparse products
+// (ops/matmul_masked.h, matmul_sparse.h) choose their path by it.
+inline int64_t count_nonzero(const float* x, int64_t n, int threads) {
+  const int nt = n >= kMinParallelElems ? std::max(threads, 1) : 1;
+  int64_t part[64] = {};
+  const int parts = std::min(nt, 64);
+  parallel_for(parts, parts, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      int64_t c = 0;
+      for (int64_t i = n * t / parts; i < n * (t + 1) / parts; ++i) c += x[i] != 0.0f;
+      part[t] = c;
+    }
+  });
+  int64_t total = 0;
+  for (int t = 0; t < parts; ++t) total += part[t];
+  return total;
 }
 
 }  // namespace altup::ops

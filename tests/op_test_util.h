@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "ops/isa.h"
+#include "runtime/dtype.h"
 
 namespace altup::test {
 
@@ -107,6 +108,38 @@ constexpr bool kHaveOneDnn = false;
 
 inline std::string label(const ops::Kernels& k, int64_t n, int off) {
   return std::string(k.isa) + " n=" + std::to_string(n) + " offset=" + std::to_string(off);
+}
+
+// Offsets of the fp16 scale fields in one block of a quantized type.
+inline std::vector<size_t> half_fields(DType t) {
+  switch (t) {
+    case DType::Q8_0:
+    case DType::Q4_0:
+    case DType::Q5_0:
+    case DType::IQ4_NL:
+    case DType::IQ4_XS: return {0};
+    case DType::Q6_K: return {208};
+    case DType::Q2_K: return {80, 82};
+    case DType::Q3_K: return {108};
+    default: return {0, 2};  // Q4_1, Q5_1, Q4_K, Q5_K: d and the min's scale
+  }
+}
+
+// Random blocks of a quantized type (every bit pattern of the quants), with random fp16
+// scales in [-max_scale, max_scale] (random bits could be NaN or Inf there).
+inline std::vector<uint8_t> random_quant_rows(DType dt, int64_t rows, int64_t n, std::mt19937& rng, float max_scale) {
+  const size_t bytes = static_cast<size_t>(*tensor_bytes(dt, {rows, n}));
+  std::vector<uint8_t> w(bytes);
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (auto& b : w) b = static_cast<uint8_t>(byte(rng));
+  const size_t blk = traits(dt).block_bytes;
+  std::uniform_real_distribution<float> scale(-max_scale, max_scale);
+  for (size_t off = 0; off < bytes; off += blk)
+    for (size_t f : half_fields(dt)) {
+      const uint16_t d = fp32_to_fp16(scale(rng));
+      std::memcpy(&w[off + f], &d, 2);
+    }
+  return w;
 }
 
 }  // namespace altup::test

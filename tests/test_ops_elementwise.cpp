@@ -181,7 +181,7 @@ TEST_CASE("rope angles follow theta^(-2i/hd) and position 0 is the identity") {
   CHECK(s[3] == doctest::Approx(std::sin(3.0 / std::pow(10000.0, 6.0 / 8))).epsilon(1e-6));
 }
 
-TEST_CASE("f16 and bf16 rows convert exactly") {
+TEST_CASE("f16 and bf16 rows convert exactly, and axpy reads them") {
   const ops::Kernels& ref = ops::scalar_kernels();
   std::mt19937 rng(6);
   for (const ops::Kernels* k : simd_tables())
@@ -199,5 +199,16 @@ TEST_CASE("f16 and bf16 rows convert exactly") {
         k->cvt_bf16(h.data() + off, y.data(), n);
         ref.cvt_bf16(h.data() + off, want.data(), n);
         check_close(y.data(), want.data(), n, 0, 0, "cvt_bf16 " + label(*k, n, off));
+        // y += a * x with x in half precision: the values as above, y at a float offset too.
+        Buf y0(n, off), y1(n, 0);
+        fill(y0.data(), n, rng);
+        for (bool bf16 : {false, true}) {
+          std::memcpy(y1.data(), y0.data(), static_cast<size_t>(n) * 4);
+          std::memcpy(want.data(), y0.data(), static_cast<size_t>(n) * 4);
+          (bf16 ? k->axpy_bf16 : k->axpy_f16)(-0.61f, h.data() + off, y1.data(), n);
+          (bf16 ? ref.axpy_bf16 : ref.axpy_f16)(-0.61f, h.data() + off, want.data(), n);
+          check_close(y1.data(), want.data(), n, 1e-6f, 1e-6f,
+                      std::string(bf16 ? "axpy_bf16 " : "axpy_f16 ") + label(*k, n, off));
+        }
       }
 }

@@ -21,33 +21,8 @@ constexpr DType kKQuants[] = {DType::Q4_K, DType::Q5_K, DType::Q6_K};
 constexpr DType kAllNew[] = {DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q4_K,   DType::Q5_K,
                              DType::Q6_K, DType::Q2_K, DType::Q3_K, DType::IQ4_NL, DType::IQ4_XS};
 
-// Offsets of the fp16 scale fields in one block of t.
-std::vector<size_t> half_fields(DType t) {
-  switch (t) {
-    case DType::Q5_0:
-    case DType::IQ4_NL:
-    case DType::IQ4_XS: return {0};
-    case DType::Q6_K: return {208};
-    case DType::Q2_K: return {80, 82};
-    case DType::Q3_K: return {108};
-    default: return {0, 2};
-  }
-}
-
-// Random blocks (all bit patterns of the quants), with sane random fp16 scales.
 std::vector<uint8_t> random_rows(DType dt, int64_t rows, int64_t n, std::mt19937& rng) {
-  const size_t bytes = static_cast<size_t>(*tensor_bytes(dt, {rows, n}));
-  std::vector<uint8_t> w(bytes);
-  std::uniform_int_distribution<int> byte(0, 255);
-  for (auto& b : w) b = static_cast<uint8_t>(byte(rng));
-  const size_t blk = traits(dt).block_bytes;
-  std::uniform_real_distribution<float> scale(-0.01f, 0.01f);
-  for (size_t off = 0; off < bytes; off += blk)
-    for (size_t f : half_fields(dt)) {
-      const uint16_t d = fp32_to_fp16(scale(rng));
-      std::memcpy(&w[off + f], &d, 2);
-    }
-  return w;
+  return random_quant_rows(dt, rows, n, rng, 0.01f);
 }
 
 template <typename T>

@@ -131,24 +131,6 @@ TEST_CASE("embedding lookup: f32, f16, bf16 and q8_0 tables, scaled; bad ids are
   CHECK(s.error().message == "token id 11 is outside the vocabulary [0, 11)");
 }
 
-namespace {
-// Random Q8_0 / Q4_0 rows (the scales as fp16, the values over the whole range, -128 included
-// for Q8_0), and the float value of element i of row r, as the gguf package decodes it.
-std::vector<uint8_t> random_quant_rows(DType dt, int64_t rows, int64_t n, std::mt19937& rng) {
-  const size_t bytes = static_cast<size_t>(*tensor_bytes(dt, {rows, n}));
-  std::vector<uint8_t> w(bytes);
-  std::uniform_int_distribution<int> byte(0, 255);
-  for (auto& b : w) b = static_cast<uint8_t>(byte(rng));
-  const size_t blk = dt == DType::Q8_0 ? 34 : 18;
-  std::uniform_real_distribution<float> scale(-0.05f, 0.05f);
-  for (size_t off = 0; off < bytes; off += blk) {  // sane fp16 scales (random bits could be NaN)
-    const uint16_t d = fp32_to_fp16(scale(rng));
-    std::memcpy(&w[off], &d, 2);
-  }
-  return w;
-}
-}  // namespace
-
 TEST_CASE("activation quantization: 8-bit blocks of 32 with amax / 127 scales in fp16, never -128") {
   std::mt19937 rng(21);
   std::vector<float> x(32 * 5);
@@ -179,7 +161,7 @@ TEST_CASE("quantized GEMV kernels match the scalar reference on every table, siz
         for (int64_t rows : {1, 3, 4, 5, 9})
           for (int off : {0, 1, 3}) {  // row starts and the activation blocks misaligned
             const int64_t nb = n / 32;
-            const auto rows_bytes = random_quant_rows(dt, rows, std::max<int64_t>(n, 32), rng);
+            const auto rows_bytes = random_quant_rows(dt, rows, std::max<int64_t>(n, 32), rng, 0.05f);
             std::vector<uint8_t> wbuf(rows_bytes.size() + 64);
             uint8_t* w = wbuf.data() + off;
             std::memcpy(w, rows_bytes.data(), rows_bytes.size());
@@ -210,7 +192,7 @@ TEST_CASE("quantized GEMM tiles (prefill) match the scalar reference on every ta
       for (int64_t nb : {1, 2, 9, 64})
         for (int64_t rows : {1, 3, 4, 5, 63, 64, 65, 130})
           for (int64_t M : {1, 2, 3, 5, 8}) {
-            const auto rows_bytes = random_quant_rows(dt, rows, nb * 32, rng);
+            const auto rows_bytes = random_quant_rows(dt, rows, nb * 32, rng, 0.05f);
             const int64_t row_bytes = static_cast<int64_t>(rows_bytes.size()) / rows;
             std::vector<float> x(static_cast<size_t>(M * nb * 32));
             fill(x.data(), static_cast<int64_t>(x.size()), rng);
@@ -244,7 +226,7 @@ TEST_CASE("matmul on Q8_0 / Q4_0 weights: both paths close to the dequantized pr
   for (DType dt : {DType::Q8_0, DType::Q4_0})
     for (int64_t M : {1, 3, 33})
       for (auto [N, K] : std::vector<std::pair<int64_t, int64_t>>{{17, 32}, {64, 256}, {300, 96}, {4100, 288}}) {
-        const auto wq = random_quant_rows(dt, N, K, rng);
+        const auto wq = random_quant_rows(dt, N, K, rng, 0.05f);
         const TensorView w = TensorView::contiguous(dt, {N, K}, const_cast<uint8_t*>(wq.data()));
         std::vector<float> x(static_cast<size_t>(M * K)), want(static_cast<size_t>(M * N));
         fill(x.data(), M * K, rng, -1, 1);

@@ -1,0 +1,241 @@
+// The sparse FFN products (Gemma 3n's sparse layers): the masked up projection
+// (ops/matmul_masked.h) on every weight type and table, whose kept entries must carry the
+// GEMV's bits; the transposition of the down weight, exact; the sparse-input down projection
+// (ops/matmul_sparse.h) on every table against the double-precision reference; and the
+// switch to the dense products above the density threshold.
+#include <cstring>
+
+#include "ops/matmul.h"
+#include "ops/matmul_masked.h"
+#include "ops/matmul_sparse.h"
+#include "tests/op_test_util.h"
+
+using namespace altup;
+using namespace altup::test;
+
+namespace {
+
+// A mask of M x N entries, each kept (a positive value, as Gaussian top-k leaves) with
+// probability p.
+std::vector<float> random_mask(int64_t n, double p, std::mt19937& rng) {
+  std::uniform_real_distribution<double> u(0, 1);
+  std::vector<float> mask(static_cast<size_t>(n));
+  for (auto& v : mask) v = u(rng) < p ? static_cast<float>(0.1 + u(rng)) : 0.0f;
+  return mask;
+}
+
+// Weights of type dt: random floats for f32 / f16 / bf16, random blocks for the rest.
+std::vector<uint8_t> random_weights(DType dt, int64_t N, int64_t K, std::mt19937& rng) {
+  if (traits(dt).block_elems > 1) return random_quant_rows(dt, N, K, rng, 0.02f);
+  std::vector<float> f(static_cast<size_t>(N * K));
+  fill(f.data(), N * K, rng, -1, 1);
+  std::vector<uint8_t> w(static_cast<size_t>(*tensor_bytes(dt, {N, K})));
+  for (int64_t i = 0; i < N * K; ++i) {
+    if (dt == DType::F32) {
+      std::memcpy(&w[static_cast<size_t>(i) * 4], &f[static_cast<size_t>(i)], 4);
+    } else {
+      const uint16_t h = dt == DType::BF16 ? fp32_to_bf16(f[static_cast<size_t>(i)]) : fp32_to_fp16(f[i]);
+      std::memcpy(&w[static_cast<size_t>(i) * 2], &h, 2);
+    }
+  }
+  return w;
+}
+
+std::vector<int64_t> widths(DType dt) {
+  const int64_t b = traits(dt).block_elems;
+  return b == 1 ? std::vector<int64_t>{1, 7, 33, 130} : std::vector<int64_t>{b, 3 * b};
+}
+
+// max over tokens and rows of sum_k |W[r, k] x[m, k]|: the scale of a product's rounding.
+float abs_product_bound(const TensorView& w, const float* x, int64_t M) {
+  const int64_t N = w.rows(), K = w.cols();
+  std::vector<float> row(static_cast<size_t>(K));
+  double bound = 0;
+  for (int64_t r = 0; r < N; ++r) {
+    (void)dequantize_row(w.dtype, w.row<const uint8_t>(r), row.data(), static_cast<uint64_t>(K));
+    for (int64_t m = 0; m < M; ++m) {
+      double s = 0;
+      for (int64_t k = 0; k < K; ++k) s += std::fabs(static_cast<double>(row[k]) * x[m * K + k]);
+      bound = std::max(bound, s);
+    }
+  }
+  return static_cast<float>(bound);
+}
+
+// The same bytes (empty vectors included: memcmp may not see their null data).
+bool same_floats(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * 4) == 0);
+}
+
+// Whether the density of non-zero values in v[0, n) is above a path's threshold.
+bool above(const float* v, int64_t n, double threshold) {
+  int64_t kept = 0;
+  for (int64_t i = 0; i < n; ++i) kept += v[i] != 0.0f;
+  return static_cast<double>(kept) > threshold * static_cast<double>(n);
+}
+
+}  // namespace
+
+TEST_CASE("masked matmul: kept entries carry the GEMV's bits, the rest are zero, on every table and weight type") {
+  std::mt19937 rng(41);
+  for (DType dt : computable_dtypes())
+    for (int64_t K : widths(dt))
+      for (int64_t N : {0, 1, 5, 70}) {
+        const auto wbytes = random_weights(dt, N, K, rng);
+        const TensorView w = TensorView::contiguous(dt, {N, K}, const_cast<uint8_t*>(wbytes.data()));
+        for (int64_t M : {1, 4, 9})
+          for (double p : {0.0, 0.05, 0.5, 1.0}) {
+            const int off = M % 2 ? 3 : 0;  // misaligned starts on half the cases
+            Buf x(M * K, off);
+            fill(x.data(), M * K, rng);
+            const auto mask = random_mask(M * N, p, rng);
+            const float bound = abs_product_bound(w, x.data(), M);
+            const std::string at = std::string(dtype_name(dt)) + " M=" + std::to_string(M) + " N=" + std::to_string(N) +
+                                   " K=" + std::to_string(K) + " p=" + std::to_string(p) +
+                                   " offset=" + std::to_string(off);
+            for (const ops::Kernels* k : all_tables()) {
+              const std::string where = at + " " + k->isa;
+              std::vector<float> gemv(static_cast<size_t>(M * N)), one(gemv.size(), 7.0f), two(gemv.size(), 7.0f);
+              REQUIRE(ops::matmul(x.data(), M, w, gemv.data(), 1, 1, k).ok());
+              REQUIRE(ops::matmul_masked(x.data(), M, w, mask.data(), one.data(), 1, 1, k).ok());
+              REQUIRE(ops::matmul_masked(x.data(), M, w, mask.data(), two.data(), 2, 1, k).ok());
+              for (int64_t i = 0; i < M * N; ++i) {
+                const float want = mask[static_cast<size_t>(i)] != 0.0f ? gemv[static_cast<size_t>(i)] : 0.0f;
+                if (!same_bits(one[static_cast<size_t>(i)], want) || !same_bits(two[static_cast<size_t>(i)], want)) {
+                  FAIL_CHECK(where << ": entry " << i << " is " << one[static_cast<size_t>(i)] << " / "
+                                   << two[static_cast<size_t>(i)] << " (1 / 2 threads), want " << want);
+                  break;
+                }
+              }
+              // The path chosen by density: below the threshold the same bits; above it the
+              // dense product, masked, within rounding of them.
+              std::vector<float> chosen(gemv.size(), 7.0f), dense(gemv.size(), 7.0f);
+              REQUIRE(ops::matmul_masked(x.data(), M, w, mask.data(), chosen.data(), 2, 0, k).ok());
+              REQUIRE(ops::matmul_masked(x.data(), M, w, mask.data(), dense.data(), 2, 2, k).ok());
+              // The dense product may be oneDNN's on f32 activations where the GEMV rounds
+              // them to 8 bits (quantized weights): then they agree to that rounding.
+              const float tol = (traits(dt).block_elems == 1 ? 1e-5f : 1e-2f) * bound + 1e-6f;
+              check_close(chosen.data(), one.data(), M * N, 0, tol, "chosen path " + where);
+              check_close(dense.data(), one.data(), M * N, 0, tol, "dense path " + where);
+              if (!above(mask.data(), M * N, ops::kMaskedDenseAbove))
+                CHECK_MESSAGE(same_floats(chosen, one),
+                              where << ": at this density the sparse path must be the one taken");
+              for (int64_t i = 0; i < M * N; ++i)
+                if (mask[static_cast<size_t>(i)] == 0.0f && dense[static_cast<size_t>(i)] != 0.0f) {
+                  FAIL_CHECK(where << ": the dense path left masked entry " << i << " at "
+                                   << dense[static_cast<size_t>(i)]);
+                  break;
+                }
+            }
+            // Against the double-precision reference on the plain types (the quantized ones
+            // round the activations to 8 bits first; their GEMVs are checked elsewhere).
+            if (traits(dt).block_elems == 1) {
+              std::vector<float> want(static_cast<size_t>(M * N)), got(want.size());
+              ops::ref::matmul_masked(x.data(), M, w, mask.data(), want.data());
+              REQUIRE(ops::matmul_masked(x.data(), M, w, mask.data(), got.data(), 2, 1).ok());
+              check_close(got.data(), want.data(), M * N, 1e-5f, 1e-5f * static_cast<float>(K), "reference " + at);
+            }
+          }
+      }
+}
+
+TEST_CASE("masked matmul: refuses what matmul refuses; M = 0 and N = 0 write nothing") {
+  std::vector<uint8_t> q(66 * 2);
+  const TensorView bad = TensorView::contiguous(DType::IQ2_XXS, {2, 256}, q.data());
+  std::vector<float> x(256), mask(2, 1.0f), y(2, 7.0f);
+  auto s = ops::matmul_masked(x.data(), 1, bad, mask.data(), y.data(), 1);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().message.find("no kernel for IQ2_XXS") != std::string::npos);
+  std::vector<uint8_t> q8(34 * 2);
+  const TensorView ragged = TensorView::contiguous(DType::Q8_0, {1, 48}, q8.data());
+  s = ops::matmul_masked(x.data(), 1, ragged, mask.data(), y.data(), 1);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().message.find("whole blocks of 32") != std::string::npos);
+  std::vector<float> wf(2 * 4, 1.0f);
+  const TensorView w = TensorView::contiguous(DType::F32, {2, 4}, wf.data());
+  REQUIRE(ops::matmul_masked(x.data(), 0, w, mask.data(), y.data(), 1).ok());
+  CHECK(y[0] == 7.0f);
+}
+
+TEST_CASE("transpose_weight is exact for f32, f16 and bf16, at any shape and thread count") {
+  std::mt19937 rng(42);
+  for (DType dt : {DType::F32, DType::F16, DType::BF16})
+    for (auto [D, F] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {1, 9}, {7, 1}, {63, 65}, {130, 200}})
+      for (int threads : {1, 2}) {
+        const auto w = random_weights(dt, D, F, rng);
+        const size_t es = dt == DType::F32 ? 4 : 2;
+        std::vector<uint8_t> wt(w.size(), 0xAB);
+        REQUIRE(ops::transpose_weight(TensorView::contiguous(dt, {D, F}, const_cast<uint8_t*>(w.data())), wt.data(),
+                                      threads)
+                    .ok());
+        bool same = true;
+        for (int64_t d = 0; d < D && same; ++d)
+          for (int64_t f = 0; f < F && same; ++f)
+            same =
+                std::memcmp(&wt[static_cast<size_t>(f * D + d) * es], &w[static_cast<size_t>(d * F + f) * es], es) == 0;
+        CHECK_MESSAGE(same, dtype_name(dt) << " " << D << "x" << F << " threads=" << threads);
+      }
+  std::vector<uint8_t> q(34);
+  auto s = ops::transpose_weight(TensorView::contiguous(DType::Q8_0, {1, 32}, q.data()), q.data(), 1);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().message.find("f32 / f16 / bf16") != std::string::npos);
+}
+
+TEST_CASE(
+    "sparse-input matmul on the transposed weight matches the reference on every table; dense above the threshold") {
+  std::mt19937 rng(43);
+  for (DType dt : {DType::F32, DType::F16, DType::BF16})
+    for (int64_t D : {0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 2100})  // 2100: two column blocks of 2048
+      for (int64_t F : {1, 9, 100})
+        for (int64_t M : {1, 5, 40}) {  // 40: two token blocks of 32
+          const auto wb = random_weights(dt, D, F, rng);
+          std::vector<uint8_t> wtb(wb.size());
+          const TensorView w = TensorView::contiguous(dt, {D, F}, const_cast<uint8_t*>(wb.data()));
+          REQUIRE(ops::transpose_weight(w, wtb.data(), 2).ok());
+          const TensorView wt = TensorView::contiguous(dt, {F, D}, wtb.data());
+          for (double p : {0.0, 0.05, 0.3, 1.0})
+            for (int off : {0, 1}) {
+              Buf x(M * F, off);
+              const auto keep = random_mask(M * F, p, rng);
+              fill(x.data(), M * F, rng);
+              for (int64_t i = 0; i < M * F; ++i)
+                if (keep[static_cast<size_t>(i)] == 0.0f) x[i] = i % 2 ? 0.0f : -0.0f;
+              std::vector<float> want(static_cast<size_t>(M * D));
+              ops::ref::matmul_sparse(x.data(), M, wt, want.data());
+              const float atol = 1e-5f * static_cast<float>(F) * 3.0f;
+              const std::string at = std::string(dtype_name(dt)) + " M=" + std::to_string(M) +
+                                     " D=" + std::to_string(D) + " F=" + std::to_string(F) + " p=" + std::to_string(p) +
+                                     " offset=" + std::to_string(off);
+              for (const ops::Kernels* k : all_tables()) {
+                const std::string where = at + " " + k->isa;
+                std::vector<float> one(want.size(), 7.0f), two(want.size(), 7.0f), chosen(want.size(), 7.0f),
+                    dense(want.size(), 7.0f);
+                REQUIRE(ops::matmul_sparse(x.data(), M, w, wt, one.data(), 1, 1, k).ok());
+                REQUIRE(ops::matmul_sparse(x.data(), M, w, wt, two.data(), 2, 1, k).ok());
+                REQUIRE(ops::matmul_sparse(x.data(), M, w, wt, chosen.data(), 2, 0, k).ok());
+                REQUIRE(ops::matmul_sparse(x.data(), M, w, wt, dense.data(), 2, 2, k).ok());
+                check_close(one.data(), want.data(), M * D, 1e-5f, atol, "sparse path " + where);
+                check_thread_agreement(one.data(), two.data(), M * D, false, "sparse path " + where);
+                check_close(dense.data(), want.data(), M * D, 1e-5f, atol, "dense path " + where);
+                const bool sparse_taken = same_floats(chosen, two);
+                if (above(x.data(), M * F, ops::kSparseDenseAbove))
+                  CHECK_MESSAGE(same_floats(chosen, dense),
+                                where << ": above the threshold the dense product is taken");
+                else
+                  CHECK_MESSAGE(sparse_taken, where << ": at this density the sparse path is taken");
+              }
+            }
+        }
+}
+
+TEST_CASE("sparse-input matmul refuses a transposed weight that does not fit") {
+  std::vector<float> wf(6, 1.0f), wtf(6, 1.0f), x(3, 1.0f), y(2);
+  std::vector<uint16_t> wh(6);
+  const TensorView w = TensorView::contiguous(DType::F32, {2, 3}, wf.data());
+  for (const TensorView& wt : {TensorView::contiguous(DType::F32, {2, 3}, wtf.data()),    // not transposed
+                               TensorView::contiguous(DType::F16, {3, 2}, wh.data())}) {  // another dtype
+    auto s = ops::matmul_sparse(x.data(), 1, w, wt, y.data(), 1);
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.error().message.find("is not the f32 / f16 / bf16 transpose of") != std::string::npos);
+  }
+}
