@@ -14,8 +14,9 @@
 
 namespace altup::ops {
 
-// Above this fraction of kept entries the dense product is cheaper (bench_ops
-// "matmul_masked_*": measured on the development machine, see README).
+// Above this fraction of kept entries the dense product is cheaper: bench_ops
+// "matmul_masked_*" (E2B's f16 shapes, 2 Zen 3 cores) put the crossover at 0.30 for one token
+// and 0.25 for 512 (bench/results/bench_ops_sparse_ffn.jsonl).
 constexpr double kMaskedDenseAbove = 0.25;
 
 namespace ref {

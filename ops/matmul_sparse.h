@@ -12,9 +12,10 @@
 
 namespace altup::ops {
 
-// Above this fraction of non-zero inputs the dense product is cheaper (bench_ops
-// "matmul_sparse_*", see README).
-constexpr double kSparseDenseAbove = 0.2;
+// Above this fraction of non-zero inputs the dense product is cheaper: bench_ops
+// "matmul_sparse_*" (E2B's f16 shapes, 2 Zen 3 cores) put the crossover at 0.30 for 1 and for
+// 512 tokens (bench/results/bench_ops_sparse_ffn.jsonl).
+constexpr double kSparseDenseAbove = 0.25;
 
 // Whether a weight of this dtype can be transposed exactly for matmul_sparse.
 bool sparse_transposable(DType t);
