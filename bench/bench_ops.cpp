@@ -340,6 +340,30 @@ int main(int argc, char** argv) {
                          tp, tw / tp, "ratio", -1));
     }
 
+  // The half-precision dot-product tiles (path 5) against oneDNN on widened rows (path 2)
+  // and, for few tokens, the GEMV (path 1): E2B's [8192 x 2048] FFN shape, by token count.
+  // Time ratios, below 1 where the tiles are faster; the default takes them from 2 tokens to
+  // ops::kHalfDotMaxTokensF16 / BF16.
+  for (DType dt : {DType::F16, DType::BF16}) {
+    const int64_t N = 8192, K = 2048;
+    auto wv32 = random_vec(static_cast<size_t>(N * K), 21, 0.05f);
+    std::vector<uint16_t> wh(wv32.size());
+    for (size_t i = 0; i < wh.size(); ++i) wh[i] = dt == DType::F16 ? fp32_to_fp16(wv32[i]) : fp32_to_bf16(wv32[i]);
+    const TensorView wv = TensorView::contiguous(dt, {N, K}, wh.data());
+    for (const int64_t M :
+         quick ? std::vector<int64_t>{2, 32, 128} : std::vector<int64_t>{2, 8, 32, 64, 128, 256, 512}) {
+      auto xs = random_vec(static_cast<size_t>(M * K), 22);
+      std::vector<float> ys(static_cast<size_t>(M * N));
+      auto time_path = [&](int path) {
+        return median_seconds([&] { (void)ops::matmul(xs.data(), M, wv, ys.data(), threads, path); });
+      };
+      const double td = time_path(5), to = time_path(2);
+      const std::string base = "matmul_" + std::string(dtype_name(dt)) + "_m" + std::to_string(M) + "_dot_over_";
+      report(Measurement(base + "onednn", td, td / to, "ratio"));
+      if (M <= ops::kGemvMaxTokensHalf) report(Measurement(base + "gemv", td, td / time_path(1), "ratio"));
+    }
+  }
+
   // The GEMV / oneDNN crossover: for M tokens through [2048 x 2048] weights (cold, cycling
   // through copies), the largest M for which GEMV is still at least as fast.
   for (DType dt : {DType::F32, DType::F16}) {

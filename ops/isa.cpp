@@ -60,6 +60,7 @@ const Kernels& scalar_kernels() {
       "scalar",
       1,
       false,  // gemm_q8_0 / gemm_q4_0: one token at a time
+      false,  // gemm_f16_dot / gemm_bf16_dot: plain loops
       ref::add,
       ref::mul,
       ref::scale,
@@ -97,6 +98,8 @@ const Kernels& scalar_kernels() {
       ref::gemm_q5_k,
       ref::gemm_q6_k,
       ref::gemm_f16,
+      ref::gemm_bf16,
+      ref::gemm_f16,  // gemm_f16_dot: the same product
       ref::gemm_bf16,
       ref::gemm_tile,
       ref::altup_predict,

@@ -26,14 +26,14 @@ const Kernels* ALTUP_TABLE_FN() {
   // Grouped by kind, in the order of struct Kernels.
   // clang-format off
   static const Kernels table = {
-      ALTUP_ISA_NAME, static_cast<int>(k::L), k::kQ8GemmPanels,
+      ALTUP_ISA_NAME, static_cast<int>(k::L), k::kQ8GemmPanels, k::kHalfDot,
       k::add, k::mul, k::scale, k::act, k::glu, k::softcap, k::axpy, k::axpy_f16, k::axpy_bf16,
       k::dot, k::sum_squares, k::sum,
       k::rmsnorm, k::softmax, k::rope_neox,
       k::cvt_f16, k::cvt_bf16,
       k::gemv_f32, k::gemv_f16, k::gemv_bf16, k::quantize_q8x, k::quantize_q8k, k::gemv_q8_0, k::gemv_q4_0, k::gemv_iq4_nl, k::gemm_q8_0, k::gemm_q4_0,
       k::gemv_q4_k, k::gemv_q5_k, k::gemv_q6_k, k::gemv_q2_k, k::gemv_q3_k, k::gemv_iq4_xs, k::gemm_q4_k, k::gemm_q5_k, k::gemm_q6_k,
-      k::gemm_f16, k::gemm_bf16, k::gemm_tile,
+      k::gemm_f16, k::gemm_bf16, k::gemm_f16_dot, k::gemm_bf16_dot, k::gemm_tile,
       k::altup_predict, k::altup_correct,
   };
   // clang-format on

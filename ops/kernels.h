@@ -19,6 +19,10 @@ struct Kernels {
   // Whether gemm_q8_0 / gemm_q4_0 below repack rows into panels (AVX2 tables): measured
   // faster than oneDNN on widened rows, so matmul takes them for prefill (ops/matmul.cpp).
   bool q8_gemm_panels;
+  // Whether gemm_f16_dot / gemm_bf16_dot widen half precision in hardware (F16C, NEON): then
+  // matmul takes them for mid-sized batches (ops/matmul.h kHalfDotMaxTokens). SSE4.2 has no
+  // f16 conversion instruction, so its tiles would widen lane by lane, once per token block.
+  bool half_dot;
 
   // Elementwise over n floats (y may alias an input).
   void (*add)(const float* a, const float* b, float* y, int64_t n);
@@ -93,6 +97,12 @@ struct Kernels {
                    int64_t K);
   void (*gemm_bf16)(const uint16_t* w, int64_t ldw, const float* x, int64_t M, float* y, int64_t ldy, int64_t rows,
                     int64_t K);
+  // The same through dot-product tiles that widen the weights in registers (no panels):
+  // faster than oneDNN on widened rows for fewer tokens (ops/gemm_half-inl.h).
+  void (*gemm_f16_dot)(const uint16_t* w, int64_t ldw, const float* x, int64_t M, float* y, int64_t ldy, int64_t rows,
+                       int64_t K);
+  void (*gemm_bf16_dot)(const uint16_t* w, int64_t ldw, const float* x, int64_t M, float* y, int64_t ldy, int64_t rows,
+                        int64_t K);
 
   // C[i*ldc + j] (+)= sum_p A[i*lda + p] * B[p*ldb + j], i < m, j < n, p < k: the small
   // products inside prefill attention (ops/gemm_tile.h).

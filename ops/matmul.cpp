@@ -153,11 +153,12 @@ Status gemm_quantized(const Kernels& k, const float* x, int64_t M, const TensorV
 }
 
 // Prefill on f16 / bf16 weights: the table's gemm_f16 / gemm_bf16 (each weight converted
-// once into f32 panels that every token reads); threads take chunks of kHalfRows rows.
-Status gemm_half(const Kernels& k, const float* x, int64_t M, const TensorView& w, float* y, int threads) {
+// once into f32 panels that every token reads), or with dot its dot-product tiles (weights
+// widened in registers); threads take chunks of kHalfRows rows.
+Status gemm_half(const Kernels& k, const float* x, int64_t M, const TensorView& w, float* y, int threads, bool dot) {
   constexpr int64_t kHalfRows = 64;
   const int64_t K = w.cols(), N = w.rows();
-  const auto fn = w.dtype == DType::F16 ? k.gemm_f16 : k.gemm_bf16;
+  const auto fn = w.dtype == DType::F16 ? (dot ? k.gemm_f16_dot : k.gemm_f16) : (dot ? k.gemm_bf16_dot : k.gemm_bf16);
   parallel_for((N + kHalfRows - 1) / kHalfRows, threads, [&](int64_t i0, int64_t i1) {
     const int64_t r0 = i0 * kHalfRows, rows = std::min(N, i1 * kHalfRows) - r0;
     fn(w.row<const uint16_t>(r0), K, x, M, y + r0, N, rows, K);
@@ -245,7 +246,18 @@ Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int thre
 #else
   const bool half_tiles = path == 0 || path == 2 || path == 4;
 #endif
-  if (half && !use_gemv && half_tiles) return gemm_half(k, x, M, w, y, threads);
+  // The dot-product tiles (widening in registers) from 2 tokens up to a measured size, where
+  // the table widens in hardware: faster than the GEMV from 2 tokens and than oneDNN on
+  // widened rows below it (f16 up to 256 tokens, bf16 up to 64; README, "Kernel speed").
+  // Builds without oneDNN (ARM64, not timed here) keep the GEMV and the panels.
+#if defined(ALTUP_HAVE_ONEDNN)
+  const int64_t max_dot = w.dtype == DType::F16 ? kHalfDotMaxTokensF16 : kHalfDotMaxTokensBF16;
+  const bool dot_default = path == 0 && k.half_dot && M >= 2 && M <= max_dot;
+#else
+  const bool dot_default = false;
+#endif
+  if (half && (path == 5 || dot_default)) return gemm_half(k, x, M, w, y, threads, true);
+  if (half && !use_gemv && half_tiles) return gemm_half(k, x, M, w, y, threads, false);
 #if defined(ALTUP_HAVE_ONEDNN)
   if (!use_gemv) return gemm_dnnl_any(x, M, w, y, threads);
 #else

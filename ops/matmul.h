@@ -22,6 +22,12 @@ namespace altup::ops {
 // weights stay on GEMV longer because the oneDNN path must first widen them to f32.
 constexpr int64_t kGemvMaxTokensF32 = 6;
 constexpr int64_t kGemvMaxTokensHalf = 8;
+// From 2 tokens up to these, f16 / bf16 products take the dot-product tiles
+// (Kernels::gemm_f16_dot) instead of the GEMV or oneDNN on widened rows, where the table
+// widens in hardware (bench_ops "matmul_*_dot_over_*"; see README). bf16's widening by
+// shifts costs more than F16C's conversion, so it hands over to oneDNN sooner.
+constexpr int64_t kHalfDotMaxTokensF16 = 256;
+constexpr int64_t kHalfDotMaxTokensBF16 = 64;
 
 namespace ref {
 // y[r] = sum_i W[r, i] * x[i] in double, for W of any decodable dtype.
@@ -33,7 +39,9 @@ void gemv(const TensorView& w, const float* x, float* y);
 // K-quants' default from 2 tokens; Q8_0 / Q4_0's above the GEMV sizes on the AVX2 tables and
 // in builds without oneDNN; with the SSE4.2 table, oneDNN on widened rows measured faster),
 // 4 = f16 / bf16 weights: force the half-precision panels (ops/gemm_half.h; the default for
-// many tokens in builds without oneDNN).
+// many tokens in builds without oneDNN), 5 = f16 / bf16 weights: force the dot-product tiles
+// (the default from 2 tokens to kHalfDotMaxTokens* in builds with oneDNN, on tables that
+// widen f16 in hardware).
 // `table` picks a kernel table for the GEMV path (tests run every one); null: the one in use.
 Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int threads, int path = 0,
               const Kernels* table = nullptr);

@@ -35,7 +35,7 @@ constexpr int64_t kChunkRows = 64;
 void sparse_rows(const Kernels& k, const float* x, const void* xq, int64_t M, const TensorView& w, const float* mask,
                  float* y, int64_t r0, int64_t r1) {
   const int64_t N = w.rows(), n = r1 - r0;
-  thread_local std::vector<int32_t> start, tokens;  // CSR over the chunk's rows: tokens per row
+  thread_local std::vector<int32_t> start, tokens, cursor;  // CSR over the chunk's rows: tokens per row
   start.assign(static_cast<size_t>(n + 1), 0);
   for (int64_t m = 0; m < M; ++m) {
     const float* km = mask + m * N + r0;
@@ -44,11 +44,11 @@ void sparse_rows(const Kernels& k, const float* x, const void* xq, int64_t M, co
   }
   for (int64_t r = 0; r < n; ++r) start[static_cast<size_t>(r + 1)] += start[static_cast<size_t>(r)];
   tokens.resize(static_cast<size_t>(start[static_cast<size_t>(n)]));
-  std::vector<int32_t> fill(start.begin(), start.end() - 1);
+  cursor.assign(start.begin(), start.end() - 1);
   for (int64_t m = 0; m < M; ++m) {
     const float* km = mask + m * N + r0;
     for (int64_t r = 0; r < n; ++r)
-      if (km[r] != 0.0f) tokens[static_cast<size_t>(fill[static_cast<size_t>(r)]++)] = static_cast<int32_t>(m);
+      if (km[r] != 0.0f) tokens[static_cast<size_t>(cursor[static_cast<size_t>(r)]++)] = static_cast<int32_t>(m);
   }
   for (int64_t r = 0; r < n; ++r)
     for (int32_t i = start[static_cast<size_t>(r)]; i < start[static_cast<size_t>(r + 1)]; ++i) {

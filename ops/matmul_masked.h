@@ -16,7 +16,7 @@ namespace altup::ops {
 
 // Above this fraction of kept entries the dense product is cheaper: bench_ops
 // "matmul_masked_*" (E2B's f16 shapes, 2 Zen 3 cores) put the crossover at 0.30 for one token
-// and 0.25 for 512 (bench/results/bench_ops_sparse_ffn.jsonl).
+// and 0.20-0.25 for 512, in two runs (bench/results/bench_ops_sparse_ffn{,_run2}.jsonl).
 constexpr double kMaskedDenseAbove = 0.25;
 
 namespace ref {

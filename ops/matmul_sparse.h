@@ -13,8 +13,8 @@
 namespace altup::ops {
 
 // Above this fraction of non-zero inputs the dense product is cheaper: bench_ops
-// "matmul_sparse_*" (E2B's f16 shapes, 2 Zen 3 cores) put the crossover at 0.30 for 1 and for
-// 512 tokens (bench/results/bench_ops_sparse_ffn.jsonl).
+// "matmul_sparse_*" (E2B's f16 shapes, 2 Zen 3 cores) put the crossover at 0.30 for one token
+// and 0.25-0.30 for 512, in two runs (bench/results/bench_ops_sparse_ffn{,_run2}.jsonl).
 constexpr double kSparseDenseAbove = 0.25;
 
 // Whether a weight of this dtype can be transposed exactly for matmul_sparse.

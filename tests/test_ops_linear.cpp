@@ -75,7 +75,8 @@ TEST_CASE("matmul: GEMV and oneDNN paths agree with the reference; threads keep 
         CAPTURE(N);
         CAPTURE(K);
         for (const ops::Kernels* k : all_tables())
-          for (int path : {1, 2}) {
+          for (int path : {0, 1, 2, 5}) {
+            if (path == 5 && dt == DType::F32) continue;  // the dot tiles are for half precision
             const std::string at = std::string("matmul ") + k->isa + " path " + std::to_string(path);
             std::vector<float> y1(want.size()), y2(want.size()), y2again(want.size());
             REQUIRE(ops::matmul(x.data(), M, w, y1.data(), 1, path, k).ok());
@@ -83,8 +84,12 @@ TEST_CASE("matmul: GEMV and oneDNN paths agree with the reference; threads keep 
             REQUIRE(ops::matmul(x.data(), M, w, y2again.data(), 2, path, k).ok());
             check_close(y1.data(), want.data(), M * N, 1e-4f, 1e-4f, at);
             check_close(y2.data(), want.data(), M * N, 1e-4f, 1e-4f, at + " (2 threads)");
-            // Path 2 is oneDNN's where the build has it; path 1 is always the runtime's GEMV.
-            check_thread_agreement(y1.data(), y2.data(), M * N, path == 2 && kHaveOneDnn, at);
+            // Path 2 is oneDNN's where the build has it, and so is path 0 for f32 above the
+            // GEMV sizes; 1 and 5 are always the runtime's own kernels.
+            const bool onednn =
+                kHaveOneDnn && (path == 2 || (path == 0 && dt == DType::F32 && M > ops::kGemvMaxTokensF32) ||
+                                (path == 0 && dt != DType::F32 && (M > 256 || !k->half_dot)));
+            check_thread_agreement(y1.data(), y2.data(), M * N, onednn, at);
             CHECK_MESSAGE(std::memcmp(y2.data(), y2again.data(), y2.size() * 4) == 0,
                           at << ": the same call twice must give the same bits");
           }
@@ -253,7 +258,9 @@ TEST_CASE("matmul on Q8_0 / Q4_0 weights: both paths close to the dequantized pr
       }
 }
 
-TEST_CASE("gemm_f16 / gemm_bf16 match their scalar reference on every SIMD table, at awkward sizes and starts") {
+TEST_CASE(
+    "gemm_f16 / gemm_bf16, panels and dot tiles, match their scalar reference on every SIMD table, at awkward sizes "
+    "and starts") {
   std::mt19937 rng(31);
   for (const ops::Kernels* k : simd_tables())
     for (const bool bf16 : {false, true}) {
@@ -272,10 +279,14 @@ TEST_CASE("gemm_f16 / gemm_bf16 match their scalar reference on every SIMD table
             fill(y.data(), M * ldy, rng);  // every output is overwritten, the padding kept
             std::vector<float> want(y.data(), y.data() + M * ldy);
             (bf16 ? ops::ref::gemm_bf16 : ops::ref::gemm_f16)(w, ldw, x.data(), M, want.data(), ldy, rows, K);
-            (bf16 ? k->gemm_bf16 : k->gemm_f16)(w, ldw, x.data(), M, y.data(), ldy, rows, K);
             const std::string at = std::string(k->isa) + (bf16 ? " bf16" : " f16") + " M=" + std::to_string(M) +
                                    " rows=" + std::to_string(rows) + " K=" + std::to_string(K);
-            check_close(y.data(), want.data(), M * ldy, 1e-5f, 5e-4f, at);
+            std::vector<float> y0(y.data(), y.data() + M * ldy);
+            (bf16 ? k->gemm_bf16 : k->gemm_f16)(w, ldw, x.data(), M, y.data(), ldy, rows, K);
+            check_close(y.data(), want.data(), M * ldy, 1e-5f, 5e-4f, "panels " + at);
+            std::copy(y0.begin(), y0.end(), y.data());
+            (bf16 ? k->gemm_bf16_dot : k->gemm_f16_dot)(w, ldw, x.data(), M, y.data(), ldy, rows, K);
+            check_close(y.data(), want.data(), M * ldy, 1e-5f, 5e-4f, "dot tiles " + at);
           }
     }
 }
