@@ -47,14 +47,14 @@ TensorId Builder::matmul(const std::string& name, TensorId x, WeightRef w) {
 TensorId Builder::matmul_masked(const std::string& name, TensorId x, WeightRef w, TensorId mask, float density) {
   const Shape& s = shape(x);
   const int64_t rows = s.numel() / w.view->cols();
-  return node(ops::kMatMulMasked, {x, weight(w), mask}, name, {rows, w.view->rows()}, ops::MaskedParams{density});
+  return node(ops::kMatMulMasked, {x, weight(w), mask}, name, {rows, w.view->rows()}, ops::DensityParams{density});
 }
 
 TensorId Builder::matmul_sparse(const std::string& name, TensorId x, WeightRef w, WeightRef w_t, float density) {
   const Shape& s = shape(x);
   const int64_t rows = s.numel() / w.view->cols();
   return node(ops::kMatMulSparse, {x, weight(w), weight(w_t)}, name, {rows, w.view->rows()},
-              ops::SparseParams{density});
+              ops::DensityParams{density});
 }
 
 TensorId Builder::add(const std::string& name, TensorId a, TensorId b) {

@@ -99,6 +99,16 @@ void gemv_token(const Kernels& k, const TensorView& w, const float* x, const voi
   }
 }
 
+double expected_density(const Node& n) {
+  DensityParams p;
+  return n.params.get(&p) ? std::clamp(static_cast<double>(p.density), 0.0, 1.0) : 1.0;
+}
+
+double sparse_flops(const Node& n, const Graph& g) {
+  return 2.0 * expected_density(n) * static_cast<double>(g.tensor(n.inputs[0]).shape.rows()) *
+         static_cast<double>(g.tensor(n.inputs[1]).shape.numel());
+}
+
 }  // namespace detail
 
 namespace {

@@ -46,8 +46,17 @@ void gemv(const TensorView& w, const float* x, float* y);
 Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int threads, int path = 0,
               const Kernels* table = nullptr);
 
-// Pieces of the GEMV path that the masked product (ops/matmul_masked.h) reuses.
+// The sparse products' parameter (ops/matmul_masked.h, matmul_sparse.h): the expected
+// fraction of entries kept, from which the profiler estimates their work.
+struct DensityParams {
+  float density = 0.05f;
+};
+
+// Pieces of the GEMV path that the masked product (ops/matmul_masked.h) reuses, and the
+// sparse products' shared work estimates.
 namespace detail {
+double expected_density(const Node& n);              // DensityParams, in [0, 1]; 1 without
+double sparse_flops(const Node& n, const Graph& g);  // 2 · density · rows(x) · numel(W)
 // The M activation rows in the 8-bit blocks that w's int8 kernels read (null for weights
 // without such kernels), quantized once; the store belongs to the calling thread and holds
 // until its next call.

@@ -98,27 +98,19 @@ Status run(const Node& node, ExecContext& ctx) {
                       ") -> " + y.shape.str() + " do not agree");
   return matmul_masked(x.as<float>(), x.rows(), w, mask.as<float>(), y.as<float>(), ctx.threads());
 }
-double density(const Node& n) {
-  MaskedParams p;
-  return n.params.get(&p) ? std::clamp(static_cast<double>(p.density), 0.0, 1.0) : 1.0;
-}
 // Estimates from the expected density: kept entries times 2K, and the weight rows at least
 // one token keeps (a fraction 1 - (1 - density)^M of them).
-double flops(const Node& n, const Graph& g) {
-  return 2.0 * density(n) * static_cast<double>(g.tensor(n.inputs[0]).shape.rows()) *
-         static_cast<double>(g.tensor(n.inputs[1]).shape.numel());
-}
 double bytes(const Node& n, const Graph& g) {
   const TensorDesc& w = g.tensor(n.inputs[1]);
   const auto wb = tensor_bytes(w.dtype, w.shape);
   const double M = static_cast<double>(g.tensor(n.inputs[0]).shape.rows());
-  const double rows_read = 1.0 - std::pow(1.0 - density(n), M);
+  const double rows_read = 1.0 - std::pow(1.0 - detail::expected_density(n), M);
   return (wb ? static_cast<double>(*wb) * rows_read : 0.0) +
          4.0 * static_cast<double>(g.tensor(n.inputs[0]).shape.numel()) +
          8.0 * static_cast<double>(g.tensor(n.output).shape.numel());
 }
 }  // namespace
 
-const OpDef kMatMulMasked = {"matmul_masked", run, flops, bytes};
+const OpDef kMatMulMasked = {"matmul_masked", run, detail::sparse_flops, bytes};
 
 }  // namespace altup::ops

@@ -29,10 +29,7 @@ void matmul_masked(const float* x, int64_t M, const TensorView& w, const float* 
 Status matmul_masked(const float* x, int64_t M, const TensorView& w, const float* mask, float* y, int threads,
                      int path = 0, const Kernels* table = nullptr);
 
-// Graph op: inputs {x [.., K], W [N, K], mask [.., N]}, output [.., N]; MaskedParams.
-struct MaskedParams {
-  float density = 0.05f;  // the expected fraction of kept entries: the profiler's work estimate
-};
+// Graph op: inputs {x [.., K], W [N, K], mask [.., N]}, output [.., N]; DensityParams (ops/matmul.h).
 extern const OpDef kMatMulMasked;
 
 }  // namespace altup::ops

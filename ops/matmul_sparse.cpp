@@ -159,28 +159,20 @@ Status run(const Node& node, ExecContext& ctx) {
                       " do not agree");
   return matmul_sparse(x.as<float>(), x.rows(), w, wt, y.as<float>(), ctx.threads());
 }
-double density(const Node& n) {
-  SparseParams p;
-  return n.params.get(&p) ? std::clamp(static_cast<double>(p.density), 0.0, 1.0) : 1.0;
-}
-// Estimates from the expected density: kept inputs times 2D, and the weight rows at least
-// one token of a 64-token block keeps, once per block.
-double flops(const Node& n, const Graph& g) {
-  return 2.0 * density(n) * static_cast<double>(g.tensor(n.inputs[0]).shape.rows()) *
-         static_cast<double>(g.tensor(n.inputs[1]).shape.numel());
-}
+// Estimates from the expected density: kept inputs times 2D, and the weight rows at least one
+// token of a kTokens-token block keeps, once per block.
 double bytes(const Node& n, const Graph& g) {
   const TensorDesc& w = g.tensor(n.inputs[2]);
   const auto wb = tensor_bytes(w.dtype, w.shape);
   const double M = static_cast<double>(g.tensor(n.inputs[0]).shape.rows());
   const double blocks = std::ceil(M / static_cast<double>(kTokens));
-  const double rows_read = blocks * (1.0 - std::pow(1.0 - density(n), std::min(M, double{kTokens})));
+  const double rows_read = blocks * (1.0 - std::pow(1.0 - detail::expected_density(n), std::min(M, double{kTokens})));
   return (wb ? static_cast<double>(*wb) * rows_read : 0.0) +
          4.0 * static_cast<double>(g.tensor(n.inputs[0]).shape.numel()) +
          4.0 * static_cast<double>(g.tensor(n.output).shape.numel());
 }
 }  // namespace
 
-const OpDef kMatMulSparse = {"matmul_sparse", run, flops, bytes};
+const OpDef kMatMulSparse = {"matmul_sparse", run, detail::sparse_flops, bytes};
 
 }  // namespace altup::ops

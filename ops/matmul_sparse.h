@@ -33,10 +33,7 @@ void matmul_sparse(const float* x, int64_t M, const TensorView& wt, float* y);
 Status matmul_sparse(const float* x, int64_t M, const TensorView& w, const TensorView& wt, float* y, int threads,
                      int path = 0, const Kernels* table = nullptr);
 
-// Graph op: inputs {x [.., F], W [D, F], Wt [F, D]}, output [.., D]; SparseParams.
-struct SparseParams {
-  float density = 0.05f;  // the expected fraction of non-zero inputs: the profiler's estimate
-};
+// Graph op: inputs {x [.., F], W [D, F], Wt [F, D]}, output [.., D]; DensityParams (ops/matmul.h).
 extern const OpDef kMatMulSparse;
 
 }  // namespace altup::ops
