@@ -73,8 +73,9 @@ void gemv_token(const Kernels& k, const TensorView& w, const float* x, const voi
                 int64_t rows) {
   const int64_t K = w.cols(), nb = K / act_block(w.dtype), rb = static_cast<int64_t>(w.row_stride());
   const float* xm = x + m * K;
-  const auto* x32 = static_cast<const BlockQ8x*>(xq) + m * nb;
-  const auto* x256 = static_cast<const BlockQ8K*>(xq) + m * nb;
+  // Token m's blocks; xq is null for weights without int8 kernels (no arithmetic on null).
+  const auto* x32 = xq ? static_cast<const BlockQ8x*>(xq) + m * nb : nullptr;
+  const auto* x256 = xq ? static_cast<const BlockQ8K*>(xq) + m * nb : nullptr;
   const uint8_t* wb = w.row<const uint8_t>(r0);
   switch (w.dtype) {
     case DType::F32: k.gemv_f32(w.row<const float>(r0), K, xm, y, rows, K); break;
