@@ -217,7 +217,7 @@ Status gemm_dnnl_any(const float* x, int64_t M, const TensorView& w, float* y, i
 
 }  // namespace
 
-Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int threads, int path, const Kernels* table) {
+Status detail::check_weight(const TensorView& w) {
   if (!traits(w.dtype).computable)
     return make_error("matmul has no kernel for " + std::string(dtype_name(w.dtype)) + " weights yet");
   if (w.shape.ndim != 2) return make_error("matmul weight must be [N, K], got " + w.shape.str());
@@ -225,6 +225,11 @@ Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int thre
   if (w.cols() % block)
     return make_error("matmul: " + std::string(dtype_name(w.dtype)) + " rows must be whole blocks of " +
                       std::to_string(block));
+  return {};
+}
+
+Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int threads, int path, const Kernels* table) {
+  ALTUP_TRY(detail::check_weight(w));
   if (M == 0 || w.rows() == 0) return {};
   const int64_t max_gemv = w.dtype == DType::F32 ? kGemvMaxTokensF32 : kGemvMaxTokensHalf;
   const bool use_gemv = path == 1 || (path == 0 && M <= max_gemv);

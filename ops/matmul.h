@@ -55,6 +55,8 @@ struct DensityParams {
 // Pieces of the GEMV path that the masked product (ops/matmul_masked.h) reuses, and the
 // sparse products' shared work estimates.
 namespace detail {
+// A weight matmul can multiply: a computable dtype, 2-D, rows of whole blocks.
+Status check_weight(const TensorView& w);
 double expected_density(const Node& n);              // DensityParams, in [0, 1]; 1 without
 double sparse_flops(const Node& n, const Graph& g);  // 2 · density · rows(x) · numel(W)
 // The M activation rows in the 8-bit blocks that w's int8 kernels read (null for weights

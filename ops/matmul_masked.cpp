@@ -61,12 +61,7 @@ void sparse_rows(const Kernels& k, const float* x, const void* xq, int64_t M, co
 
 Status matmul_masked(const float* x, int64_t M, const TensorView& w, const float* mask, float* y, int threads, int path,
                      const Kernels* table) {
-  if (!traits(w.dtype).computable)
-    return make_error("matmul has no kernel for " + std::string(dtype_name(w.dtype)) + " weights yet");
-  if (w.shape.ndim != 2) return make_error("matmul weight must be [N, K], got " + w.shape.str());
-  if (w.cols() % traits(w.dtype).block_elems)
-    return make_error("matmul: " + std::string(dtype_name(w.dtype)) + " rows must be whole blocks of " +
-                      std::to_string(traits(w.dtype).block_elems));
+  ALTUP_TRY(detail::check_weight(w));
   const int64_t N = w.rows(), K = w.cols();
   if (M == 0 || N == 0) return {};
   const Kernels& k = table ? *table : kernels();

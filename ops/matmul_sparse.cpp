@@ -119,7 +119,12 @@ Status matmul_sparse(const float* x, int64_t M, const TensorView& w, const Tenso
     return matmul(x, M, w, y, threads, 0, table);
 
   const Kernels& k = table ? *table : kernels();
-  const int64_t blocks = (M + kTokens - 1) / kTokens, col_blocks = (D + kCols - 1) / kCols;
+  const int64_t blocks = (M + kTokens - 1) / kTokens;
+  // Fewer token blocks than threads (decode, short prompts): narrower column blocks, so every
+  // thread gets some. Their edges stay multiples of 64 values, so no axpy has a scalar tail
+  // before D and the bits do not depend on the thread count.
+  const int64_t cols = blocks >= threads ? kCols : std::min(kCols, ((D + threads - 1) / threads + 63) / 64 * 64);
+  const int64_t col_blocks = (D + cols - 1) / cols;
   thread_local std::vector<Kept> store;  // the calling thread's; workers use its pointer
   if (store.size() < static_cast<size_t>(blocks)) store.resize(static_cast<size_t>(blocks));
   Kept* kept = store.data();
@@ -127,9 +132,9 @@ Status matmul_sparse(const float* x, int64_t M, const TensorView& w, const Tenso
     for (int64_t b = b0; b < b1; ++b) collect(x, F, b * kTokens, std::min(M, (b + 1) * kTokens), &kept[b]);
   });
   const int64_t es = wt.dtype == DType::F32 ? 4 : 2;
-  for_rows(blocks * col_blocks, kTokens * kCols, threads, [&](int64_t i0, int64_t i1) {
+  for_rows(blocks * col_blocks, kTokens * cols, threads, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
-      const int64_t b = i / col_blocks, c0 = (i % col_blocks) * kCols, n = std::min(D, c0 + kCols) - c0;
+      const int64_t b = i / col_blocks, c0 = (i % col_blocks) * cols, n = std::min(D, c0 + cols) - c0;
       const int64_t m0 = b * kTokens, m1 = std::min(M, m0 + kTokens);
       for (int64_t m = m0; m < m1; ++m) std::fill_n(y + m * D + c0, n, 0.0f);
       const Kept& kb = kept[b];

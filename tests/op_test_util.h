@@ -110,6 +110,13 @@ inline std::string label(const ops::Kernels& k, int64_t n, int off) {
   return std::string(k.isa) + " n=" + std::to_string(n) + " offset=" + std::to_string(off);
 }
 
+// n floats rounded to f16 or bf16.
+inline std::vector<uint16_t> to_half(const float* x, int64_t n, bool bf16) {
+  std::vector<uint16_t> h(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) h[static_cast<size_t>(i)] = bf16 ? fp32_to_bf16(x[i]) : fp32_to_fp16(x[i]);
+  return h;
+}
+
 // Offsets of the fp16 scale fields in one block of a quantized type.
 inline std::vector<size_t> half_fields(DType t) {
   switch (t) {

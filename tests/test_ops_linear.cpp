@@ -15,14 +15,6 @@
 using namespace altup;
 using namespace altup::test;
 
-namespace {
-std::vector<uint16_t> to_half(const float* x, int64_t n, bool bf16) {
-  std::vector<uint16_t> h(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) h[i] = bf16 ? fp32_to_bf16(x[i]) : fp32_to_fp16(x[i]);
-  return h;
-}
-}  // namespace
-
 TEST_CASE("gemv kernels match the scalar reference for every weight dtype, size and start") {
   const ops::Kernels& ref = ops::scalar_kernels();
   std::mt19937 rng(10);

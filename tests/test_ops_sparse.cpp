@@ -30,13 +30,12 @@ std::vector<uint8_t> random_weights(DType dt, int64_t N, int64_t K, std::mt19937
   std::vector<float> f(static_cast<size_t>(N * K));
   fill(f.data(), N * K, rng, -1, 1);
   std::vector<uint8_t> w(static_cast<size_t>(*tensor_bytes(dt, {N, K})));
-  for (int64_t i = 0; i < N * K; ++i) {
-    if (dt == DType::F32) {
-      std::memcpy(&w[static_cast<size_t>(i) * 4], &f[static_cast<size_t>(i)], 4);
-    } else {
-      const uint16_t h = dt == DType::BF16 ? fp32_to_bf16(f[static_cast<size_t>(i)]) : fp32_to_fp16(f[i]);
-      std::memcpy(&w[static_cast<size_t>(i) * 2], &h, 2);
-    }
+  if (w.empty()) return w;  // memcpy may not see the null data of empty vectors
+  if (dt == DType::F32) {
+    std::memcpy(w.data(), f.data(), w.size());
+  } else {
+    const auto h = to_half(f.data(), N * K, dt == DType::BF16);
+    std::memcpy(w.data(), h.data(), w.size());
   }
   return w;
 }
