@@ -172,21 +172,33 @@ ForwardGraph AltUpModel::build(Graph& g, int64_t T, int64_t ctx, int64_t max_tok
                             hp.rope_pairs_adjacent};
 
   // Prologue: embed ([T, K·d] widened, [T, d] recycled), then spread over the ring [K, T, d].
-  const TensorId ring = b.altup_spread("altup_spread", b.embedding("embed", w_.embed, io.ids), hp.K, d);
+  TensorId ring = b.altup_spread("altup_spread", b.embedding("embed", w_.embed, io.ids), hp.K, d);
+  // When only the last token's logits are wanted, the last layer stores k and v for every
+  // token (the cache needs them) but computes the rest for the last token alone: no later
+  // layer reads the other rows. Tr: the tokens the ring holds.
+  const bool last_only = !all_logits && T > 1;
+  int64_t Tr = T;
 
   for (int64_t l = 0; l < hp.n_layers; ++l) {
     b.layer(static_cast<int>(l));
     const AltUpLayerWeights& L = w_.layers[static_cast<size_t>(l)];
     const LayerConfig& cfg = hp.layers[static_cast<size_t>(l)];
     const int j = hp.active_block(l);
+    const bool cut = last_only && l == hp.n_layers - 1;
     // y = Layer_l(x_j): the layer sees the active block before predict rewrites the ring.
     const TensorId xj = b.view("x_active", ring, {T, d}, j * T * d);  // [T, d]
     const KvCache cache{io.states[static_cast<size_t>(2 * l)], io.states[static_cast<size_t>(2 * l + 1)]};
     const TensorId att = attention_block(b, b.rms_norm("attn_norm", xj, L.attn_norm, hp.eps),
-                                         {L.wq, L.wk, L.wv, L.wo, {}, {}}, attn, cfg, io.pos, cache);
-    const TensorId h = b.add("attn_residual", xj, att);
+                                         {L.wq, L.wk, L.wv, L.wo, {}, {}}, attn, cfg, io.pos, cache,
+                                         cut ? 1 : 0);  // [Tq, d]
+    const TensorId xr = cut ? b.view("x_active_last", ring, {1, d}, j * T * d + (T - 1) * d) : xj;
+    const TensorId h = b.add("attn_residual", xr, att);
     const TensorId ffn = gated_ffn(b, b.rms_norm("ffn_norm", h, L.ffn_norm, hp.eps), L.gate, L.up, L.down, hp.act, cfg);
-    const TensorId y = b.add("ffn_residual", h, ffn);  // [T, d]
+    const TensorId y = b.add("ffn_residual", h, ffn);  // [Tq, d]
+    if (cut) {
+      ring = b.slice_axis1("ring_last_token", ring, T - 1, 1);  // [K, 1, d]
+      Tr = 1;
+    }
     if (L.predict) {
       // predict: x̂ = P x over the whole ring, in place; correct: x̂_i += g_i (y − x̂_j).
       // (Also for K = 1 when the file has coefficients: they are part of the model.)
@@ -194,15 +206,16 @@ ForwardGraph AltUpModel::build(Graph& g, int64_t T, int64_t ctx, int64_t max_tok
       b.altup_correct("altup_correct", predicted, y, L.correct, j);
     } else {
       // Dense without coefficients (P = [[1]], g = [1]): the one block becomes the layer's output.
-      b.copy_into("copy_block", y, b.view("ring_dense", ring, {T, d}));
+      b.copy_into("copy_block", y, b.view("ring_dense", ring, {Tr, d}));
     }
   }
   b.layer(-1);
 
   // Epilogue: combine the blocks (sum or side by side), keep the rows whose logits are
   // wanted, norm, unembed.
-  const TensorId hcat = b.altup_collapse("altup_collapse", ring, hp.out_width());  // [T, out]
-  const TensorId rows = all_logits ? hcat : b.view("last_token", hcat, {1, hp.out_width()}, (T - 1) * hp.out_width());
+  const TensorId hcat = b.altup_collapse("altup_collapse", ring, hp.out_width());  // [Tr, out]
+  const TensorId rows =
+      all_logits || Tr == 1 ? hcat : b.view("last_token", hcat, {1, hp.out_width()}, (Tr - 1) * hp.out_width());
   const TensorId hn = b.rms_norm("output_norm", rows, w_.output_norm, hp.eps);
   io.logits = b.matmul("output", hn, hp.tied ? w_.embed : w_.output);  // [rows, V]
   b.output(io.logits);

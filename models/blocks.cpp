@@ -1,14 +1,20 @@
 #include "models/blocks.h"
 
+#include <algorithm>
+
 namespace altup {
 
 TensorId attention_block(Builder& b, TensorId xn, const AttentionWeights& w, const AttentionShape& s,
-                         const LayerConfig& cfg, TensorId pos, KvCache cache) {
-  const int64_t T = b.shape(xn).rows(), H = s.n_heads, Hkv = s.n_kv_heads, hd = s.head_dim;
+                         const LayerConfig& cfg, TensorId pos, KvCache cache, int64_t queries) {
+  const int64_t T = b.shape(xn).rows(), d = b.shape(xn).inner(), H = s.n_heads, Hkv = s.n_kv_heads, hd = s.head_dim;
   const ops::RopeParams rope{cfg.rope_base, s.rope_adjacent_pairs};
-  const TensorId qh = b.view("q_heads", b.matmul("attn_q", xn, w.wq), {T, H, hd});  // [T, H, hd]
+  // The asking rows (all, or the last `queries`) and their positions.
+  const int64_t Tq = queries > 0 ? std::min(queries, T) : T;
+  const TensorId xq = Tq == T ? xn : b.view("query_rows", xn, {Tq, d}, (T - Tq) * d);  // [Tq, d]
+  const TensorId pos_q = Tq == T ? pos : b.view("query_pos", pos, {Tq}, T - Tq);       // [Tq]
+  const TensorId qh = b.view("q_heads", b.matmul("attn_q", xq, w.wq), {Tq, H, hd});    // [Tq, H, hd]
   if (w.q_norm) b.rms_norm_in_place("attn_q_norm", qh, w.q_norm, s.norm_eps);
-  b.rope("rope_q", qh, pos, rope);
+  b.rope("rope_q", qh, pos_q, rope);
   // A KV-shared layer (cfg.kv_source >= 0) computes q only and reads its source's cache.
   if (cfg.kv_source < 0) {
     const TensorId kh = b.view("k_heads", b.matmul("attn_k", xn, w.wk), {T, Hkv, hd});  // [T, Hkv, hd]
@@ -19,8 +25,8 @@ TensorId attention_block(Builder& b, TensorId xn, const AttentionWeights& w, con
     b.kv_store("k_store", kh, pos, cache.k, cfg.kv_ring);
     b.kv_store("v_store", vh, pos, cache.v, cfg.kv_ring);
   }
-  const TensorId att = b.attention("attention", qh, cache.k, cache.v, pos, {s.scale, cfg.window, cfg.kv_ring});
-  return b.matmul("attn_output", b.view("attn_heads_joined", att, {T, H * hd}), w.wo);  // [T, d]
+  const TensorId att = b.attention("attention", qh, cache.k, cache.v, pos_q, {s.scale, cfg.window, cfg.kv_ring});
+  return b.matmul("attn_output", b.view("attn_heads_joined", att, {Tq, H * hd}), w.wo);  // [Tq, d]
 }
 
 TensorId gated_ffn(Builder& b, TensorId xn, WeightRef gate, WeightRef up, WeightRef down, ops::Act act,

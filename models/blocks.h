@@ -41,8 +41,11 @@ struct KvCache {
 //   out = attention(q, cache) Woᵀ.                                      xn [T, d] -> [T, d]
 // With cfg.kv_source >= 0 the layer shares an earlier layer's K / V: it computes q only and
 // attends over `cache`, which the caller passes as that source layer's (wk / wv unused).
+// queries > 0: only the last `queries` rows of xn ask (q, attention and the output projection
+// for them alone, [queries, d] out), while k and v are still stored for every row: what a
+// prefill needs from its last cache-writing layer when only the last logits are wanted.
 TensorId attention_block(Builder& b, TensorId xn, const AttentionWeights& w, const AttentionShape& s,
-                         const LayerConfig& cfg, TensorId pos, KvCache cache);
+                         const LayerConfig& cfg, TensorId pos, KvCache cache, int64_t queries = 0);
 
 // down(act(gate(xn)) ⊙ up(xn)), with Gaussian top-k on the gate when cfg.sparsity > 0: then
 // up is computed only where the gate kept a value, and with down_t (down transposed, [F, d])

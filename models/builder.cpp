@@ -17,7 +17,8 @@ TensorId Builder::node(const OpDef& op, std::vector<TensorId> in, const std::str
 }
 
 TensorId Builder::view(const std::string& name, TensorId base, const Shape& shape, int64_t offset) {
-  return g_.add_view(tagged(name), base, static_cast<uint64_t>(offset) * sizeof(float), DType::F32, shape);
+  const DType dt = g_.tensor(base).dtype == DType::I32 ? DType::I32 : DType::F32;  // both 4 bytes
+  return g_.add_view(tagged(name), base, static_cast<uint64_t>(offset) * sizeof(float), dt, shape);
 }
 
 TensorId Builder::embedding(const std::string& name, WeightRef table, TensorId ids, float scale, int64_t vocab,
@@ -84,6 +85,11 @@ TensorId Builder::magnitude_match(const std::string& name, TensorId y, TensorId 
 TensorId Builder::swap_axes01(const std::string& name, TensorId x) {
   const Shape& s = shape(x);
   return node(ops::kSwapAxes01, {x}, name, {s[1], s[0], s[2]});
+}
+
+TensorId Builder::slice_axis1(const std::string& name, TensorId x, int64_t start, int64_t n) {
+  const Shape& s = shape(x);
+  return node(ops::kSliceAxis1, {x}, name, {s[0], n, s[2]}, ops::SliceParams{start});
 }
 
 TensorId Builder::glu(const std::string& name, TensorId gate, TensorId up, ops::Act act) {

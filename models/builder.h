@@ -34,7 +34,8 @@ class Builder {
   TensorId input(const std::string& name, DType dtype, const Shape& shape) { return g_.add_input(name, dtype, shape); }
   TensorId state(const std::string& name, const Shape& shape) { return g_.add_state(name, DType::F32, shape); }
   TensorId weight(WeightRef w) { return g_.add_weight(*w.name, *w.view); }
-  // An f32 view of `base`, `offset` floats in (named name-<layer> inside the stack).
+  // A view of `base` (f32, or i32 for a view of an i32 input such as positions), `offset`
+  // elements in (named name-<layer> inside the stack).
   TensorId view(const std::string& name, TensorId base, const Shape& shape, int64_t offset = 0);
 
   // [T] ids -> [T, width of the table], each row times `scale`. vocab > the table's rows:
@@ -59,8 +60,9 @@ class Builder {
   TensorId softcap(const std::string& name, TensorId x, float cap);  // cap · tanh(x / cap); cap 1 is tanh
   // y rescaled per row to the RMS of x (equal shapes), RMS of y floored at sqrt(eps).
   TensorId magnitude_match(const std::string& name, TensorId y, TensorId x, float eps);
-  TensorId swap_axes01(const std::string& name, TensorId x);                        // [A, B, C] -> [B, A, C]
-  TensorId glu(const std::string& name, TensorId gate, TensorId up, ops::Act act);  // act(gate) * up
+  TensorId swap_axes01(const std::string& name, TensorId x);                            // [A, B, C] -> [B, A, C]
+  TensorId slice_axis1(const std::string& name, TensorId x, int64_t start, int64_t n);  // [A, B, C] -> [A, n, C]
+  TensorId glu(const std::string& name, TensorId gate, TensorId up, ops::Act act);      // act(gate) * up
   TensorId gaussian_topk(const std::string& name, TensorId x, float sparsity);
   void rope(const std::string& name, TensorId x, TensorId pos, ops::RopeParams p);  // in place on [T, H, hd]
   void kv_store(const std::string& name, TensorId kv, TensorId pos, TensorId cache, bool ring = false);

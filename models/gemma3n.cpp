@@ -340,7 +340,19 @@ ForwardGraph Gemma3nModel::build(Graph& g, int64_t T, int64_t ctx, int64_t max_t
       next += 2;
     }
   const AttentionShape attn{hp.sizes.n_heads, hp.sizes.n_kv_heads, hp.sizes.head_dim, 1.0f, false, true, eps};
-  auto slot = [&](const char* name, TensorId ring, int64_t k) { return b.view(name, ring, {T, H}, k * T * H); };
+  // When only the last token's logits are wanted, no layer past the last one that writes a
+  // cache (E2B: layer 19 of 30; the rest read shared K / V) has to see the other tokens: their
+  // rows would only ever reach later layers' rows of the same tokens. That layer stores k and
+  // v for every token, then runs on the last token alone, and so does every layer after it.
+  // Tr: the tokens the ring holds; pos_r: their positions.
+  int64_t last_writer = 0;
+  for (int64_t l = 0; l < L; ++l)
+    if (cache_owner(hp, l) == l) last_writer = l;
+  const bool last_only = !all_logits && T > 1;
+  int64_t Tr = T;
+  TensorId pos_r = io.pos;
+  auto slot = [&](const char* name, TensorId ring, int64_t k) { return b.view(name, ring, {Tr, H}, k * Tr * H); };
+  auto last_row = [&](const char* name, TensorId x, int64_t offset) { return b.view(name, x, {1, H}, offset); };
 
   // Prologue. e = Emb[id]·√H                                                        [T, H]
   const TensorId e = b.embedding("embed", w_.embed, io.ids, std::sqrt(static_cast<float>(H)));
@@ -355,7 +367,7 @@ ForwardGraph Gemma3nModel::build(Graph& g, int64_t T, int64_t ctx, int64_t max_t
   const TensorId ple_sum = b.add("ple_add_token", ple_normed, b.view("ple_tok_rows", ple_tok, {T, L, P}));
   const TensorId ple = b.swap_axes01("ple_by_layer", b.scale("ple_input_scale", ple_sum, 1.0f / std::sqrt(2.0f)));
   // Streams: X_0 = e, X_k = e W_up[k-1]ᵀ rescaled to e's RMS.                     [K, T, H]
-  const TensorId ring = b.altup_spread("altup_stream_ring", e, static_cast<int>(K), H);
+  TensorId ring = b.altup_spread("altup_stream_ring", e, static_cast<int>(K), H);
   for (int64_t k = 1; k < K; ++k) {
     const TensorId up = b.matmul("altup_stream_in", e, w_.streams_in[static_cast<size_t>(k - 1)]);
     b.copy_into("altup_stream_copy", b.magnitude_match("altup_stream_match", up, e, 1e-5f), slot("stream", ring, k));
@@ -365,31 +377,40 @@ ForwardGraph Gemma3nModel::build(Graph& g, int64_t T, int64_t ctx, int64_t max_t
     b.layer(static_cast<int>(l));
     const Gemma3nLayerWeights& W = w_.layers[static_cast<size_t>(l)];
     const LayerConfig& cfg = hp.layers[static_cast<size_t>(l)];
+    const bool cut = last_only && l == last_writer;  // k, v for all Tr rows; the rest for the last
     // Predict: P_i = X_i + Σ_c A[i][c] X_c with A = router(X_a) W_predᵀ per token.
     const TensorId A = b.matmul("altup_predict_coefs", router(b, slot("x_active", ring, a), W, H, eps), W.predict_coef);
-    const TensorId pred = b.altup_predict("altup_predict", ring, A, {true});  // [K, T, H], in place
-    const TensorId pa = slot("pred_active", pred, a);                         // [T, H]
+    TensorId pred = b.altup_predict("altup_predict", ring, A, {true});  // [K, Tr, H], in place
+    const TensorId pa = slot("pred_active", pred, a);                   // [Tr, H]
     const TensorId h = b.rms_norm("attn_norm", pa, W.attn_norm, eps);
-    // LAuReL: h + RMSNorm(h W_lᵀ W_rᵀ), a rank-r residual branch beside attention.
-    const TensorId lr = b.matmul("laurel_r", b.matmul("laurel_l", h, W.laurel_l), W.laurel_r);
-    const TensorId lau = b.add("laurel_residual", h, b.rms_norm("laurel_post_norm", lr, W.laurel_norm, eps));
     const KvCache cache = caches[static_cast<size_t>(cache_owner(hp, l))];
     LayerConfig lc = cfg;
     lc.kv_ring = cache_slots(l, ctx, max_tokens) < ctx;
-    const TensorId att =
-        attention_block(b, h, {W.wq, W.wk, W.wv, W.wo, W.q_norm, W.k_norm}, attn, lc, io.pos, cache);  // [T, H]
-    const TensorId a1 = b.add("attn_residual", pa, b.rms_norm("attn_post_norm", att, W.post_attn_norm, eps));
+    const TensorId att = attention_block(b, h, {W.wq, W.wk, W.wv, W.wo, W.q_norm, W.k_norm}, attn, lc, pos_r, cache,
+                                         cut ? 1 : 0);                                         // [Tq, H]
+    const TensorId pq = cut ? last_row("pred_active_last", pred, (a * Tr + Tr - 1) * H) : pa;  // [Tq, H]
+    const TensorId hq = cut ? last_row("attn_norm_last", h, (Tr - 1) * H) : h;
+    if (cut) {  // from here on the ring holds the last token only
+      pred = ring = b.slice_axis1("ring_last_token", pred, Tr - 1, 1);  // [K, 1, H]
+      Tr = 1;
+      pos_r = b.view("pos_last", io.pos, {1}, T - 1);
+    }
+    // LAuReL: h + RMSNorm(h W_lᵀ W_rᵀ), a rank-r residual branch beside attention.
+    const TensorId lr = b.matmul("laurel_r", b.matmul("laurel_l", hq, W.laurel_l), W.laurel_r);
+    const TensorId lau = b.add("laurel_residual", hq, b.rms_norm("laurel_post_norm", lr, W.laurel_norm, eps));
+    const TensorId a1 = b.add("attn_residual", pq, b.rms_norm("attn_post_norm", att, W.post_attn_norm, eps));
     const TensorId a2 = b.scale("laurel_mix", b.add("laurel_add", a1, lau), 1.0f / std::sqrt(2.0f));
     const TensorId ffn = gated_ffn(b, b.rms_norm("ffn_norm", a2, W.ffn_norm, eps), W.gate, W.up, W.down,
                                    ops::Act::GeluTanh, cfg, W.down_t);
-    const TensorId out = b.add("ffn_residual", a2, b.rms_norm("ffn_post_norm", ffn, W.post_ffn_norm, eps));  // [T, H]
+    const TensorId out = b.add("ffn_residual", a2, b.rms_norm("ffn_post_norm", ffn, W.post_ffn_norm, eps));  // [Tr, H]
     // Correct: X_i = P_i + (1 + c_i)(out - P_a) with c = router(out) W_corrᵀ per token.
-    const TensorId c = b.matmul("altup_correct_coefs", router(b, out, W, H, eps), W.correct_coef);  // [T, K]
+    const TensorId c = b.matmul("altup_correct_coefs", router(b, out, W, H, eps), W.correct_coef);  // [Tr, K]
     const TensorId corr = b.altup_correct("altup_correct", pred, out, c, {static_cast<int>(a), 1.0f});
     // PLE: z = RMSNorm((gelu(X_a·s W_gateᵀ) ⊙ ple_l) W_projᵀ), added to streams 1..K-1.
     const TensorId za = b.mul("ple_scale_active", slot("corr_active", corr, a), b.weight(W.correct_scale));
-    const TensorId gated = b.glu("ple_gate_act", b.matmul("ple_gate", za, W.ple_gate),
-                                 b.view("ple_layer", ple, {T, P}, l * T * P), ops::Act::GeluTanh);  // [T, P]
+    const TensorId gated =
+        b.glu("ple_gate_act", b.matmul("ple_gate", za, W.ple_gate),
+              b.view("ple_layer", ple, {Tr, P}, (l * T + T - Tr) * P), ops::Act::GeluTanh);  // [Tr, P]
     const TensorId z = b.rms_norm("ple_post_norm", b.matmul("ple_proj", gated, W.ple_proj), W.ple_norm, eps);
     for (int64_t k = 1; k < K; ++k) b.add_into("ple_add_stream", slot("stream", ring, k), z);
   }
@@ -397,8 +418,8 @@ ForwardGraph Gemma3nModel::build(Graph& g, int64_t T, int64_t ctx, int64_t max_t
 
   // Epilogue on the rows whose logits are wanted: y = mean(X_0, u_1, .., u_{K-1}) with
   // u_k = X_k W_unemb[k-1]ᵀ rescaled to X_0's RMS; logits = cap·tanh(RMSNorm(y) Embᵀ / cap).
-  const int64_t rows = all_logits ? T : 1, first = all_logits ? 0 : T - 1;
-  auto rows_of = [&](int64_t k) { return b.view("out_rows", ring, {rows, H}, k * T * H + first * H); };
+  const int64_t rows = all_logits ? T : 1, first = all_logits ? 0 : Tr - 1;
+  auto rows_of = [&](int64_t k) { return b.view("out_rows", ring, {rows, H}, k * Tr * H + first * H); };
   const TensorId x0 = rows_of(0);
   TensorId sum = x0;
   for (int64_t k = 1; k < K; ++k) {

@@ -63,38 +63,45 @@ inline void check_logits(const float* got, const float* want, int64_t n, const s
   CHECK(worst <= tol);
 }
 
-// Prefill the prompt in one pass (every position's logits), then decode greedily through the
-// KV cache with 1 and 2 threads: logits within 1e-4 x max|logit|, identical tokens.
+// Prefill the prompt in one pass, then decode greedily through the KV cache with 1 and 2
+// threads: logits within 1e-4 x max|logit|, identical tokens. Twice: with every position's
+// logits, and with the last position's only (the graph that skips what no logit needs, as
+// generation prefills), whose decode steps then check the caches that prefill left.
 // `base`: options beyond the thread count (tests pass small graphs to exercise chunking).
 inline void check_golden(const Golden& g, const std::string& prefix, SessionOptions base = {}) {
-  for (int threads : {1, 2}) {
-    const std::string at =
-        g.name + " threads=" + std::to_string(threads) + " graph<=" + std::to_string(base.max_tokens);
-    SessionOptions opt = base;
-    opt.threads = threads;
-    auto s = Session::open(std::string(ALTUP_FIXTURES_DIR) + "/" + prefix + g.name + ".gguf", opt);
-    REQUIRE_MESSAGE(s.ok(), at << ": " << (s.ok() ? "" : s.error().message));
-    Session& sess = **s;
-    REQUIRE(sess.model().vocab_size() == g.vocab);
-    auto logits = sess.eval(g.prompt, /*all_logits=*/true);
-    REQUIRE_MESSAGE(logits.ok(), (logits.ok() ? "" : logits.error().message));
-    check_logits(*logits, g.prefill.data(), g.prompt_len * g.vocab, "prefill " + at);
-    // Greedy decoding through the KV cache: the first step's token comes from the prefill.
-    const float* last = *logits + (g.prompt_len - 1) * g.vocab;
-    int32_t next = static_cast<int32_t>(std::max_element(last, last + g.vocab) - last);
-    for (int64_t step = 0; step < g.decode_len; ++step) {
-      CAPTURE(step);
-      if (step > 0) {
-        auto l = sess.eval({next});
-        REQUIRE_MESSAGE(l.ok(), (l.ok() ? "" : l.error().message));
-        check_logits(*l, g.decode.data() + step * g.vocab, g.vocab, "decode " + at);
-        next = static_cast<int32_t>(std::max_element(*l, *l + g.vocab) - *l);
-      } else {
-        check_logits(last, g.decode.data(), g.vocab, "decode step 0 " + at);
+  for (bool all_logits : {true, false})
+    for (int threads : {1, 2}) {
+      const std::string at = g.name + " threads=" + std::to_string(threads) +
+                             " graph<=" + std::to_string(base.max_tokens) + (all_logits ? " all" : " last") + " logits";
+      SessionOptions opt = base;
+      opt.threads = threads;
+      auto s = Session::open(std::string(ALTUP_FIXTURES_DIR) + "/" + prefix + g.name + ".gguf", opt);
+      REQUIRE_MESSAGE(s.ok(), at << ": " << (s.ok() ? "" : s.error().message));
+      Session& sess = **s;
+      REQUIRE(sess.model().vocab_size() == g.vocab);
+      auto logits = sess.eval(g.prompt, all_logits);
+      REQUIRE_MESSAGE(logits.ok(), (logits.ok() ? "" : logits.error().message));
+      // The last position's logits, where each call leaves them.
+      const float* last = *logits + (all_logits ? (g.prompt_len - 1) * g.vocab : 0);
+      if (all_logits)
+        check_logits(*logits, g.prefill.data(), g.prompt_len * g.vocab, "prefill " + at);
+      else
+        check_logits(last, g.prefill.data() + (g.prompt_len - 1) * g.vocab, g.vocab, "prefill " + at);
+      // Greedy decoding through the KV cache: the first step's token comes from the prefill.
+      int32_t next = static_cast<int32_t>(std::max_element(last, last + g.vocab) - last);
+      for (int64_t step = 0; step < g.decode_len; ++step) {
+        CAPTURE(step);
+        if (step > 0) {
+          auto l = sess.eval({next});
+          REQUIRE_MESSAGE(l.ok(), (l.ok() ? "" : l.error().message));
+          check_logits(*l, g.decode.data() + step * g.vocab, g.vocab, "decode " + at);
+          next = static_cast<int32_t>(std::max_element(*l, *l + g.vocab) - *l);
+        } else {
+          check_logits(last, g.decode.data(), g.vocab, "decode step 0 " + at);
+        }
+        REQUIRE(next == g.tokens[static_cast<size_t>(step)]);
       }
-      REQUIRE(next == g.tokens[static_cast<size_t>(step)]);
     }
-  }
 }
 
 }  // namespace altup

@@ -107,3 +107,34 @@ TEST_CASE("sessions refuse what does not fit: long prompts, bad ids, unknown arc
   REQUIRE_FALSE(other.ok());
   CHECK(other.error().message.find("unknown architecture 'test'") != std::string::npos);
 }
+
+TEST_CASE("a prefill that wants the last logits only runs the last layer past its k and v on one token") {
+  // Whether the skip happens (check_golden checks its logits and the caches it leaves): the
+  // last layer's k and v still cover every token, its q, FFN, predict and correct one row.
+  for (const Golden& g : load()) {
+    CAPTURE(g.name);
+    auto f = GgufFile::open(std::string(ALTUP_FIXTURES_DIR) + "/model_" + g.name + ".gguf");
+    REQUIRE(f.ok());
+    auto m = load_model(**f);
+    REQUIRE(m.ok());
+    const int64_t T = 24;
+    for (bool all : {true, false}) {
+      Graph graph;
+      (*m)->build(graph, T, 64, 64, all);
+      int last = -1;
+      for (const Node& n : graph.nodes()) last = std::max(last, n.layer);
+      int64_t k_rows = 0, q_rows = 0, ffn_rows = 0, earlier_ffn = 0;
+      for (const Node& n : graph.nodes()) {
+        const int64_t rows = graph.tensor(n.output).shape.rows();
+        if (n.layer == last && n.name == "attn_k") k_rows = rows;
+        if (n.layer == last && n.name == "attn_q") q_rows = rows;
+        if (n.layer == last && n.name == "ffn_gate") ffn_rows = rows;
+        if (n.layer == 0 && n.name == "ffn_gate" && last > 0) earlier_ffn = rows;
+      }
+      CHECK(k_rows == T);
+      CHECK(q_rows == (all ? T : 1));
+      CHECK(ffn_rows == (all ? T : 1));
+      if (last > 0) CHECK(earlier_ffn == T);
+    }
+  }
+}

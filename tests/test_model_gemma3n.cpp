@@ -104,3 +104,36 @@ TEST_CASE("gemma3n: the memory estimate leaves the per-layer table out of what a
   CHECK(m->activations_prefill > m->activations_decode);
   CHECK(m->prefill_tokens == 200);
 }
+
+TEST_CASE("gemma3n: a prefill that wants the last logits only runs the layers past the last cache write on one token") {
+  // Whether the skip happens at all (the golden tests check that its logits and caches are
+  // right): in the last-logits graph, the last cache-writing layer still projects k and v for
+  // every token, but its q, FFN and everything after, in every later layer, has one row.
+  for (const Golden& g : load()) {
+    CAPTURE(g.name);
+    auto f = GgufFile::open(path(g));
+    REQUIRE(f.ok());
+    auto m = Gemma3nModel::load(**f);
+    REQUIRE(m.ok());
+    const auto& layers = (*m)->hparams().layers;
+    int last_writer = 0;
+    for (size_t l = 0; l < layers.size(); ++l)
+      if (layers[l].kv_source < 0) last_writer = static_cast<int>(l);
+    REQUIRE(last_writer + 1 < static_cast<int>(layers.size()));  // the fixtures share K / V at the end
+    const int64_t T = 24;
+    for (bool all : {true, false}) {
+      Graph graph;
+      (*m)->build(graph, T, 64, 64, all);
+      int64_t ffn_rows = 0, kv_rows = 0, later = 0;
+      for (const Node& n : graph.nodes()) {
+        const int64_t rows = graph.tensor(n.output).shape.rows();
+        if (n.layer == last_writer && n.name == "attn_k") kv_rows = rows;
+        if (n.layer == last_writer && n.name == "ffn_gate") ffn_rows = rows;
+        if (n.layer > last_writer && n.name == "ffn_gate") later += rows;
+      }
+      CHECK(kv_rows == T);
+      CHECK(ffn_rows == (all ? T : 1));
+      CHECK(later == (all ? T : 1) * (static_cast<int64_t>(layers.size()) - 1 - last_writer));
+    }
+  }
+}

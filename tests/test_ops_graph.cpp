@@ -231,7 +231,7 @@ TEST_CASE("embedding, matmul, rope, kv_store + attention, AltUp predict / correc
   check_close(y.data(), r2.data(), 3 * T * D, 1e-5f, 1e-5f, "altup nodes");
 }
 
-TEST_CASE("Gemma 3n's nodes: per-token predict (P + I) and correct (g + 1), swap_axes01, short tables") {
+TEST_CASE("Gemma 3n's nodes: per-token predict (P + I) and correct (g + 1), swap_axes01, slice_axis1, short tables") {
   // Predict / correct with coefficients per token, as the router makes them.
   constexpr int K = 4;
   auto ring = rnd(K * T * D, 21), pm = rnd(T * K * K, 22), gv = rnd(T * K, 23), yv = rnd(T * D, 24);
@@ -276,6 +276,37 @@ TEST_CASE("Gemma 3n's nodes: per-token predict (P + I) and correct (g + 1), swap
         ops::swap_axes01(x.data(), got.data(), A, B, C, 2);
         CHECK(got == want);
       }
+  // slice_axis1 against its reference, threaded and not, at awkward sizes and offsets.
+  for (int64_t A : {0, 1, 3, 7})
+    for (int64_t B : {1, 2, 65})
+      for (int64_t C : {1, 5, 256})
+        for (int64_t start : {int64_t{0}, B / 2, B - 1}) {
+          const int64_t n = B - start;
+          auto x = rnd(A * B * C, 28);
+          std::vector<float> got(static_cast<size_t>(A * n * C)), want(got.size());
+          ops::ref::slice_axis1(x.data(), want.data(), A, B, C, start, n);
+          ops::slice_axis1(x.data(), got.data(), A, B, C, start, n, 2);
+          CHECK(got == want);
+        }
+  {
+    auto r = rnd(3 * T * 64, 29);
+    auto sl = run_both([&](Graph& g) {
+      return g.add_node(&ops::kSliceAxis1, {g.add_weight("ring", f32(r, {3, T, 64}))}, "slice", 0, DType::F32,
+                        {3, 1, 64}, ops::SliceParams{T - 1});
+    });
+    for (int64_t k = 0; k < 3; ++k)
+      for (int64_t c = 0; c < 64; ++c) CHECK(sl[k * 64 + c] == r[(k * T + T - 1) * 64 + c]);
+    // Rows past the end are an error that names the node, not a read out of bounds.
+    Graph g;
+    g.mark_output(g.add_node(&ops::kSliceAxis1, {g.add_weight("ring", f32(r, {3, T, 64}))}, "ring_last_token", 5,
+                             DType::F32, {3, 2, 64}, ops::SliceParams{T - 1}));
+    auto ex = Executor::create(g);
+    REQUIRE(ex.ok());
+    const Status s = (*ex)->run(1);
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.error().message.find("ring_last_token (layer 5): slice_axis1: rows [" + std::to_string(T - 1) + ", " +
+                                 std::to_string(T + 1) + ")") == 0);
+  }
   auto x = rnd(T * 6 * 64, 26);
   auto sw = run_both([&](Graph& g) {
     return g.add_node(&ops::kSwapAxes01, {g.add_weight("x", f32(x, {T, 6, 64}))}, "swap", 0, DType::F32, {6, T, 64});
