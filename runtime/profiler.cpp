@@ -178,12 +178,16 @@ std::string Profiler::table() const {
     out += "    share ";
     for (const char* c : cols) out += fmt("%10.1f%%", total > 0 ? 100 * col_total[c] / total : 0);
     out += "\n";
-    // Per op (node name), over all layers.
+    // Per op (node name), over all layers. A name can run different ops in different layers
+    // (Gemma 3n's ffn_up: matmul_masked on sparse layers, matmul elsewhere): each is listed.
     std::map<std::string, Row> by_op;
     for (const Row& r : rs) {
       Row& o = by_op[r.name];
       o.name = r.name;
-      o.op = r.op;
+      if (o.op.empty())
+        o.op = r.op;
+      else if (("/" + o.op + "/").find("/" + r.op + "/") == std::string::npos)
+        o.op += "/" + r.op;
       o.calls += r.calls;
       o.ms += r.ms;
       o.flops += r.flops;
@@ -192,10 +196,10 @@ std::string Profiler::table() const {
     std::vector<Row> ops;
     for (auto& [k, r] : by_op) ops.push_back(r);
     std::sort(ops.begin(), ops.end(), [](const Row& a, const Row& b) { return a.ms > b.ms; });
-    out += "  node                 op                calls    total ms   share   GFLOP/s      GB/s\n";
+    out += "  node                 op                     calls    total ms   share   GFLOP/s      GB/s\n";
     for (const Row& r : ops) {
       char line[200];
-      std::snprintf(line, sizeof line, "  %-20s %-16s %6lld %11.3f %6.1f%% %9.2f %9.2f\n", r.name.c_str(), r.op.c_str(),
+      std::snprintf(line, sizeof line, "  %-20s %-22s %6lld %11.3f %6.1f%% %9.2f %9.2f\n", r.name.c_str(), r.op.c_str(),
                     static_cast<long long>(r.calls), r.ms, total > 0 ? 100 * r.ms / total : 0, r.gflops(), r.gbs());
       out += line;
     }

@@ -96,6 +96,20 @@ TEST_CASE("profile prints its overhead line only when --overhead asks for it") {
   CHECK(r.err.find("profiler overhead on decode") != std::string::npos);
 }
 
+TEST_CASE("profile's per-node table names every op a node name runs") {
+  // The Gemma 3n fixture's sparse layers compute ffn_up as matmul_masked, the others as
+  // matmul; the summed row must say both, not whichever layer came last.
+  TempDir dir;
+  const std::string m = std::string(ALTUP_FIXTURES_DIR) + "/gemma3n_k4_multimodal_f32.gguf";
+  Run r = run_altup(dir, "profile -m '" + m + "' --prefill 4 --decode 1");
+  REQUIRE(r.status == 0);
+  const size_t row = r.out.find("\n  ffn_up ");
+  REQUIRE(row != std::string::npos);
+  const std::string line = r.out.substr(row + 1, r.out.find('\n', row + 1) - row - 1);
+  CAPTURE(line);
+  CHECK(line.find(" matmul_masked/matmul ") != std::string::npos);  // layer 0 is sparse
+}
+
 TEST_CASE("profile and bench work on a vocabulary of three tokens or fewer") {
   // The tokenizer and the embedding / output tensors cut to 3 tokens.
   TempDir dir;

@@ -8,6 +8,7 @@
 #include "models/gemma3n.h"
 #include "runtime/gguf.h"
 #include "runtime/session.h"
+#include "tests/gguf_edit.h"
 #include "tests/golden_util.h"
 
 using namespace altup;
@@ -135,5 +136,41 @@ TEST_CASE("gemma3n: a prefill that wants the last logits only runs the layers pa
       CHECK(ffn_rows == (all ? T : 1));
       CHECK(later == (all ? T : 1) * (static_cast<int64_t>(layers.size()) - 1 - last_writer));
     }
+  }
+}
+
+TEST_CASE("gemma3n: the last-logits prefill agrees with the full one whichever layer writes the last cache") {
+  // No golden file for these: the fixture with its K / V sharing changed (0 shared layers: the
+  // cut falls in the last layer; 1; 3: an earlier one), each prefilled both ways. The last
+  // logits, then four decode steps from the caches each way leaves, must agree.
+  const auto cases = load();
+  const Golden& g = cases[0];
+  auto f = GgufFile::open(path(g));
+  REQUIRE(f.ok());
+  for (uint32_t shared : {0u, 1u, 3u}) {
+    CAPTURE(shared);
+    test::EditableGguf e = test::EditableGguf::from(**f);
+    e.set_u32("gemma3n.attention.shared_kv_layers", shared);
+    const std::vector<uint8_t> bytes = e.write();
+    std::vector<float> logits[2];  // [1 + 4 steps, V] per way
+    for (bool all : {true, false}) {
+      auto file = GgufFile::parse(bytes);
+      REQUIRE(file.ok());
+      SessionOptions opt;
+      opt.threads = 2;
+      auto s = Session::open(std::move(*file), opt);
+      REQUIRE_MESSAGE(s.ok(), (s.ok() ? "" : s.error().message));
+      auto l = (*s)->eval(g.prompt, all);
+      REQUIRE(l.ok());
+      std::vector<float>& out = logits[all ? 0 : 1];
+      const float* last = *l + (all ? (g.prompt_len - 1) * g.vocab : 0);
+      out.assign(last, last + g.vocab);
+      for (int step = 0; step < 4; ++step) {
+        auto d = (*s)->eval({g.tokens[static_cast<size_t>(step)]});
+        REQUIRE(d.ok());
+        out.insert(out.end(), *d, *d + g.vocab);
+      }
+    }
+    check_logits(logits[1].data(), logits[0].data(), 5 * g.vocab, "last-logits vs full prefill");
   }
 }
