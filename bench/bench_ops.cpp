@@ -413,23 +413,46 @@ int main(int argc, char** argv) {
                  static_cast<long long>(compiled));
   }
 
-  // The sparse FFN products (Gemma 3n's sparse layers, E2B's f16 shapes): the masked up
-  // projection [8192 x 2048] and the sparse-input down projection on [2048 x 8192] transposed,
-  // each against its dense product, by the fraction of entries kept, for one token (cold
-  // weights: 4 copies in turn) and a prefill (512 tokens; quick: 64). The crossover is the
-  // largest density at which the sparse path was still faster, beside the compiled threshold.
-  for (const bool up : {true, false}) {
+  // The sparse FFN products (Gemma 3n's sparse layers, E2B's shapes): the masked up
+  // projection [8192 x 2048] and the sparse-input down projection on [2048 x 8192] transposed
+  // (f16, and Q8_0 as int8 values and scales), each against its dense product, by the fraction
+  // of entries kept, for one token (cold weights: 4 copies in turn) and a prefill (512 tokens;
+  // quick: 64). The crossover is the largest density at which the sparse path was still
+  // faster, beside the compiled threshold.
+  for (const auto& [up, dt] :
+       {std::pair{true, DType::F16}, std::pair{false, DType::F16}, std::pair{false, DType::Q8_0}}) {
     const int64_t N = up ? 8192 : 2048, K = up ? 2048 : 8192;
     const int n_copies = 4;
-    std::vector<std::vector<uint16_t>> ws(n_copies), wts(n_copies);
+    const bool q8 = dt == DType::Q8_0;
+    std::vector<std::vector<uint8_t>> ws(n_copies), wts(n_copies);
+    std::vector<std::vector<float>> scales(n_copies);
     for (int c = 0; c < n_copies; ++c) {
       auto v = random_vec(static_cast<size_t>(N * K), 300 + c, 0.05f);
-      ws[c].resize(v.size());
-      for (size_t i = 0; i < v.size(); ++i) ws[c][i] = fp32_to_fp16(v[i]);
-      wts[c].resize(v.size());
-      (void)ops::transpose_weight(TensorView::contiguous(DType::F16, {N, K}, ws[c].data()), wts[c].data(), threads);
+      if (q8) {  // amax / 127 blocks of 32
+        ws[c].resize(static_cast<size_t>(N * K / 32) * sizeof(BlockQ8_0));
+        for (int64_t b = 0; b < N * K / 32; ++b) {
+          float amax = 0;
+          for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(v[static_cast<size_t>(b * 32 + j)]));
+          BlockQ8_0 blk;
+          blk.d = fp32_to_fp16(amax / 127.0f);
+          const float d = fp16_to_fp32(blk.d);
+          for (int j = 0; j < 32; ++j)
+            blk.qs[j] = static_cast<int8_t>(d > 0 ? std::nearbyint(v[static_cast<size_t>(b * 32 + j)] / d) : 0.0f);
+          std::memcpy(ws[c].data() + b * sizeof(BlockQ8_0), &blk, sizeof blk);
+        }
+        wts[c].resize(static_cast<size_t>(N * K));
+        scales[c].resize(static_cast<size_t>(N * K / 32));
+        (void)ops::transpose_weight_q(TensorView::contiguous(dt, {N, K}, ws[c].data()),
+                                      reinterpret_cast<int8_t*>(wts[c].data()), scales[c].data(), threads);
+      } else {
+        ws[c].resize(v.size() * 2);
+        auto* h = reinterpret_cast<uint16_t*>(ws[c].data());
+        for (size_t i = 0; i < v.size(); ++i) h[i] = fp32_to_fp16(v[i]);
+        wts[c].resize(v.size() * 2);
+        (void)ops::transpose_weight(TensorView::contiguous(dt, {N, K}, ws[c].data()), wts[c].data(), threads);
+      }
     }
-    const char* name = up ? "matmul_masked" : "matmul_sparse";
+    const std::string name = std::string(up ? "matmul_masked_" : "matmul_sparse_") + std::string(dtype_name(dt));
     for (const int64_t M : {int64_t{1}, int64_t{quick ? 64 : 512}}) {
       auto xs = random_vec(static_cast<size_t>(M * K), 18);
       std::vector<float> mask(static_cast<size_t>(M * (up ? N : K))), ys(static_cast<size_t>(M * N));
@@ -446,19 +469,20 @@ int main(int argc, char** argv) {
           int next = 0;
           return median_seconds(
               [&] {
-                const TensorView w = TensorView::contiguous(DType::F16, {N, K}, ws[next].data());
-                const TensorView wt = TensorView::contiguous(DType::F16, {K, N}, wts[next].data());
+                const TensorView w = TensorView::contiguous(dt, {N, K}, ws[next].data());
+                const TensorView wt = TensorView::contiguous(q8 ? DType::I8 : dt, {K, N}, wts[next].data());
+                const TensorView st = TensorView::contiguous(DType::F32, {K / 32, N}, scales[next].data());
                 if (up)
                   (void)ops::matmul_masked(xin.data(), M, w, mask.data(), ys.data(), threads, path);
                 else
-                  (void)ops::matmul_sparse(xin.data(), M, w, wt, ys.data(), threads, path);
+                  (void)ops::matmul_sparse(xin.data(), M, w, wt, ys.data(), threads, path, nullptr, q8 ? &st : nullptr);
                 next = (next + 1) % n_copies;
               },
               M == 1 ? 5 * n_copies : 3);
         };
         const double ts = time_path(1), td = time_path(2);
         char label[96];
-        std::snprintf(label, sizeof label, "%s_F16_m%lld_p%02d_sparse_over_dense", name, static_cast<long long>(M),
+        std::snprintf(label, sizeof label, "%s_m%lld_p%02d_sparse_over_dense", name.c_str(), static_cast<long long>(M),
                       static_cast<int>(std::lround(p * 100)));
         report(Measurement(label, ts, ts / td, "ratio"));
         if (sparse_still_wins && ts < td)
@@ -467,9 +491,10 @@ int main(int argc, char** argv) {
           sparse_still_wins = false;
       }
       std::printf("{\"name\": \"%s_crossover_m%lld\", \"measured_max_sparse_density\": %.2f, \"compiled\": %.2f}\n",
-                  name, static_cast<long long>(M), crossover, up ? ops::kMaskedDenseAbove : ops::kSparseDenseAbove);
+                  name.c_str(), static_cast<long long>(M), crossover,
+                  up ? ops::kMaskedDenseAbove : ops::kSparseDenseAbove);
       std::fprintf(stderr, "%-44s sparse while density <= %.2f (compiled in: %.2f)\n",
-                   (std::string(name) + "_crossover_m" + std::to_string(M)).c_str(), crossover,
+                   (name + "_crossover_m" + std::to_string(M)).c_str(), crossover,
                    up ? ops::kMaskedDenseAbove : ops::kSparseDenseAbove);
     }
   }

@@ -30,7 +30,7 @@ TensorId attention_block(Builder& b, TensorId xn, const AttentionWeights& w, con
 }
 
 TensorId gated_ffn(Builder& b, TensorId xn, WeightRef gate, WeightRef up, WeightRef down, ops::Act act,
-                   const LayerConfig& cfg, WeightRef down_t) {
+                   const LayerConfig& cfg, WeightRef down_t, WeightRef down_s) {
   TensorId g = b.matmul("ffn_gate", xn, gate);  // [T, ffn]
   TensorId u;                                   // [T, ffn]
   if (cfg.sparsity > 0) {
@@ -42,7 +42,7 @@ TensorId gated_ffn(Builder& b, TensorId xn, WeightRef gate, WeightRef up, Weight
     u = b.matmul("ffn_up", xn, up);
   }
   const TensorId h = b.glu("ffn_act", g, u, act);  // [T, ffn], zero wherever g is
-  if (cfg.sparsity > 0 && down_t) return b.matmul_sparse("ffn_down", h, down, down_t, 1.0f - cfg.sparsity);
+  if (cfg.sparsity > 0 && down_t) return b.matmul_sparse("ffn_down", h, down, down_t, 1.0f - cfg.sparsity, down_s);
   return b.matmul("ffn_down", h, down);  // [T, d]
 }
 

@@ -48,10 +48,11 @@ TensorId attention_block(Builder& b, TensorId xn, const AttentionWeights& w, con
                          const LayerConfig& cfg, TensorId pos, KvCache cache, int64_t queries = 0);
 
 // down(act(gate(xn)) ⊙ up(xn)), with Gaussian top-k on the gate when cfg.sparsity > 0: then
-// up is computed only where the gate kept a value, and with down_t (down transposed, [F, d])
+// up is computed only where the gate kept a value, and with down_t (down transposed, [F, d];
+// int8 with its scales down_s for a quantized down)
 // the down projection reads only the weight rows of the non-zero inputs.
 //                                                                       xn [T, d] -> [T, d]
 TensorId gated_ffn(Builder& b, TensorId xn, WeightRef gate, WeightRef up, WeightRef down, ops::Act act,
-                   const LayerConfig& cfg, WeightRef down_t = {});
+                   const LayerConfig& cfg, WeightRef down_t = {}, WeightRef down_s = {});
 
 }  // namespace altup

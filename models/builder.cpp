@@ -51,11 +51,13 @@ TensorId Builder::matmul_masked(const std::string& name, TensorId x, WeightRef w
   return node(ops::kMatMulMasked, {x, weight(w), mask}, name, {rows, w.view->rows()}, ops::DensityParams{density});
 }
 
-TensorId Builder::matmul_sparse(const std::string& name, TensorId x, WeightRef w, WeightRef w_t, float density) {
+TensorId Builder::matmul_sparse(const std::string& name, TensorId x, WeightRef w, WeightRef w_t, float density,
+                                WeightRef w_s) {
   const Shape& s = shape(x);
   const int64_t rows = s.numel() / w.view->cols();
-  return node(ops::kMatMulSparse, {x, weight(w), weight(w_t)}, name, {rows, w.view->rows()},
-              ops::DensityParams{density});
+  std::vector<TensorId> in = {x, weight(w), weight(w_t)};
+  if (w_s) in.push_back(weight(w_s));
+  return node(ops::kMatMulSparse, std::move(in), name, {rows, w.view->rows()}, ops::DensityParams{density});
 }
 
 TensorId Builder::add(const std::string& name, TensorId a, TensorId b) {

@@ -51,8 +51,10 @@ class Builder {
   // The same where mask [rows, N] is non-zero, 0 elsewhere (ops/matmul_masked.h); density:
   // the expected fraction kept, for the profiler's estimates.
   TensorId matmul_masked(const std::string& name, TensorId x, WeightRef w, TensorId mask, float density);
-  // x · Wᵀ for a mostly-zero x, reading w_t = Wᵀ a row per non-zero input (ops/matmul_sparse.h).
-  TensorId matmul_sparse(const std::string& name, TensorId x, WeightRef w, WeightRef w_t, float density);
+  // x · Wᵀ for a mostly-zero x, reading w_t = Wᵀ a row per non-zero input (ops/matmul_sparse.h);
+  // w_s: the scales of an int8 w_t (a quantized W transposed).
+  TensorId matmul_sparse(const std::string& name, TensorId x, WeightRef w, WeightRef w_t, float density,
+                         WeightRef w_s = {});
   TensorId add(const std::string& name, TensorId a, TensorId b);     // a's shape; b broadcast over rows
   void add_into(const std::string& name, TensorId dst, TensorId x);  // dst += x (x may be one row)
   TensorId mul(const std::string& name, TensorId a, TensorId b);     // a's shape; b broadcast over rows

@@ -209,24 +209,39 @@ std::vector<WeightSpec> gemma3n_weight_list(const Gemma3nHParams& hp) {
 }
 
 // The sparse layers' down projections read their weight a row per non-zero input, so they
-// need it transposed ([F, H]; ops/matmul_sparse.h). That is exact only for f32 / f16 / bf16:
-// quantized down weights keep the dense product. The file's own copy is read once here and,
-// when the file is mapped, its pages are handed back: the transposed one takes its place in
-// memory (E2B f16: 10 x 32 MiB).
+// need it transposed ([F, H]; ops/matmul_sparse.h): f32 / f16 / bf16 as they are, Q8_0 / Q4_0
+// / IQ4_NL / Q6_K as int8 values and per-block scales (exact); other quantized types keep the
+// dense product. The file's own copy is read once here and, when the file is mapped, its
+// pages are handed back: the transposed one takes its place in memory (E2B f16: 10 x 32 MiB;
+// Q8_0: 10 x 18 MiB, about the file's 17 MiB).
 Status Gemma3nModel::transpose_sparse_downs() {
   for (int64_t l = 0; l < hp_.sizes.n_layers; ++l) {
     Gemma3nLayerWeights& W = w_.layers[static_cast<size_t>(l)];
-    if (!(hp_.layers[static_cast<size_t>(l)].sparsity > 0) || !ops::sparse_transposable(W.down.view->dtype)) continue;
     const TensorView& down = *W.down.view;
-    auto bytes = tensor_bytes(down.dtype, {down.cols(), down.rows()});
-    if (!bytes) return bytes.error();
-    float* store = transposed_.emplace_back(new float[(*bytes + 3) / 4]).get();
+    const int64_t B = ops::sparse_scale_block(down.dtype), D = down.rows(), F = down.cols();
+    if (!(hp_.layers[static_cast<size_t>(l)].sparsity > 0) || !(ops::sparse_transposable(down.dtype) || B > 0))
+      continue;
+    auto file_bytes = tensor_bytes(down.dtype, down.shape);
+    if (!file_bytes) return file_bytes.error();
+    const std::string name = blk(l, "ffn_down.weight") + " (transposed)";
+    if (B > 0) {
+      // int8 values [F, D], then the f32 scales [F / B, D] in the same allocation.
+      const uint64_t values = static_cast<uint64_t>(F * D), scales = static_cast<uint64_t>(F / B * D);
+      float* store = transposed_.emplace_back(new float[(values + 3) / 4 + scales]).get();
+      auto* qt = reinterpret_cast<int8_t*>(store);
+      float* st = store + (values + 3) / 4;
+      ALTUP_TRY(ops::transpose_weight_q(down, qt, st, available_threads()));
+      if (release_rows_) release_mapped_rows(down.data, *file_bytes, down.data, *file_bytes);
+      const auto v = bound_.views.emplace(name, TensorView::contiguous(DType::I8, {F, D}, qt)).first;
+      const auto sv = bound_.views.emplace(name + " scales", TensorView::contiguous(DType::F32, {F / B, D}, st)).first;
+      W.down_t = {&v->first, &v->second};
+      W.down_s = {&sv->first, &sv->second};
+      continue;
+    }
+    float* store = transposed_.emplace_back(new float[(*file_bytes + 3) / 4]).get();
     ALTUP_TRY(ops::transpose_weight(down, store, available_threads()));
-    if (release_rows_) release_mapped_rows(down.data, *bytes, down.data, *bytes);
-    const auto it = bound_.views
-                        .emplace(blk(l, "ffn_down.weight") + " (transposed)",
-                                 TensorView::contiguous(down.dtype, {down.cols(), down.rows()}, store))
-                        .first;
+    if (release_rows_) release_mapped_rows(down.data, *file_bytes, down.data, *file_bytes);
+    const auto it = bound_.views.emplace(name, TensorView::contiguous(down.dtype, {F, D}, store)).first;
     W.down_t = {&it->first, &it->second};
   }
   return {};
@@ -401,7 +416,7 @@ ForwardGraph Gemma3nModel::build(Graph& g, int64_t T, int64_t ctx, int64_t max_t
     const TensorId a1 = b.add("attn_residual", pq, b.rms_norm("attn_post_norm", att, W.post_attn_norm, eps));
     const TensorId a2 = b.scale("laurel_mix", b.add("laurel_add", a1, lau), 1.0f / std::sqrt(2.0f));
     const TensorId ffn = gated_ffn(b, b.rms_norm("ffn_norm", a2, W.ffn_norm, eps), W.gate, W.up, W.down,
-                                   ops::Act::GeluTanh, cfg, W.down_t);
+                                   ops::Act::GeluTanh, cfg, W.down_t, W.down_s);
     const TensorId out = b.add("ffn_residual", a2, b.rms_norm("ffn_post_norm", ffn, W.post_ffn_norm, eps));  // [Tr, H]
     // Correct: X_i = P_i + (1 + c_i)(out - P_a) with c = router(out) W_corrᵀ per token.
     const TensorId c = b.matmul("altup_correct_coefs", router(b, out, W, H, eps), W.correct_coef);  // [Tr, K]

@@ -40,7 +40,8 @@ struct Gemma3nLayerWeights {
   WeightRef post_attn_norm;                             // [H]
   WeightRef laurel_l, laurel_r, laurel_norm;            // [r, H], [H, r], [H]
   WeightRef ffn_norm, gate, up, down, post_ffn_norm;    // [H], [F, H] x2, [H, F], [H]
-  WeightRef down_t;                        // [F, H]: down transposed, on sparse layers with f32 / f16 / bf16 weights
+  WeightRef down_t;  // [F, H]: down transposed, on sparse layers (f32 / f16 / bf16, or int8 values)
+  WeightRef down_s;  // [F / B, H]: the scales of an int8 down_t (ops/matmul_sparse.h)
   WeightRef ple_gate, ple_proj, ple_norm;  // [P, H], [H, P], [H]
 };
 struct Gemma3nWeights {
@@ -75,8 +76,8 @@ class Gemma3nModel : public Model {
   Gemma3nHParams hp_;
   BoundWeights bound_;                    // views into the file, plus the stream slices and clipped coefficients
   std::deque<std::vector<float>> owned_;  // the clipped correct coefficients (f32)
-  // The transposed down weights: f32 / f16 / bf16 elements in float-aligned storage, left
-  // uninitialised until the transposition writes every element.
+  // The transposed down weights in float-aligned storage (f32 / f16 / bf16 elements, or int8
+  // values then f32 scales), left uninitialised until the transposition writes every element.
   std::deque<std::unique_ptr<float[]>> transposed_;
   bool release_rows_ = false;  // per-layer table rows: pages handed back after reading
   Gemma3nWeights w_;

@@ -37,6 +37,14 @@ inline void axpy_half(float a, const uint16_t* x, float* y, int64_t n) {
 }
 inline void axpy_f16(float a, const uint16_t* x, float* y, int64_t n) { axpy_half<false>(a, x, y, n); }
 inline void axpy_bf16(float a, const uint16_t* x, float* y, int64_t n) { axpy_half<true>(a, x, y, n); }
+// x = s ⊙ q: the product of an f16-born scale and a small integer is exact in f32, so this is
+// axpy on the dequantized row, bit for bit.
+inline void axpy_i8s(float a, const int8_t* q, const float* s, float* y, int64_t n) {
+  const V va(a);
+  int64_t i = 0;
+  for (; i + L <= n; i += L) storeu(y + i, xsimd::fma(va, loadu(s + i) * load_i8(q + i), loadu(y + i)));
+  for (; i < n; ++i) y[i] += a * (s[i] * static_cast<float>(q[i]));
+}
 
 // The activations, one vector at a time; the scalar tail uses the same formulas in float.
 inline V silu_v(const V& x) { return x / (V(1.0f) + xsimd::exp(-x)); }

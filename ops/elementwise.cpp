@@ -44,6 +44,9 @@ void axpy_f16(float a, const uint16_t* x, float* y, int64_t n) {
 void axpy_bf16(float a, const uint16_t* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * bf16_to_fp32(x[i]);
 }
+void axpy_i8s(float a, const int8_t* q, const float* s, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * (s[i] * static_cast<float>(q[i]));
+}
 }  // namespace ref
 
 namespace {

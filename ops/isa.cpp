@@ -70,6 +70,7 @@ const Kernels& scalar_kernels() {
       ref::axpy,
       ref::axpy_f16,
       ref::axpy_bf16,
+      ref::axpy_i8s,
       ref::dot,
       ref::sum_squares,
       ref::sum,

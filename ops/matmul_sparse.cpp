@@ -48,14 +48,103 @@ Status transpose_weight(const TensorView& w, void* wt, int threads) {
   return {};
 }
 
-void ref::matmul_sparse(const float* x, int64_t M, const TensorView& wt, float* y) {
+int64_t sparse_scale_block(DType t) {
+  switch (t) {
+    case DType::Q8_0:
+    case DType::Q4_0:
+    case DType::IQ4_NL: return 32;
+    case DType::Q6_K: return 16;
+    default: return 0;
+  }
+}
+
+namespace {
+// One row of F values of a sparse_scale_block type as its integers q[F] and the scale of each
+// B of them, formed as the decoder (runtime/dtype.cpp) forms them: the block's fp16 d, or
+// Q6_K's d · scale[j]. The decoder's value is s · q, so the pair is exact by construction.
+void row_ints(DType t, const uint8_t* row, int64_t F, int8_t* q, float* s) {
+  switch (t) {
+    case DType::Q6_K:
+      for (int64_t b = 0; b < F / kQK; ++b) {
+        BlockQ6_K blk;
+        std::memcpy(&blk, row + b * sizeof(BlockQ6_K), sizeof blk);
+        uint16_t d16;
+        std::memcpy(&d16, blk.d, 2);
+        const float d = fp16_to_fp32(d16);
+        for (int j = 0; j < kQK / 16; ++j) s[b * (kQK / 16) + j] = d * static_cast<float>(blk.scales[j]);
+        for (int i = 0; i < kQK; ++i) q[b * kQK + i] = static_cast<int8_t>(q6k_value(blk, i));
+      }
+      return;
+    case DType::Q8_0:
+      for (int64_t b = 0; b < F / 32; ++b) {
+        BlockQ8_0 blk;
+        std::memcpy(&blk, row + b * sizeof(BlockQ8_0), sizeof blk);
+        s[b] = fp16_to_fp32(blk.d);
+        std::memcpy(q + b * 32, blk.qs, 32);
+      }
+      return;
+    default:  // Q4_0: nibble - 8; IQ4_NL: the nibble's table value
+      for (int64_t b = 0; b < F / 32; ++b) {
+        BlockQ4_0 blk;
+        std::memcpy(&blk, row + b * sizeof(BlockQ4_0), sizeof blk);
+        s[b] = fp16_to_fp32(blk.d);
+        for (int j = 0; j < 16; ++j) {
+          const int lo = blk.qs[j] & 0x0F, hi = blk.qs[j] >> 4;
+          q[b * 32 + j] = static_cast<int8_t>(t == DType::Q4_0 ? lo - 8 : kIq4Values[lo]);
+          q[b * 32 + j + 16] = static_cast<int8_t>(t == DType::Q4_0 ? hi - 8 : kIq4Values[hi]);
+        }
+      }
+  }
+}
+}  // namespace
+
+Status transpose_weight_q(const TensorView& w, int8_t* qt, float* st, int threads) {
+  const int64_t B = sparse_scale_block(w.dtype);
+  if (B == 0 || w.shape.ndim != 2 || w.cols() % (w.dtype == DType::Q6_K ? kQK : 32) != 0)
+    return make_error("transpose_weight_q: need a 2-D Q8_0 / Q4_0 / IQ4_NL / Q6_K weight, got " +
+                      std::string(dtype_name(w.dtype)) + " " + w.shape.str());
+  const int64_t D = w.rows(), F = w.cols();
+  // Tiles of 64 output rows x 256 values (a whole number of blocks of every such type): the
+  // tile's integers (16 KiB) stay in L1 while they are written out 64 bytes at a time.
+  constexpr int64_t kRows = 64, kVals = 256;
+  const int64_t per_block = w.dtype == DType::Q6_K ? kQK : 32;
+  const auto block_bytes = static_cast<int64_t>(traits(w.dtype).block_bytes);
+  parallel_for((D + kRows - 1) / kRows, threads, [&](int64_t t0, int64_t t1) {
+    int8_t q[kRows * kVals];
+    float scales[kRows * (kVals / 16)];
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t o0 = t * kRows, n = std::min(D, o0 + kRows) - o0;
+      for (int64_t f0 = 0; f0 < F; f0 += kVals) {
+        const int64_t nv = std::min(kVals, F - f0), ns = nv / B;
+        for (int64_t i = 0; i < n; ++i)
+          row_ints(w.dtype, w.row<const uint8_t>(o0 + i) + f0 / per_block * block_bytes, nv, q + i * kVals,
+                   scales + i * (kVals / 16));
+        for (int64_t f = 0; f < nv; ++f)
+          for (int64_t i = 0; i < n; ++i) qt[(f0 + f) * D + o0 + i] = q[i * kVals + f];
+        for (int64_t b = 0; b < ns; ++b)
+          for (int64_t i = 0; i < n; ++i) st[(f0 / B + b) * D + o0 + i] = scales[i * (kVals / 16) + b];
+      }
+    }
+  });
+  return {};
+}
+
+void ref::matmul_sparse(const float* x, int64_t M, const TensorView& wt, float* y, const TensorView* scales) {
   const int64_t F = wt.rows(), D = wt.cols();
   std::vector<double> acc(static_cast<size_t>(D));
   std::vector<float> row(static_cast<size_t>(D));
+  const bool q = wt.dtype == DType::I8 && scales;
   for (int64_t m = 0; m < M; ++m) {
     std::fill(acc.begin(), acc.end(), 0.0);
     for (int64_t f = 0; f < F; ++f) {
-      (void)dequantize_row(wt.dtype, wt.row<const uint8_t>(f), row.data(), static_cast<uint64_t>(D));
+      if (q) {
+        const int64_t B = F / scales->rows();
+        for (int64_t i = 0; i < D; ++i)
+          row[static_cast<size_t>(i)] =
+              scales->row<const float>(f / B)[i] * static_cast<float>(wt.row<const int8_t>(f)[i]);
+      } else {
+        (void)dequantize_row(wt.dtype, wt.row<const uint8_t>(f), row.data(), static_cast<uint64_t>(D));
+      }
       for (int64_t i = 0; i < D; ++i) acc[static_cast<size_t>(i)] += static_cast<double>(x[m * F + f]) * row[i];
     }
     for (int64_t i = 0; i < D; ++i) y[m * D + i] = static_cast<float>(acc[static_cast<size_t>(i)]);
@@ -106,12 +195,19 @@ void collect(const float* x, int64_t F, int64_t m0, int64_t m1, Kept* k) {
 }  // namespace
 
 Status matmul_sparse(const float* x, int64_t M, const TensorView& w, const TensorView& wt, float* y, int threads,
-                     int path, const Kernels* table) {
-  if (!sparse_transposable(wt.dtype) || wt.dtype != w.dtype || w.shape.ndim != 2 || wt.shape.ndim != 2 ||
-      wt.shape[0] != w.shape[1] || wt.shape[1] != w.shape[0])
+                     int path, const Kernels* table, const TensorView* scales) {
+  const bool shapes = w.shape.ndim == 2 && wt.shape.ndim == 2 && wt.shape[0] == w.shape[1] && wt.shape[1] == w.shape[0];
+  const int64_t B = sparse_scale_block(w.dtype);
+  const bool plain = sparse_transposable(wt.dtype) && wt.dtype == w.dtype;
+  const bool quantized = wt.dtype == DType::I8 && B > 0 && scales && scales->dtype == DType::F32 &&
+                         scales->shape.ndim == 2 && w.shape.ndim == 2 && scales->shape[0] * B == w.shape[1] &&
+                         scales->shape[1] == w.shape[0];
+  if (!shapes || !(plain || quantized))
     return make_error("sparse matmul: " + std::string(dtype_name(wt.dtype)) + " " + wt.shape.str() +
-                      " is not the f32 / f16 / bf16 transpose of " + std::string(dtype_name(w.dtype)) + " " +
-                      w.shape.str());
+                      (scales ? " (scales " + std::string(dtype_name(scales->dtype)) + " " + scales->shape.str() + ")"
+                              : std::string()) +
+                      " is not the f32 / f16 / bf16 transpose, or the int8 transpose and scales, of " +
+                      std::string(dtype_name(w.dtype)) + " " + w.shape.str());
   const int64_t D = w.rows(), F = w.cols();
   if (M == 0 || D == 0) return {};
   if (path == 2 || (path == 0 && static_cast<double>(count_nonzero(x, M * F, threads)) >
@@ -131,7 +227,7 @@ Status matmul_sparse(const float* x, int64_t M, const TensorView& w, const Tenso
   for_rows(blocks, kTokens * F, threads, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) collect(x, F, b * kTokens, std::min(M, (b + 1) * kTokens), &kept[b]);
   });
-  const int64_t es = wt.dtype == DType::F32 ? 4 : 2;
+  const int64_t es = wt.dtype == DType::F32 ? 4 : wt.dtype == DType::I8 ? 1 : 2;
   for_rows(blocks * col_blocks, kTokens * cols, threads, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t b = i / col_blocks, c0 = (i % col_blocks) * cols, n = std::min(D, c0 + cols) - c0;
@@ -140,12 +236,14 @@ Status matmul_sparse(const float* x, int64_t M, const TensorView& w, const Tenso
       const Kept& kb = kept[b];
       for (size_t j = 0; j < kb.f.size(); ++j) {
         const uint8_t* row = wt.row<const uint8_t>(kb.f[j]) + c0 * es;
+        const float* srow = quantized ? scales->row<const float>(kb.f[j] / B) + c0 : nullptr;  // its scales
         for (int32_t e = kb.begin[j]; e < kb.begin[j + 1]; ++e) {
           float* ym = y + kb.token[static_cast<size_t>(e)] * D + c0;
           const float a = kb.value[static_cast<size_t>(e)];
           switch (wt.dtype) {
             case DType::F32: k.axpy(a, reinterpret_cast<const float*>(row), ym, n); break;
             case DType::F16: k.axpy_f16(a, reinterpret_cast<const uint16_t*>(row), ym, n); break;
+            case DType::I8: k.axpy_i8s(a, reinterpret_cast<const int8_t*>(row), srow, ym, n); break;
             default: k.axpy_bf16(a, reinterpret_cast<const uint16_t*>(row), ym, n); break;
           }
         }
@@ -162,7 +260,8 @@ Status run(const Node& node, ExecContext& ctx) {
   if (x.cols() != w.cols() || y.cols() != w.rows() || y.rows() != x.rows())
     return make_error("sparse matmul shapes " + x.shape.str() + " x " + w.shape.str() + "ᵀ -> " + y.shape.str() +
                       " do not agree");
-  return matmul_sparse(x.as<float>(), x.rows(), w, wt, y.as<float>(), ctx.threads());
+  const TensorView* scales = node.inputs.size() > 3 ? &ctx.input(node, 3) : nullptr;
+  return matmul_sparse(x.as<float>(), x.rows(), w, wt, y.as<float>(), ctx.threads(), 0, nullptr, scales);
 }
 // Estimates from the expected density: kept inputs times 2D, and the weight rows at least one
 // token of a kTokens-token block keeps, once per block.
@@ -171,8 +270,15 @@ double bytes(const Node& n, const Graph& g) {
   const auto wb = tensor_bytes(w.dtype, w.shape);
   const double M = static_cast<double>(g.tensor(n.inputs[0]).shape.rows());
   const double blocks = std::ceil(M / static_cast<double>(kTokens));
-  const double rows_read = blocks * (1.0 - std::pow(1.0 - detail::expected_density(n), std::min(M, double{kTokens})));
-  return (wb ? static_cast<double>(*wb) * rows_read : 0.0) +
+  const double kept = 1.0 - detail::expected_density(n), tokens = std::min(M, double{kTokens});
+  const double rows_read = blocks * (1.0 - std::pow(kept, tokens));
+  double scales = 0;  // an int8 Wt's scale rows: one per B weight rows, read if any of them is
+  if (n.inputs.size() > 3) {
+    const TensorDesc& s = g.tensor(n.inputs[3]);
+    const double B = static_cast<double>(w.shape.rows()) / static_cast<double>(std::max<int64_t>(1, s.shape.rows()));
+    scales = 4.0 * static_cast<double>(s.shape.numel()) * blocks * (1.0 - std::pow(kept, tokens * B));
+  }
+  return (wb ? static_cast<double>(*wb) * rows_read : 0.0) + scales +
          4.0 * static_cast<double>(g.tensor(n.inputs[0]).shape.numel()) +
          4.0 * static_cast<double>(g.tensor(n.output).shape.numel());
 }

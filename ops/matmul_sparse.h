@@ -1,10 +1,14 @@
 // Matrix product with a sparse input, for the down projection of sparse FFN layers (Gemma
 // 3n's first ten, where ~95% of each row of act(gate) * up is exactly zero):
 //   y[m, :] = sum over f with x[m, f] != 0 of x[m, f] * Wt[f, :]
-// Wt [F, D] is the down weight W [D, F] transposed (f32 / f16 / bf16, exact), so each kept
-// input reads one contiguous weight row: a decode step reads ~5% of the matrix, a prefill
-// does ~5% of the arithmetic. Above a measured density the ordinary product x · Wᵀ on the
-// file's own W is taken instead.
+// Wt [F, D] is the down weight W [D, F] transposed, exactly, so each kept input reads one
+// contiguous weight row: a decode step reads ~5% of the matrix, a prefill does ~5% of the
+// arithmetic. f32 / f16 / bf16 weights transpose as they are. Quantized ones whose every value
+// is a block scale times a small integer (Q8_0, Q4_0, IQ4_NL: d · q per 32 values; Q6_K:
+// (d · scale) · q per 16) transpose into int8 values Wt [F, D] and f32 scales S [F / B, D],
+// W[o, f] = S[f / B, o] · Wt[f, o]: the product is exact in f32, so each kept input's axpy
+// adds exactly what it would add from the dequantized row. Above a measured density the
+// ordinary product x · Wᵀ on the file's own W is taken instead.
 #pragma once
 
 #include "ops/kernels.h"
@@ -23,17 +27,25 @@ bool sparse_transposable(DType t);
 // w [D, F] -> wt [F, D], same dtype (f32 / f16 / bf16); wt holds F * D elements.
 Status transpose_weight(const TensorView& w, void* wt, int threads);
 
+// The quantized types that transpose into int8 values and scales, and B, the values per
+// scale (0 for the others).
+int64_t sparse_scale_block(DType t);
+// w [D, F] (a type with sparse_scale_block > 0) -> qt [F, D] int8 and st [F / B, D] f32, read
+// from the blocks' integers and scales: st · qt is the decoded value, exactly.
+Status transpose_weight_q(const TensorView& w, int8_t* qt, float* st, int threads);
+
 namespace ref {
-// In double, over every input (zeros included), from Wt.
-void matmul_sparse(const float* x, int64_t M, const TensorView& wt, float* y);
+// In double, over every input (zeros included), from Wt (and its scales for an I8 Wt).
+void matmul_sparse(const float* x, int64_t M, const TensorView& wt, float* y, const TensorView* scales = nullptr);
 }  // namespace ref
 
 // path: 0 = choose by the input's density, 1 = force the sparse path, 2 = force the dense
-// product on w. `table` as in matmul.
+// product on w. `table` as in matmul. scales: S for an I8 wt (from transpose_weight_q).
 Status matmul_sparse(const float* x, int64_t M, const TensorView& w, const TensorView& wt, float* y, int threads,
-                     int path = 0, const Kernels* table = nullptr);
+                     int path = 0, const Kernels* table = nullptr, const TensorView* scales = nullptr);
 
-// Graph op: inputs {x [.., F], W [D, F], Wt [F, D]}, output [.., D]; DensityParams (ops/matmul.h).
+// Graph op: inputs {x [.., F], W [D, F], Wt [F, D] (, S [F / B, D] for an I8 Wt)}, output
+// [.., D]; DensityParams (ops/matmul.h).
 extern const OpDef kMatMulSparse;
 
 }  // namespace altup::ops

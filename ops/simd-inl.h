@@ -81,6 +81,38 @@ inline B load_bf16(const uint16_t* p) {
   return B::load_aligned(tmp);
 }
 
+// L signed bytes to f32 (exact).
+template <class B = V>
+inline B load_i8(const int8_t* p) {
+  constexpr auto L = static_cast<int64_t>(B::size);
+#if defined(__AVX512F__)
+  if constexpr (L == 16)
+    return B(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)))));
+#endif
+#if defined(__AVX2__)
+  if constexpr (L == 8)
+    return B(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)))));
+#endif
+#if defined(__SSE4_1__)
+  if constexpr (L == 4) {
+    int32_t four;
+    std::memcpy(&four, p, 4);
+    return B(_mm_cvtepi32_ps(_mm_cvtepi8_epi32(_mm_cvtsi32_si128(four))));
+  }
+#endif
+#if defined(__aarch64__)
+  if constexpr (L == 4) {
+    uint32_t four;
+    std::memcpy(&four, p, 4);
+    const int16x8_t h = vmovl_s8(vcreate_s8(four));
+    return B(vcvtq_f32_s32(vmovl_s16(vget_low_s16(h))));
+  }
+#endif
+  alignas(64) float tmp[L];
+  for (int64_t k = 0; k < L; ++k) tmp[k] = static_cast<float>(p[k]);
+  return B::load_aligned(tmp);
+}
+
 inline float reduce_sum(const V& v) { return xsimd::hadd(v); }
 
 inline float reduce_max(const V& v) {

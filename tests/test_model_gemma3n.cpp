@@ -5,6 +5,10 @@
 // the checkpoint's dtype (f32, bf16 in two shards, f16) and layout (multimodal, text-only),
 // each converted by our converter. Logits of every prompt position and of 16 greedy decode
 // steps through the KV cache agree within 1e-4 x max|logit|, with 1 and 2 threads.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
 #include "models/gemma3n.h"
 #include "runtime/gguf.h"
 #include "runtime/session.h"
@@ -172,5 +176,75 @@ TEST_CASE("gemma3n: the last-logits prefill agrees with the full one whichever l
       }
     }
     check_logits(logits[1].data(), logits[0].data(), 5 * g.vocab, "last-logits vs full prefill");
+  }
+}
+
+TEST_CASE("gemma3n: a Q8_0 down weight on a sparse layer is read transposed, exactly as its decoded values") {
+  // Two copies of a fixture: in one, each sparse layer's down weight is quantized to Q8_0; in
+  // the other it holds those blocks' decoded values as F32. The int8-and-scales transpose
+  // adds exactly the decoded values (ops/matmul_sparse.h) and everything else is the same
+  // f32, so every logit must have the same bits, prefill and decode. The dense Q8_0 product
+  // (8-bit activations) would not give them.
+  const auto cases = load();
+  for (const Golden& g : cases) {
+    CAPTURE(g.name);
+    auto f = GgufFile::open(path(g));
+    REQUIRE(f.ok());
+    auto m = Gemma3nModel::load(**f);
+    REQUIRE(m.ok());
+    test::EditableGguf q8 = test::EditableGguf::from(**f), f32 = q8;
+    int sparse_layers = 0;
+    for (size_t l = 0; l < (*m)->hparams().layers.size(); ++l) {
+      if (!((*m)->hparams().layers[l].sparsity > 0)) continue;
+      ++sparse_layers;
+      const std::string name = "blk." + std::to_string(l) + ".ffn_down.weight";
+      test::EditableGguf::Tensor* tq = q8.tensor(name);
+      test::EditableGguf::Tensor* tf = f32.tensor(name);
+      REQUIRE(tq);
+      REQUIRE(tq->dtype == DType::F32);
+      const int64_t F = static_cast<int64_t>(tq->ne[0]), D = static_cast<int64_t>(tq->ne[1]);
+      REQUIRE(F % 32 == 0);
+      const auto* w = reinterpret_cast<const float*>(tq->data.data());
+      std::vector<uint8_t> blocks(static_cast<size_t>(D * (F / 32)) * sizeof(BlockQ8_0));
+      auto* out = reinterpret_cast<float*>(tf->data.data());
+      for (int64_t b = 0; b < D * (F / 32); ++b) {  // amax / 127 scales, rounded values
+        const float* x = w + b * 32;
+        float amax = 0;
+        for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
+        BlockQ8_0 blk;
+        blk.d = fp32_to_fp16(amax / 127.0f);
+        const float d = fp16_to_fp32(blk.d);
+        for (int j = 0; j < 32; ++j) {
+          blk.qs[j] = static_cast<int8_t>(d > 0 ? std::clamp(std::nearbyint(x[j] / d), -127.0f, 127.0f) : 0.0f);
+          out[b * 32 + j] = d * static_cast<float>(blk.qs[j]);  // the decoded value, as gguf decodes it
+        }
+        std::memcpy(blocks.data() + b * sizeof(BlockQ8_0), &blk, sizeof blk);
+      }
+      tq->dtype = DType::Q8_0;
+      tq->data = std::move(blocks);
+    }
+    REQUIRE(sparse_layers >= 1);
+    std::vector<float> logits[2];
+    for (int which = 0; which < 2; ++which) {
+      auto file = GgufFile::parse((which == 0 ? q8 : f32).write());
+      REQUIRE(file.ok());
+      SessionOptions opt;
+      opt.threads = 2;
+      auto s = Session::open(std::move(*file), opt);
+      REQUIRE_MESSAGE(s.ok(), (s.ok() ? "" : s.error().message));
+      for (bool all : {true, false}) {
+        (*s)->reset();
+        auto l = (*s)->eval(g.prompt, all);
+        REQUIRE(l.ok());
+        logits[which].insert(logits[which].end(), *l, *l + (all ? g.prompt_len : 1) * g.vocab);
+        for (int step = 0; step < 3; ++step) {
+          auto d = (*s)->eval({g.tokens[static_cast<size_t>(step)]});
+          REQUIRE(d.ok());
+          logits[which].insert(logits[which].end(), *d, *d + g.vocab);
+        }
+      }
+    }
+    REQUIRE(logits[0].size() == logits[1].size());
+    CHECK(std::memcmp(logits[0].data(), logits[1].data(), logits[0].size() * sizeof(float)) == 0);
   }
 }

@@ -181,6 +181,35 @@ TEST_CASE("rope angles follow theta^(-2i/hd) and position 0 is the identity") {
   CHECK(s[3] == doctest::Approx(std::sin(3.0 / std::pow(10000.0, 6.0 / 8))).epsilon(1e-6));
 }
 
+TEST_CASE("axpy on int8 values times scales: the scalar reference, and axpy's bits on the product") {
+  // q in [-128, 127] and s an f16 value (as a Q8_0 / Q4_0 block scale): s * q is exact in f32,
+  // so each table must give exactly what its own f32 axpy gives on that product.
+  const ops::Kernels& ref = ops::scalar_kernels();
+  std::mt19937 rng(7);
+  for (const ops::Kernels* k : simd_tables())
+    for (int64_t n : awkward_sizes(k->lanes))
+      for (int off : kMisalignments) {
+        std::vector<int8_t> q(static_cast<size_t>(n + off));
+        for (auto& v : q) v = static_cast<int8_t>(rng());
+        Buf s(n, off), w(n, 0), y0(n, off), y1(n, 0), y2(n, 0), want(n, 0);
+        std::uniform_real_distribution<float> u(-0.05f, 0.05f);
+        for (int64_t i = 0; i < n; ++i) {
+          s[i] = fp16_to_fp32(fp32_to_fp16(u(rng)));
+          w[i] = s[i] * static_cast<float>(q[static_cast<size_t>(i + off)]);
+        }
+        fill(y0.data(), n, rng);
+        std::memcpy(y1.data(), y0.data(), static_cast<size_t>(n) * 4);
+        std::memcpy(y2.data(), y0.data(), static_cast<size_t>(n) * 4);
+        std::memcpy(want.data(), y0.data(), static_cast<size_t>(n) * 4);
+        k->axpy_i8s(0.83f, q.data() + off, s.data(), y1.data(), n);
+        ref.axpy_i8s(0.83f, q.data() + off, s.data(), want.data(), n);
+        check_close(y1.data(), want.data(), n, 1e-6f, 1e-6f, "axpy_i8s " + label(*k, n, off));
+        k->axpy(0.83f, w.data(), y2.data(), n);
+        CHECK_MESSAGE(std::memcmp(y1.data(), y2.data(), static_cast<size_t>(n) * 4) == 0,
+                      "axpy_i8s != axpy on s * q, " << label(*k, n, off));
+      }
+}
+
 TEST_CASE("f16 and bf16 rows convert exactly, and axpy reads them") {
   const ops::Kernels& ref = ops::scalar_kernels();
   std::mt19937 rng(6);

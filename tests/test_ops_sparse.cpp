@@ -3,6 +3,7 @@
 // GEMV's bits; the transposition of the down weight, exact; the sparse-input down projection
 // (ops/matmul_sparse.h) on every table against the double-precision reference; and the
 // switch to the dense products above the density threshold.
+#include <array>
 #include <cstring>
 
 #include "ops/matmul.h"
@@ -235,6 +236,124 @@ TEST_CASE("sparse-input matmul refuses a transposed weight that does not fit") {
                                TensorView::contiguous(DType::F16, {3, 2}, wh.data())}) {  // another dtype
     auto s = ops::matmul_sparse(x.data(), 1, w, wt, y.data(), 1);
     REQUIRE_FALSE(s.ok());
-    CHECK(s.error().message.find("is not the f32 / f16 / bf16 transpose of") != std::string::npos);
+    CHECK(s.error().message.find("is not the f32 / f16 / bf16 transpose, or the int8 transpose and scales, of") !=
+          std::string::npos);
   }
+}
+
+TEST_CASE("quantized down weights transpose into int8 values and scales whose products are the decoded values") {
+  std::mt19937 rng(44);
+  for (DType dt : {DType::Q8_0, DType::Q4_0, DType::IQ4_NL, DType::Q6_K}) {
+    const int64_t B = ops::sparse_scale_block(dt);
+    REQUIRE(B > 0);
+    for (int64_t D : {1, 3, 65, 130})
+      for (int64_t F : {int64_t{256}, int64_t{512}}) {
+        auto wb = random_quant_rows(dt, D, F, rng, 0.02f);
+        const TensorView w = TensorView::contiguous(dt, {D, F}, wb.data());
+        std::vector<int8_t> qt[2];
+        std::vector<float> st[2];
+        for (int threads : {1, 2}) {
+          qt[threads - 1].assign(static_cast<size_t>(F * D), 0);
+          st[threads - 1].assign(static_cast<size_t>(F / B * D), 0.0f);
+          REQUIRE(ops::transpose_weight_q(w, qt[threads - 1].data(), st[threads - 1].data(), threads).ok());
+        }
+        CHECK(qt[0] == qt[1]);
+        CHECK(st[0] == st[1]);
+        std::vector<float> row(static_cast<size_t>(F));
+        bool exact = true;
+        for (int64_t d = 0; d < D; ++d) {
+          REQUIRE(dequantize_row(dt, w.row<const uint8_t>(d), row.data(), static_cast<uint64_t>(F)).ok());
+          for (int64_t f = 0; f < F; ++f)
+            exact = exact && st[0][static_cast<size_t>(f / B * D + d)] *
+                                     static_cast<float>(qt[0][static_cast<size_t>(f * D + d)]) ==
+                                 row[static_cast<size_t>(f)];
+        }
+        CHECK_MESSAGE(exact, dtype_name(dt) << " " << D << "x" << F);
+      }
+  }
+  // Adversarial blocks: all-zero scale, the largest fp16 scale, subnormal scales, every
+  // integer at both ends. The products are still exactly the decoded values.
+  std::vector<uint8_t> wb(2 * 2 * sizeof(BlockQ8_0));
+  for (int b = 0; b < 4; ++b) {
+    BlockQ8_0 blk;
+    blk.d = std::array<uint16_t, 4>{0x0000, 0x7bff, 0x0001, 0x03ff}[static_cast<size_t>(b)];
+    for (int j = 0; j < 32; ++j) blk.qs[j] = static_cast<int8_t>(j % 2 ? -128 : 127);
+    std::memcpy(wb.data() + b * sizeof(BlockQ8_0), &blk, sizeof blk);
+  }
+  std::vector<int8_t> qt(128);
+  std::vector<float> st(4), row(64);
+  const TensorView adv = TensorView::contiguous(DType::Q8_0, {2, 64}, wb.data());
+  REQUIRE(ops::transpose_weight_q(adv, qt.data(), st.data(), 1).ok());
+  for (int64_t d = 0; d < 2; ++d) {
+    REQUIRE(dequantize_row(DType::Q8_0, adv.row<const uint8_t>(d), row.data(), 64).ok());
+    for (int64_t f = 0; f < 64; ++f)
+      CHECK(st[static_cast<size_t>(f / 32 * 2 + d)] * static_cast<float>(qt[static_cast<size_t>(f * 2 + d)]) ==
+            row[static_cast<size_t>(f)]);
+  }
+  Status s;
+  s = ops::transpose_weight_q(TensorView::contiguous(DType::Q4_K, {1, 256}, wb.data()), qt.data(), st.data(), 1);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().message.find("Q8_0 / Q4_0 / IQ4_NL / Q6_K") != std::string::npos);
+}
+
+TEST_CASE("sparse-input matmul on int8 values and scales adds exactly what the dequantized rows would") {
+  // The same product on the f32 transpose of the decoded weight is the reference bit for bit
+  // (each axpy adds a · (s · q), and s · q is the decoded value); the double reference bounds
+  // both; above the threshold the dense product on the quantized weight is taken.
+  std::mt19937 rng(45);
+  for (DType dt : {DType::Q8_0, DType::Q4_0, DType::IQ4_NL, DType::Q6_K})
+    for (int64_t D : {1, 5, 17, 2100})
+      for (int64_t F : {int64_t{256}})
+        for (int64_t M : {1, 40}) {
+          const int64_t B = ops::sparse_scale_block(dt);
+          auto wb = random_quant_rows(dt, D, F, rng, 0.02f);
+          const TensorView w = TensorView::contiguous(dt, {D, F}, wb.data());
+          std::vector<int8_t> qt(static_cast<size_t>(F * D));
+          std::vector<float> st(static_cast<size_t>(F / B * D)), wf(static_cast<size_t>(D * F)),
+              wtf(static_cast<size_t>(F * D));
+          REQUIRE(ops::transpose_weight_q(w, qt.data(), st.data(), 2).ok());
+          for (int64_t d = 0; d < D; ++d)
+            REQUIRE(dequantize_row(dt, w.row<const uint8_t>(d), wf.data() + d * F, static_cast<uint64_t>(F)).ok());
+          const TensorView w32 = TensorView::contiguous(DType::F32, {D, F}, wf.data());
+          REQUIRE(ops::transpose_weight(w32, wtf.data(), 1).ok());
+          const TensorView wt = TensorView::contiguous(DType::I8, {F, D}, qt.data()),
+                           scales = TensorView::contiguous(DType::F32, {F / B, D}, st.data()),
+                           wt32 = TensorView::contiguous(DType::F32, {F, D}, wtf.data());
+          for (double p : {0.05, 1.0}) {
+            Buf x(M * F, 1);
+            const auto keep = random_mask(M * F, p, rng);
+            fill(x.data(), M * F, rng);
+            for (int64_t i = 0; i < M * F; ++i)
+              if (keep[static_cast<size_t>(i)] == 0.0f) x[i] = 0.0f;
+            std::vector<float> want(static_cast<size_t>(M * D));
+            ops::ref::matmul_sparse(x.data(), M, wt, want.data(), &scales);
+            const std::string at = std::string(dtype_name(dt)) + " M=" + std::to_string(M) + " D=" + std::to_string(D) +
+                                   " p=" + std::to_string(p);
+            for (const ops::Kernels* k : all_tables()) {
+              const std::string where = at + " " + k->isa;
+              std::vector<float> q8(want.size(), 7.0f), f32(want.size(), 7.0f), chosen(want.size(), 7.0f),
+                  dense(want.size(), 7.0f);
+              REQUIRE(ops::matmul_sparse(x.data(), M, w, wt, q8.data(), 2, 1, k, &scales).ok());
+              REQUIRE(ops::matmul_sparse(x.data(), M, w32, wt32, f32.data(), 2, 1, k).ok());
+              REQUIRE(ops::matmul_sparse(x.data(), M, w, wt, chosen.data(), 2, 0, k, &scales).ok());
+              REQUIRE(ops::matmul(x.data(), M, w, dense.data(), 2, 0, k).ok());
+              CHECK_MESSAGE(same_floats(q8, f32), where << ": int8 and scales differ from the decoded rows");
+              check_close(q8.data(), want.data(), M * D, 1e-5f, 1e-5f * static_cast<float>(F) * 3.0f, "int8 " + where);
+              CHECK_MESSAGE(same_floats(chosen, above(x.data(), M * F, ops::kSparseDenseAbove) ? dense : q8),
+                            where << ": the path the density chooses");
+            }
+          }
+        }
+  // Scales that do not fit the weight: an error naming both.
+  auto wb = random_quant_rows(DType::Q8_0, 2, 64, rng, 0.02f);
+  std::vector<int8_t> qt(128);
+  std::vector<float> st(4), x(64, 1.0f), y(2);
+  const TensorView w = TensorView::contiguous(DType::Q8_0, {2, 64}, wb.data());
+  const TensorView wt = TensorView::contiguous(DType::I8, {64, 2}, qt.data());
+  const TensorView bad = TensorView::contiguous(DType::F32, {1, 2}, st.data());
+  auto s = ops::matmul_sparse(x.data(), 1, w, wt, y.data(), 1, 0, nullptr, &bad);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().message.find("(scales F32 [1, 2])") != std::string::npos);
+  s = ops::matmul_sparse(x.data(), 1, w, wt, y.data(), 1);  // no scales at all
+  REQUIRE_FALSE(s.ok());
 }
