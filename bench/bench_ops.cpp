@@ -492,10 +492,10 @@ int main(int argc, char** argv) {
       }
       std::printf("{\"name\": \"%s_crossover_m%lld\", \"measured_max_sparse_density\": %.2f, \"compiled\": %.2f}\n",
                   name.c_str(), static_cast<long long>(M), crossover,
-                  up ? ops::kMaskedDenseAbove : ops::kSparseDenseAbove);
+                  up ? ops::kMaskedDenseAbove : ops::sparse_dense_above(q8 ? DType::I8 : dt, M));
       std::fprintf(stderr, "%-44s sparse while density <= %.2f (compiled in: %.2f)\n",
                    (name + "_crossover_m" + std::to_string(M)).c_str(), crossover,
-                   up ? ops::kMaskedDenseAbove : ops::kSparseDenseAbove);
+                   up ? ops::kMaskedDenseAbove : ops::sparse_dense_above(q8 ? DType::I8 : dt, M));
     }
   }
 

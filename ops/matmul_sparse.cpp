@@ -211,7 +211,7 @@ Status matmul_sparse(const float* x, int64_t M, const TensorView& w, const Tenso
   const int64_t D = w.rows(), F = w.cols();
   if (M == 0 || D == 0) return {};
   if (path == 2 || (path == 0 && static_cast<double>(count_nonzero(x, M * F, threads)) >
-                                     kSparseDenseAbove * static_cast<double>(M * F)))
+                                     sparse_dense_above(wt.dtype, M) * static_cast<double>(M * F)))
     return matmul(x, M, w, y, threads, 0, table);
 
   const Kernels& k = table ? *table : kernels();

@@ -20,6 +20,15 @@ namespace altup::ops {
 // "matmul_sparse_*" (E2B's f16 shapes, 2 Zen 3 cores) put the crossover at 0.30 for one token
 // and 0.25-0.30 for 512, in two runs (bench/results/bench_ops_sparse_ffn{,_run2}.jsonl).
 constexpr double kSparseDenseAbove = 0.25;
+// The int8 transpose of a quantized weight meets a faster dense product (the int8 panels) in
+// prefill: bench_ops "matmul_sparse_Q8_0_*" put the crossover at 0.25 for one token and
+// 0.10-0.15 for 512 (sparse / dense time 0.38 at 5%, 1.02 at 15%;
+// bench/results/bench_ops_sparse_q8.jsonl).
+constexpr double kSparseDenseAboveInt8Prefill = 0.12;
+// The threshold matmul_sparse applies for M tokens on a transposed weight of this dtype.
+inline double sparse_dense_above(DType wt, int64_t M) {
+  return wt == DType::I8 && M > 1 ? kSparseDenseAboveInt8Prefill : kSparseDenseAbove;
+}
 
 // Whether a weight of this dtype can be transposed exactly for matmul_sparse.
 bool sparse_transposable(DType t);

@@ -319,7 +319,7 @@ TEST_CASE("sparse-input matmul on int8 values and scales adds exactly what the d
           const TensorView wt = TensorView::contiguous(DType::I8, {F, D}, qt.data()),
                            scales = TensorView::contiguous(DType::F32, {F / B, D}, st.data()),
                            wt32 = TensorView::contiguous(DType::F32, {F, D}, wtf.data());
-          for (double p : {0.05, 1.0}) {
+          for (double p : {0.05, 0.2, 1.0}) {  // 0.2: sparse for one token, dense for 40
             Buf x(M * F, 1);
             const auto keep = random_mask(M * F, p, rng);
             fill(x.data(), M * F, rng);
@@ -339,8 +339,9 @@ TEST_CASE("sparse-input matmul on int8 values and scales adds exactly what the d
               REQUIRE(ops::matmul(x.data(), M, w, dense.data(), 2, 0, k).ok());
               CHECK_MESSAGE(same_floats(q8, f32), where << ": int8 and scales differ from the decoded rows");
               check_close(q8.data(), want.data(), M * D, 1e-5f, 1e-5f * static_cast<float>(F) * 3.0f, "int8 " + where);
-              CHECK_MESSAGE(same_floats(chosen, above(x.data(), M * F, ops::kSparseDenseAbove) ? dense : q8),
-                            where << ": the path the density chooses");
+              CHECK_MESSAGE(
+                  same_floats(chosen, above(x.data(), M * F, ops::sparse_dense_above(DType::I8, M)) ? dense : q8),
+                  where << ": the path the density chooses");
             }
           }
         }
