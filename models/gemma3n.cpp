@@ -210,8 +210,8 @@ std::vector<WeightSpec> gemma3n_weight_list(const Gemma3nHParams& hp) {
 
 // The sparse layers' down projections read their weight a row per non-zero input, so they
 // need it transposed ([F, H]; ops/matmul_sparse.h): f32 / f16 / bf16 as they are, Q8_0 / Q4_0
-// / IQ4_NL / Q6_K as int8 values and per-block scales (exact); other quantized types keep the
-// dense product. The file's own copy is read once here and, when the file is mapped, its
+// / IQ4_NL / Q6_K / Q4_K / Q5_K as int8 values and per-block scales (and offsets), exact; other
+// quantized types keep the dense product. The file's own copy is read once here and, when the file is mapped, its
 // pages are handed back: the transposed one takes its place in memory (E2B f16: 10 x 32 MiB;
 // Q8_0: 10 x 18 MiB, about the file's 17 MiB).
 Status Gemma3nModel::transpose_sparse_downs() {
@@ -225,15 +225,17 @@ Status Gemma3nModel::transpose_sparse_downs() {
     if (!file_bytes) return file_bytes.error();
     const std::string name = blk(l, "ffn_down.weight") + " (transposed)";
     if (B > 0) {
-      // int8 values [F, D], then the f32 scales [F / B, D] in the same allocation.
-      const uint64_t values = static_cast<uint64_t>(F * D), scales = static_cast<uint64_t>(F / B * D);
+      // int8 values [F, D], then the f32 scales [F / B, D] (and as many offsets) in one allocation.
+      const int64_t scale_rows = F / B * (ops::sparse_has_offsets(down.dtype) ? 2 : 1);
+      const uint64_t values = static_cast<uint64_t>(F * D), scales = static_cast<uint64_t>(scale_rows * D);
       float* store = transposed_.emplace_back(new float[(values + 3) / 4 + scales]).get();
       auto* qt = reinterpret_cast<int8_t*>(store);
       float* st = store + (values + 3) / 4;
       ALTUP_TRY(ops::transpose_weight_q(down, qt, st, available_threads()));
       if (release_rows_) release_mapped_rows(down.data, *file_bytes, down.data, *file_bytes);
       const auto v = bound_.views.emplace(name, TensorView::contiguous(DType::I8, {F, D}, qt)).first;
-      const auto sv = bound_.views.emplace(name + " scales", TensorView::contiguous(DType::F32, {F / B, D}, st)).first;
+      const auto sv =
+          bound_.views.emplace(name + " scales", TensorView::contiguous(DType::F32, {scale_rows, D}, st)).first;
       W.down_t = {&v->first, &v->second};
       W.down_s = {&sv->first, &sv->second};
       continue;

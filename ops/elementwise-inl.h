@@ -45,6 +45,14 @@ inline void axpy_i8s(float a, const int8_t* q, const float* s, float* y, int64_t
   for (; i + L <= n; i += L) storeu(y + i, xsimd::fma(va, loadu(s + i) * load_i8(q + i), loadu(y + i)));
   for (; i < n; ++i) y[i] += a * (s[i] * static_cast<float>(q[i]));
 }
+// x = s ⊙ q - t (Q4_K / Q5_K: (d · sc) · q - (dmin · m)): s · q is exact, so the one rounding
+// is the subtraction's, as in the decoder.
+inline void axpy_i8so(float a, const int8_t* q, const float* s, const float* t, float* y, int64_t n) {
+  const V va(a);
+  int64_t i = 0;
+  for (; i + L <= n; i += L) storeu(y + i, xsimd::fma(va, loadu(s + i) * load_i8(q + i) - loadu(t + i), loadu(y + i)));
+  for (; i < n; ++i) y[i] += a * (s[i] * static_cast<float>(q[i]) - t[i]);
+}
 
 // The activations, one vector at a time; the scalar tail uses the same formulas in float.
 inline V silu_v(const V& x) { return x / (V(1.0f) + xsimd::exp(-x)); }

@@ -47,6 +47,9 @@ void axpy_bf16(float a, const uint16_t* x, float* y, int64_t n) {
 void axpy_i8s(float a, const int8_t* q, const float* s, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * (s[i] * static_cast<float>(q[i]));
 }
+void axpy_i8so(float a, const int8_t* q, const float* s, const float* t, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * (s[i] * static_cast<float>(q[i]) - t[i]);
+}
 }  // namespace ref
 
 namespace {

@@ -19,9 +19,10 @@ void act(Act act, const float* x, float* y, int64_t n);
 void glu(Act act, const float* g, const float* u, float* y, int64_t n);
 void softcap(const float* x, float cap, float* y, int64_t n);
 void axpy(float a, const float* x, float* y, int64_t n);
-void axpy_f16(float a, const uint16_t* x, float* y, int64_t n);                // y += a * f32(x)
-void axpy_bf16(float a, const uint16_t* x, float* y, int64_t n);               // y += a * f32(x)
-void axpy_i8s(float a, const int8_t* q, const float* s, float* y, int64_t n);  // y += a * (s * q)
+void axpy_f16(float a, const uint16_t* x, float* y, int64_t n);                                 // y += a * f32(x)
+void axpy_bf16(float a, const uint16_t* x, float* y, int64_t n);                                // y += a * f32(x)
+void axpy_i8s(float a, const int8_t* q, const float* s, float* y, int64_t n);                   // y += a * (s * q)
+void axpy_i8so(float a, const int8_t* q, const float* s, const float* t, float* y, int64_t n);  // y += a * (s * q - t)
 }  // namespace ref
 
 // Graph ops over f32 tensors of equal shape; add and mul also take a second operand of one

@@ -71,6 +71,7 @@ const Kernels& scalar_kernels() {
       ref::axpy_f16,
       ref::axpy_bf16,
       ref::axpy_i8s,
+      ref::axpy_i8so,
       ref::dot,
       ref::sum_squares,
       ref::sum,

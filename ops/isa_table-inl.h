@@ -27,7 +27,7 @@ const Kernels* ALTUP_TABLE_FN() {
   // clang-format off
   static const Kernels table = {
       ALTUP_ISA_NAME, static_cast<int>(k::L), k::kQ8GemmPanels, k::kHalfDot,
-      k::add, k::mul, k::scale, k::act, k::glu, k::softcap, k::axpy, k::axpy_f16, k::axpy_bf16, k::axpy_i8s,
+      k::add, k::mul, k::scale, k::act, k::glu, k::softcap, k::axpy, k::axpy_f16, k::axpy_bf16, k::axpy_i8s, k::axpy_i8so,
       k::dot, k::sum_squares, k::sum,
       k::rmsnorm, k::softmax, k::rope_neox,
       k::cvt_f16, k::cvt_bf16,

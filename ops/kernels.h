@@ -38,6 +38,8 @@ struct Kernels {
   void (*axpy_bf16)(float a, const uint16_t* x, float* y, int64_t n);
   // y += a * (s ⊙ q), q int8 and s f32 (a quantized down weight transposed: values and scales)
   void (*axpy_i8s)(float a, const int8_t* q, const float* s, float* y, int64_t n);
+  // y += a * (s ⊙ q - t): the same with offsets (Q4_K / Q5_K transposed)
+  void (*axpy_i8so)(float a, const int8_t* q, const float* s, const float* t, float* y, int64_t n);
 
   // Reductions.
   float (*dot)(const float* a, const float* b, int64_t n);

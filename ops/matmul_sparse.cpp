@@ -52,18 +52,47 @@ int64_t sparse_scale_block(DType t) {
   switch (t) {
     case DType::Q8_0:
     case DType::Q4_0:
-    case DType::IQ4_NL: return 32;
+    case DType::IQ4_NL:
+    case DType::Q4_K:
+    case DType::Q5_K: return 32;
     case DType::Q6_K: return 16;
     default: return 0;
   }
 }
 
 namespace {
-// One row of F values of a sparse_scale_block type as its integers q[F] and the scale of each
-// B of them, formed as the decoder (runtime/dtype.cpp) forms them: the block's fp16 d, or
-// Q6_K's d · scale[j]. The decoder's value is s · q, so the pair is exact by construction.
-void row_ints(DType t, const uint8_t* row, int64_t F, int8_t* q, float* s) {
+// One row of F values of a sparse_scale_block type as its integers q[F] and the scale (and
+// offset) of each B of them, formed as the decoder (runtime/dtype.cpp) forms them: the block's
+// fp16 d, Q6_K's d · scale[j], Q4_K / Q5_K's d · sc[j] and dmin · m[j]. The decoder's value
+// is s · q (- o), the same operations, so the result is exact by construction.
+void row_ints(DType t, const uint8_t* row, int64_t F, int8_t* q, float* s, float* o) {
   switch (t) {
+    case DType::Q4_K:
+    case DType::Q5_K: {
+      const int64_t bytes = t == DType::Q4_K ? sizeof(BlockQ4_K) : sizeof(BlockQ5_K);
+      for (int64_t b = 0; b < F / kQK; ++b) {
+        const uint8_t* p = row + b * bytes;
+        uint16_t d16, m16;
+        std::memcpy(&d16, p, 2);
+        std::memcpy(&m16, p + 2, 2);
+        const float d = fp16_to_fp32(d16), dmin = fp16_to_fp32(m16);
+        const uint8_t* qh = t == DType::Q5_K ? p + 16 : nullptr;
+        const uint8_t* qs = p + (t == DType::Q5_K ? 48 : 16);
+        for (int j = 0; j < 8; ++j) {  // sub-block j: values 32j .. 32j + 31
+          int sc, m;
+          kquant_scale_min(p + 4, j, &sc, &m);
+          s[b * 8 + j] = d * static_cast<float>(sc);
+          o[b * 8 + j] = dmin * static_cast<float>(m);
+          const uint8_t* ql = qs + 32 * (j / 2);
+          for (int l = 0; l < 32; ++l) {
+            int v = j % 2 == 0 ? (ql[l] & 0x0F) : (ql[l] >> 4);
+            if (qh) v |= ((qh[l] >> j) & 1) << 4;
+            q[b * kQK + 32 * j + l] = static_cast<int8_t>(v);
+          }
+        }
+      }
+      return;
+    }
     case DType::Q6_K:
       for (int64_t b = 0; b < F / kQK; ++b) {
         BlockQ6_K blk;
@@ -98,50 +127,60 @@ void row_ints(DType t, const uint8_t* row, int64_t F, int8_t* q, float* s) {
 }
 }  // namespace
 
+bool sparse_has_offsets(DType t) { return t == DType::Q4_K || t == DType::Q5_K; }
+
 Status transpose_weight_q(const TensorView& w, int8_t* qt, float* st, int threads) {
   const int64_t B = sparse_scale_block(w.dtype);
-  if (B == 0 || w.shape.ndim != 2 || w.cols() % (w.dtype == DType::Q6_K ? kQK : 32) != 0)
-    return make_error("transpose_weight_q: need a 2-D Q8_0 / Q4_0 / IQ4_NL / Q6_K weight, got " +
+  const bool kquant = w.dtype == DType::Q6_K || sparse_has_offsets(w.dtype);
+  if (B == 0 || w.shape.ndim != 2 || w.cols() % (kquant ? kQK : 32) != 0)
+    return make_error("transpose_weight_q: need a 2-D Q8_0 / Q4_0 / IQ4_NL / Q6_K / Q4_K / Q5_K weight, got " +
                       std::string(dtype_name(w.dtype)) + " " + w.shape.str());
   const int64_t D = w.rows(), F = w.cols();
   // Tiles of 64 output rows x 256 values (a whole number of blocks of every such type): the
   // tile's integers (16 KiB) stay in L1 while they are written out 64 bytes at a time.
   constexpr int64_t kRows = 64, kVals = 256;
-  const int64_t per_block = w.dtype == DType::Q6_K ? kQK : 32;
+  const int64_t per_block = kquant ? kQK : 32;
+  float* ot = sparse_has_offsets(w.dtype) ? st + F / B * D : nullptr;  // the offsets, after the scales
   const auto block_bytes = static_cast<int64_t>(traits(w.dtype).block_bytes);
   parallel_for((D + kRows - 1) / kRows, threads, [&](int64_t t0, int64_t t1) {
     int8_t q[kRows * kVals];
-    float scales[kRows * (kVals / 16)];
+    float scales[kRows * (kVals / 16)], offsets[kRows * (kVals / 16)];
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t o0 = t * kRows, n = std::min(D, o0 + kRows) - o0;
       for (int64_t f0 = 0; f0 < F; f0 += kVals) {
         const int64_t nv = std::min(kVals, F - f0), ns = nv / B;
         for (int64_t i = 0; i < n; ++i)
           row_ints(w.dtype, w.row<const uint8_t>(o0 + i) + f0 / per_block * block_bytes, nv, q + i * kVals,
-                   scales + i * (kVals / 16));
+                   scales + i * (kVals / 16), offsets + i * (kVals / 16));
         for (int64_t f = 0; f < nv; ++f)
           for (int64_t i = 0; i < n; ++i) qt[(f0 + f) * D + o0 + i] = q[i * kVals + f];
         for (int64_t b = 0; b < ns; ++b)
-          for (int64_t i = 0; i < n; ++i) st[(f0 / B + b) * D + o0 + i] = scales[i * (kVals / 16) + b];
+          for (int64_t i = 0; i < n; ++i) {
+            st[(f0 / B + b) * D + o0 + i] = scales[i * (kVals / 16) + b];
+            if (ot) ot[(f0 / B + b) * D + o0 + i] = offsets[i * (kVals / 16) + b];
+          }
       }
     }
   });
   return {};
 }
 
-void ref::matmul_sparse(const float* x, int64_t M, const TensorView& wt, float* y, const TensorView* scales) {
+void ref::matmul_sparse(const float* x, int64_t M, const TensorView& wt, float* y, const TensorView* scales,
+                        bool offsets) {
   const int64_t F = wt.rows(), D = wt.cols();
   std::vector<double> acc(static_cast<size_t>(D));
   std::vector<float> row(static_cast<size_t>(D));
   const bool q = wt.dtype == DType::I8 && scales;
+  const int64_t nb = q ? scales->rows() / (offsets ? 2 : 1) : 1, B = q ? F / nb : 1;  // scale rows, values per scale
   for (int64_t m = 0; m < M; ++m) {
     std::fill(acc.begin(), acc.end(), 0.0);
     for (int64_t f = 0; f < F; ++f) {
       if (q) {
-        const int64_t B = F / scales->rows();
-        for (int64_t i = 0; i < D; ++i)
-          row[static_cast<size_t>(i)] =
-              scales->row<const float>(f / B)[i] * static_cast<float>(wt.row<const int8_t>(f)[i]);
+        for (int64_t i = 0; i < D; ++i) {
+          float v = scales->row<const float>(f / B)[i] * static_cast<float>(wt.row<const int8_t>(f)[i]);
+          if (offsets) v -= scales->row<const float>(nb + f / B)[i];
+          row[static_cast<size_t>(i)] = v;
+        }
       } else {
         (void)dequantize_row(wt.dtype, wt.row<const uint8_t>(f), row.data(), static_cast<uint64_t>(D));
       }
@@ -199,14 +238,15 @@ Status matmul_sparse(const float* x, int64_t M, const TensorView& w, const Tenso
   const bool shapes = w.shape.ndim == 2 && wt.shape.ndim == 2 && wt.shape[0] == w.shape[1] && wt.shape[1] == w.shape[0];
   const int64_t B = sparse_scale_block(w.dtype);
   const bool plain = sparse_transposable(wt.dtype) && wt.dtype == w.dtype;
+  const int64_t per_scale = sparse_has_offsets(w.dtype) ? 2 : 1;  // scale rows, then offset rows
   const bool quantized = wt.dtype == DType::I8 && B > 0 && scales && scales->dtype == DType::F32 &&
-                         scales->shape.ndim == 2 && w.shape.ndim == 2 && scales->shape[0] * B == w.shape[1] &&
-                         scales->shape[1] == w.shape[0];
+                         scales->shape.ndim == 2 && w.shape.ndim == 2 &&
+                         scales->shape[0] * B == per_scale * w.shape[1] && scales->shape[1] == w.shape[0];
   if (!shapes || !(plain || quantized))
     return make_error("sparse matmul: " + std::string(dtype_name(wt.dtype)) + " " + wt.shape.str() +
                       (scales ? " (scales " + std::string(dtype_name(scales->dtype)) + " " + scales->shape.str() + ")"
                               : std::string()) +
-                      " is not the f32 / f16 / bf16 transpose, or the int8 transpose and scales, of " +
+                      " is not the f32 / f16 / bf16 transpose, or the int8 transpose and scales (and offsets), of " +
                       std::string(dtype_name(w.dtype)) + " " + w.shape.str());
   const int64_t D = w.rows(), F = w.cols();
   if (M == 0 || D == 0) return {};
@@ -236,14 +276,21 @@ Status matmul_sparse(const float* x, int64_t M, const TensorView& w, const Tenso
       const Kept& kb = kept[b];
       for (size_t j = 0; j < kb.f.size(); ++j) {
         const uint8_t* row = wt.row<const uint8_t>(kb.f[j]) + c0 * es;
-        const float* srow = quantized ? scales->row<const float>(kb.f[j] / B) + c0 : nullptr;  // its scales
+        // its scales (and offsets, F / B rows further on)
+        const float* srow = quantized ? scales->row<const float>(kb.f[j] / B) + c0 : nullptr;
+        const float* orow = quantized && per_scale == 2 ? srow + F / B * D : nullptr;
         for (int32_t e = kb.begin[j]; e < kb.begin[j + 1]; ++e) {
           float* ym = y + kb.token[static_cast<size_t>(e)] * D + c0;
           const float a = kb.value[static_cast<size_t>(e)];
           switch (wt.dtype) {
             case DType::F32: k.axpy(a, reinterpret_cast<const float*>(row), ym, n); break;
             case DType::F16: k.axpy_f16(a, reinterpret_cast<const uint16_t*>(row), ym, n); break;
-            case DType::I8: k.axpy_i8s(a, reinterpret_cast<const int8_t*>(row), srow, ym, n); break;
+            case DType::I8:
+              if (orow)
+                k.axpy_i8so(a, reinterpret_cast<const int8_t*>(row), srow, orow, ym, n);
+              else
+                k.axpy_i8s(a, reinterpret_cast<const int8_t*>(row), srow, ym, n);
+              break;
             default: k.axpy_bf16(a, reinterpret_cast<const uint16_t*>(row), ym, n); break;
           }
         }

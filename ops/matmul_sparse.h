@@ -5,9 +5,11 @@
 // contiguous weight row: a decode step reads ~5% of the matrix, a prefill does ~5% of the
 // arithmetic. f32 / f16 / bf16 weights transpose as they are. Quantized ones whose every value
 // is a block scale times a small integer (Q8_0, Q4_0, IQ4_NL: d · q per 32 values; Q6_K:
-// (d · scale) · q per 16) transpose into int8 values Wt [F, D] and f32 scales S [F / B, D],
-// W[o, f] = S[f / B, o] · Wt[f, o]: the product is exact in f32, so each kept input's axpy
-// adds exactly what it would add from the dequantized row. Above a measured density the
+// (d · scale) · q per 16), or that minus a block offset (Q4_K, Q5_K: (d · sc) · q - dmin · m
+// per 32), transpose into int8 values Wt [F, D] and f32 scales S [F / B, D] (and offsets O),
+// W[o, f] = S[f / B, o] · Wt[f, o] (- O[f / B, o]): the product is exact in f32 and the
+// subtraction the decoder's, so each kept input's axpy adds exactly what it would add from
+// the dequantized row. Above a measured density the
 // ordinary product x · Wᵀ on the file's own W is taken instead.
 #pragma once
 
@@ -37,15 +39,19 @@ bool sparse_transposable(DType t);
 Status transpose_weight(const TensorView& w, void* wt, int threads);
 
 // The quantized types that transpose into int8 values and scales, and B, the values per
-// scale (0 for the others).
+// scale (0 for the others). Q4_K / Q5_K ((d · sc) · q - (dmin · m) per 32) also have offsets.
 int64_t sparse_scale_block(DType t);
-// w [D, F] (a type with sparse_scale_block > 0) -> qt [F, D] int8 and st [F / B, D] f32, read
-// from the blocks' integers and scales: st · qt is the decoded value, exactly.
+bool sparse_has_offsets(DType t);
+// w [D, F] (a type with sparse_scale_block > 0) -> qt [F, D] int8 and st [F / B, D] f32
+// (followed by the offsets, another [F / B, D], for Q4_K / Q5_K), read from the blocks'
+// integers and scales: st · qt (- offset) is the decoded value, exactly.
 Status transpose_weight_q(const TensorView& w, int8_t* qt, float* st, int threads);
 
 namespace ref {
-// In double, over every input (zeros included), from Wt (and its scales for an I8 Wt).
-void matmul_sparse(const float* x, int64_t M, const TensorView& wt, float* y, const TensorView* scales = nullptr);
+// In double, over every input (zeros included), from Wt (and its scales for an I8 Wt; offsets:
+// the scales tensor holds the offsets after them).
+void matmul_sparse(const float* x, int64_t M, const TensorView& wt, float* y, const TensorView* scales = nullptr,
+                   bool offsets = false);
 }  // namespace ref
 
 // path: 0 = choose by the input's density, 1 = force the sparse path, 2 = force the dense

@@ -181,7 +181,7 @@ TEST_CASE("rope angles follow theta^(-2i/hd) and position 0 is the identity") {
   CHECK(s[3] == doctest::Approx(std::sin(3.0 / std::pow(10000.0, 6.0 / 8))).epsilon(1e-6));
 }
 
-TEST_CASE("axpy on int8 values times scales: the scalar reference, and axpy's bits on the product") {
+TEST_CASE("axpy on int8 values times scales (minus offsets): the scalar reference, and axpy's bits on the value") {
   // q in [-128, 127] and s an f16 value (as a Q8_0 / Q4_0 block scale): s * q is exact in f32,
   // so each table must give exactly what its own f32 axpy gives on that product.
   const ops::Kernels& ref = ops::scalar_kernels();
@@ -207,6 +207,21 @@ TEST_CASE("axpy on int8 values times scales: the scalar reference, and axpy's bi
         k->axpy(0.83f, w.data(), y2.data(), n);
         CHECK_MESSAGE(std::memcmp(y1.data(), y2.data(), static_cast<size_t>(n) * 4) == 0,
                       "axpy_i8s != axpy on s * q, " << label(*k, n, off));
+        // With offsets t (dmin · m: an f16 value times 0..63): x = s · q - t, one rounding.
+        Buf t(n, 0);
+        for (int64_t i = 0; i < n; ++i) {
+          t[i] = fp16_to_fp32(fp32_to_fp16(u(rng))) * static_cast<float>(rng() % 64);
+          w[i] = s[i] * static_cast<float>(q[static_cast<size_t>(i + off)]) - t[i];
+        }
+        std::memcpy(y1.data(), y0.data(), static_cast<size_t>(n) * 4);
+        std::memcpy(y2.data(), y0.data(), static_cast<size_t>(n) * 4);
+        std::memcpy(want.data(), y0.data(), static_cast<size_t>(n) * 4);
+        k->axpy_i8so(0.83f, q.data() + off, s.data(), t.data(), y1.data(), n);
+        ref.axpy_i8so(0.83f, q.data() + off, s.data(), t.data(), want.data(), n);
+        check_close(y1.data(), want.data(), n, 1e-6f, 1e-6f, "axpy_i8so " + label(*k, n, off));
+        k->axpy(0.83f, w.data(), y2.data(), n);
+        CHECK_MESSAGE(std::memcmp(y1.data(), y2.data(), static_cast<size_t>(n) * 4) == 0,
+                      "axpy_i8so != axpy on s * q - t, " << label(*k, n, off));
       }
 }
 

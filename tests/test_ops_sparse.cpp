@@ -236,14 +236,15 @@ TEST_CASE("sparse-input matmul refuses a transposed weight that does not fit") {
                                TensorView::contiguous(DType::F16, {3, 2}, wh.data())}) {  // another dtype
     auto s = ops::matmul_sparse(x.data(), 1, w, wt, y.data(), 1);
     REQUIRE_FALSE(s.ok());
-    CHECK(s.error().message.find("is not the f32 / f16 / bf16 transpose, or the int8 transpose and scales, of") !=
+    CHECK(s.error().message.find(
+              "is not the f32 / f16 / bf16 transpose, or the int8 transpose and scales (and offsets), of") !=
           std::string::npos);
   }
 }
 
 TEST_CASE("quantized down weights transpose into int8 values and scales whose products are the decoded values") {
   std::mt19937 rng(44);
-  for (DType dt : {DType::Q8_0, DType::Q4_0, DType::IQ4_NL, DType::Q6_K}) {
+  for (DType dt : {DType::Q8_0, DType::Q4_0, DType::IQ4_NL, DType::Q6_K, DType::Q4_K, DType::Q5_K}) {
     const int64_t B = ops::sparse_scale_block(dt);
     REQUIRE(B > 0);
     for (int64_t D : {1, 3, 65, 130})
@@ -254,7 +255,7 @@ TEST_CASE("quantized down weights transpose into int8 values and scales whose pr
         std::vector<float> st[2];
         for (int threads : {1, 2}) {
           qt[threads - 1].assign(static_cast<size_t>(F * D), 0);
-          st[threads - 1].assign(static_cast<size_t>(F / B * D), 0.0f);
+          st[threads - 1].assign(static_cast<size_t>(F / B * D * (ops::sparse_has_offsets(dt) ? 2 : 1)), 0.0f);
           REQUIRE(ops::transpose_weight_q(w, qt[threads - 1].data(), st[threads - 1].data(), threads).ok());
         }
         CHECK(qt[0] == qt[1]);
@@ -263,10 +264,12 @@ TEST_CASE("quantized down weights transpose into int8 values and scales whose pr
         bool exact = true;
         for (int64_t d = 0; d < D; ++d) {
           REQUIRE(dequantize_row(dt, w.row<const uint8_t>(d), row.data(), static_cast<uint64_t>(F)).ok());
-          for (int64_t f = 0; f < F; ++f)
-            exact = exact && st[0][static_cast<size_t>(f / B * D + d)] *
-                                     static_cast<float>(qt[0][static_cast<size_t>(f * D + d)]) ==
-                                 row[static_cast<size_t>(f)];
+          for (int64_t f = 0; f < F; ++f) {
+            float v =
+                st[0][static_cast<size_t>(f / B * D + d)] * static_cast<float>(qt[0][static_cast<size_t>(f * D + d)]);
+            if (ops::sparse_has_offsets(dt)) v -= st[0][static_cast<size_t>((F / B + f / B) * D + d)];
+            exact = exact && v == row[static_cast<size_t>(f)];
+          }
         }
         CHECK_MESSAGE(exact, dtype_name(dt) << " " << D << "x" << F);
       }
@@ -291,9 +294,9 @@ TEST_CASE("quantized down weights transpose into int8 values and scales whose pr
             row[static_cast<size_t>(f)]);
   }
   Status s;
-  s = ops::transpose_weight_q(TensorView::contiguous(DType::Q4_K, {1, 256}, wb.data()), qt.data(), st.data(), 1);
+  s = ops::transpose_weight_q(TensorView::contiguous(DType::Q2_K, {1, 256}, wb.data()), qt.data(), st.data(), 1);
   REQUIRE_FALSE(s.ok());
-  CHECK(s.error().message.find("Q8_0 / Q4_0 / IQ4_NL / Q6_K") != std::string::npos);
+  CHECK(s.error().message.find("Q8_0 / Q4_0 / IQ4_NL / Q6_K / Q4_K / Q5_K") != std::string::npos);
 }
 
 TEST_CASE("sparse-input matmul on int8 values and scales adds exactly what the dequantized rows would") {
@@ -301,7 +304,7 @@ TEST_CASE("sparse-input matmul on int8 values and scales adds exactly what the d
   // (each axpy adds a · (s · q), and s · q is the decoded value); the double reference bounds
   // both; above the threshold the dense product on the quantized weight is taken.
   std::mt19937 rng(45);
-  for (DType dt : {DType::Q8_0, DType::Q4_0, DType::IQ4_NL, DType::Q6_K})
+  for (DType dt : {DType::Q8_0, DType::Q4_0, DType::IQ4_NL, DType::Q6_K, DType::Q4_K, DType::Q5_K})
     for (int64_t D : {1, 5, 17, 2100})
       for (int64_t F : {int64_t{256}})
         for (int64_t M : {1, 40}) {
@@ -309,7 +312,8 @@ TEST_CASE("sparse-input matmul on int8 values and scales adds exactly what the d
           auto wb = random_quant_rows(dt, D, F, rng, 0.02f);
           const TensorView w = TensorView::contiguous(dt, {D, F}, wb.data());
           std::vector<int8_t> qt(static_cast<size_t>(F * D));
-          std::vector<float> st(static_cast<size_t>(F / B * D)), wf(static_cast<size_t>(D * F)),
+          const int64_t scale_rows = F / B * (ops::sparse_has_offsets(dt) ? 2 : 1);
+          std::vector<float> st(static_cast<size_t>(scale_rows * D)), wf(static_cast<size_t>(D * F)),
               wtf(static_cast<size_t>(F * D));
           REQUIRE(ops::transpose_weight_q(w, qt.data(), st.data(), 2).ok());
           for (int64_t d = 0; d < D; ++d)
@@ -317,7 +321,7 @@ TEST_CASE("sparse-input matmul on int8 values and scales adds exactly what the d
           const TensorView w32 = TensorView::contiguous(DType::F32, {D, F}, wf.data());
           REQUIRE(ops::transpose_weight(w32, wtf.data(), 1).ok());
           const TensorView wt = TensorView::contiguous(DType::I8, {F, D}, qt.data()),
-                           scales = TensorView::contiguous(DType::F32, {F / B, D}, st.data()),
+                           scales = TensorView::contiguous(DType::F32, {scale_rows, D}, st.data()),
                            wt32 = TensorView::contiguous(DType::F32, {F, D}, wtf.data());
           for (double p : {0.05, 0.2, 1.0}) {  // 0.2: sparse for one token, dense for 40
             Buf x(M * F, 1);
@@ -326,7 +330,7 @@ TEST_CASE("sparse-input matmul on int8 values and scales adds exactly what the d
             for (int64_t i = 0; i < M * F; ++i)
               if (keep[static_cast<size_t>(i)] == 0.0f) x[i] = 0.0f;
             std::vector<float> want(static_cast<size_t>(M * D));
-            ops::ref::matmul_sparse(x.data(), M, wt, want.data(), &scales);
+            ops::ref::matmul_sparse(x.data(), M, wt, want.data(), &scales, ops::sparse_has_offsets(dt));
             const std::string at = std::string(dtype_name(dt)) + " M=" + std::to_string(M) + " D=" + std::to_string(D) +
                                    " p=" + std::to_string(p);
             for (const ops::Kernels* k : all_tables()) {
