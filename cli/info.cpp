@@ -1,6 +1,7 @@
 // `altup info FILE.gguf`: what is in a GGUF file, for any valid GGUF (ours, the gguf Python
 // package's, llama.cpp's converter's). Nothing is computed; the file is only validated and listed.
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <string_view>
@@ -189,11 +190,15 @@ int cmd_info(int argc, char** argv) {
       std::printf("  %-30s %s (of %s in the file; %s read a row per token)\n", "weights read per token",
                   human_bytes(m->weights_per_token).c_str(), human_bytes(m->weights_file).c_str(),
                   human_bytes(m->row_lookup).c_str());
+      if (m->weights_rewritten != 0)
+        std::printf("  %-30s %s%s (weights rewritten at load, beyond the file's bytes they replace)\n",
+                    "rewritten weights", m->weights_rewritten < 0 ? "-" : "+",
+                    human_bytes(static_cast<uint64_t>(std::llabs(m->weights_rewritten))).c_str());
       std::printf("  %-30s %s\n", "KV cache, full", human_bytes(m->kv_cache).c_str());
       std::printf("  %-30s %s decoding, %s for a %lld-token prefill chunk\n", "activations",
                   human_bytes(m->activations_decode).c_str(), human_bytes(m->activations_prefill).c_str(),
                   static_cast<long long>(m->prefill_tokens));
-      std::printf("  %-30s %s (weights read + KV cache + both activation arenas)\n", "while decoding",
+      std::printf("  %-30s %s (weights read + rewritten + KV cache + both activation arenas)\n", "while decoding",
                   human_bytes(m->decoding()).c_str());
     } else {
       std::printf("  (no memory estimate: %s)\n", m.error().message.c_str());

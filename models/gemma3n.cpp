@@ -232,6 +232,7 @@ Status Gemma3nModel::transpose_sparse_downs() {
       auto* qt = reinterpret_cast<int8_t*>(store);
       float* st = store + (values + 3) / 4;
       ALTUP_TRY(ops::transpose_weight_q(down, qt, st, available_threads()));
+      transposed_extra_ += static_cast<int64_t>(values + 4 * scales) - static_cast<int64_t>(*file_bytes);
       if (release_rows_) release_mapped_rows(down.data, *file_bytes, down.data, *file_bytes);
       const auto v = bound_.views.emplace(name, TensorView::contiguous(DType::I8, {F, D}, qt)).first;
       const auto sv =

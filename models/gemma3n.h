@@ -64,7 +64,8 @@ class Gemma3nModel : public Model {
   int64_t vocab_size() const override { return hp_.sizes.vocab; }
   int64_t context_length() const override { return hp_.sizes.ctx; }
   uint64_t weight_bytes() const override { return bound_.total_bytes; }
-  uint64_t row_lookup_bytes() const override;  // the per-layer embedding table
+  uint64_t row_lookup_bytes() const override;
+  int64_t rewritten_extra_bytes() const override { return transposed_extra_; }  // the per-layer embedding table
   std::vector<StateSpec> state_specs(int64_t ctx, int64_t max_tokens) const override;
   ForwardGraph build(Graph& g, int64_t T, int64_t ctx, int64_t max_tokens, bool all_logits) const override;
   const Gemma3nHParams& hparams() const { return hp_; }
@@ -79,7 +80,8 @@ class Gemma3nModel : public Model {
   // The transposed down weights in float-aligned storage (f32 / f16 / bf16 elements, or int8
   // values then f32 scales), left uninitialised until the transposition writes every element.
   std::deque<std::unique_ptr<float[]>> transposed_;
-  bool release_rows_ = false;  // per-layer table rows: pages handed back after reading
+  int64_t transposed_extra_ = 0;  // bytes of transposed_ beyond the file bytes they replace
+  bool release_rows_ = false;     // per-layer table rows: pages handed back after reading
   Gemma3nWeights w_;
 };
 

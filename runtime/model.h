@@ -44,6 +44,10 @@ class Model {
   // Bytes of the tables that are only ever read a row per token (an embedding table that is
   // not also the output head, Gemma 3n's per-layer table): mapped, but never resident whole.
   virtual uint64_t row_lookup_bytes() const { return 0; }
+  // Bytes the model keeps beyond the file's for weights it rewrote at load (Gemma 3n's sparse
+  // down weights, transposed: the file's pages are handed back, the new copy stays resident);
+  // negative when the rewritten copies are smaller.
+  virtual int64_t rewritten_extra_bytes() const { return 0; }
   // State for a context of `ctx` tokens fed at most `max_tokens` at a time (each layer's K
   // and V caches).
   virtual std::vector<StateSpec> state_specs(int64_t ctx, int64_t max_tokens) const = 0;

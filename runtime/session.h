@@ -79,8 +79,12 @@ class Session {
     uint64_t weights_file = 0, row_lookup = 0, weights_per_token = 0, kv_cache = 0;
     uint64_t activations_decode = 0, activations_prefill = 0;
     int64_t prefill_tokens = 0;
+    int64_t weights_rewritten = 0;  // Model::rewritten_extra_bytes
     // What stays resident while decoding after a prompt: the session keeps both graphs' arenas.
-    uint64_t decoding() const { return weights_per_token + kv_cache + activations_decode + activations_prefill; }
+    uint64_t decoding() const {
+      const int64_t w = static_cast<int64_t>(weights_per_token) + weights_rewritten;
+      return static_cast<uint64_t>(std::max<int64_t>(0, w)) + kv_cache + activations_decode + activations_prefill;
+    }
   };
   Result<MemoryEstimate> memory_estimate(int64_t ctx) const;
 

@@ -194,6 +194,7 @@ TEST_CASE("gemma3n: a Q8_0 down weight on a sparse layer is read transposed, exa
     REQUIRE(m.ok());
     test::EditableGguf q8 = test::EditableGguf::from(**f), f32 = q8;
     int sparse_layers = 0;
+    int64_t rewritten = 0;
     for (size_t l = 0; l < (*m)->hparams().layers.size(); ++l) {
       // Layers that keep ~5% (sparsity 0.95), well below the int8 form's prefill threshold
       // (12%), so both copies take the sparse path; the others keep their F32 down in both.
@@ -224,6 +225,8 @@ TEST_CASE("gemma3n: a Q8_0 down weight on a sparse layer is read transposed, exa
       }
       tq->dtype = DType::Q8_0;
       tq->data = std::move(blocks);
+      // Resident beyond the file: int8 values and f32 scales in place of the Q8_0 blocks.
+      rewritten += F * D + 4 * (F / 32) * D - (F / 32) * D * static_cast<int64_t>(sizeof(BlockQ8_0));
     }
     REQUIRE(sparse_layers >= 1);
     std::vector<float> logits[2];
@@ -234,6 +237,10 @@ TEST_CASE("gemma3n: a Q8_0 down weight on a sparse layer is read transposed, exa
       opt.threads = 2;
       auto s = Session::open(std::move(*file), opt);
       REQUIRE_MESSAGE(s.ok(), (s.ok() ? "" : s.error().message));
+      // The memory estimate counts the rewritten copies (the f32 transposes take the file's size).
+      auto mem = (*s)->memory_estimate(64);
+      REQUIRE(mem.ok());
+      CHECK(mem->weights_rewritten == (which == 0 ? rewritten : 0));
       for (bool all : {true, false}) {
         (*s)->reset();
         auto l = (*s)->eval(g.prompt, all);
