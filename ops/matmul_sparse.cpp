@@ -83,12 +83,7 @@ void row_ints(DType t, const uint8_t* row, int64_t F, int8_t* q, float* s, float
           kquant_scale_min(p + 4, j, &sc, &m);
           s[b * 8 + j] = d * static_cast<float>(sc);
           o[b * 8 + j] = dmin * static_cast<float>(m);
-          const uint8_t* ql = qs + 32 * (j / 2);
-          for (int l = 0; l < 32; ++l) {
-            int v = j % 2 == 0 ? (ql[l] & 0x0F) : (ql[l] >> 4);
-            if (qh) v |= ((qh[l] >> j) & 1) << 4;
-            q[b * kQK + 32 * j + l] = static_cast<int8_t>(v);
-          }
+          for (int l = 0; l < 32; ++l) q[b * kQK + 32 * j + l] = static_cast<int8_t>(q45k_value(qs, qh, j, l));
         }
       }
       return;

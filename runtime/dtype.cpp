@@ -100,12 +100,7 @@ Status dequantize_k(DType t, const uint8_t* p, float* dst, uint64_t n) {
       int sc, m;
       kquant_scale_min(scales, s, &sc, &m);
       const float dl = d * static_cast<float>(sc), ml = dmin * static_cast<float>(m);
-      const uint8_t* q = qs + 32 * (s / 2);
-      for (int l = 0; l < 32; ++l) {
-        int v = s % 2 == 0 ? (q[l] & 0x0F) : (q[l] >> 4);
-        if (qh) v |= ((qh[l] >> s) & 1) << 4;
-        dst[32 * s + l] = dl * static_cast<float>(v) - ml;
-      }
+      for (int l = 0; l < 32; ++l) dst[32 * s + l] = dl * static_cast<float>(q45k_value(qs, qh, s, l)) - ml;
     }
   }
   return {};

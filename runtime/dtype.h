@@ -164,6 +164,16 @@ inline int q6k_value(const BlockQ6_K& b, int i) {
   return (low4 | (top2 << 4)) - 32;
 }
 
+// Integer l (0..31) of sub-block j (0..7) of a Q4_K / Q5_K block (qh null for Q4_K): the low
+// nibble of qs[32(j / 2) + l] for even j, the high one for odd j; Q5_K adds bit j of qh[l] as
+// bit 4.
+inline int q45k_value(const uint8_t* qs, const uint8_t* qh, int j, int l) {
+  const uint8_t b = qs[32 * (j / 2) + l];
+  int v = j % 2 == 0 ? (b & 0x0F) : (b >> 4);
+  if (qh) v |= ((qh[l] >> j) & 1) << 4;
+  return v;
+}
+
 // Scale g (0..15) of a Q3_K block, less 32 (sc: its 12 packed scale bytes): the low 4 bits in
 // the low (g < 8) or high (g >= 8) nibble of byte g % 8, the top 2 in bits 2(g / 4) of byte
 // 8 + g % 4.

@@ -198,30 +198,29 @@ TEST_CASE("axpy on int8 values times scales (minus offsets): the scalar referenc
           w[i] = s[i] * static_cast<float>(q[static_cast<size_t>(i + off)]);
         }
         fill(y0.data(), n, rng);
-        std::memcpy(y1.data(), y0.data(), static_cast<size_t>(n) * 4);
-        std::memcpy(y2.data(), y0.data(), static_cast<size_t>(n) * 4);
-        std::memcpy(want.data(), y0.data(), static_cast<size_t>(n) * 4);
-        k->axpy_i8s(0.83f, q.data() + off, s.data(), y1.data(), n);
-        ref.axpy_i8s(0.83f, q.data() + off, s.data(), want.data(), n);
-        check_close(y1.data(), want.data(), n, 1e-6f, 1e-6f, "axpy_i8s " + label(*k, n, off));
-        k->axpy(0.83f, w.data(), y2.data(), n);
-        CHECK_MESSAGE(std::memcmp(y1.data(), y2.data(), static_cast<size_t>(n) * 4) == 0,
-                      "axpy_i8s != axpy on s * q, " << label(*k, n, off));
+        // From y0: the table's kernel (y1), the scalar one (want), the table's axpy on w (y2).
+        auto check = [&](const std::string& name, auto simd, auto scalar) {
+          for (Buf* y : {&y1, &y2, &want}) std::memcpy(y->data(), y0.data(), static_cast<size_t>(n) * 4);
+          simd(y1.data());
+          scalar(want.data());
+          check_close(y1.data(), want.data(), n, 1e-6f, 1e-6f, name + " " + label(*k, n, off));
+          k->axpy(0.83f, w.data(), y2.data(), n);
+          CHECK_MESSAGE(std::memcmp(y1.data(), y2.data(), static_cast<size_t>(n) * 4) == 0,
+                        name << " != axpy on its values, " << label(*k, n, off));
+        };
+        const int8_t* qp = q.data() + off;
+        check(
+            "axpy_i8s", [&](float* y) { k->axpy_i8s(0.83f, qp, s.data(), y, n); },
+            [&](float* y) { ref.axpy_i8s(0.83f, qp, s.data(), y, n); });
         // With offsets t (dmin · m: an f16 value times 0..63): x = s · q - t, one rounding.
         Buf t(n, 0);
         for (int64_t i = 0; i < n; ++i) {
           t[i] = fp16_to_fp32(fp32_to_fp16(u(rng))) * static_cast<float>(rng() % 64);
-          w[i] = s[i] * static_cast<float>(q[static_cast<size_t>(i + off)]) - t[i];
+          w[i] = s[i] * static_cast<float>(qp[i]) - t[i];
         }
-        std::memcpy(y1.data(), y0.data(), static_cast<size_t>(n) * 4);
-        std::memcpy(y2.data(), y0.data(), static_cast<size_t>(n) * 4);
-        std::memcpy(want.data(), y0.data(), static_cast<size_t>(n) * 4);
-        k->axpy_i8so(0.83f, q.data() + off, s.data(), t.data(), y1.data(), n);
-        ref.axpy_i8so(0.83f, q.data() + off, s.data(), t.data(), want.data(), n);
-        check_close(y1.data(), want.data(), n, 1e-6f, 1e-6f, "axpy_i8so " + label(*k, n, off));
-        k->axpy(0.83f, w.data(), y2.data(), n);
-        CHECK_MESSAGE(std::memcmp(y1.data(), y2.data(), static_cast<size_t>(n) * 4) == 0,
-                      "axpy_i8so != axpy on s * q - t, " << label(*k, n, off));
+        check(
+            "axpy_i8so", [&](float* y) { k->axpy_i8so(0.83f, qp, s.data(), t.data(), y, n); },
+            [&](float* y) { ref.axpy_i8so(0.83f, qp, s.data(), t.data(), y, n); });
       }
 }
 
