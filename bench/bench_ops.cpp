@@ -37,6 +37,9 @@ double fma_peak_avx2(int64_t, int64_t*);
 #if defined(ALTUP_HAVE_AVX512)
 double fma_peak_avx512(int64_t, int64_t*);
 #endif
+#if defined(ALTUP_HAVE_AVX512_VNNI)
+double fma_peak_avx512_vnni(int64_t, int64_t*);
+#endif
 #if defined(ALTUP_HAVE_NEON)
 double fma_peak_neon(int64_t, int64_t*);
 #endif
@@ -55,6 +58,9 @@ using PeakFn = double (*)(int64_t, int64_t*);
 PeakFn peak_fn_for(const std::string& isa) {
 #if defined(ALTUP_HAVE_AVX512)
   if (isa == "avx512") return fma_peak_avx512;
+#endif
+#if defined(ALTUP_HAVE_AVX512_VNNI)
+  if (isa == "avx512_vnni") return fma_peak_avx512_vnni;
 #endif
 #if defined(ALTUP_HAVE_AVX2)
   if (isa == "avx2") return fma_peak_avx2;
@@ -164,7 +170,7 @@ int main(int argc, char** argv) {
           "usage: bench_ops [-t THREADS] [--quick]\n"
           "Times every op, measures read bandwidth and FMA peak in the same run, and checks\n"
           "the kernel targets. JSON lines on stdout, a table on stderr. ALTUP_ISA=scalar|sse4.2|\n"
-          "avx2|avx512|neon|neon_dotprod picks the kernel table. --quick: smaller sizes (a smoke run).\n");
+          "avx2|avx512|avx512_vnni|neon|neon_dotprod picks the kernel table. --quick: smaller sizes (a smoke run).\n");
       return 0;
     } else {
       std::fprintf(stderr, "bench_ops: unknown argument '%s' (see --help)\n", argv[i]);

@@ -32,6 +32,9 @@ const Kernels* kernels_avx2();
 #if defined(ALTUP_HAVE_AVX512)
 const Kernels* kernels_avx512();
 #endif
+#if defined(ALTUP_HAVE_AVX512_VNNI)
+const Kernels* kernels_avx512_vnni();
+#endif
 #if defined(ALTUP_HAVE_NEON)
 const Kernels* kernels_neon();
 #endif
@@ -130,7 +133,15 @@ const IsaList& isa_list() {
     v.push_back({kernels_avx2(), cpu.fma3_avx2 && cpu.avx2});
 #endif
 #if defined(ALTUP_HAVE_AVX512)
-    v.push_back({kernels_avx512(), cpu.avx512f && cpu.avx512bw && cpu.avx512dq && cpu.avx512cd});
+    const bool avx512 = cpu.avx512f && cpu.avx512bw && cpu.avx512dq && cpu.avx512cd;
+    v.push_back({kernels_avx512(), avx512});
+#endif
+#if defined(ALTUP_HAVE_AVX512_VNNI)
+    // xsimd 8 does not detect VNNI; GCC's CPUID reading does (the OS's saving of the AVX-512
+    // registers is covered by xsimd's avx512f above).
+    __builtin_cpu_init();
+    v.push_back(
+        {kernels_avx512_vnni(), avx512 && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl")});
 #endif
 #if defined(ALTUP_HAVE_NEON)
     v.push_back({kernels_neon(), static_cast<bool>(cpu.neon64)});

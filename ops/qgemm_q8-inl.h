@@ -1,9 +1,9 @@
-// Q4_0 / Q8_0 prefill on AVX2 (the AVX2 and AVX-512 tables): ops/qgemv.h's gemm_q4_0 and
+// Q4_0 / Q8_0 prefill on AVX2 (the AVX2 and both AVX-512 tables): ops/qgemv.h's gemm_q4_0 and
 // gemm_q8_0 by panels of 8 weight rows, repacked once per call (for all M tokens) so that
 // each 32-bit lane of a vector belongs to one row. Per block of 32 the panel holds the 8
 // rows' scales as floats and 8 steps of 32 bytes; step s has, for row r, its values
 // 4s .. 4s + 3 in bytes 4r .. 4r + 3. A token's 4 activation bytes, broadcast, then meet all
-// 8 rows in one maddubs:
+// 8 rows in one maddubs (one vpdpbusd on the avx512_vnni table, summing to int32 at once):
 //   Q4_0: the values as unsigned nibbles (0..15); 8 steps add up exactly in int16
 //         (8 x 2 x 15 x 127 < 2^15), one pairwise add gives each row's int32 sum, and the
 //         offset of 8 comes out through the activation block's sum;
@@ -57,6 +57,12 @@ void run_panels(const uint8_t* w, int64_t row_bytes, const X* x, int64_t M, floa
 
 namespace qgemm_q8_detail {
 
+#if defined(__AVX512VNNI__)
+constexpr bool kVnni = true;  // vpdpbusd: each step's sums go straight to int32
+#else
+constexpr bool kVnni = false;
+#endif
+
 constexpr int64_t kPanelBlockBytes = 8 * 4 + 8 * 32;  // 8 float scales, 8 steps of 32 bytes
 
 // Rows [0, rows) (rows <= 8; missing rows: zero) of W -> the panel layout above.
@@ -107,8 +113,9 @@ inline void panel_tokens(const uint8_t* panel, const BlockQ8x* x, int64_t n_bloc
         std::memcpy(&x4, x[t * n_blocks + b].qs + 4 * s, 4);
         const __m256i xv = _mm256_set1_epi32(x4);
         if constexpr (kQ8)
-          sum[t] =
-              _mm256_add_epi32(sum[t], _mm256_madd_epi16(_mm256_maddubs_epi16(wa, _mm256_sign_epi8(xv, wq)), ones));
+          sum[t] = qgemv_detail::dot_u8s8(sum[t], wa, _mm256_sign_epi8(xv, wq));
+        else if constexpr (kVnni)
+          sum[t] = qgemv_detail::dot_u8s8(sum[t], wa, xv);  // int32 at once
         else
           sum[t] = _mm256_add_epi16(sum[t], _mm256_maddubs_epi16(wa, xv));
       }
@@ -118,7 +125,8 @@ inline void panel_tokens(const uint8_t* panel, const BlockQ8x* x, int64_t n_bloc
     for (int t = 0; t < T; ++t) {
       const BlockQ8x& xb = x[t * n_blocks + b];
       const __m256i dot =
-          kQ8 ? sum[t] : _mm256_sub_epi32(_mm256_madd_epi16(sum[t], ones), _mm256_set1_epi32(8 * xb.sum));
+          kQ8 ? sum[t]
+              : _mm256_sub_epi32(kVnni ? sum[t] : _mm256_madd_epi16(sum[t], ones), _mm256_set1_epi32(8 * xb.sum));
       const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(xb.d));
       acc[t] = _mm256_add_ps(acc[t], _mm256_mul_ps(scale, _mm256_cvtepi32_ps(dot)));
     }

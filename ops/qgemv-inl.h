@@ -1,9 +1,9 @@
 // Quantized GEMV (ops/qgemv.h) per instruction set. The int8 dot products are written with
 // raw intrinsics, chosen by what the including table is compiled for: AVX2 (maddubs; the
-// AVX-512 table uses it too), SSSE3 (the SSE4.2 table), baseline NEON (widening multiplies),
-// NEON with the dot-product extension (sdot; the neon_dotprod table).
-// Each set supplies: W32 (32 weights as signed bytes), load_q8 / load_q4 (one block's values),
-// and Acc with zero / fma / hsum; one loop (gemv_blocks) serves both weight types.
+// AVX-512 table uses it too, the avx512_vnni table vpdpbusd in its place), SSSE3 (the SSE4.2 table), baseline NEON
+// (widening multiplies), NEON with the dot-product extension (sdot; the neon_dotprod table). Each set supplies: W32 (32
+// weights as signed bytes), load_q8 / load_q4 (one block's values), and Acc with zero / fma / hsum; one loop
+// (gemv_blocks) serves both weight types.
 #include <algorithm>
 #include <cstring>
 
@@ -37,13 +37,21 @@ inline W32 load_iq4nl(const uint8_t* q) {  // the nibbles as load_q4 orders them
   const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4Values)));
   return _mm256_shuffle_epi8(table, _mm256_set_m128i(hi, lo));
 }
+// acc + (each 4 unsigned bytes of u times the 4 signed bytes of s, summed) per int32 lane.
+// VNNI does it in one instruction, exactly; maddubs + madd sums pairs in int16 first, which
+// is exact as long as a pair fits (every caller's values keep 2 |u| |s| <= 32767).
+inline __m256i dot_u8s8(__m256i acc, __m256i u, __m256i s) {
+#if defined(__AVX512VNNI__)
+  return _mm256_dpbusd_epi32(acc, u, s);
+#else
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+#endif
+}
 // Exact int32 partial sums of w·x (w in [-128, 127], x in [-127, 127]), as floats.
 inline Acc block_dot(W32 w, const int8_t* xq) {
   const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq));
-  // maddubs multiplies unsigned by signed bytes: |w| times x carrying w's sign. Pairs of
-  // products fit int16 (2 x 128 x 127); pairs of pairs are summed to int32.
-  const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
-  return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+  // Unsigned times signed bytes: |w| times x carrying w's sign (pairs: 2 x 128 x 127 fits).
+  return _mm256_cvtepi32_ps(dot_u8s8(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w)));
 }
 // Sum over w's 32 values of w * x, times the scale, in int32 lanes (IQ4_XS's sub-blocks, in
 // ops/qgemv_k-inl.h, whose I32 these are).
@@ -259,8 +267,7 @@ inline Acc block_dot_q4(const uint8_t* q, const BlockQ8x& xb) {
   const __m256i w =
       _mm256_and_si256(_mm256_srlv_epi32(packed, _mm256_set_epi32(4, 4, 4, 4, 0, 0, 0, 0)), _mm256_set1_epi8(0x0F));
   const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.qs));
-  const __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1));
-  return _mm256_cvtepi32_ps(_mm256_sub_epi32(dot, _mm256_set1_epi32(xb.sum)));
+  return _mm256_cvtepi32_ps(dot_u8s8(_mm256_set1_epi32(-xb.sum), w, x));
 }
 }  // namespace qgemv_detail
 #endif
