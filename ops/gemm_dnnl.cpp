@@ -8,7 +8,9 @@
 #include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <tuple>
+#include <vector>
 
+#include "runtime/dtype.h"
 #include "runtime/executor.h"
 #include "runtime/threading.h"
 
@@ -38,7 +40,7 @@ dnnl::matmul::primitive_desc make_pd(const dnnl::memory::desc& a, const dnnl::me
   return dnnl::matmul::primitive_desc(dnnl::matmul::desc(a, b, c), engine);
 }
 
-// The primitives of one weight shape [N, K].
+// The primitives of one weight shape [N, K] and type.
 struct ShapePrims {
   std::shared_ptr<dnnl::matmul> any_m;  // token count at run time
   std::shared_ptr<dnnl::matmul> chunk;  // exactly kChunk tokens; null: any_m serves every count
@@ -47,26 +49,34 @@ struct ShapePrims {
 struct Matmuls {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   std::mutex mu;
-  std::map<std::pair<int64_t, int64_t>, ShapePrims> shapes;  // per (N, K)
+  std::map<std::tuple<int64_t, int64_t, bool>, ShapePrims> shapes;  // per (N, K, bf16)
 
-  ShapePrims get(int64_t n, int64_t k) {
+  // f32: chunked where a fixed count gets other kernels (above). bf16 (AMX): the run-time
+  // count only, since there the fixed-shape kernels (brgemm) reorder the plain weights at
+  // every call: at 512 x 2048 x 2048 they ran 384 GFLOP/s, the run-time one 1,235.
+  ShapePrims get(int64_t n, int64_t k, bool bf16) {
     std::lock_guard<std::mutex> lock(mu);
-    auto [it, fresh] = shapes.try_emplace({n, k});
-    if (fresh) {
-      const auto any = pd(DNNL_RUNTIME_DIM_VAL, n, k), fixed = pd(kChunk, n, k);
-      it->second.any_m = std::make_shared<dnnl::matmul>(any);
+    const auto it = shapes.find({n, k, bf16});
+    if (it != shapes.end()) return it->second;
+    ShapePrims made;  // stored only once made: a refused primitive (it throws) leaves nothing
+    const auto any = pd(DNNL_RUNTIME_DIM_VAL, n, k, bf16);
+    made.any_m = std::make_shared<dnnl::matmul>(any);
+    if (!bf16) {
+      const auto fixed = pd(kChunk, n, k, bf16);
       if (g_force_chunks.load() || std::string(fixed.impl_info_str()) != any.impl_info_str())
-        it->second.chunk = std::make_shared<dnnl::matmul>(fixed);
+        made.chunk = std::make_shared<dnnl::matmul>(fixed);
     }
-    return it->second;
+    shapes.emplace(std::make_tuple(n, k, bf16), made);
+    return made;
   }
 
  private:
-  dnnl::matmul::primitive_desc pd(int64_t m, int64_t n, int64_t k) {
+  dnnl::matmul::primitive_desc pd(int64_t m, int64_t n, int64_t k, bool bf16) {
     using dt = dnnl::memory::data_type;
     using tag = dnnl::memory::format_tag;
-    const dnnl::memory::desc x({m, k}, dt::f32, tag::ab);
-    const dnnl::memory::desc w({k, n}, dt::f32, tag::ba);  // W [N, K] row-major is Wᵀ in "ba"
+    const dt in = bf16 ? dt::bf16 : dt::f32;
+    const dnnl::memory::desc x({m, k}, in, tag::ab);
+    const dnnl::memory::desc w({k, n}, in, tag::ba);  // W [N, K] row-major is Wᵀ in "ba"
     const dnnl::memory::desc y({m, n}, dt::f32, tag::ab);
     return make_pd(x, w, y, engine);
   }
@@ -84,25 +94,30 @@ int64_t dnnl_primitives_created() { return g_primitives.load(std::memory_order_r
 bool dnnl_chunked(int64_t n, int64_t k) {
   Matmuls& mm = matmuls();
   std::lock_guard<std::mutex> lock(mm.mu);
-  const auto it = mm.shapes.find({n, k});
+  const auto it = mm.shapes.find({n, k, false});
   return it != mm.shapes.end() && it->second.chunk != nullptr;
 }
 
 void dnnl_force_chunks(bool on) { g_force_chunks.store(on); }
 
-Status gemm_f32_dnnl(const float* x, const float* w, float* y, int64_t m, int64_t n, int64_t k, int threads) {
+namespace {
+// y = x · Wᵀ through the (N, K, bf16) primitives; x and W f32, or both bf16 (uint16_t).
+Status gemm_dnnl(const void* x, const void* w, float* y, int64_t m, int64_t n, int64_t k, int threads, bool bf16) {
   if (m == 0 || n == 0) return {};
   set_compute_threads(threads);
   try {
     Matmuls& mm = matmuls();
-    const ShapePrims prims = mm.get(n, k);
+    const ShapePrims prims = mm.get(n, k, bf16);
     using dt = dnnl::memory::data_type;
     using tag = dnnl::memory::format_tag;
-    dnnl::memory wm({{k, n}, dt::f32, tag::ba}, mm.engine, const_cast<float*>(w));
+    const dt in = bf16 ? dt::bf16 : dt::f32;
+    const int64_t in_bytes = bf16 ? 2 : 4;
+    dnnl::memory wm({{k, n}, in, tag::ba}, mm.engine, const_cast<void*>(w));
     dnnl::stream s(mm.engine);
     // Rows [m0, m0 + rows) of x and y through one primitive.
     auto run = [&](dnnl::matmul& prim, int64_t m0, int64_t rows) {
-      dnnl::memory xm({{rows, k}, dt::f32, tag::ab}, mm.engine, const_cast<float*>(x + m0 * k));
+      const auto* xr = static_cast<const char*>(x) + m0 * k * in_bytes;
+      dnnl::memory xm({{rows, k}, in, tag::ab}, mm.engine, const_cast<char*>(xr));
       dnnl::memory ym({{rows, n}, dt::f32, tag::ab}, mm.engine, y + m0 * n);
       prim.execute(s, {{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, ym}});
     };
@@ -117,6 +132,29 @@ Status gemm_f32_dnnl(const float* x, const float* w, float* y, int64_t m, int64_
     return make_error(std::string("oneDNN matmul failed: ") + e.what());
   }
   return {};
+}
+}  // namespace
+
+Status gemm_f32_dnnl(const float* x, const float* w, float* y, int64_t m, int64_t n, int64_t k, int threads) {
+  return gemm_dnnl(x, w, y, m, n, k, threads, false);
+}
+
+bool dnnl_bf16_native() {
+  // Read at each call: oneDNN fixes its ISA at its first primitive, and tests cap it
+  // (ONEDNN_MAX_CPU_ISA) per process, so this agrees with what the primitives run.
+  return dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx;
+}
+
+Status gemm_bf16_dnnl(const float* x, const uint16_t* w, float* y, int64_t m, int64_t n, int64_t k, int threads) {
+  if (m == 0 || n == 0) return {};
+  // The activations rounded to bf16 (to nearest even, as runtime/dtype does), once per call.
+  thread_local std::vector<uint16_t> xb_store;
+  xb_store.resize(static_cast<size_t>(m * k));
+  uint16_t* xb = xb_store.data();
+  parallel_for(m * k, threads, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) xb[i] = fp32_to_bf16(x[i]);
+  });
+  return gemm_dnnl(xb, w, y, m, n, k, threads, true);
 }
 
 namespace {

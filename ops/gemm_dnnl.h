@@ -13,6 +13,14 @@ namespace altup::ops {
 // Runs with `threads` OpenMP threads; call it outside any parallel region.
 Status gemm_f32_dnnl(const float* x, const float* w, float* y, int64_t m, int64_t n, int64_t k, int threads);
 
+// The same with bf16 weights W [N, K] (raw bits): x is rounded to bf16 (nearest even) and
+// oneDNN multiplies bf16 by bf16 with f32 sums. Meant for dnnl_bf16_native() CPUs, where
+// it runs on the AMX tile units; elsewhere oneDNN runs it slower than f32 on widened rows
+// (or refuses it: an error).
+Status gemm_bf16_dnnl(const float* x, const uint16_t* w, float* y, int64_t m, int64_t n, int64_t k, int threads);
+// Whether oneDNN, as capped by ONEDNN_MAX_CPU_ISA, multiplies bf16 with AMX.
+bool dnnl_bf16_native();
+
 // oneDNN matmul primitives created so far in this process (each costs 0.1 ms to
 // milliseconds). A prompt of a new length creates none: each weight shape gets one
 // primitive with the token count left to run time, plus, where oneDNN runs a fixed count

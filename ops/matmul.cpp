@@ -178,6 +178,10 @@ Status gemm_half(const Kernels& k, const float* x, int64_t M, const TensorView& 
 }
 
 #if defined(ALTUP_HAVE_ONEDNN)
+Status gemm_bf16_native(const float* x, int64_t M, const TensorView& w, float* y, int threads) {
+  return gemm_bf16_dnnl(x, w.row<const uint16_t>(0), y, M, w.rows(), w.cols(), threads);
+}
+
 Status gemm_dnnl_any(const float* x, int64_t M, const TensorView& w, float* y, int threads) {
   const int64_t K = w.cols(), N = w.rows();
   if (w.dtype == DType::F32) return gemm_f32_dnnl(x, w.as<float>(), y, M, N, K, threads);
@@ -271,6 +275,13 @@ Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int thre
   const bool dot_default = path == 0 && k.half_dot && M >= 2 && M <= max_dot;
 #else
   const bool dot_default = false;
+#endif
+#if defined(ALTUP_HAVE_ONEDNN)
+  // bf16 weights where oneDNN multiplies bf16 on AMX tiles: the activations rounded to bf16
+  // (as llama.cpp's bf16 products do) and no weight widened at all, from kBf16NativeMinTokens
+  // (README, "Kernel speed"; the accuracy cost is measured there too).
+  if (w.dtype == DType::BF16 && (path == 6 || (path == 0 && M >= kBf16NativeMinTokens && dnnl_bf16_native())))
+    return gemm_bf16_native(x, M, w, y, threads);
 #endif
   if (half && (path == 5 || dot_default)) return gemm_half(k, x, M, w, y, threads, true);
   if (half && !use_gemv && half_tiles) return gemm_half(k, x, M, w, y, threads, false);

@@ -28,6 +28,9 @@ constexpr int64_t kGemvMaxTokensHalf = 8;
 // shifts costs more than F16C's conversion, so it hands over to oneDNN sooner.
 constexpr int64_t kHalfDotMaxTokensF16 = 256;
 constexpr int64_t kHalfDotMaxTokensBF16 = 64;
+// From this many tokens, bf16 products go to oneDNN in bf16 where it has AMX
+// (dnnl_bf16_native, ops/gemm_dnnl.h), ahead of every path above.
+constexpr int64_t kBf16NativeMinTokens = 2;
 
 namespace ref {
 // y[r] = sum_i W[r, i] * x[i] in double, for W of any decodable dtype.
@@ -41,7 +44,9 @@ void gemv(const TensorView& w, const float* x, float* y);
 // 4 = f16 / bf16 weights: force the half-precision panels (ops/gemm_half.h; the default for
 // many tokens in builds without oneDNN), 5 = f16 / bf16 weights: force the dot-product tiles
 // (the default from 2 tokens to kHalfDotMaxTokens* in builds with oneDNN, on tables that
-// widen f16 in hardware).
+// widen f16 in hardware), 6 = bf16 weights: force oneDNN's bf16 product (the activations
+// rounded to bf16; the default from kBf16NativeMinTokens where oneDNN has AMX; an error
+// where oneDNN has no bf16 product).
 // `table` picks a kernel table for the GEMV path (tests run every one); null: the one in use.
 Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int threads, int path = 0,
               const Kernels* table = nullptr);

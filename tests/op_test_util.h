@@ -13,6 +13,9 @@
 #include <vector>
 
 #include "ops/isa.h"
+#if defined(ALTUP_HAVE_ONEDNN)
+#include "ops/gemm_dnnl.h"
+#endif
 #include "runtime/dtype.h"
 
 namespace altup::test {
@@ -105,6 +108,17 @@ constexpr bool kHaveOneDnn = true;
 #else
 constexpr bool kHaveOneDnn = false;
 #endif
+
+// Whether matmul's default sends bf16 products of kBf16NativeMinTokens or more to oneDNN's
+// bf16 (AMX) product, which rounds the activations to bf16: relative error up to 2^-9 per
+// product (ops/matmul.h path 6).
+inline bool bf16_native() {
+#if defined(ALTUP_HAVE_ONEDNN)
+  return ops::dnnl_bf16_native();
+#else
+  return false;
+#endif
+}
 
 inline std::string label(const ops::Kernels& k, int64_t n, int off) {
   return std::string(k.isa) + " n=" + std::to_string(n) + " offset=" + std::to_string(off);
