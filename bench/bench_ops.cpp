@@ -20,6 +20,9 @@
 #include "ops/altup_mix.h"
 #include "ops/attention.h"
 #include "ops/elementwise.h"
+#if defined(ALTUP_HAVE_ONEDNN)
+#include "ops/gemm_dnnl.h"
+#endif
 #include "ops/isa.h"
 #include "ops/matmul.h"
 #include "ops/matmul_masked.h"
@@ -369,6 +372,34 @@ int main(int argc, char** argv) {
       if (M <= ops::kGemvMaxTokensHalf) report(Measurement(base + "gemv", td, td / time_path(1), "ratio"));
     }
   }
+
+#if defined(ALTUP_HAVE_ONEDNN)
+  // bf16 on oneDNN's bf16 (AMX) product (path 6, activations rounded to bf16) against each
+  // other path, by token count, E2B's [8192 x 2048] FFN shape: time ratios, below 1 where it
+  // is faster. matmul takes it by default from ops::kBf16NativeMinTokens where oneDNN has AMX.
+  if (ops::dnnl_bf16_native()) {
+    const int64_t N = 8192, K = 2048;
+    auto wv32 = random_vec(static_cast<size_t>(N * K), 23, 0.05f);
+    std::vector<uint16_t> wh(wv32.size());
+    for (size_t i = 0; i < wh.size(); ++i) wh[i] = fp32_to_bf16(wv32[i]);
+    const TensorView wv = TensorView::contiguous(DType::BF16, {N, K}, wh.data());
+    for (const int64_t M :
+         quick ? std::vector<int64_t>{2, 64} : std::vector<int64_t>{1, 2, 4, 8, 16, 32, 64, 128, 512}) {
+      auto xs = random_vec(static_cast<size_t>(M * K), 24);
+      std::vector<float> ys(static_cast<size_t>(M * N));
+      auto time_path = [&](int path) {
+        return median_seconds([&] { (void)ops::matmul(xs.data(), M, wv, ys.data(), threads, path); });
+      };
+      const double tn = time_path(6);
+      const std::string base = "matmul_BF16_m" + std::to_string(M) + "_amx_over_";
+      report(Measurement(base + "widened", tn, tn / time_path(2), "ratio"));
+      if (M >= 2) report(Measurement(base + "dot", tn, tn / time_path(5), "ratio"));
+      if (M <= ops::kGemvMaxTokensHalf) report(Measurement(base + "gemv", tn, tn / time_path(1), "ratio"));
+    }
+  } else {
+    std::fprintf(stderr, "matmul_BF16_*_amx_over_*: not measured (oneDNN has no AMX here)\n");
+  }
+#endif
 
   // The GEMV / oneDNN crossover: for M tokens through [2048 x 2048] weights (cold, cycling
   // through copies), the largest M for which GEMV is still at least as fast.

@@ -1,7 +1,8 @@
 // Instruction-set selection. Every table compiled into this binary is listed, with whether
-// this CPU can run it; the best runnable one is used. ALTUP_ISA=scalar|sse4.2|avx2|avx512|neon
-// caps the choice: tables above the one it names count as not runnable, everywhere (kernels()
-// and the tests' list of tables alike), so a machine can behave like an older CPU. Used by
+// this CPU can run it; the best runnable one is used. ALTUP_ISA=scalar|sse4.2|avx2|avx512|
+// avx512_vnni|neon|neon_dotprod caps the choice: tables above the one it names count as not
+// runnable, everywhere (kernels() and the tests' list of tables alike), so a machine can
+// behave like an older CPU. Used by
 // scripts/test.sh together with oneDNN's ONEDNN_MAX_CPU_ISA.
 #pragma once
 

@@ -14,7 +14,7 @@ struct BlockQ8K;
 enum class Act { Silu, GeluTanh, GeluErf };
 
 struct Kernels {
-  const char* isa;  // "scalar", "sse4.2", "avx2", "avx512", "neon", "neon_dotprod"
+  const char* isa;  // "scalar", "sse4.2", "avx2", "avx512", "avx512_vnni", "neon", "neon_dotprod"
   int lanes;        // f32 lanes per vector
   // Whether gemm_q8_0 / gemm_q4_0 below repack rows into panels (AVX2 tables): measured
   // faster than oneDNN on widened rows, so matmul takes them for prefill (ops/matmul.cpp).
