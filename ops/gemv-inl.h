@@ -17,26 +17,31 @@ inline V load_any(const W* p, bool bf16) {
   }
 }
 
+// Decode streams W one row at a time, and a hardware stream prefetcher stops at each 4 KiB
+// page (a 2048-wide f16 row is exactly one), so the stream stalled at every row start. The
+// GEMVs here and in qgemv-inl.h therefore prefetch kPrefetchBytes ahead of what they read.
+// On 2 Sapphire-Rapids-class cores: bench_ops' cold f16 GEMV 24.6 -> 25.6-28.3 GB/s (512
+// bytes: 24.3, 4096: 21.4, 2048 mixed), Q8_0 17.7 -> 28.4 (64% -> 103% of read bandwidth),
+// IQ4_NL 17.2 -> 25.3, Q4_0 30.0 -> 30.9; decode of a d = 2048 model (`altup bench -p 64
+// -n 64 -r 3`) f16 58.6 -> 68.0 tokens/s, Q8_0 81.6 -> 116.3.
+constexpr int64_t kPrefetchBytes = 1024;
+// The cache lines of [p, p + bytes), kPrefetchBytes further on.
+inline void prefetch_ahead(const void* p, int64_t bytes) {
+  const char* ahead = static_cast<const char*>(p) + kPrefetchBytes;
+  for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(ahead + b);
+}
+
 // One row at a time: W streamed front to back, four independent FMA chains (4 x L weights
 // per step) hide the FMA latency. For f16 / bf16 weights this single sequential stream
 // measured 20-60% more GB/s than the four-row form below, cold and warm (bench/bench_ops,
 // development machine); for f32 the two were equal from memory and the four-row form ahead
 // in cache, so f32 keeps that one.
-// 16-bit rows are prefetched this far ahead. A 2048-wide f16 row is one 4 KiB page, where
-// a hardware stream prefetcher stops, so one row at a time stalls at every row start. On 2
-// Sapphire-Rapids-class cores: decode of a d = 2048 f16 model 58.6 -> 68.0 tokens/s
-// (`altup bench -p 64 -n 64 -r 3`); bench_ops' cold f16 GEMV 24.6 -> 25.6-28.3 GB/s (512
-// bytes: 24.3, 4096: 21.4, 2048 mixed).
-constexpr int64_t kPrefetchBytes = 1024;
 template <class W>
 inline float gemv_row(const W* w, const float* x, int64_t n, bool bf16) {
   V s0(0.0f), s1(0.0f), s2(0.0f), s3(0.0f);
   int64_t i = 0;
   for (; i + 4 * L <= n; i += 4 * L) {
-    if constexpr (sizeof(W) == 2) {
-      const char* ahead = reinterpret_cast<const char*>(w + i) + kPrefetchBytes;
-      for (int64_t b = 0; b < 4 * L * 2; b += 64) __builtin_prefetch(ahead + b);
-    }
+    if constexpr (sizeof(W) == 2) prefetch_ahead(w + i, 4 * L * 2);
     s0 = xsimd::fma(load_any(w + i, bf16), loadu(x + i), s0);
     s1 = xsimd::fma(load_any(w + i + L, bf16), loadu(x + i + L), s1);
     s2 = xsimd::fma(load_any(w + i + 2 * L, bf16), loadu(x + i + 2 * L), s2);

@@ -165,11 +165,6 @@ template <W32 (*Load)(const uint8_t*)>
 inline Acc loaded_dot(const uint8_t* q, const BlockQ8x& xb) {
   return block_dot(Load(q), xb.qs);
 }
-// Rows are prefetched this far ahead (see gemv-inl.h kPrefetchBytes: hardware stream
-// prefetchers stop at 4 KiB pages). On 2 Sapphire-Rapids-class cores: bench_ops' cold Q8_0
-// GEMV 17.7 -> 28.4 GB/s (64% -> 103% of read bandwidth), IQ4_NL 17.2 -> 25.3, Q4_0 30.0 ->
-// 30.9; decode of a d = 2048 Q8_0 model 81.6 -> 116.3 tokens/s (`altup bench -n 64 -r 3`).
-constexpr int64_t kQPrefetchBytes = 1024;
 template <size_t kBlockBytes, Acc (*Dot)(const uint8_t*, const BlockQ8x&)>
 void gemv_blocks(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* y, int64_t rows, int64_t n_blocks) {
   auto step = [&](const uint8_t* row, int64_t b, Acc acc) {
@@ -183,12 +178,7 @@ void gemv_blocks(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* 
     Acc acc0 = zero(), acc1 = zero();
     int64_t b = 0;
     for (; b + 1 < n_blocks; b += 2) {
-      if constexpr (kQPrefetchBytes > 0) {
-        const char* ahead =
-            reinterpret_cast<const char*>(row + b * static_cast<int64_t>(kBlockBytes)) + kQPrefetchBytes;
-        __builtin_prefetch(ahead);
-        if constexpr (2 * kBlockBytes > 64) __builtin_prefetch(ahead + 64);
-      }
+      prefetch_ahead(row + b * static_cast<int64_t>(kBlockBytes), 2 * kBlockBytes);  // gemv-inl.h
       acc0 = step(row, b, acc0);
       acc1 = step(row, b + 1, acc1);
     }

@@ -119,6 +119,12 @@ inline bool bf16_native() {
   return false;
 #endif
 }
+// x rounded to bf16 and back: the activations that product multiplies.
+inline std::vector<float> rounded_to_bf16(const float* x, int64_t n) {
+  std::vector<float> r(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) r[static_cast<size_t>(i)] = bf16_to_fp32(fp32_to_bf16(x[i]));
+  return r;
+}
 
 inline std::string label(const ops::Kernels& k, int64_t n, int off) {
   return std::string(k.isa) + " n=" + std::to_string(n) + " offset=" + std::to_string(off);
