@@ -140,6 +140,38 @@ inline __m256i broadcast4(const void* p) {
   return _mm256_set1_epi32(v);
 }
 
+// The avx512_vnni table's inner loop: vpdpbusd sums each step's 4 products straight into
+// int32, so nothing can saturate and a run is a whole scale group (Q4_K / Q5_K: 8 steps, 32
+// values; Q6_K: 4 steps, 16 values), then one int32 multiply by the rows' scales. Per run
+// and token that is kRun dpbusd + a multiply against kRun maddubs + kRun int16 adds + a madd
+// (and Q5_K / Q6_K need two or four int16 runs per group). Two chains per token (even and
+// odd steps) keep eight dpbusd in flight, as their latency (5 cycles) needs. The integers
+// are the same exact sums as the maddubs path's, so the bits are too.
+template <KType kT, int T>
+inline void vnni_runs(const PanelBlock& p, const BlockQ8K* xb, int64_t n_blocks, __m256i (&sumi)[T]) {
+  constexpr int kRun = kT == KType::Q6 ? 4 : 8;
+#pragma GCC unroll 2
+  for (int s0 = 0; s0 < 64; s0 += kRun) {
+    __m256i even[T], odd[T];
+    for (int t = 0; t < T; ++t) even[t] = odd[t] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int s = s0; s < s0 + kRun; s += 2) {
+      const __m256i w0 = load(p.q[s]), w1 = load(p.q[s + 1]);
+#pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) {
+        even[t] = qgemv_detail::dot_u8s8(even[t], w0, broadcast4(xb[t * n_blocks].qs + 4 * s));
+        odd[t] = qgemv_detail::dot_u8s8(odd[t], w1, broadcast4(xb[t * n_blocks].qs + 4 * s + 4));
+      }
+    }
+    // Row r's scale is the int16 pair in lane r: the arithmetic shift gives it as an int32
+    // (Q6_K's are signed).
+    const __m256i sc = _mm256_srai_epi32(load(p.scale[s0 / 4]), 16);
+#pragma GCC unroll 8
+    for (int t = 0; t < T; ++t)
+      sumi[t] = _mm256_add_epi32(sumi[t], _mm256_mullo_epi32(_mm256_add_epi32(even[t], odd[t]), sc));
+  }
+}
+
 // T tokens (x: token 0's blocks, n_blocks apart) against one packed panel:
 // y[t * ldy + r] for r < rows.
 template <KType kT, int T>
@@ -152,20 +184,24 @@ void panel_tokens(const PanelBlock* panel, const BlockQ8K* x, int64_t n_blocks, 
     const BlockQ8K* xb = x + b;
     __m256i sumi[T];
     for (int t = 0; t < T; ++t) sumi[t] = _mm256_setzero_si256();
+    if constexpr (qgemm_q8_detail::kVnni) {
+      vnni_runs<kT, T>(p, xb, n_blocks, sumi);
+    } else {
 #pragma GCC unroll 2
-    for (int s0 = 0; s0 < 64; s0 += kRun) {
-      __m256i part[T];  // int16 pairs: kRun steps of maddubs
-      for (int t = 0; t < T; ++t) part[t] = _mm256_setzero_si256();
+      for (int s0 = 0; s0 < 64; s0 += kRun) {
+        __m256i part[T];  // int16 pairs: kRun steps of maddubs
+        for (int t = 0; t < T; ++t) part[t] = _mm256_setzero_si256();
 #pragma GCC unroll 8
-      for (int s = s0; s < s0 + kRun; ++s) {
-        const __m256i wq = load(p.q[s]);
+        for (int s = s0; s < s0 + kRun; ++s) {
+          const __m256i wq = load(p.q[s]);
 #pragma GCC unroll 8
-        for (int t = 0; t < T; ++t)
-          part[t] = _mm256_add_epi16(part[t], _mm256_maddubs_epi16(wq, broadcast4(xb[t * n_blocks].qs + 4 * s)));
+          for (int t = 0; t < T; ++t)
+            part[t] = _mm256_add_epi16(part[t], _mm256_maddubs_epi16(wq, broadcast4(xb[t * n_blocks].qs + 4 * s)));
+        }
+        const __m256i sc = load(p.scale[s0 / 4]);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(part[t], sc));
       }
-      const __m256i sc = load(p.scale[s0 / 4]);
-#pragma GCC unroll 8
-      for (int t = 0; t < T; ++t) sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(part[t], sc));
     }
     const __m256 d = _mm256_loadu_ps(p.d), dmin = _mm256_loadu_ps(p.dmin);
 #pragma GCC unroll 8
