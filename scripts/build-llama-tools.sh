@@ -10,6 +10,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VERSION=${LLAMA_CPP_PYTHON_VERSION:-0.3.36}
 DEST=.llama-tools
+# On an AMX CPU, ggml's AMX int8 kernels crash in this llama.cpp (see
+# scripts/bootstrap-compare.sh): built without them there, and the marker says so.
+CFLAGS_EXTRA=""
+if grep -qw amx_int8 /proc/cpuinfo 2>/dev/null; then
+  CFLAGS_EXTRA="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+  VERSION="$VERSION no-amx"
+fi
 if [[ -f $DEST/VERSION && $(cat $DEST/VERSION) == "$VERSION" && -x $DEST/bin/llama-quantize ]]; then
   echo "ready: $DEST/bin (llama.cpp from llama-cpp-python $VERSION)"
   exit 0
@@ -23,11 +30,12 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 echo "build-llama-tools: downloading the llama-cpp-python $VERSION sdist from PyPI (~75 MB)"
 .venv/bin/python -m pip download -q --disable-pip-version-check --no-binary llama-cpp-python --no-deps \
-  "llama-cpp-python==$VERSION" -d "$tmp"
-tar xzf "$tmp/llama_cpp_python-$VERSION.tar.gz" -C "$tmp"
-src="$tmp/llama_cpp_python-$VERSION/vendor/llama.cpp"
+  "llama-cpp-python==${VERSION%% *}" -d "$tmp"
+tar xzf "$tmp/llama_cpp_python-${VERSION%% *}.tar.gz" -C "$tmp"
+src="$tmp/llama_cpp_python-${VERSION%% *}/vendor/llama.cpp"
 echo "build-llama-tools: building llama-quantize and llama-perplexity (GGML_NATIVE, as llama.cpp's default)"
 cmake -S "$src" -B "$tmp/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
+  -DCMAKE_C_FLAGS="$CFLAGS_EXTRA" -DCMAKE_CXX_FLAGS="$CFLAGS_EXTRA" \
   -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DBUILD_SHARED_LIBS=OFF >"$tmp/cmake.log" ||
   { tail -20 "$tmp/cmake.log"; exit 1; }
 cmake --build "$tmp/build" -j "$(nproc)" --target llama-quantize llama-perplexity >"$tmp/build.log" ||
