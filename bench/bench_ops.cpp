@@ -4,7 +4,7 @@
 //   prefill GEMM (512 tokens, 2048^2)     >= 60% of measured FMA peak
 //   AltUp predict + correct, K=4, d=2048  <  2% of one f32 GEMV [2048 x 2048]
 // Output: one JSON object per line on stdout; a readable table on stderr.
-// Usage: bench_ops [-t THREADS] [--quick]   (ALTUP_ISA=... picks a kernel table)
+// Usage: bench_ops [-t THREADS] [--quick] [--bandwidth]   (ALTUP_ISA=... picks a kernel table)
 #include <omp.h>
 
 #include <algorithm>
@@ -161,19 +161,23 @@ double measure_fma_peak(int threads, PeakFn fn) {
 
 int main(int argc, char** argv) {
   int threads = std::min(2, available_threads());
-  bool quick = false;
+  bool quick = false, bandwidth_only = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if ((a == "-t" || a == "--threads") && i + 1 < argc) {
       threads = std::atoi(argv[++i]);
     } else if (a == "--quick") {
       quick = true;
+    } else if (a == "--bandwidth") {
+      bandwidth_only = true;
     } else if (a == "-h" || a == "--help") {
       std::printf(
-          "usage: bench_ops [-t THREADS] [--quick]\n"
+          "usage: bench_ops [-t THREADS] [--quick] [--bandwidth]\n"
           "Times every op, measures read bandwidth and FMA peak in the same run, and checks\n"
           "the kernel targets. JSON lines on stdout, a table on stderr. ALTUP_ISA=scalar|sse4.2|\n"
-          "avx2|avx512|avx512_vnni|neon|neon_dotprod picks the kernel table. --quick: smaller sizes (a smoke run).\n");
+          "avx2|avx512|avx512_vnni|neon|neon_dotprod picks the kernel table. --quick: smaller sizes (a smoke run).\n"
+          "--bandwidth: measure the read bandwidth only (bench/compare.py's reference for\n"
+          "decode), then stop.\n");
       return 0;
     } else {
       std::fprintf(stderr, "bench_ops: unknown argument '%s' (see --help)\n", argv[i]);
@@ -193,6 +197,7 @@ int main(int argc, char** argv) {
   report(Measurement("read_bandwidth_4_streams", 0, bw4, "GB/s"));
   const double bw = std::max(bw1, bw4);
   report(Measurement("peak_read_bandwidth", 0, bw, "GB/s"));
+  if (bandwidth_only) return 0;
   const PeakFn peak = peak_fn_for(k.isa);
   const double fma = peak ? measure_fma_peak(threads, peak) : 0.0;
   if (peak) report(Measurement("peak_fma", 0, fma, "GFLOP/s"));

@@ -11,8 +11,10 @@ runtimes take turns going first, so machine noise falls on both alike. Before ti
 generate greedily from the same prompt on the f32 file: the texts must agree, or the
 comparison would not be of the same computation.
 
-Prints a table (median tokens/s of each, their ratio, and the median of the per-round ratios)
-and writes OUT/results.json.
+Prints a table (median tokens/s of each, their ratio, and the median of the per-round ratios),
+and for decode the bytes of weights read per token (decode_bytes), the GB/s that makes for
+each runtime and its fraction of this machine's read bandwidth (`bench_ops --bandwidth`,
+measured before and after the rounds); writes OUT/results.json.
 
 With --models LABEL=FILE ... the given files are measured instead (e.g. the Gemma 3n files of
 bench/gemma3n_shapes.py); their greedy check compares token ids (altup.cpp through its Python
@@ -94,6 +96,42 @@ def run_altup(altup: Path, model: Path, n_prompt: int, n_gen: int, threads: int,
     j = json.loads(r.stdout)
     return {"load_s": j["load_s"], "peak_rss_mib": j["peak_rss_mib"],
             **{t["test"]: t["tokens_per_s"]["median"] for t in j["tests"]}}
+
+
+def decode_bytes(model: Path) -> int:
+    """Bytes of weights one decode step reads, as the GGUF stores them (the `gguf` package's
+    reader): every tensor once, except embedding tables (names with "token_embd"), of which a
+    token reads one row, unless the file has no "output.weight" and the token embedding is
+    the output head too (tied), read whole. The KV cache and activations are not counted:
+    at short contexts they are a small part."""
+    from gguf import GGUFReader
+
+    tensors = GGUFReader(str(model)).tensors
+    tied = not any(t.name == "output.weight" for t in tensors)
+    total = 0
+    for t in tensors:
+        n = int(t.n_bytes)
+        if "token_embd" in t.name and not (tied and t.name == "token_embd.weight"):
+            rows = int(t.shape[-1]) if len(t.shape) > 1 else 1  # gguf shapes: innermost first
+            n //= max(rows, 1)
+        total += n
+    return total
+
+
+def read_bandwidth(bench_ops: Path, threads: int) -> float | None:
+    """This machine's read bandwidth (GB/s) as bench_ops measures it (`--bandwidth`: the better
+    of one and four streams over 1 GiB), or None without bench_ops."""
+    if not bench_ops.exists():
+        return None
+    r = subprocess.run([str(bench_ops), "--bandwidth", "-t", str(threads)], capture_output=True, text=True)
+    for line in r.stdout.splitlines() if r.returncode == 0 else []:
+        try:
+            j = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if j.get("name") == "peak_read_bandwidth":
+            return float(j["value"])
+    return None
 
 
 def run_peer(model: Path, n_prompt: int, n_gen: int, threads: int, depth: int = 0) -> dict:
@@ -282,6 +320,8 @@ def main() -> int:
     ap.add_argument("--check-tokens", type=int, default=32, help="greedy tokens compared; 0 skips (default 32)")
     ap.add_argument("--allow-mismatch", action="store_true", help="measure even if the greedy texts differ")
     ap.add_argument("--altup", type=Path, default=ROOT / "build" / "cli" / "altup")
+    ap.add_argument("--bench-ops", type=Path, default=ROOT / "build" / "bench" / "bench_ops",
+                    help="measures the read bandwidth that decode speeds are set against")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "compare")
     ap.add_argument("--keep", action="store_true", help="keep the GGUF files (reused by the next run)")
     ap.add_argument("--models", nargs="+", metavar="LABEL=FILE", help="measure these files (kept) instead")
@@ -337,6 +377,9 @@ def main() -> int:
                                        "of the same computation (a near-tie between two logits can flip a random\n"
                                        "model's greedy choice: --allow-mismatch measures anyway)")
         runs = {(dt, who): [] for dt in models for who in ("altup", "llama.cpp")}
+        bandwidth = [read_bandwidth(args.bench_ops, args.threads)]  # before the rounds and after
+        if bandwidth[0] is None:
+            print(f"compare: no {args.bench_ops}: decode is not set against the read bandwidth", file=sys.stderr)
         for r in range(args.rounds):
             for dt, path in models.items():
                 order = ("altup", "llama.cpp") if r % 2 == 0 else ("llama.cpp", "altup")
@@ -348,6 +391,7 @@ def main() -> int:
                     runs[(dt, who)].append(res)
                     print(f"round {r + 1}/{args.rounds} {dt:4s} {who:9s} " +
                           "  ".join(f"{t} {res[t]:8.2f} t/s" for t in tests), flush=True)
+        bandwidth.append(read_bandwidth(args.bench_ops, args.threads))
     except CompareError as e:
         print(f"compare: {e}", file=sys.stderr)
         return 1
@@ -357,17 +401,27 @@ def main() -> int:
                 p.unlink(missing_ok=True)
 
     rows = []
+    measured = [bw for bw in bandwidth if bw is not None]
+    bw = max(measured) if measured else None
+    results["read_bandwidth_gbs"] = {"before": bandwidth[0], "after": bandwidth[-1], "used": bw}
     for dt, path in models.items():
         a, b = runs[(dt, "altup")], runs[(dt, "llama.cpp")]
+        step_bytes = decode_bytes(path)
         for t in tests:
             ma, mb = statistics.median(x[t] for x in a), statistics.median(x[t] for x in b)
             # Each round measures both back to back, so a round's ratio sees the same machine
             # state: the median of those is the steadier figure when memory speed drifts.
             per_round = [x[t] / y[t] for x, y in zip(a, b)]
-            rows.append({"dtype": dt, "test": t, "altup_tps": ma, "llama_cpp_tps": mb, "ratio": ma / mb,
-                         "round_ratio_median": statistics.median(per_round), "round_ratio_min": min(per_round),
-                         "round_ratio_max": max(per_round),
-                         "altup_runs": [x[t] for x in a], "llama_cpp_runs": [x[t] for x in b]})
+            row = {"dtype": dt, "test": t, "altup_tps": ma, "llama_cpp_tps": mb, "ratio": ma / mb,
+                   "round_ratio_median": statistics.median(per_round), "round_ratio_min": min(per_round),
+                   "round_ratio_max": max(per_round),
+                   "altup_runs": [x[t] for x in a], "llama_cpp_runs": [x[t] for x in b]}
+            if t.startswith("tg"):  # decode: the weights read per token, and how fast
+                row["bytes_per_token"] = step_bytes
+                row["altup_gbs"], row["llama_cpp_gbs"] = step_bytes * ma / 1e9, step_bytes * mb / 1e9
+                if bw:
+                    row["altup_of_bandwidth"], row["llama_cpp_of_bandwidth"] = row["altup_gbs"] / bw, row["llama_cpp_gbs"] / bw
+            rows.append(row)
         results["models"][dt] = {
             "file": path.name, "mib": round(path.stat().st_size / 2**20, 1) if path.exists() else None,
             "altup_load_s": statistics.median(x["load_s"] for x in a),
@@ -382,6 +436,16 @@ def main() -> int:
         print(f"| {row['dtype']} | {row['test']} | {row['altup_tps']:.2f} | {row['llama_cpp_tps']:.2f} | "
               f"{row['ratio']:.2f}x | {row['round_ratio_median']:.2f}x ({row['round_ratio_min']:.2f}-"
               f"{row['round_ratio_max']:.2f}) |")
+    decode = [row for row in rows if "bytes_per_token" in row]
+    if decode:
+        print(f"\ndecode, weights read per token (read bandwidth: "
+              f"{f'{bw:.1f} GB/s, bench_ops --bandwidth, the better of before and after' if bw else 'not measured'}):")
+        print("| dtype | MiB per token | altup.cpp GB/s (of bandwidth) | llama.cpp GB/s (of bandwidth) |")
+        print("|---|---|---|---|")
+        for row in decode:
+            of = (lambda k: f" ({row[k]:.0%})" if k in row else "")
+            print(f"| {row['dtype']} | {row['bytes_per_token'] / 2**20:.1f} | {row['altup_gbs']:.1f}{of('altup_of_bandwidth')} | "
+                  f"{row['llama_cpp_gbs']:.1f}{of('llama_cpp_of_bandwidth')} |")
     for dt, m in results["models"].items():
         print(f"{dt}: load altup {m['altup_load_s']:.2f} s, llama.cpp {m['llama_cpp_load_s']:.2f} s; peak RSS altup "
               f"{m['altup_peak_rss_mib']:.0f} MiB, llama.cpp {m['llama_cpp_peak_rss_mib']:.0f} MiB (a Python process)")

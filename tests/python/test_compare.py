@@ -53,3 +53,25 @@ def test_bad_usage_exits_2():
 def test_missing_peer_says_how_to_install_it():
     r = run("--rounds", "1")
     assert r.returncode == 1 and "scripts/bootstrap-compare.sh" in r.stderr
+
+
+def test_decode_bytes_counts_every_weight_once_and_one_embedding_row(tmp_path):
+    """decode_bytes against the model's shapes written out by hand: d = 128, 2 layers, FFN
+    256, 2 query heads and 1 KV head of 64, vocab 2048, an untied head; every tensor f32 in
+    the f32 file, the 2-D ones f16 in the f16 file (1-D norms stay f32 there)."""
+    d, ffn, kv, vocab, layers = 128, 256, 64, 2048, 2
+    matrices = layers * (d * d + d * kv + d * kv + d * d + 3 * d * ffn) + vocab * d  # + the head
+    norms = layers * 2 * d + d
+    paths = compare.make_models(tmp_path, ["f32", "f16"], d=d, layers=layers, ffn=ffn, seed=1)
+    assert compare.decode_bytes(paths["f32"]) == 4 * (matrices + norms + d)  # + one embedding row
+    names = {t.name for t in gguf.GGUFReader(paths["f16"]).tensors}
+    assert "output.weight" in names and "token_embd.weight" in names
+    assert compare.decode_bytes(paths["f16"]) == 2 * (matrices + d) + 4 * norms
+
+
+def test_read_bandwidth_comes_from_bench_ops_or_is_none(tmp_path):
+    assert compare.read_bandwidth(tmp_path / "no-bench-ops", 1) is None
+    bench_ops = ROOT / "build" / "bench" / "bench_ops"
+    if bench_ops.exists():  # built with the project; not a condition for passing the above
+        bw = compare.read_bandwidth(bench_ops, 1)
+        assert bw is not None and 0.1 < bw < 10000
