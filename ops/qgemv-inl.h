@@ -1,8 +1,9 @@
 // Quantized GEMV (ops/qgemv.h) per instruction set. The int8 dot products are written with
 // raw intrinsics, chosen by what the including table is compiled for: AVX2 (maddubs; the
-// AVX-512 table uses it too, the avx512_vnni table vpdpbusd in its place), SSSE3 (the SSE4.2 table), baseline NEON
-// (widening multiplies), NEON with the dot-product extension (sdot; the neon_dotprod table). Each set supplies: W32 (32
-// weights as signed bytes), load_q8 / load_q4 (one block's values), and Acc with zero / fma / hsum; one loop
+// AVX-512 table uses it too, the avx512_vnni table vpdpbusd in its place), SSSE3 (the
+// SSE4.2 table), baseline NEON (widening multiplies), NEON with the dot-product extension
+// (sdot; the neon_dotprod table). Each set supplies: W32 (32 weights as signed bytes),
+// load_q8 / load_q4 (one block's values), and Acc with zero / fma / hsum; one loop
 // (gemv_blocks) serves both weight types.
 #include <algorithm>
 #include <cstring>

@@ -21,10 +21,10 @@ AMX_OFF=""
 if grep -qw amx_int8 /proc/cpuinfo 2>/dev/null; then
   AMX_OFF="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
 fi
-peer_ok() {  # importable, and (on an AMX CPU) built without ggml's AMX kernels
+peer_ok() {  # importable, and (on an AMX CPU, unless CMAKE_ARGS chose otherwise) built without ggml's AMX kernels
   local info
   info=$(.venv-compare/bin/python -c "import llama_cpp; print(llama_cpp.llama_print_system_info().decode())" 2>/dev/null) || return 1
-  [[ -z $AMX_OFF || $info != *"AMX_INT8 = 1"* ]]
+  [[ -z $AMX_OFF || -n ${CMAKE_ARGS:-} || $info != *"AMX_INT8 = 1"* ]]
 }
 if ! peer_ok; then
   echo "bootstrap-compare: building llama-cpp-python ${LLAMA_CPP_PYTHON_VERSION} (compiles llama.cpp)"

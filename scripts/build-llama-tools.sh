@@ -13,12 +13,13 @@ DEST=.llama-tools
 # On an AMX CPU, ggml's AMX int8 kernels crash in this llama.cpp (see
 # scripts/bootstrap-compare.sh): built without them there, and the marker says so.
 CFLAGS_EXTRA=""
+MARKER=$VERSION  # what $DEST/VERSION says about the build in it
 if grep -qw amx_int8 /proc/cpuinfo 2>/dev/null; then
   CFLAGS_EXTRA="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
-  VERSION="$VERSION no-amx"
+  MARKER="$VERSION no-amx"
 fi
-if [[ -f $DEST/VERSION && $(cat $DEST/VERSION) == "$VERSION" && -x $DEST/bin/llama-quantize ]]; then
-  echo "ready: $DEST/bin (llama.cpp from llama-cpp-python $VERSION)"
+if [[ -f $DEST/VERSION && $(cat $DEST/VERSION) == "$MARKER" && -x $DEST/bin/llama-quantize ]]; then
+  echo "ready: $DEST/bin (llama.cpp from llama-cpp-python $MARKER)"
   exit 0
 fi
 scripts/bootstrap.sh >/dev/null
@@ -30,9 +31,9 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 echo "build-llama-tools: downloading the llama-cpp-python $VERSION sdist from PyPI (~75 MB)"
 .venv/bin/python -m pip download -q --disable-pip-version-check --no-binary llama-cpp-python --no-deps \
-  "llama-cpp-python==${VERSION%% *}" -d "$tmp"
-tar xzf "$tmp/llama_cpp_python-${VERSION%% *}.tar.gz" -C "$tmp"
-src="$tmp/llama_cpp_python-${VERSION%% *}/vendor/llama.cpp"
+  "llama-cpp-python==$VERSION" -d "$tmp"
+tar xzf "$tmp/llama_cpp_python-$VERSION.tar.gz" -C "$tmp"
+src="$tmp/llama_cpp_python-$VERSION/vendor/llama.cpp"
 echo "build-llama-tools: building llama-quantize and llama-perplexity (GGML_NATIVE, as llama.cpp's default)"
 cmake -S "$src" -B "$tmp/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
   -DCMAKE_C_FLAGS="$CFLAGS_EXTRA" -DCMAKE_CXX_FLAGS="$CFLAGS_EXTRA" \
@@ -43,7 +44,7 @@ cmake --build "$tmp/build" -j "$(nproc)" --target llama-quantize llama-perplexit
 rm -rf "$DEST.new"
 mkdir -p "$DEST.new/bin"
 cp "$tmp/build/bin/llama-quantize" "$tmp/build/bin/llama-perplexity" "$DEST.new/bin/"
-echo "$VERSION" >"$DEST.new/VERSION"
+echo "$MARKER" >"$DEST.new/VERSION"
 rm -rf "$DEST"
 mv "$DEST.new" "$DEST"
-echo "ready: $DEST/bin (llama.cpp from llama-cpp-python $VERSION)"
+echo "ready: $DEST/bin (llama.cpp from llama-cpp-python $MARKER)"
