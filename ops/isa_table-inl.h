@@ -11,6 +11,7 @@
 #include "ops/gemv-inl.h"
 #include "ops/quantize-inl.h"
 #include "ops/qgemv-inl.h"
+#include "ops/qgemm_panel-inl.h"  // before the two panel GEMMs, which use it
 #include "ops/qgemm_q8-inl.h"
 #include "ops/qgemv_k-inl.h"
 #include "ops/qgemm_k-inl.h"

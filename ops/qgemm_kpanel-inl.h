@@ -1,24 +1,24 @@
 // K-quant prefill entry points (ops/qgemv.h's gemm_q4_k, gemm_q5_k, gemm_q6_k) per
 // instruction set; included after ops/qgemm_k-inl.h, whose row x token tiles serve every
-// table. The AVX2 tables (AVX2, AVX-512) add panels of 8 weight rows with one row per
-// 32-bit lane, as ops/qgemm_q8-inl.h does for Q8_0 / Q4_0: the row tiles pay a horizontal
-// sum per row, token and super-block, the panels none, as their lanes are the rows.
+// table. The AVX2 tables (AVX2, AVX-512, avx512_vnni) add panels of kRows weight rows with
+// one row per 32-bit lane (ops/qgemm_panel-inl.h: 8 in a ymm, 16 in a zmm on avx512_vnni),
+// as ops/qgemm_q8-inl.h does for Q8_0 / Q4_0: the row tiles pay a horizontal sum per row,
+// token and super-block, the panels none, as their lanes are the rows.
 //
-// A panel is repacked once per call, for all M tokens. Per super-block it holds, for the 8
+// A panel is repacked once per call, for all M tokens. Per super-block it holds, for its
 // rows: the values as unsigned bytes (Q4_K 0..15, Q5_K 0..31, Q6_K's value + 32, 0..63),
 // step s (values 4s .. 4s + 3) with row r's in bytes 4r .. 4r + 3; each 16 values' scale as
 // an int16 pair per lane; the weights of the token's 16-value sums (Q4_K / Q5_K: the
 // sub-block's min, Q6_K: the scale, for its offset of 32); d and dmin as floats. A token's 4
-// activation bytes, broadcast, meet the 8 rows in one maddubs. kRun steps add up exactly in
-// int16 before one madd by the scales: pairs are at most 2 x 15 x 127 (Q4_K, 8 steps),
-// 2 x 31 x 127 (Q5_K, 4) and 2 x 63 x 127 (Q6_K, 2), so kRun times that stays < 2^15.
+// activation bytes, broadcast, meet all the rows in one maddubs (vpdpbusd on avx512_vnni:
+// see runs below). kRun maddubs steps add up exactly in int16 before one madd by the
+// scales: pairs are at most 2 x 15 x 127 (Q4_K, 8 steps), 2 x 31 x 127 (Q5_K, 4) and
+// 2 x 63 x 127 (Q6_K, 2), so kRun times that stays < 2^15.
 // Per (row, token, super-block) the int32 sums are therefore the GEMV's exact integers and
 // the float finish is kq_finish's steps, lane for lane: the panels give the GEMV's bits.
-// Uses ops/qgemm_q8-inl.h's panel_util (included before it). No include guard (see
-// simd-inl.h).
+// Uses ops/qgemm_panel-inl.h (included before it). No include guard (see simd-inl.h).
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
 #if defined(__AVX2__)
 #include <immintrin.h>
@@ -34,11 +34,14 @@ namespace qgemm_kp_detail {
 
 enum class KType { Q4, Q5, Q6 };
 
-struct PanelBlock {       // one super-block of a panel of 8 rows; row r in lane r
-  float d[8], dmin[8];    // the rows' super-block scales (Q6_K: dmin 0, unused)
-  int16_t scale[16][16];  // [group j of 16 values]: row r's scale in int16s 2r and 2r + 1
-  int16_t per16[8][16];   // [p]: row r's weights of the token's bsums[2p], bsums[2p + 1]
-  uint8_t q[64][32];      // [step s]: row r's values 4s .. 4s + 3 in bytes 4r .. 4r + 3
+using panel_util::kRows;
+using V = panel_util::Vec;
+
+struct PanelBlock {              // one super-block of a panel; row r in lane r
+  float d[kRows], dmin[kRows];   // the rows' super-block scales (Q6_K: dmin 0, unused)
+  int16_t scale[16][2 * kRows];  // [group j of 16 values]: row r's scale in int16s 2r and 2r + 1
+  int16_t per16[8][2 * kRows];   // [p]: row r's weights of the token's bsums[2p], bsums[2p + 1]
+  uint8_t q[64][4 * kRows];      // [step s]: row r's values 4s .. 4s + 3 in bytes 4r .. 4r + 3
 };
 
 // One row's super-block in the terms above.
@@ -94,8 +97,9 @@ inline void unpack(const uint8_t* blk, RowBlock& out) {
 inline __m256i load(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 inline void store(void* p, __m256i v) { _mm256_storeu_si256(static_cast<__m256i*>(p), v); }
 
-// out[s] = (dword s of row 0, ..., dword s of row 7): 8 rows of 8 dwords, ld bytes apart.
-inline void transpose8x8(const uint8_t* rows, int64_t ld, uint8_t (*out)[32]) {
+// out + s * out_ld = (dword s of row 0, ..., dword s of row 7): 8 rows of 8 dwords, ld bytes
+// apart, to 8 runs of 32 bytes, out_ld apart.
+inline void transpose8x8(const uint8_t* rows, int64_t ld, uint8_t* out, int64_t out_ld) {
   __m256i r[8], t[8], u[8];
   for (int i = 0; i < 8; ++i) r[i] = load(rows + i * ld);
   for (int i = 0; i < 8; i += 2) {  // t[i]: dwords 0, 1 | 4, 5 of rows i, i + 1; t[i + 1]: 2, 3 | 6, 7
@@ -109,12 +113,12 @@ inline void transpose8x8(const uint8_t* rows, int64_t ld, uint8_t (*out)[32]) {
     u[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
   }
   for (int k = 0; k < 4; ++k) {
-    store(out[k], _mm256_permute2x128_si256(u[k], u[k + 4], 0x20));
-    store(out[k + 4], _mm256_permute2x128_si256(u[k], u[k + 4], 0x31));
+    store(out + k * out_ld, _mm256_permute2x128_si256(u[k], u[k + 4], 0x20));
+    store(out + (k + 4) * out_ld, _mm256_permute2x128_si256(u[k], u[k + 4], 0x31));
   }
 }
 
-// Rows [0, rows) (rows <= 8; missing rows: zero) of W -> n_blocks panel blocks.
+// Rows [0, rows) (rows <= kRows; missing rows: zero) of W -> n_blocks panel blocks.
 template <KType kT>
 void pack_panel(const uint8_t* w, int64_t row_bytes, int64_t rows, int64_t n_blocks, PanelBlock* panel) {
   constexpr int64_t kBytes = kT == KType::Q4   ? sizeof(BlockQ4_K)
@@ -122,24 +126,21 @@ void pack_panel(const uint8_t* w, int64_t row_bytes, int64_t rows, int64_t n_blo
                                                : sizeof(BlockQ6_K);
   for (int64_t b = 0; b < n_blocks; ++b) {
     PanelBlock& p = panel[b];
-    RowBlock rb[8] = {};
+    RowBlock rb[kRows] = {};
     for (int64_t r = 0; r < rows; ++r) unpack<kT>(w + r * row_bytes + b * kBytes, rb[r]);
-    for (int r = 0; r < 8; ++r) {
+    for (int r = 0; r < kRows; ++r) {
       p.d[r] = rb[r].d;
       p.dmin[r] = rb[r].dmin;
       for (int j = 0; j < 16; ++j) p.scale[j][2 * r] = p.scale[j][2 * r + 1] = rb[r].scale[j];
       for (int j = 0; j < 16; ++j) p.per16[j / 2][2 * r + j % 2] = rb[r].per16[j];
     }
-    for (int s = 0; s < 64; s += 8) transpose8x8(rb[0].q + 4 * s, sizeof(RowBlock), p.q + s);
+    for (int s = 0; s < 64; s += 8)  // rows 8h .. 8h + 7 to bytes 32h .. 32h + 31 of each step
+      for (int h = 0; h < kRows / 8; ++h)
+        transpose8x8(rb[8 * h].q + 4 * s, sizeof(RowBlock), &p.q[s][32 * h], sizeof p.q[0]);
   }
 }
 
-inline __m256i broadcast4(const void* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm256_set1_epi32(v);
-}
-
+#if defined(__AVX512VNNI__)
 // The avx512_vnni table's inner loop: vpdpbusd sums each step's 4 products straight into
 // int32, so nothing can saturate and a run is a whole scale group (Q4_K / Q5_K: 8 steps, 32
 // values; Q6_K: 4 steps, 16 values), then one int32 multiply by the rows' scales. Per run
@@ -148,76 +149,79 @@ inline __m256i broadcast4(const void* p) {
 // odd steps) keep eight dpbusd in flight, as their latency (5 cycles) needs. The integers
 // are the same exact sums as the maddubs path's, so the bits are too.
 template <KType kT, int T>
-inline void vnni_runs(const PanelBlock& p, const BlockQ8K* xb, int64_t n_blocks, __m256i (&sumi)[T]) {
+inline void runs(const PanelBlock& p, const BlockQ8K* xb, int64_t n_blocks, V::I (&sumi)[T]) {
   constexpr int kRun = kT == KType::Q6 ? 4 : 8;
 #pragma GCC unroll 2
   for (int s0 = 0; s0 < 64; s0 += kRun) {
-    __m256i even[T], odd[T];
-    for (int t = 0; t < T; ++t) even[t] = odd[t] = _mm256_setzero_si256();
+    V::I even[T], odd[T];
+    for (int t = 0; t < T; ++t) even[t] = odd[t] = V::zero();
 #pragma GCC unroll 8
     for (int s = s0; s < s0 + kRun; s += 2) {
-      const __m256i w0 = load(p.q[s]), w1 = load(p.q[s + 1]);
+      const V::I w0 = V::load(p.q[s]), w1 = V::load(p.q[s + 1]);
 #pragma GCC unroll 8
       for (int t = 0; t < T; ++t) {
-        even[t] = qgemv_detail::dot_u8s8(even[t], w0, broadcast4(xb[t * n_blocks].qs + 4 * s));
-        odd[t] = qgemv_detail::dot_u8s8(odd[t], w1, broadcast4(xb[t * n_blocks].qs + 4 * s + 4));
+        even[t] = V::dot(even[t], w0, panel_util::broadcast4(xb[t * n_blocks].qs + 4 * s));
+        odd[t] = V::dot(odd[t], w1, panel_util::broadcast4(xb[t * n_blocks].qs + 4 * s + 4));
       }
     }
     // Row r's scale is the int16 pair in lane r: the arithmetic shift gives it as an int32
     // (Q6_K's are signed).
-    const __m256i sc = _mm256_srai_epi32(load(p.scale[s0 / 4]), 16);
+    const V::I sc = V::high16(V::load(p.scale[s0 / 4]));
 #pragma GCC unroll 8
-    for (int t = 0; t < T; ++t)
-      sumi[t] = _mm256_add_epi32(sumi[t], _mm256_mullo_epi32(_mm256_add_epi32(even[t], odd[t]), sc));
+    for (int t = 0; t < T; ++t) sumi[t] = V::add(sumi[t], V::mullo(V::add(even[t], odd[t]), sc));
   }
 }
+#else
+// The AVX2 and AVX-512 tables' inner loop: kRun steps of maddubs add up in int16 pairs (the
+// bounds above), then one madd by the scales.
+template <KType kT, int T>
+inline void runs(const PanelBlock& p, const BlockQ8K* xb, int64_t n_blocks, V::I (&sumi)[T]) {
+  constexpr int kRun = kT == KType::Q4 ? 8 : kT == KType::Q5 ? 4 : 2;
+#pragma GCC unroll 2
+  for (int s0 = 0; s0 < 64; s0 += kRun) {
+    V::I part[T];  // int16 pairs: kRun steps of maddubs
+    for (int t = 0; t < T; ++t) part[t] = V::zero();
+#pragma GCC unroll 8
+    for (int s = s0; s < s0 + kRun; ++s) {
+      const V::I wq = V::load(p.q[s]);
+#pragma GCC unroll 8
+      for (int t = 0; t < T; ++t)
+        part[t] = V::add16(part[t], V::maddubs(wq, panel_util::broadcast4(xb[t * n_blocks].qs + 4 * s)));
+    }
+    const V::I sc = V::load(p.scale[s0 / 4]);
+#pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) sumi[t] = V::add(sumi[t], V::madd16(part[t], sc));
+  }
+}
+#endif
 
 // T tokens (x: token 0's blocks, n_blocks apart) against one packed panel:
 // y[t * ldy + r] for r < rows.
 template <KType kT, int T>
 void panel_tokens(const PanelBlock* panel, const BlockQ8K* x, int64_t n_blocks, float* y, int64_t ldy, int64_t rows) {
-  constexpr int kRun = kT == KType::Q4 ? 8 : kT == KType::Q5 ? 4 : 2;
-  __m256 acc[T];
-  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+  V::F acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = V::zerof();
   for (int64_t b = 0; b < n_blocks; ++b) {
     const PanelBlock& p = panel[b];
     const BlockQ8K* xb = x + b;
-    __m256i sumi[T];
-    for (int t = 0; t < T; ++t) sumi[t] = _mm256_setzero_si256();
-    if constexpr (qgemm_q8_detail::kVnni) {
-      vnni_runs<kT, T>(p, xb, n_blocks, sumi);
-    } else {
-#pragma GCC unroll 2
-      for (int s0 = 0; s0 < 64; s0 += kRun) {
-        __m256i part[T];  // int16 pairs: kRun steps of maddubs
-        for (int t = 0; t < T; ++t) part[t] = _mm256_setzero_si256();
-#pragma GCC unroll 8
-        for (int s = s0; s < s0 + kRun; ++s) {
-          const __m256i wq = load(p.q[s]);
-#pragma GCC unroll 8
-          for (int t = 0; t < T; ++t)
-            part[t] = _mm256_add_epi16(part[t], _mm256_maddubs_epi16(wq, broadcast4(xb[t * n_blocks].qs + 4 * s)));
-        }
-        const __m256i sc = load(p.scale[s0 / 4]);
-#pragma GCC unroll 8
-        for (int t = 0; t < T; ++t) sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(part[t], sc));
-      }
-    }
-    const __m256 d = _mm256_loadu_ps(p.d), dmin = _mm256_loadu_ps(p.dmin);
+    V::I sumi[T];
+    for (int t = 0; t < T; ++t) sumi[t] = V::zero();
+    runs<kT, T>(p, xb, n_blocks, sumi);
+    const V::F d = V::loadf(p.d), dmin = V::loadf(p.dmin);
 #pragma GCC unroll 8
     for (int t = 0; t < T; ++t) {
       const BlockQ8K& xt = xb[t * n_blocks];
-      __m256i summ = _mm256_setzero_si256();  // Q4_K / Q5_K: the mins' sum; Q6_K: the offset's
+      V::I summ = V::zero();  // Q4_K / Q5_K: the mins' sum; Q6_K: the offset's
 #pragma GCC unroll 8
       for (int q = 0; q < 8; ++q)
-        summ = _mm256_add_epi32(summ, _mm256_madd_epi16(load(p.per16[q]), broadcast4(xt.bsums + 2 * q)));
-      const __m256 xd = _mm256_set1_ps(xt.d);
+        summ = V::add(summ, V::madd16(V::load(p.per16[q]), panel_util::broadcast4(xt.bsums + 2 * q)));
+      const V::F xd = V::set1f(xt.d);
       if constexpr (kT == KType::Q6) {  // kq_finish(acc, d, 0, xd, sumi - 32 summ, 0)
-        const __m256i si = _mm256_sub_epi32(sumi[t], _mm256_slli_epi32(summ, 5));
-        acc[t] = _mm256_add_ps(acc[t], _mm256_mul_ps(_mm256_mul_ps(d, xd), _mm256_cvtepi32_ps(si)));
+        const V::I si = V::sub(sumi[t], V::shl5(summ));
+        acc[t] = V::addf(acc[t], V::mulf(V::mulf(d, xd), V::cvt(si)));
       } else {  // kq_finish(acc, d, dmin, xd, sumi, summ)
-        acc[t] = _mm256_add_ps(acc[t], _mm256_mul_ps(_mm256_mul_ps(d, xd), _mm256_cvtepi32_ps(sumi[t])));
-        acc[t] = _mm256_sub_ps(acc[t], _mm256_mul_ps(_mm256_mul_ps(dmin, xd), _mm256_cvtepi32_ps(summ)));
+        acc[t] = V::addf(acc[t], V::mulf(V::mulf(d, xd), V::cvt(sumi[t])));
+        acc[t] = V::subf(acc[t], V::mulf(V::mulf(dmin, xd), V::cvt(summ)));
       }
     }
   }
