@@ -219,9 +219,10 @@ TEST_CASE(
 
 TEST_CASE("K-quant GEMM (prefill) gives the reference GEMV's bits per token on every table, size and start") {
   // Below kquant_panel_min_tokens() (24) the row x token tiles (ops/qgemm_k-inl.h) run, from
-  // it on the AVX2 tables' panels of 8 rows (ops/qgemm_kpanel-inl.h): both at every token
-  // count (the setting at 1 and at its largest), with partial panels (rows not a multiple of
-  // 8) and token counts that leave 1, 2 or 3 after the fours.
+  // it on the AVX2 tables' panels of 8 rows, 16 on avx512_vnni (ops/qgemm_kpanel-inl.h):
+  // both at every token count (the setting at 1 and at its largest), with partial panels
+  // (rows not a multiple of 8 or 16; 24: a full panel of 16, then one of 8) and token counts
+  // that leave 1, 2 or 3 after the fours.
   const int64_t default_min = ops::kquant_panel_min_tokens();
   CHECK(default_min == 24);
   struct Restore {  // the default again, whatever happens below
@@ -240,7 +241,7 @@ TEST_CASE("K-quant GEMM (prefill) gives the reference GEMV's bits per token on e
     for (DType dt : kKQuants)
       for (const ops::Kernels* k : all_tables())
         for (int64_t nb : {0, 1, 3})
-          for (int64_t rows : {1, 2, 3, 5, 8, 9, 17})
+          for (int64_t rows : {1, 2, 3, 5, 8, 9, 17, 24})
             for (int64_t M : {0, 1, 3, 4, 5, 9, 24, 30, 33})
               for (int off : {0, 3}) {  // weight rows and activation blocks at odd addresses
                 const auto rows_bytes = random_rows(dt, rows, std::max<int64_t>(nb, 1) * 256, rng);

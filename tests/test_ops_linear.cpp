@@ -224,8 +224,8 @@ TEST_CASE("quantized GEMM tiles (prefill) match the scalar reference on every ta
             CAPTURE(M);
             check_close(y.data(), want.data(), M * ldy, 0, static_cast<float>(1e-6 * mag) + 1e-7f,
                         std::string("gemm ") + k->isa);
-            // The AVX2 / AVX-512 tables run panels of 8 rows, one row per lane, with the
-            // reference's float steps: its bits exactly (ops/qgemm_q8-inl.h).
+            // The AVX2 / AVX-512 tables run panels of 8 rows (16 on avx512_vnni), one row per
+            // lane, with the reference's float steps: its bits exactly (ops/qgemm_q8-inl.h).
             if (k->q8_gemm_panels)
               for (size_t i = 0; i < y.size(); ++i) REQUIRE(same_bits(y[i], want[i]));
             for (int64_t m = 0; m < M; ++m) CHECK(y[static_cast<size_t>(m * ldy + rows)] == -7.0f);  // untouched
