@@ -145,30 +145,35 @@ void pack_panel(const uint8_t* w, int64_t row_bytes, int64_t rows, int64_t n_blo
 // int32, so nothing can saturate and a run is a whole scale group (Q4_K / Q5_K: 8 steps, 32
 // values; Q6_K: 4 steps, 16 values), then one int32 multiply by the rows' scales. Per run
 // and token that is kRun dpbusd + a multiply against kRun maddubs + kRun int16 adds + a madd
-// (and Q5_K / Q6_K need two or four int16 runs per group). Two chains per token (even and
-// odd steps) keep eight dpbusd in flight, as their latency (5 cycles) needs. The integers
-// are the same exact sums as the maddubs path's, so the bits are too.
+// (and Q5_K / Q6_K need two or four int16 runs per group). At least eight accumulators are
+// in flight, as dpbusd's latency (5 cycles) at 2 per cycle needs: one per token in groups of
+// 8, two (even and odd steps) for fewer tokens. The integers are the same exact sums as the
+// maddubs path's, so the bits are too.
 template <KType kT, int T>
 inline void runs(const PanelBlock& p, const BlockQ8K* xb, int64_t n_blocks, V::I (&sumi)[T]) {
   constexpr int kRun = kT == KType::Q6 ? 4 : 8;
+  constexpr int kChains = T >= 8 ? 1 : 2;  // accumulators per token: T x kChains in flight
 #pragma GCC unroll 2
   for (int s0 = 0; s0 < 64; s0 += kRun) {
-    V::I even[T], odd[T];
-    for (int t = 0; t < T; ++t) even[t] = odd[t] = V::zero();
+    V::I ch[kChains][T];
+    for (int c = 0; c < kChains; ++c)
+      for (int t = 0; t < T; ++t) ch[c][t] = V::zero();
 #pragma GCC unroll 8
-    for (int s = s0; s < s0 + kRun; s += 2) {
-      const V::I w0 = V::load(p.q[s]), w1 = V::load(p.q[s + 1]);
+    for (int s = s0; s < s0 + kRun; ++s) {
+      const V::I wq = V::load(p.q[s]);
 #pragma GCC unroll 8
-      for (int t = 0; t < T; ++t) {
-        even[t] = V::dot(even[t], w0, panel_util::broadcast4(xb[t * n_blocks].qs + 4 * s));
-        odd[t] = V::dot(odd[t], w1, panel_util::broadcast4(xb[t * n_blocks].qs + 4 * s + 4));
-      }
+      for (int t = 0; t < T; ++t)
+        ch[s % kChains][t] = V::dot(ch[s % kChains][t], wq, panel_util::broadcast4(xb[t * n_blocks].qs + 4 * s));
     }
     // Row r's scale is the int16 pair in lane r: the arithmetic shift gives it as an int32
     // (Q6_K's are signed).
     const V::I sc = V::high16(V::load(p.scale[s0 / 4]));
 #pragma GCC unroll 8
-    for (int t = 0; t < T; ++t) sumi[t] = V::add(sumi[t], V::mullo(V::add(even[t], odd[t]), sc));
+    for (int t = 0; t < T; ++t) {
+      V::I run = ch[0][t];
+      for (int c = 1; c < kChains; ++c) run = V::add(run, ch[c][t]);
+      sumi[t] = V::add(sumi[t], V::mullo(run, sc));
+    }
   }
 }
 #else
@@ -234,8 +239,9 @@ template <KType kT, auto kTiles>
 void gemm(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, int64_t M, float* y, int64_t ldy, int64_t rows,
           int64_t n_blocks) {
   if (M < kquant_panel_min_tokens()) return kTiles(w, row_bytes, x, M, y, ldy, rows, n_blocks);
-  panel_util::run_panels<PanelBlock, BlockQ8K, pack_panel<kT>, panel_tokens<kT, 4>, panel_tokens<kT, 1>>(
-      w, row_bytes, x, M, y, ldy, rows, n_blocks, n_blocks);
+  panel_util::run_panels<PanelBlock, BlockQ8K, pack_panel<kT>, panel_tokens<kT, panel_util::kGroup>,
+                         panel_tokens<kT, 4>, panel_tokens<kT, 1>>(w, row_bytes, x, M, y, ldy, rows, n_blocks,
+                                                                   n_blocks);
 }
 
 }  // namespace qgemm_kp_detail

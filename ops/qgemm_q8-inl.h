@@ -95,13 +95,13 @@ inline void panel_tokens(const uint8_t* panel, const BlockQ8x* x, int64_t n_bloc
 #pragma GCC unroll 8
     for (int s = 0; s < 8; ++s) {
       const V::I wq = V::load(pb + 4 * kRows * (1 + s));
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int t = 0; t < T; ++t) {
         sum[t] = step<kQ8>(sum[t], wq, panel_util::broadcast4(x[t * n_blocks + b].qs + 4 * s));
       }
     }
     const V::F dw = V::loadf(reinterpret_cast<const float*>(pb));
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int t = 0; t < T; ++t) {
       const BlockQ8x& xb = x[t * n_blocks + b];
       V::I dot = sum[t];
@@ -117,8 +117,9 @@ inline void panel_tokens(const uint8_t* panel, const BlockQ8x* x, int64_t n_bloc
 template <bool kQ8>
 void gemm_panels(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, int64_t M, float* y, int64_t ldy, int64_t rows,
                  int64_t n_blocks) {
-  panel_util::run_panels<uint8_t, BlockQ8x, pack_panel<kQ8>, panel_tokens<kQ8, 4>, panel_tokens<kQ8, 1>>(
-      w, row_bytes, x, M, y, ldy, rows, n_blocks, n_blocks * kPanelBlockBytes);
+  panel_util::run_panels<uint8_t, BlockQ8x, pack_panel<kQ8>, panel_tokens<kQ8, panel_util::kGroup>,
+                         panel_tokens<kQ8, 4>, panel_tokens<kQ8, 1>>(w, row_bytes, x, M, y, ldy, rows, n_blocks,
+                                                                     n_blocks * kPanelBlockBytes);
 }
 
 }  // namespace qgemm_q8_detail

@@ -203,7 +203,7 @@ TEST_CASE("quantized GEMM tiles (prefill) match the scalar reference on every ta
     for (const ops::Kernels* k : simd_tables())
       for (int64_t nb : {1, 2, 9, 64})
         for (int64_t rows : {1, 3, 4, 5, 63, 64, 65, 130})
-          for (int64_t M : {1, 2, 3, 5, 8}) {
+          for (int64_t M : {1, 2, 3, 5, 8, 13}) {  // 13: a group of 8 (avx512_vnni), 4, 1
             const auto rows_bytes = random_quant_rows(dt, rows, nb * 32, rng, 0.05f);
             const int64_t row_bytes = static_cast<int64_t>(rows_bytes.size()) / rows;
             std::vector<float> x(static_cast<size_t>(M * nb * 32));
