@@ -238,7 +238,8 @@ void panel_tokens(const PanelBlock* panel, const BlockQ8K* x, int64_t n_blocks, 
 template <KType kT, auto kTiles>
 void gemm(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, int64_t M, float* y, int64_t ldy, int64_t rows,
           int64_t n_blocks) {
-  if (M < kquant_panel_min_tokens()) return kTiles(w, row_bytes, x, M, y, ldy, rows, n_blocks);
+  const int64_t setting = kquant_panel_min_tokens();
+  if (M < (setting == 0 ? V::kPanelMinTokens : setting)) return kTiles(w, row_bytes, x, M, y, ldy, rows, n_blocks);
   panel_util::run_panels<PanelBlock, BlockQ8K, pack_panel<kT>, panel_tokens<kT, panel_util::kGroup>,
                          panel_tokens<kT, 4>, panel_tokens<kT, 1>>(w, row_bytes, x, M, y, ldy, rows, n_blocks,
                                                                    n_blocks);

@@ -35,6 +35,11 @@ struct Vec {  // 16 rows: one per int32 / float lane of a zmm
   // each), 512 x 2048 x 2048 on 2 threads: Q8_0 635 -> 701 GFLOP/s, Q4_0 577 -> 628, Q4_K
   // 674 -> 740, Q5_K 680 -> 746, Q6_K 566 -> 672.
   static constexpr int kTokens = 8;
+  // From how many tokens the K-quant GEMM takes panels over row tiles (ops/qgemv.h's
+  // kquant_panel_min_tokens when left at 0). bench_ops on 2 Xeon cores,
+  // gemm_Q4_K / Q6_K_<M>x2048x2048_panels_over_tiles: 1.04 / 0.92 at 8 tokens, 1.72 / 1.47
+  // at 16, 2.15 / 1.81 at 24 (bench/results/bench_ops_xeon_zmm_panels.jsonl).
+  static constexpr int64_t kPanelMinTokens = 16;
   static I load(const void* p) { return _mm512_loadu_si512(p); }
   static I zero() { return _mm512_setzero_si512(); }
   static I set1(int32_t v) { return _mm512_set1_epi32(v); }
@@ -64,6 +69,10 @@ struct Vec {  // 8 rows: one per int32 / float lane of a ymm
   // Tokens per pass over a panel: 8 would need more than AVX2's 16 registers, and on the
   // AVX-512 table (32) it measured slower than 4 for 4 of the 5 types.
   static constexpr int kTokens = 4;
+  // From how many tokens the K-quant GEMM takes panels over row tiles (as above). bench_ops
+  // on 2 Zen 3 cores (bench/results/bench_ops_kpanels_sweep.jsonl), Q4_K / Q6_K panels over
+  // tiles: 0.77 / 0.84 at 8 tokens, 1.12 / 0.89 at 16, 1.28 / 1.13 at 24, 1.46 / 1.35 at 64.
+  static constexpr int64_t kPanelMinTokens = 24;
   static I load(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
   static I zero() { return _mm256_setzero_si256(); }
   static I set1(int32_t v) { return _mm256_set1_epi32(v); }

@@ -19,10 +19,8 @@ float quantize_block(const float* x, int8_t* q, int n) {
   return d;
 }
 
-// Measured on 2 Zen 3 cores (bench_ops: gemm_Q4_K / Q6_K_<M>x2048x2048_panels_over_tiles,
-// bench/results/bench_ops_kpanels_sweep.jsonl): panels / tiles 0.77 / 0.84 at 8 tokens,
-// 1.12 / 0.89 at 16, 1.28 / 1.13 at 24, 1.34 / 1.08 at 32, 1.46 / 1.35 at 64.
-std::atomic<int64_t> panel_min_tokens{24};
+// 0: each table's own threshold (ops/qgemm_panel-inl.h's Vec::kPanelMinTokens).
+std::atomic<int64_t> panel_min_tokens{0};
 }  // namespace
 int64_t kquant_panel_min_tokens() { return panel_min_tokens.load(std::memory_order_relaxed); }
 void set_kquant_panel_min_tokens(int64_t tokens) { panel_min_tokens.store(tokens, std::memory_order_relaxed); }

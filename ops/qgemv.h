@@ -56,9 +56,10 @@ inline void set_bsums(BlockQ8K& b) {                            // b.bsums from 
 }
 
 // The token count from which the AVX2 tables' K-quant GEMM repacks weight rows into panels
-// of 8 instead of running row tiles (ops/qgemm_kpanel-inl.h; both give the same bits). A
-// setting, default 24, so that bench_ops can time both ways and a CPU unlike ours can be
-// tuned; values below 1 mean always.
+// instead of running row tiles (ops/qgemm_kpanel-inl.h; both give the same bits). A setting,
+// so that bench_ops can time both ways and a CPU unlike ours can be tuned: 0 (the default)
+// means each table's own measured threshold (ops/qgemm_panel-inl.h: 24 tokens on AVX2 and
+// AVX-512, 16 on avx512_vnni); a value from 1 up is used as it is; below 0 means always.
 int64_t kquant_panel_min_tokens();
 void set_kquant_panel_min_tokens(int64_t tokens);
 

@@ -218,14 +218,15 @@ TEST_CASE(
 }
 
 TEST_CASE("K-quant GEMM (prefill) gives the reference GEMV's bits per token on every table, size and start") {
-  // Below kquant_panel_min_tokens() (24) the row x token tiles (ops/qgemm_k-inl.h) run, from
-  // it on the AVX2 tables' panels of 8 rows, 16 on avx512_vnni (ops/qgemm_kpanel-inl.h):
+  // Below kquant_panel_min_tokens() (by default each table's own: 24 tokens, 16 on
+  // avx512_vnni) the row x token tiles (ops/qgemm_k-inl.h) run, from it on the AVX2 tables'
+  // panels of 8 rows, 16 on avx512_vnni (ops/qgemm_kpanel-inl.h):
   // both at every token count (the setting at 1 and at its largest), with partial panels
   // (rows not a multiple of 8 or 16; 24: a full panel of 16, then one of 8) and token counts
   // that leave 1, 2 or 3 after the fours.
   const int64_t default_min = ops::kquant_panel_min_tokens();
-  CHECK(default_min == 24);
-  struct Restore {  // the default again, whatever happens below
+  CHECK(default_min == 0);  // the table's own threshold
+  struct Restore {          // the default again, whatever happens below
     int64_t v;
     ~Restore() { ops::set_kquant_panel_min_tokens(v); }
   } restore{default_min};
