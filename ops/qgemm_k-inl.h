@@ -75,7 +75,7 @@ inline void dot_tokens(const U32 (&q)[RM], const Sc (&s)[RM], const BlockQ8K* x,
   for (int t = 0; t < RN; ++t) {
     const X32 xv = load_x(x[t * n_blocks].qs + 32 * g);
 #pragma GCC unroll 4
-    for (int i = 0; i < RM; ++i) si[i][t] = add(si[i][t], dot_sc(q[i], xv, s[i]));
+    for (int i = 0; i < RM; ++i) si[i][t] = dot_sc_add(si[i][t], q[i], xv, s[i]);
   }
 }
 

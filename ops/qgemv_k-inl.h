@@ -7,7 +7,8 @@
 // Each instruction set supplies U32 (32 unsigned bytes), I32 (int32 lanes) and: load32,
 // low_nibbles / high_nibbles, bits (v >> shift & mask per byte), or_shl4 (a | b << 4, b < 16),
 // X32 (32 activation bytes, load_x), Sc (two sub-block scales, scales) and dot_sc
-// (s0 * sum of the first 16 products + s1 * sum of the last 16), add, hsum.
+// (s0 * sum of the first 16 products + s1 * sum of the last 16; dot_sc_add adds it to an
+// accumulator), add, hsum.
 #include <cstring>
 
 #if defined(__AVX2__) || defined(__SSSE3__)
@@ -53,6 +54,15 @@ inline I32 dot_sc(U32 q, X32 x, Sc sc) {
 }
 inline I32 zero() { return _mm256_setzero_si256(); }
 inline I32 add(I32 a, I32 b) { return _mm256_add_epi32(a, b); }
+// acc + dot_sc(q, x, sc). On the avx512_vnni table vpdpwssd does the scales' pairwise
+// multiply and the add in one instruction (it wraps as madd + add do: the same int32).
+inline I32 dot_sc_add(I32 acc, U32 q, X32 x, Sc sc) {
+#if defined(__AVX512VNNI__)
+  return _mm256_dpwssd_epi32(acc, _mm256_maddubs_epi16(q, x), sc);
+#else
+  return add(acc, dot_sc(q, x, sc));
+#endif
+}
 inline int32_t hsum(I32 v) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
@@ -260,6 +270,9 @@ inline int32_t hsum(int32_t v) { return v; }  // scale_sums' one int, as the AVX
 inline I32 sub32x(I32 a, int32_t b) { return add(a, lane0(-32 * b)); }
 inline I32 sub4x(I32 a, int32_t b) { return add(a, lane0(-4 * b)); }
 #endif
+#if !defined(__AVX2__)
+inline I32 dot_sc_add(I32 acc, U32 q, X32 x, Sc sc) { return add(acc, dot_sc(q, x, sc)); }
+#endif
 inline U32 low_nibbles(U32 v) { return bits(v, 0, 0x0F); }
 inline U32 high_nibbles(U32 v) { return bits(v, 4, 0x0F); }
 
@@ -292,8 +305,8 @@ void gemv_q45_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y
           lo = or_shl4(lo, bits(qh, 2 * j, 1));
           hi = or_shl4(hi, bits(qh, 2 * j + 1, 1));
         }
-        si = add(si, dot_sc(lo, load_x(xb.qs + 64 * j), scale_of(st, 2 * j)));
-        si = add(si, dot_sc(hi, load_x(xb.qs + 64 * j + 32), scale_of(st, 2 * j + 1)));
+        si = dot_sc_add(si, lo, load_x(xb.qs + 64 * j), scale_of(st, 2 * j));
+        si = dot_sc_add(si, hi, load_x(xb.qs + 64 * j + 32), scale_of(st, 2 * j + 1));
       }
       acc = finish_q45(acc, blk, xb, si, ks);
     }
@@ -319,10 +332,10 @@ inline void gemv_q6_k_rows(const uint8_t* w, int64_t row_bytes, const BlockQ8K* 
         const U32 l0 = load32(ql), l1 = load32(ql + 32);
         const int8_t* xs = xb.qs + 128 * h;
         const Sc6Tab st = scale6_table(sc + 8 * h);
-        si = add(si, dot_sc(or_shl4(low_nibbles(l0), bits(qh, 0, 3)), load_x(xs), scale6_of(st, 0)));
-        si = add(si, dot_sc(or_shl4(low_nibbles(l1), bits(qh, 2, 3)), load_x(xs + 32), scale6_of(st, 1)));
-        si = add(si, dot_sc(or_shl4(high_nibbles(l0), bits(qh, 4, 3)), load_x(xs + 64), scale6_of(st, 2)));
-        si = add(si, dot_sc(or_shl4(high_nibbles(l1), bits(qh, 6, 3)), load_x(xs + 96), scale6_of(st, 3)));
+        si = dot_sc_add(si, or_shl4(low_nibbles(l0), bits(qh, 0, 3)), load_x(xs), scale6_of(st, 0));
+        si = dot_sc_add(si, or_shl4(low_nibbles(l1), bits(qh, 2, 3)), load_x(xs + 32), scale6_of(st, 1));
+        si = dot_sc_add(si, or_shl4(high_nibbles(l0), bits(qh, 4, 3)), load_x(xs + 64), scale6_of(st, 2));
+        si = dot_sc_add(si, or_shl4(high_nibbles(l1), bits(qh, 6, 3)), load_x(xs + 96), scale6_of(st, 3));
       }
       si = sub32x(si, scale_sums(xb.bsums, sc));  // the stored q's offset of 32
       acc = kq_finish(acc, half(blk + offsetof(BlockQ6_K, d)), 0.0f, xb.d, hsum(si), 0);
@@ -366,7 +379,7 @@ void gemv_low_k(const uint8_t* w, int64_t row_bytes, const BlockQ8K* x, float* y
         for (int j = 0; j < 4; ++j) {
           U32 u = bits(q, 2 * j, 3);
           if constexpr (kThree) u = or_shl2(u, bits(hm, 4 * h + j, 1));
-          si = add(si, dot_sc(u, load_x(xb.qs + 128 * h + 32 * j), scale6_of(st, j)));
+          si = dot_sc_add(si, u, load_x(xb.qs + 128 * h + 32 * j), scale6_of(st, j));
         }
       }
       if constexpr (kThree) {
