@@ -11,7 +11,7 @@
 //     have it a zmm dpbusd issues as often as a ymm one (about 2 per cycle either way on a
 //     Sapphire-Rapids-class Xeon), so each instruction does twice the work. On Zen 4, which
 //     splits a zmm in two, the rate of products is the same as with ymm.
-// No include guard (see simd-inl.h).
+// Uses ops/qgemv-inl.h's dot_u8s8 (included before it). No include guard (see simd-inl.h).
 #if defined(__AVX2__)
 #include <immintrin.h>
 
@@ -83,9 +83,9 @@ struct Vec {  // 8 rows: one per int32 / float lane of a ymm
   static I add16(I a, I b) { return _mm256_add_epi16(a, b); }
   static I maddubs(I u, I s) { return _mm256_maddubs_epi16(u, s); }  // int16 pairs, saturating
   static I sign8(I a, I b) { return _mm256_sign_epi8(a, b); }
-  // u8 x s8, 4 products summed into each int32 lane (maddubs pairs cannot saturate where
-  // it is used: |w| <= 128 against |x| <= 127).
-  static I dot(I acc, I u, I s) { return add(acc, madd16(maddubs(u, s), _mm256_set1_epi16(1))); }
+  // u8 x s8, 4 products summed into each int32 lane (ops/qgemv-inl.h; the maddubs pairs
+  // cannot saturate where it is used: |w| <= 128 against |x| <= 127).
+  static I dot(I acc, I u, I s) { return qgemv_detail::dot_u8s8(acc, u, s); }
   static F loadf(const float* p) { return _mm256_loadu_ps(p); }
   static F zerof() { return _mm256_setzero_ps(); }
   static F set1f(float v) { return _mm256_set1_ps(v); }

@@ -269,8 +269,6 @@ inline int32_t scale_sums(const int16_t* bsums, const int8_t* sc) {  // one int:
 inline int32_t hsum(int32_t v) { return v; }  // scale_sums' one int, as the AVX2 lanes' sum
 inline I32 sub32x(I32 a, int32_t b) { return add(a, lane0(-32 * b)); }
 inline I32 sub4x(I32 a, int32_t b) { return add(a, lane0(-4 * b)); }
-#endif
-#if !defined(__AVX2__)
 inline I32 dot_sc_add(I32 acc, U32 q, X32 x, Sc sc) { return add(acc, dot_sc(q, x, sc)); }
 #endif
 inline U32 low_nibbles(U32 v) { return bits(v, 0, 0x0F); }
