@@ -9,6 +9,10 @@
 #include <oneapi/dnnl/dnnl.h>
 #endif
 
+#include "ops/bf16_rate.h"
+#if defined(ALTUP_HAVE_ONEDNN)
+#include "ops/gemm_dnnl.h"
+#endif
 #include "ops/isa.h"
 #include "runtime/threading.h"
 
@@ -72,9 +76,11 @@ std::string system_info() {
   std::snprintf(buf, sizeof buf, "oneDNN           %d.%d.%d (%s), instruction set %s\n", v->major, v->minor, v->patch,
                 v->hash ? v->hash : "?", dnnl_isa_name(dnnl_get_effective_cpu_isa()));
   s += buf;
+  s += "bf16 prefill     " + ops::dnnl_bf16_plan() + "\n";
 #else
   s += "oneDNN           not built in (matrix products use the GEMV kernels)\n";
 #endif
+  if (!ops::bf16_native_problem().empty()) s += "warning          " + ops::bf16_native_problem() + "\n";
   std::snprintf(buf, sizeof buf, "threads          %d available (default for every command)\n", available_threads());
   s += buf;
   return s;

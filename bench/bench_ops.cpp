@@ -19,6 +19,7 @@
 #include "bench/bench_util.h"
 #include "ops/altup_mix.h"
 #include "ops/attention.h"
+#include "ops/bf16_rate.h"
 #include "ops/elementwise.h"
 #if defined(ALTUP_HAVE_ONEDNN)
 #include "ops/gemm_dnnl.h"
@@ -379,10 +380,14 @@ int main(int argc, char** argv) {
   }
 
 #if defined(ALTUP_HAVE_ONEDNN)
-  // bf16 on oneDNN's bf16 (AMX) product (path 6, activations rounded to bf16) against each
-  // other path, by token count, E2B's [8192 x 2048] FFN shape: time ratios, below 1 where it
-  // is faster. matmul takes it by default from ops::kBf16NativeMinTokens where oneDNN has AMX.
-  if (ops::dnnl_bf16_native()) {
+  // bf16 on oneDNN's bf16 product (path 6, activations rounded to bf16: AMX tiles, or
+  // vdpbf16ps without AMX) against each other path, by token count, E2B's [8192 x 2048]
+  // FFN shape: time ratios, below 1 where it is faster. matmul takes it by default from
+  // ops::dnnl_bf16_native_min_tokens() (0: not by default); without AMX that hangs on the
+  // vdpbf16ps rate against FMA, measured here too (ops/bf16_rate.h).
+  report(Measurement("bf16_dot_rate_over_fma", 0, ops::bf16_dot_rate_over_fma(), "ratio", -1));
+  std::fprintf(stderr, "bf16 prefill: %s\n", ops::dnnl_bf16_plan().c_str());
+  if (ops::dnnl_has_bf16()) {
     const int64_t N = 8192, K = 2048;
     auto wv32 = random_vec(static_cast<size_t>(N * K), 23, 0.05f);
     std::vector<uint16_t> wh(wv32.size());
@@ -396,13 +401,13 @@ int main(int argc, char** argv) {
         return median_seconds([&] { (void)ops::matmul(xs.data(), M, wv, ys.data(), threads, path); });
       };
       const double tn = time_path(6);
-      const std::string base = "matmul_BF16_m" + std::to_string(M) + "_amx_over_";
+      const std::string base = "matmul_BF16_m" + std::to_string(M) + "_native_over_";
       report(Measurement(base + "widened", tn, tn / time_path(2), "ratio"));
       if (M >= 2) report(Measurement(base + "dot", tn, tn / time_path(5), "ratio"));
       if (M <= ops::kGemvMaxTokensHalf) report(Measurement(base + "gemv", tn, tn / time_path(1), "ratio"));
     }
   } else {
-    std::fprintf(stderr, "matmul_BF16_*_amx_over_*: not measured (oneDNN has no AMX here)\n");
+    std::fprintf(stderr, "matmul_BF16_*_native_over_*: not measured (oneDNN has no bf16 product here)\n");
   }
 #endif
 

@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "cli/util.h"
+#include "ops/bf16_rate.h"
 #include "ops/isa.h"
 
 namespace {
@@ -51,6 +52,8 @@ int main(int argc, char** argv) {
     return altup::cli::stdout_ok("--help") ? 0 : 1;
   }
   if (const std::string& problem = altup::ops::isa_cap_problem(); !problem.empty())
+    std::fprintf(stderr, "altup: warning: %s\n", problem.c_str());
+  if (const std::string& problem = altup::ops::bf16_native_problem(); !problem.empty())
     std::fprintf(stderr, "altup: warning: %s\n", problem.c_str());
   for (const Command& c : kCommands)
     if (name == c.name) {

@@ -2,14 +2,17 @@
 
 #include <array>
 #include <atomic>
-#include <string>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
+#include <string>
 #include <tuple>
 #include <vector>
 
+#include "ops/bf16_rate.h"
+#include "ops/matmul.h"
 #include "runtime/dtype.h"
 #include "runtime/executor.h"
 #include "runtime/threading.h"
@@ -139,10 +142,43 @@ Status gemm_f32_dnnl(const float* x, const float* w, float* y, int64_t m, int64_
   return gemm_dnnl(x, w, y, m, n, k, threads, false);
 }
 
-bool dnnl_bf16_native() {
-  // Read at each call: oneDNN fixes its ISA at its first primitive, and tests cap it
-  // (ONEDNN_MAX_CPU_ISA) per process, so this agrees with what the primitives run.
-  return dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx;
+// oneDNN's ISA is read at each call: oneDNN fixes it at its first primitive, and tests cap
+// it (ONEDNN_MAX_CPU_ISA) per process, so this agrees with what the primitives run.
+bool dnnl_has_bf16() {
+  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+  const auto bf16 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core_bf16);  // ISAs are bit sets
+  return (isa & bf16) == bf16;
+}
+
+namespace {
+bool dnnl_has_amx() { return dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx; }
+}  // namespace
+
+int64_t dnnl_bf16_native_min_tokens() {
+  if (!dnnl_has_bf16()) return 0;
+  const Bf16Native setting = bf16_native_setting();
+  if (setting == Bf16Native::kNever) return 0;
+  if (dnnl_has_amx()) return kBf16NativeMinTokens;
+  if (setting == Bf16Native::kAlways || bf16_dot_rate_over_fma() >= kBf16DotMinRate) return kBf16DotNativeMinTokens;
+  return 0;
+}
+
+std::string dnnl_bf16_plan() {
+  char buf[200];
+  const int64_t from = dnnl_bf16_native_min_tokens();
+  const char* how = !dnnl_has_bf16()                               ? "oneDNN has no bf16 product here"
+                    : bf16_native_setting() == Bf16Native::kNever  ? "ALTUP_BF16_NATIVE=0"
+                    : dnnl_has_amx()                               ? "AMX"
+                    : bf16_native_setting() == Bf16Native::kAlways ? "ALTUP_BF16_NATIVE=1"
+                                                                   : nullptr;
+  if (how == nullptr) {  // the measurement decided
+    std::snprintf(buf, sizeof buf, "vdpbf16ps at %.2fx the f32 FMA rate; %.2fx or more would take it",
+                  bf16_dot_rate_over_fma(), kBf16DotMinRate);
+    how = buf;
+  }
+  std::string s = from > 0 ? "oneDNN's bf16 product from " + std::to_string(from) + " tokens"
+                           : std::string("bf16 rows widened to f32, never rounding the activations");
+  return s + " (" + how + ")";
 }
 
 Status gemm_bf16_dnnl(const float* x, const uint16_t* w, float* y, int64_t m, int64_t n, int64_t k, int threads) {

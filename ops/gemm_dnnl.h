@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "runtime/error.h"
 #include "runtime/graph.h"
@@ -14,12 +15,20 @@ namespace altup::ops {
 Status gemm_f32_dnnl(const float* x, const float* w, float* y, int64_t m, int64_t n, int64_t k, int threads);
 
 // The same with bf16 weights W [N, K] (raw bits): x is rounded to bf16 (nearest even) and
-// oneDNN multiplies bf16 by bf16 with f32 sums. Meant for dnnl_bf16_native() CPUs, where
-// it runs on the AMX tile units; elsewhere oneDNN runs it slower than f32 on widened rows
-// (or refuses it: an error).
+// oneDNN multiplies bf16 by bf16 with f32 sums: on AMX tiles, or with AVX512-BF16's
+// vdpbf16ps. Below avx512_core_bf16 oneDNN refuses it: an error.
 Status gemm_bf16_dnnl(const float* x, const uint16_t* w, float* y, int64_t m, int64_t n, int64_t k, int threads);
-// Whether oneDNN, as capped by ONEDNN_MAX_CPU_ISA, multiplies bf16 with AMX.
-bool dnnl_bf16_native();
+// Whether oneDNN, as capped by ONEDNN_MAX_CPU_ISA, has a bf16 product (avx512_core_bf16 or
+// above).
+bool dnnl_has_bf16();
+// From how many tokens matmul's default sends bf16 products to gemm_bf16_dnnl; 0: never.
+// Where oneDNN has AMX, from kBf16NativeMinTokens (ops/matmul.h). Where it has only
+// vdpbf16ps, from kBf16DotNativeMinTokens if this CPU's bf16 dot-product rate
+// (bf16_dot_rate_over_fma, ops/bf16_rate.h) is at least kBf16DotMinRate, else never.
+// ALTUP_BF16_NATIVE=1 / 0 replaces that measurement by yes / no.
+int64_t dnnl_bf16_native_min_tokens();
+// One line saying which bf16 prefill product is used and why (`altup info --system`).
+std::string dnnl_bf16_plan();
 
 // oneDNN matmul primitives created so far in this process (each costs 0.1 ms to
 // milliseconds). A prompt of a new length creates none: each weight shape gets one

@@ -29,10 +29,19 @@ constexpr int64_t kGemvMaxTokensHalf = 8;
 constexpr int64_t kHalfDotMaxTokensF16 = 256;
 constexpr int64_t kHalfDotMaxTokensBF16 = 64;
 // From this many tokens, bf16 products go to oneDNN in bf16 where it has AMX
-// (dnnl_bf16_native, ops/gemm_dnnl.h), ahead of every path above. bench_ops
-// ("matmul_BF16_m<M>_amx_over_*", E2B's [8192 x 2048]) on 2 Sapphire-Rapids-class cores:
+// (dnnl_bf16_native_min_tokens, ops/gemm_dnnl.h), ahead of every path above. bench_ops
+// ("matmul_BF16_m<M>_native_over_*", E2B's [8192 x 2048]) on 2 Sapphire-Rapids-class cores:
 // 1.84x / 1.23x the dot tiles' time at 2 / 4 tokens, 0.55x at 8, 0.08-0.23x from 16 on.
 constexpr int64_t kBf16NativeMinTokens = 8;
+// Where oneDNN has vdpbf16ps but no AMX, its bf16 product can beat f32 on widened rows only
+// if that instruction keeps up with f32 FMAs, which depends on the core (ops/bf16_rate.h).
+// On the cores above capped at AVX512_CORE_BF16, where vdpbf16ps measured 0.50x the FMA
+// rate, it took 1.55x the time of widened rows at 512 tokens (231 against 357 GFLOP/s,
+// [8192 x 2048]), so below kBf16DotMinRate the rows stay widened. Even there it took 0.66 /
+// 0.58 of the dot tiles' time at 32 / 64 tokens and 1.03 at 16: where it is taken, it is
+// taken from 32 tokens.
+constexpr double kBf16DotMinRate = 0.8;
+constexpr int64_t kBf16DotNativeMinTokens = 32;
 
 namespace ref {
 // y[r] = sum_i W[r, i] * x[i] in double, for W of any decodable dtype.
@@ -47,8 +56,8 @@ void gemv(const TensorView& w, const float* x, float* y);
 // many tokens in builds without oneDNN), 5 = f16 / bf16 weights: force the dot-product tiles
 // (the default from 2 tokens to kHalfDotMaxTokens* in builds with oneDNN, on tables that
 // widen f16 in hardware), 6 = bf16 weights: force oneDNN's bf16 product (the activations
-// rounded to bf16; the default from kBf16NativeMinTokens where oneDNN has AMX; an error
-// where oneDNN has no bf16 product).
+// rounded to bf16; the default from dnnl_bf16_native_min_tokens() tokens where that is not
+// 0; an error where oneDNN has no bf16 product).
 // `table` picks a kernel table for the GEMV path (tests run every one); null: the one in use.
 Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int threads, int path = 0,
               const Kernels* table = nullptr);

@@ -109,12 +109,22 @@ constexpr bool kHaveOneDnn = true;
 constexpr bool kHaveOneDnn = false;
 #endif
 
-// Whether matmul's default sends bf16 products of kBf16NativeMinTokens or more to oneDNN's
-// bf16 (AMX) product, which rounds the activations to bf16: relative error up to 2^-9 per
-// product (ops/matmul.h path 6).
-inline bool bf16_native() {
+// Whether matmul's default sends a bf16 product of M tokens to oneDNN's bf16 product (AMX,
+// or vdpbf16ps where that is fast or ALTUP_BF16_NATIVE=1 asks), which rounds the
+// activations to bf16: relative error up to 2^-9 per product (ops/matmul.h path 6).
+inline bool bf16_native_at(int64_t M) {
 #if defined(ALTUP_HAVE_ONEDNN)
-  return ops::dnnl_bf16_native();
+  const int64_t from = ops::dnnl_bf16_native_min_tokens();
+  return from > 0 && M >= from;
+#else
+  (void)M;
+  return false;
+#endif
+}
+// Whether oneDNN, as capped, has a bf16 product at all (path 6 works).
+inline bool bf16_product() {
+#if defined(ALTUP_HAVE_ONEDNN)
+  return ops::dnnl_has_bf16();
 #else
   return false;
 #endif

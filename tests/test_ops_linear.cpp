@@ -3,10 +3,13 @@
 // with the determinism contract of op_test_util.h (check_thread_agreement); embedding lookup.
 #include <cstring>
 
+#include "ops/bf16_rate.h"
 #include "ops/convert.h"
 #include "ops/gemm_half.h"
 #include "ops/matmul.h"
 #if defined(ALTUP_HAVE_ONEDNN)
+#include <oneapi/dnnl/dnnl.hpp>
+
 #include "ops/gemm_dnnl.h"
 #endif
 #include "ops/qgemv.h"
@@ -78,7 +81,7 @@ TEST_CASE("matmul: GEMV and oneDNN paths agree with the reference; threads keep 
             const std::string at = std::string("matmul ") + k->isa + " path " + std::to_string(path);
             std::vector<float> y1(want.size()), y2(want.size()), y2again(want.size());
             const Status first = ops::matmul(x.data(), M, w, y1.data(), 1, path, k);
-            if (path == 6 && !bf16_native() && !first.ok()) {
+            if (path == 6 && !bf16_product() && !first.ok()) {
               // Where oneDNN has no bf16 product at all (below AVX-512): a clear error.
               CHECK_MESSAGE(first.error().message.find("oneDNN") != std::string::npos, first.error().message);
               continue;
@@ -86,8 +89,7 @@ TEST_CASE("matmul: GEMV and oneDNN paths agree with the reference; threads keep 
             REQUIRE(first.ok());
             REQUIRE(ops::matmul(x.data(), M, w, y2.data(), 2, path, k).ok());
             REQUIRE(ops::matmul(x.data(), M, w, y2again.data(), 2, path, k).ok());
-            const bool bf16x = kHaveOneDnn && dt == DType::BF16 &&
-                               (path == 6 || (path == 0 && M >= ops::kBf16NativeMinTokens && bf16_native()));
+            const bool bf16x = kHaveOneDnn && dt == DType::BF16 && (path == 6 || (path == 0 && bf16_native_at(M)));
             const float* ref = bf16x ? want_bf16x.data() : want.data();
             check_close(y1.data(), ref, M * N, 1e-4f, 1e-4f, at);
             check_close(y2.data(), ref, M * N, 1e-4f, 1e-4f, at + " (2 threads)");
@@ -332,3 +334,43 @@ TEST_CASE("oneDNN matmul: a prompt of a new length creates no primitive, chunked
   }
 }
 #endif
+
+TEST_CASE("bf16 prefill choice: the vdpbf16ps rate is measured where the CPU has it; ALTUP_BF16_NATIVE parses") {
+  const double rate = ops::bf16_dot_rate_over_fma();
+  CHECK(rate == ops::bf16_dot_rate_over_fma());  // measured once
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("avx512bf16")) {
+    // Somewhere between "an eighth of FMA's arithmetic" and "four times it": any real core.
+    CHECK(rate > 0.125);
+    CHECK(rate < 4.0);
+  } else {
+    CHECK(rate == 0.0);
+  }
+#else
+  CHECK(rate == 0.0);
+#endif
+  std::string problem;
+  CHECK(ops::parse_bf16_native(nullptr, &problem) == ops::Bf16Native::kAuto);
+  CHECK(ops::parse_bf16_native("", &problem) == ops::Bf16Native::kAuto);
+  CHECK(ops::parse_bf16_native("auto", &problem) == ops::Bf16Native::kAuto);
+  CHECK(ops::parse_bf16_native("1", &problem) == ops::Bf16Native::kAlways);
+  CHECK(ops::parse_bf16_native("0", &problem) == ops::Bf16Native::kNever);
+  CHECK(problem.empty());
+  CHECK(ops::parse_bf16_native("yes", &problem) == ops::Bf16Native::kAuto);
+  CHECK(problem.find("ALTUP_BF16_NATIVE=yes") != std::string::npos);
+#if defined(ALTUP_HAVE_ONEDNN)
+  // The rule of ops/gemm_dnnl.h, from this process's oneDNN cap, setting and measurement.
+  const int64_t from = ops::dnnl_bf16_native_min_tokens();
+  const std::string plan = ops::dnnl_bf16_plan();
+  CAPTURE(plan);
+  if (!ops::dnnl_has_bf16() || ops::bf16_native_setting() == ops::Bf16Native::kNever) {
+    CHECK(from == 0);
+  } else if (dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx) {
+    CHECK(from == ops::kBf16NativeMinTokens);
+  } else {
+    const bool take = ops::bf16_native_setting() == ops::Bf16Native::kAlways || rate >= ops::kBf16DotMinRate;
+    CHECK(from == (take ? ops::kBf16DotNativeMinTokens : 0));
+  }
+  CHECK(plan.find(from > 0 ? "bf16 product from" : "widened") != std::string::npos);
+#endif
+}

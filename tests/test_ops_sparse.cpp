@@ -115,7 +115,7 @@ TEST_CASE("masked matmul: kept entries carry the GEMV's bits, the rest are zero,
               // The dense product may be oneDNN's on f32 activations where the GEMV rounds
               // them to 8 bits (quantized weights), or oneDNN's bf16 product where the GEMV
               // keeps them f32: then they agree to that rounding.
-              const bool bf16x = dt == DType::BF16 && M >= ops::kBf16NativeMinTokens && bf16_native();
+              const bool bf16x = dt == DType::BF16 && bf16_native_at(M);
               const float rel = traits(dt).block_elems == 1 ? (bf16x ? 1.0f / 256 : 1e-5f) : 1e-2f;
               const float tol = rel * bound + 1e-6f;
               check_close(chosen.data(), one.data(), M * N, 0, tol, "chosen path " + where);
@@ -207,7 +207,7 @@ TEST_CASE(
               ops::ref::matmul_sparse(x.data(), M, wt, want.data());
               // The dense product of bf16 weights may be oneDNN's bf16 one (x rounded to bf16).
               std::vector<float> want_dense = want;
-              if (dt == DType::BF16 && M >= ops::kBf16NativeMinTokens && bf16_native()) {
+              if (dt == DType::BF16 && bf16_native_at(M)) {
                 ops::ref::matmul_sparse(rounded_to_bf16(x.data(), M * F).data(), M, wt, want_dense.data());
               }
               const float atol = 1e-5f * static_cast<float>(F) * 3.0f;
