@@ -32,15 +32,29 @@ using Clock = std::chrono::steady_clock;
 
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-[[gnu::target("avx512f,avx512bf16")]] double time_dpbf16(float* sink) {
+// The two instructions timed, one accumulator step each. Everything here is compiled for
+// AVX512-BF16 (only such CPUs are timed), and the steps are functors, not lambdas: a lambda
+// would not inherit the target instructions.
+struct DotBf16Step {
+  [[gnu::target("avx512f,avx512bf16"), gnu::always_inline]] __m512 operator()(__m512 acc) const {
+    const __m512bh one = reinterpret_cast<__m512bh>(_mm512_set1_epi16(0x3f80));  // bf16 1.0
+    return _mm512_dpbf16_ps(acc, one, one);                                      // 64 flops
+  }
+};
+struct FmaStep {
+  [[gnu::target("avx512f,avx512bf16"), gnu::always_inline]] __m512 operator()(__m512 acc) const {
+    return _mm512_fmadd_ps(acc, _mm512_set1_ps(1.0f), _mm512_set1_ps(1e-9f));  // 32 flops
+  }
+};
+
+template <class Step>
+[[gnu::target("avx512f,avx512bf16")]] double time_chains(Step step, float* sink) {
   __m512 acc[kChains];
   for (int c = 0; c < kChains; ++c) acc[c] = _mm512_set1_ps(static_cast<float>(c));
-  const __m512bh one = reinterpret_cast<__m512bh>(_mm512_set1_epi16(0x3f80));  // bf16 1.0
-  // No lambda here: it would not inherit this function's target instructions.
   const auto t0 = Clock::now();
   for (int64_t i = 0; i < kIters; ++i) {
 #pragma GCC unroll 12
-    for (int c = 0; c < kChains; ++c) acc[c] = _mm512_dpbf16_ps(acc[c], one, one);
+    for (int c = 0; c < kChains; ++c) acc[c] = step(acc[c]);
   }
   const double t = since(t0);
   __m512 sum = acc[0];
@@ -49,33 +63,16 @@ double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock:
   return t;
 }
 
-[[gnu::target("avx512f")]] double time_fma(float* sink) {
-  __m512 acc[kChains];
-  for (int c = 0; c < kChains; ++c) acc[c] = _mm512_set1_ps(static_cast<float>(c));
-  const __m512 one = _mm512_set1_ps(1.0f), tiny = _mm512_set1_ps(1e-9f);
-  // No lambda here: it would not inherit this function's target instructions.
-  const auto t0 = Clock::now();
-  for (int64_t i = 0; i < kIters; ++i) {
-#pragma GCC unroll 12
-    for (int c = 0; c < kChains; ++c) acc[c] = _mm512_fmadd_ps(acc[c], one, tiny);
-  }
-  const double t = since(t0);
-  __m512 sum = acc[0];
-  for (int c = 1; c < kChains; ++c) sum = _mm512_add_ps(sum, acc[c]);
-  *sink += _mm512_reduce_add_ps(sum);
-  return t;
-}
-
 double measure() {
   if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bf16")) return 0.0;
   // Interleaved, best of seven each after a warm-up pair: the fastest run is the one least
   // disturbed by interrupts, frequency changes or the other hyperthread.
   float sink = 0;
-  (void)time_dpbf16(&sink), (void)time_fma(&sink);
+  (void)time_chains(DotBf16Step{}, &sink), (void)time_chains(FmaStep{}, &sink);
   double dp = 1e30, fma = 1e30;
   for (int r = 0; r < 7; ++r) {
-    dp = std::min(dp, time_dpbf16(&sink));
-    fma = std::min(fma, time_fma(&sink));
+    dp = std::min(dp, time_chains(DotBf16Step{}, &sink));
+    fma = std::min(fma, time_chains(FmaStep{}, &sink));
   }
   if (!(dp > 0) || !(fma > 0) || sink != sink) return 0.0;
   return (64.0 / dp) / (32.0 / fma);
