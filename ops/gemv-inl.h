@@ -19,17 +19,27 @@ inline V load_any(const W* p, bool bf16) {
 
 // Decode streams W one row at a time, and a hardware stream prefetcher stops at each 4 KiB
 // page (a 2048-wide f16 row is exactly one), so the stream stalled at every row start. The
-// GEMVs here and in qgemv-inl.h therefore prefetch kPrefetchBytes ahead of what they read.
-// On 2 Sapphire-Rapids-class cores: bench_ops' cold f16 GEMV 24.6 -> 25.6-28.3 GB/s (512
-// bytes: 24.3, 4096: 21.4, 2048 mixed), Q8_0 17.7 -> 28.4 (64% -> 103% of read bandwidth),
-// IQ4_NL 17.2 -> 25.3, Q4_0 30.0 -> 30.9; decode of a d = 2048 model (`altup bench -p 64
-// -n 64 -r 3`) f16 58.6 -> 68.0 tokens/s, Q8_0 81.6 -> 116.3.
-constexpr int64_t kPrefetchBytes = 1024;
-// The cache lines of [p, p + bytes), kPrefetchBytes further on.
+// GEMVs here and in qgemv-inl.h / qgemv_k-inl.h therefore prefetch ahead of what they read.
+// First at 1024 bytes (2 Sapphire-Rapids-class cores: bench_ops' cold f16 GEMV 24.6 ->
+// 25.6-28.3 GB/s, Q8_0 17.7 -> 28.4; decode of a d = 2048 model, `altup bench -p 64 -n 64
+// -r 3`, f16 58.6 -> 68.0 tokens/s, Q8_0 81.6 -> 116.3). Then at 4096, a page ahead: more
+// requests in flight while a row's page is being opened. Decode of the d = 2048 models of
+// bench/compare.py, `altup bench -p 0 -n 64 -r 5 -t 2`, 1024 and 4096 in turn, three rounds
+// (medians, the same VM; session 20): Q8_0 133 -> 184 tokens/s, Q4_0 260 -> 301, Q4_K_M 298
+// -> 355, Q5_K_M 226 -> 283, Q6_K 182 -> 260, f16 72 -> 78, bf16 79 -> 80. (bench_ops' cold
+// f16 / bf16 GEMV, one 8192 x 2048 matrix, measured 4096 lower, 23 against 27 GB/s; decode
+// is what counts.) 2048 and 8192 gave Q8_0 157 / 189 in one round: a page is most of it.
+constexpr int64_t kPrefetchBytes = 4096;
+// The cache lines of [p, p + bytes), kAhead bytes further on.
+template <int64_t kAhead = kPrefetchBytes>
 inline void prefetch_ahead(const void* p, int64_t bytes) {
-  const char* ahead = static_cast<const char*>(p) + kPrefetchBytes;
+  const char* ahead = static_cast<const char*>(p) + kAhead;
   for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(ahead + b);
 }
+// The four-row f32 GEMV below streams four rows at once; it keeps 1024 bytes per row (its
+// decode measured the same or slower further ahead: 44.4 tokens/s at 1024, 42.9 at 4096,
+// 43.7 at 8192, and four streams a page ahead would fill much of a 32 KiB L1).
+constexpr int64_t kPrefetchBytesRows4 = 1024;
 
 // One row at a time: W streamed front to back, four independent FMA chains (4 x L weights
 // per step) hide the FMA latency. For f16 / bf16 weights this single sequential stream
@@ -75,8 +85,8 @@ inline void gemv_rows4(const float* w, int64_t ld, const float* x, float* y, int
     V s0(0.0f), s1(0.0f), s2(0.0f), s3(0.0f);
     for (int64_t i = 0; i < nv; i += L) {
       if (i % kLineFloats == 0) {  // once per 64 bytes of each row, whatever L is
-        prefetch_ahead(w0 + i, 64), prefetch_ahead(w1 + i, 64);
-        prefetch_ahead(w2 + i, 64), prefetch_ahead(w3 + i, 64);
+        prefetch_ahead<kPrefetchBytesRows4>(w0 + i, 64), prefetch_ahead<kPrefetchBytesRows4>(w1 + i, 64);
+        prefetch_ahead<kPrefetchBytesRows4>(w2 + i, 64), prefetch_ahead<kPrefetchBytesRows4>(w3 + i, 64);
       }
       const V xv = loadu(x + i);
       s0 = xsimd::fma(loadu(w0 + i), xv, s0);
