@@ -151,34 +151,52 @@ bool dnnl_has_bf16() {
 }
 
 namespace {
-bool dnnl_has_amx() { return dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx; }
+// Why bf16 prefill takes the product it takes: the one decision, which both the token
+// threshold and the line `altup info --system` prints are read from.
+enum class Bf16Why { kNoProduct, kSettingOff, kAmx, kSettingOn, kMeasured };
+Bf16Why bf16_why() {
+  if (!dnnl_has_bf16()) return Bf16Why::kNoProduct;
+  const Bf16Native setting = bf16_native_setting();
+  if (setting == Bf16Native::kNever) return Bf16Why::kSettingOff;
+  if (dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx) return Bf16Why::kAmx;
+  return setting == Bf16Native::kAlways ? Bf16Why::kSettingOn : Bf16Why::kMeasured;
+}
+int64_t min_tokens(Bf16Why why) {
+  switch (why) {
+    case Bf16Why::kAmx: return kBf16NativeMinTokens;
+    case Bf16Why::kSettingOn: return kBf16DotNativeMinTokens;
+    case Bf16Why::kMeasured: return bf16_dot_rate_over_fma() >= kBf16DotMinRate ? kBf16DotNativeMinTokens : 0;
+    default: return 0;
+  }
+}
 }  // namespace
 
-int64_t dnnl_bf16_native_min_tokens() {
-  if (!dnnl_has_bf16()) return 0;
-  const Bf16Native setting = bf16_native_setting();
-  if (setting == Bf16Native::kNever) return 0;
-  if (dnnl_has_amx()) return kBf16NativeMinTokens;
-  if (setting == Bf16Native::kAlways || bf16_dot_rate_over_fma() >= kBf16DotMinRate) return kBf16DotNativeMinTokens;
-  return 0;
+int64_t dnnl_bf16_native_min_tokens() { return min_tokens(bf16_why()); }
+
+bool dnnl_bf16_native_at(int64_t m) {
+  const int64_t from = dnnl_bf16_native_min_tokens();
+  return from > 0 && m >= from;
 }
 
 std::string dnnl_bf16_plan() {
-  char buf[200];
-  const int64_t from = dnnl_bf16_native_min_tokens();
-  const char* how = !dnnl_has_bf16()                               ? "oneDNN has no bf16 product here"
-                    : bf16_native_setting() == Bf16Native::kNever  ? "ALTUP_BF16_NATIVE=0"
-                    : dnnl_has_amx()                               ? "AMX"
-                    : bf16_native_setting() == Bf16Native::kAlways ? "ALTUP_BF16_NATIVE=1"
-                                                                   : nullptr;
-  if (how == nullptr) {  // the measurement decided
-    std::snprintf(buf, sizeof buf, "vdpbf16ps at %.2fx the f32 FMA rate; %.2fx or more would take it",
-                  bf16_dot_rate_over_fma(), kBf16DotMinRate);
-    how = buf;
+  const Bf16Why why = bf16_why();
+  const int64_t from = min_tokens(why);
+  std::string how;
+  switch (why) {
+    case Bf16Why::kNoProduct: how = "oneDNN has no bf16 product here"; break;
+    case Bf16Why::kSettingOff: how = "ALTUP_BF16_NATIVE=0"; break;
+    case Bf16Why::kAmx: how = "AMX"; break;
+    case Bf16Why::kSettingOn: how = "ALTUP_BF16_NATIVE=1"; break;
+    case Bf16Why::kMeasured: {
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "vdpbf16ps at %.2fx the f32 FMA rate; %.2fx or more would take it",
+                    bf16_dot_rate_over_fma(), kBf16DotMinRate);
+      how = buf;
+    }
   }
-  std::string s = from > 0 ? "oneDNN's bf16 product from " + std::to_string(from) + " tokens"
-                           : std::string("bf16 rows widened to f32, never rounding the activations");
-  return s + " (" + how + ")";
+  const std::string what = from > 0 ? "oneDNN's bf16 product from " + std::to_string(from) + " tokens"
+                                    : "bf16 rows widened to f32, never rounding the activations";
+  return what + " (" + how + ")";
 }
 
 Status gemm_bf16_dnnl(const float* x, const uint16_t* w, float* y, int64_t m, int64_t n, int64_t k, int threads) {

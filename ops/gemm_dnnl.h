@@ -27,6 +27,8 @@ bool dnnl_has_bf16();
 // (bf16_dot_rate_over_fma, ops/bf16_rate.h) is at least kBf16DotMinRate, else never.
 // ALTUP_BF16_NATIVE=1 / 0 replaces that measurement by yes / no.
 int64_t dnnl_bf16_native_min_tokens();
+// Whether matmul's default sends a bf16 product of m tokens there.
+bool dnnl_bf16_native_at(int64_t m);
 // One line saying which bf16 prefill product is used and why (`altup info --system`).
 std::string dnnl_bf16_plan();
 

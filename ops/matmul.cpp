@@ -178,11 +178,6 @@ Status gemm_half(const Kernels& k, const float* x, int64_t M, const TensorView& 
 }
 
 #if defined(ALTUP_HAVE_ONEDNN)
-bool native_bf16_at(int64_t M) {
-  const int64_t from = dnnl_bf16_native_min_tokens();
-  return from > 0 && M >= from;
-}
-
 Status gemm_bf16_native(const float* x, int64_t M, const TensorView& w, float* y, int threads) {
   return gemm_bf16_dnnl(x, w.row<const uint16_t>(0), y, M, w.rows(), w.cols(), threads);
 }
@@ -286,7 +281,7 @@ Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int thre
   // up with FMAs: the activations rounded to bf16 (as llama.cpp's bf16 products do) and no
   // weight widened at all, from dnnl_bf16_native_min_tokens() (README, "Kernel speed"; the
   // accuracy cost is measured there too).
-  if (w.dtype == DType::BF16 && (path == 6 || (path == 0 && native_bf16_at(M))))
+  if (w.dtype == DType::BF16 && (path == 6 || (path == 0 && dnnl_bf16_native_at(M))))
     return gemm_bf16_native(x, M, w, y, threads);
 #endif
   if (half && (path == 5 || dot_default)) return gemm_half(k, x, M, w, y, threads, true);

@@ -114,8 +114,7 @@ constexpr bool kHaveOneDnn = false;
 // activations to bf16: relative error up to 2^-9 per product (ops/matmul.h path 6).
 inline bool bf16_native_at(int64_t M) {
 #if defined(ALTUP_HAVE_ONEDNN)
-  const int64_t from = ops::dnnl_bf16_native_min_tokens();
-  return from > 0 && M >= from;
+  return ops::dnnl_bf16_native_at(M);
 #else
   (void)M;
   return false;
