@@ -6,31 +6,27 @@
 
 #include <memory>
 
-#include "models/blocks.h"
-#include "models/hparam_reader.h"
+#include "models/decoder.h"
 #include "models/weight_table.h"
 #include "ops/kernels.h"
-#include "runtime/model.h"
-#include "runtime/weights.h"
 
 namespace altup {
 
 struct AltUpHParams {
-  int64_t vocab = 0, d = 0, n_layers = 0, n_heads = 0, n_kv_heads = 0, head_dim = 0, ffn = 0, ctx = 0;
+  TransformerSizes sizes;  // vocab, d, n_layers, heads, head_dim, ctx, eps
   int K = 1;
   bool alternating = true;  // active block l mod K; else always block 0
   bool widened = true;      // embedding [V, K*d]; else [V, d] copied to every block (Recycled-AltUp)
   bool concat_out = false;  // output h = the blocks side by side [K*d]; else their sum [d]
   bool tied = false;        // unembedding = token_embd
   ops::Act act = ops::Act::Silu;
-  float rope_theta = 10000.0f, eps = 1e-5f;
-  int64_t window = 0;                // sliding window; 0 = full causal attention
   bool rope_pairs_adjacent = false;  // llama.cpp's "llama" layout: pairs (2i, 2i+1), not rotate-half
-  std::vector<LayerConfig> layers;   // per layer; in "altup" every layer has the same
+  DecoderSpec spec;                  // per layer; in "altup" and "llama" every layer is alike
 
-  int64_t embed_width() const { return widened ? K * d : d; }
-  int64_t out_width() const { return concat_out ? K * d : d; }
-  int active_block(int64_t layer) const { return alternating ? static_cast<int>(layer % K) : 0; }
+  int64_t embed_width() const { return widened ? K * sizes.d : sizes.d; }
+  int64_t out_width() const { return concat_out ? K * sizes.d : sizes.d; }
+  // The block layer i of the spec runs on (by its index in the file, so a sub-model keeps it).
+  int active_block(int64_t i) const { return alternating ? static_cast<int>(spec[i].weights % K) : 0; }
 
   // Reads "<arch>.*" keys; for "llama" files the AltUp keys are absent and K = 1.
   static Result<AltUpHParams> from_gguf(const GgufFile& f, std::string_view arch);
@@ -52,23 +48,23 @@ struct AltUpWeights {
 // Every tensor the model reads, with its shape and accepted dtypes.
 std::vector<WeightSpec> altup_weight_list(const AltUpHParams& hp);
 
-class AltUpModel : public Model {
+class AltUpModel : public Decoder {
  public:
   static Result<std::unique_ptr<AltUpModel>> load(const GgufFile& f, std::string_view arch);
 
   std::string_view arch() const override { return arch_; }
-  int64_t vocab_size() const override { return hp_.vocab; }
-  int64_t context_length() const override { return hp_.ctx; }
-  uint64_t weight_bytes() const override { return bound_.total_bytes; }
   uint64_t row_lookup_bytes() const override;  // the embedding table, unless it is the output head
-  std::vector<StateSpec> state_specs(int64_t ctx, int64_t max_tokens) const override;
-  ForwardGraph build(Graph& g, int64_t T, int64_t ctx, int64_t max_tokens, bool all_logits) const override;
+  const DecoderSpec& spec() const override { return hp_.spec; }
+  const TransformerSizes& sizes() const override { return hp_.sizes; }
   const AltUpHParams& hparams() const { return hp_; }
 
  private:
+  TensorId prologue(Pass& p) const override;
+  void layer(Pass& p) const override;
+  TensorId epilogue(Pass& p) const override;
+
   std::string arch_;
   AltUpHParams hp_;
-  BoundWeights bound_;  // the views into the file the WeightRefs point at
   AltUpWeights w_;
 };
 

@@ -5,7 +5,7 @@
 namespace altup {
 
 TensorId attention_block(Builder& b, TensorId xn, const AttentionWeights& w, const AttentionShape& s,
-                         const LayerConfig& cfg, TensorId pos, KvCache cache, int64_t queries) {
+                         const LayerSpec& cfg, TensorId pos, KvCache cache, int64_t queries) {
   const int64_t T = b.shape(xn).rows(), d = b.shape(xn).inner(), H = s.n_heads, Hkv = s.n_kv_heads, hd = s.head_dim;
   const ops::RopeParams rope{cfg.rope_base, s.rope_adjacent_pairs};
   // The asking rows (all, or the last `queries`) and their positions.
@@ -15,25 +15,26 @@ TensorId attention_block(Builder& b, TensorId xn, const AttentionWeights& w, con
   const TensorId qh = b.view("q_heads", b.matmul("attn_q", xq, w.wq), {Tq, H, hd});    // [Tq, H, hd]
   if (w.q_norm) b.rms_norm_in_place("attn_q_norm", qh, w.q_norm, s.norm_eps);
   b.rope("rope_q", qh, pos_q, rope);
-  // A KV-shared layer (cfg.kv_source >= 0) computes q only and reads its source's cache.
-  if (cfg.kv_source < 0) {
+  // A KV-shared layer computes q only and reads its source's cache.
+  if (cfg.attention == AttentionKind::own_cache) {
     const TensorId kh = b.view("k_heads", b.matmul("attn_k", xn, w.wk), {T, Hkv, hd});  // [T, Hkv, hd]
     const TensorId vh = b.view("v_heads", b.matmul("attn_v", xn, w.wv), {T, Hkv, hd});  // [T, Hkv, hd]
     if (w.k_norm) b.rms_norm_in_place("attn_k_norm", kh, w.k_norm, s.norm_eps);
     if (s.v_norm) b.rms_norm_in_place("attn_v_norm", vh, WeightRef{}, s.norm_eps);
     b.rope("rope_k", kh, pos, rope);
-    b.kv_store("k_store", kh, pos, cache.k, cfg.kv_ring);
-    b.kv_store("v_store", vh, pos, cache.v, cfg.kv_ring);
+    b.kv_store("k_store", kh, pos, cache.k, cache.ring);
+    b.kv_store("v_store", vh, pos, cache.v, cache.ring);
   }
-  const TensorId att = b.attention("attention", qh, cache.k, cache.v, pos_q, {s.scale, cfg.window, cfg.kv_ring});
+  const TensorId att = b.attention("attention", qh, cache.k, cache.v, pos_q, {s.scale, cfg.window, cache.ring});
   return b.matmul("attn_output", b.view("attn_heads_joined", att, {Tq, H * hd}), w.wo);  // [Tq, d]
 }
 
 TensorId gated_ffn(Builder& b, TensorId xn, WeightRef gate, WeightRef up, WeightRef down, ops::Act act,
-                   const LayerConfig& cfg, WeightRef down_t, WeightRef down_s) {
+                   const LayerSpec& cfg, WeightRef down_t, WeightRef down_s) {
   TensorId g = b.matmul("ffn_gate", xn, gate);  // [T, ffn]
   TensorId u;                                   // [T, ffn]
-  if (cfg.sparsity > 0) {
+  const bool sparse = cfg.ffn_kind == FfnKind::sparse_gated;
+  if (sparse) {
     // Gaussian top-k zeroes about a fraction `sparsity` of g, and act(0) = 0 for every Act,
     // so up's entries there only ever meet a zero: compute just the others.
     g = b.gaussian_topk("ffn_sparsity", g, cfg.sparsity);
@@ -42,7 +43,7 @@ TensorId gated_ffn(Builder& b, TensorId xn, WeightRef gate, WeightRef up, Weight
     u = b.matmul("ffn_up", xn, up);
   }
   const TensorId h = b.glu("ffn_act", g, u, act);  // [T, ffn], zero wherever g is
-  if (cfg.sparsity > 0 && down_t) return b.matmul_sparse("ffn_down", h, down, down_t, 1.0f - cfg.sparsity, down_s);
+  if (sparse && down_t) return b.matmul_sparse("ffn_down", h, down, down_t, 1.0f - cfg.sparsity, down_s);
   return b.matmul("ffn_down", h, down);  // [T, d]
 }
 

@@ -1,21 +1,12 @@
 // Blocks that more than one architecture builds: self-attention with a KV cache and the gated
-// FFN, each configured per layer (LayerConfig), so a model file holds only what is its own.
+// FFN, each configured per layer (LayerSpec, models/spec.h), so a model file holds only what is its own.
 #pragma once
 
 #include "models/builder.h"
+#include "models/spec.h"
 #include "ops/elementwise.h"
 
 namespace altup {
-
-// What may differ from one layer to the next (Gemma 3n varies all of these).
-struct LayerConfig {
-  int64_t window = 0;          // sliding window; 0: full causal attention
-  float rope_base = 10000.0f;  // RoPE theta
-  int kv_source = -1;          // -1: the layer keeps its own K / V; else the layer whose cache it reads
-  int64_t ffn = 0;             // FFN width
-  float sparsity = 0.0f;       // Gaussian top-k on the FFN gate (fraction zeroed); 0: off
-  bool kv_ring = false;        // the K / V cache is a ring (ops/attention.h), set per context by the model
-};
 
 struct AttentionWeights {
   WeightRef wq, wk, wv, wo;  // [H·hd, d], [Hkv·hd, d], [Hkv·hd, d], [d, H·hd]
@@ -31,28 +22,31 @@ struct AttentionShape {
 };
 
 // The layer's KV cache (state tensors [Hkv, ctx, hd]) and the token positions [T].
+// ring: the cache holds fewer positions than the context, position p in slot p mod slots
+// (ops/attention.h), as the decoder skeleton lays out a sliding-window layer's.
 struct KvCache {
   TensorId k = kNoTensor, v = kNoTensor;
+  bool ring = false;
 };
 
 // softmax(scale · RoPE(q) RoPE(k)ᵀ + causal/window mask) v, projected back to d:
 //   q = xn Wqᵀ, k = xn Wkᵀ, v = xn Wvᵀ (k, v stored in the cache at their positions),
 //   each optionally RMS-normed per head first (w.q_norm, w.k_norm, s.v_norm),
 //   out = attention(q, cache) Woᵀ.                                      xn [T, d] -> [T, d]
-// With cfg.kv_source >= 0 the layer shares an earlier layer's K / V: it computes q only and
+// With cfg.attention == shared_cache the layer shares an earlier layer's K / V: it computes q only and
 // attends over `cache`, which the caller passes as that source layer's (wk / wv unused).
 // queries > 0: only the last `queries` rows of xn ask (q, attention and the output projection
 // for them alone, [queries, d] out), while k and v are still stored for every row: what a
 // prefill needs from its last cache-writing layer when only the last logits are wanted.
 TensorId attention_block(Builder& b, TensorId xn, const AttentionWeights& w, const AttentionShape& s,
-                         const LayerConfig& cfg, TensorId pos, KvCache cache, int64_t queries = 0);
+                         const LayerSpec& cfg, TensorId pos, KvCache cache, int64_t queries = 0);
 
-// down(act(gate(xn)) ⊙ up(xn)), with Gaussian top-k on the gate when cfg.sparsity > 0: then
+// down(act(gate(xn)) ⊙ up(xn)), with Gaussian top-k on the gate on a sparse_gated layer: then
 // up is computed only where the gate kept a value, and with down_t (down transposed, [F, d];
 // int8 with its scales down_s for a quantized down)
 // the down projection reads only the weight rows of the non-zero inputs.
 //                                                                       xn [T, d] -> [T, d]
 TensorId gated_ffn(Builder& b, TensorId xn, WeightRef gate, WeightRef up, WeightRef down, ops::Act act,
-                   const LayerConfig& cfg, WeightRef down_t = {}, WeightRef down_s = {});
+                   const LayerSpec& cfg, WeightRef down_t = {}, WeightRef down_s = {});
 
 }  // namespace altup

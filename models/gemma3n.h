@@ -9,11 +9,8 @@
 #include <deque>
 #include <memory>
 
-#include "models/blocks.h"
-#include "models/hparam_reader.h"
+#include "models/decoder.h"
 #include "models/weight_table.h"
-#include "runtime/model.h"
-#include "runtime/weights.h"
 
 namespace altup {
 
@@ -28,7 +25,7 @@ struct Gemma3nHParams {
   float coef_clip = 120.0f;   // |correct coefficients| <= this (transformers clamps them)
   int64_t n_shared_kv = 0;    // the last n layers reuse an earlier layer's K / V
   std::vector<bool> sliding;  // per layer
-  std::vector<LayerConfig> layers;
+  DecoderSpec spec;
 
   static Result<Gemma3nHParams> from_gguf(const GgufFile& f);
 };
@@ -56,26 +53,24 @@ struct Gemma3nWeights {
 
 std::vector<WeightSpec> gemma3n_weight_list(const Gemma3nHParams& hp);
 
-class Gemma3nModel : public Model {
+class Gemma3nModel : public Decoder {
  public:
   static Result<std::unique_ptr<Gemma3nModel>> load(const GgufFile& f);
 
   std::string_view arch() const override { return "gemma3n"; }
-  int64_t vocab_size() const override { return hp_.sizes.vocab; }
-  int64_t context_length() const override { return hp_.sizes.ctx; }
-  uint64_t weight_bytes() const override { return bound_.total_bytes; }
   uint64_t row_lookup_bytes() const override;
   int64_t rewritten_extra_bytes() const override { return transposed_extra_; }  // the per-layer embedding table
-  std::vector<StateSpec> state_specs(int64_t ctx, int64_t max_tokens) const override;
-  ForwardGraph build(Graph& g, int64_t T, int64_t ctx, int64_t max_tokens, bool all_logits) const override;
+  const DecoderSpec& spec() const override { return hp_.spec; }
+  const TransformerSizes& sizes() const override { return hp_.sizes; }
   const Gemma3nHParams& hparams() const { return hp_; }
 
  private:
-  int64_t cache_slots(int64_t l, int64_t ctx, int64_t max_tokens) const;  // layer l's K / V rows
-  Status transpose_sparse_downs();                                        // fills down_t
+  TensorId prologue(Pass& p) const override;
+  void layer(Pass& p) const override;
+  TensorId epilogue(Pass& p) const override;
+  Status transpose_sparse_downs();  // fills down_t
 
   Gemma3nHParams hp_;
-  BoundWeights bound_;                    // views into the file, plus the stream slices and clipped coefficients
   std::deque<std::vector<float>> owned_;  // the clipped correct coefficients (f32)
   // The transposed down weights in float-aligned storage (f32 / f16 / bf16 elements, or int8
   // values then f32 scales), left uninitialised until the transposition writes every element.

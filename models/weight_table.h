@@ -36,6 +36,26 @@ void bind_rows(const BoundWeights& bound, const std::vector<WeightRow<W>>& rows,
   }
 }
 
+// A whole model's table: the rows outside the layers, and each layer's (in the spec's order;
+// each names its tensors by the layer's index in the file). W holds std::vector<L> layers.
+template <class W, class L>
+struct WeightTable {
+  std::vector<WeightRow<W>> global;
+  std::vector<std::vector<WeightRow<L>>> layers;
+
+  std::vector<WeightSpec> specs() const {
+    std::vector<WeightSpec> s;
+    append_specs(global, &s);
+    for (const auto& rows : layers) append_specs(rows, &s);
+    return s;
+  }
+  void bind(const BoundWeights& bound, W* into) const {
+    bind_rows(bound, global, into);
+    into->layers.resize(layers.size());
+    for (size_t i = 0; i < layers.size(); ++i) bind_rows(bound, layers[i], &into->layers[i]);
+  }
+};
+
 // "blk.<l>.<name>", llama.cpp's per-layer tensor names.
 inline std::string blk(int64_t l, const char* name) { return "blk." + std::to_string(l) + "." + name; }
 

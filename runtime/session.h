@@ -17,7 +17,7 @@
 
 #include "runtime/executor.h"
 #include "runtime/gguf.h"
-#include "runtime/model.h"
+#include "models/model.h"
 #include "runtime/tokenizer.h"
 #include "runtime/zero_pages.h"
 

@@ -73,7 +73,8 @@ TEST_CASE("attention block: own cache, and a KV-shared layer attending over its 
   fill(x0.data(), T * d, rng);
   fill(x1.data(), T * d, rng);
   const AttentionShape shape{H, Hkv, hd, 1.0f / std::sqrt(float(hd)), false, false, 1e-6f};
-  LayerConfig own, shared;
+  LayerSpec own, shared;
+  shared.attention = AttentionKind::shared_cache;
   shared.kv_source = 0;
 
   Graph g;
@@ -133,8 +134,9 @@ TEST_CASE("gated FFN block, with and without Gaussian top-k on the gate") {
   fill(x.data(), T * d, rng);
   for (float sparsity : {0.0f, 0.95f}) {
     CAPTURE(sparsity);
-    LayerConfig cfg;
+    LayerSpec cfg;
     cfg.sparsity = sparsity;
+    cfg.ffn_kind = sparsity > 0 ? FfnKind::sparse_gated : FfnKind::gated;
     Graph g;
     Builder b(g);
     const TensorId in = g.add_weight("x", TensorView::contiguous(DType::F32, {T, d}, x.data()));

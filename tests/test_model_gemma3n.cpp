@@ -65,15 +65,15 @@ TEST_CASE("gemma3n: the file's numbers are read as transformers' config states t
   CHECK(hp->laurel_rank == 8);
   CHECK(hp->ple_rows == hp->sizes.vocab);  // padded by the converter with row 0
   // layer_types [S, S, F, S, S, F] with the last two sharing: 4 (sliding) reads 3, 5 (full) reads 2.
-  REQUIRE(hp->layers.size() == 6);
-  CHECK(hp->layers[4].kv_source == 3);
-  CHECK(hp->layers[5].kv_source == 2);
-  CHECK(hp->layers[0].window == 16);
-  CHECK(hp->layers[2].window == 0);
-  CHECK(hp->layers[3].ffn == 128);
-  CHECK(hp->layers[0].sparsity == doctest::Approx(0.95).epsilon(1e-6));
-  CHECK(hp->layers[1].sparsity == doctest::Approx(0.9).epsilon(1e-6));
-  CHECK(hp->layers[2].sparsity == 0.0f);
+  REQUIRE(hp->spec.layers.size() == 6);
+  CHECK(hp->spec.layers[4].kv_source == 3);
+  CHECK(hp->spec.layers[5].kv_source == 2);
+  CHECK(hp->spec.layers[0].window == 16);
+  CHECK(hp->spec.layers[2].window == 0);
+  CHECK(hp->spec.layers[3].ffn == 128);
+  CHECK(hp->spec.layers[0].sparsity == doctest::Approx(0.95).epsilon(1e-6));
+  CHECK(hp->spec.layers[1].sparsity == doctest::Approx(0.9).epsilon(1e-6));
+  CHECK(hp->spec.layers[2].sparsity == 0.0f);
 }
 
 TEST_CASE("gemma3n: shared-KV layers allocate no cache") {
@@ -84,7 +84,7 @@ TEST_CASE("gemma3n: shared-KV layers allocate no cache") {
     auto m = Gemma3nModel::load(**f);
     REQUIRE(m.ok());
     int64_t shared = 0;
-    for (const LayerConfig& c : (*m)->hparams().layers) shared += c.kv_source >= 0;
+    for (const LayerSpec& c : (*m)->hparams().spec.layers) shared += c.attention == AttentionKind::shared_cache;
     CAPTURE(g.name);
     CHECK(shared >= 2);
     CHECK(static_cast<int64_t>((*m)->state_specs(64, 64).size()) == 2 * ((*m)->hparams().sizes.n_layers - shared));
@@ -120,7 +120,7 @@ TEST_CASE("gemma3n: a prefill that wants the last logits only runs the layers pa
     REQUIRE(f.ok());
     auto m = Gemma3nModel::load(**f);
     REQUIRE(m.ok());
-    const auto& layers = (*m)->hparams().layers;
+    const auto& layers = (*m)->hparams().spec.layers;
     int last_writer = 0;
     for (size_t l = 0; l < layers.size(); ++l)
       if (layers[l].kv_source < 0) last_writer = static_cast<int>(l);
@@ -195,10 +195,10 @@ TEST_CASE("gemma3n: a Q8_0 down weight on a sparse layer is read transposed, exa
     test::EditableGguf q8 = test::EditableGguf::from(**f), f32 = q8;
     int sparse_layers = 0;
     int64_t rewritten = 0;
-    for (size_t l = 0; l < (*m)->hparams().layers.size(); ++l) {
+    for (size_t l = 0; l < (*m)->hparams().spec.layers.size(); ++l) {
       // Layers that keep ~5% (sparsity 0.95), well below the int8 form's prefill threshold
       // (12%), so both copies take the sparse path; the others keep their F32 down in both.
-      if (!((*m)->hparams().layers[l].sparsity >= 0.95f - 1e-6f)) continue;
+      if (!((*m)->hparams().spec.layers[l].sparsity >= 0.95f - 1e-6f)) continue;
       ++sparse_layers;
       const std::string name = "blk." + std::to_string(l) + ".ffn_down.weight";
       test::EditableGguf::Tensor* tq = q8.tensor(name);

@@ -1,0 +1,126 @@
+#include "models/decoder.h"
+
+#include <algorithm>
+
+namespace altup {
+
+int64_t DecoderSpec::last_cache_writer() const {
+  int64_t last = 0;
+  for (int64_t i = 0; i < size(); ++i)
+    if (cache_owner(i) == i) last = i;
+  return last;
+}
+
+Status DecoderSpec::check() const {
+  if (layers.empty()) return make_error("the model has no layers");
+  std::vector<bool> used(static_cast<size_t>(std::max<int64_t>(file_layers, 0)), false);
+  for (int64_t i = 0; i < size(); ++i) {
+    const LayerSpec& s = (*this)[i];
+    const std::string at = "layer " + std::to_string(i);
+    if (s.weights < 0 || s.weights >= file_layers)
+      return make_error(at + " reads blk." + std::to_string(s.weights) + ".* but the file holds layers 0.." +
+                        std::to_string(file_layers - 1));
+    if (used[static_cast<size_t>(s.weights)])
+      return make_error(at + " reads blk." + std::to_string(s.weights) + ".*, which an earlier layer reads too");
+    used[static_cast<size_t>(s.weights)] = true;
+    if (s.window < 0) return make_error(at + " has a negative window");
+    if (!(s.rope_base > 0)) return make_error(at + " has a RoPE base that is not positive");
+    if (s.ffn < 1) return make_error(at + " has an FFN width below 1");
+    if ((s.ffn_kind == FfnKind::sparse_gated) != (s.sparsity > 0) || !(s.sparsity < 1))
+      return make_error(at + ": a sparse FFN needs a sparsity in (0, 1), a dense one none");
+    if (s.attention == AttentionKind::shared_cache) {
+      if (s.kv_source < 0 || s.kv_source >= i)
+        return make_error(at + " shares the K / V of layer " + std::to_string(s.kv_source) +
+                          ", which is not an earlier layer");
+      const LayerSpec& src = (*this)[s.kv_source];
+      if (src.attention != AttentionKind::own_cache)
+        return make_error(at + " shares the K / V of layer " + std::to_string(s.kv_source) + ", which has no cache");
+      if (src.window != s.window)
+        return make_error(at + " (window " + std::to_string(s.window) + ") shares the K / V of layer " +
+                          std::to_string(s.kv_source) + " (window " + std::to_string(src.window) + ")");
+    } else if (s.kv_source != -1) {
+      return make_error(at + " has its own cache but names a K / V source");
+    }
+  }
+  return {};
+}
+
+TensorId Pass::keep_last_row(TensorId state) {
+  const TensorId last = b.slice_axis1("ring_last_token", state, Tr - 1, 1);  // [K, 1, d]
+  Tr = 1;
+  pos_r = b.view("pos_last", pos, {1}, T - 1);
+  return last;
+}
+
+int64_t Decoder::cache_slots(int64_t i, int64_t ctx, int64_t max_tokens) const {
+  const int64_t w = spec()[spec().cache_owner(i)].window;
+  return w > 0 ? std::min(ctx, w + max_tokens) : ctx;
+}
+
+// A cache per layer that owns one, [Hkv, slots, hd] for K and for V. A ring (fewer slots than
+// the context) can take back slots - window positions with their keys intact.
+std::vector<StateSpec> Decoder::state_specs(int64_t ctx, int64_t max_tokens) const {
+  std::vector<StateSpec> s;
+  const TransformerSizes& z = sizes();
+  for (int64_t i = 0; i < spec().size(); ++i) {
+    if (spec().cache_owner(i) != i) continue;
+    const int64_t slots = cache_slots(i, ctx, max_tokens);
+    const int64_t rollback = slots < ctx ? slots - spec()[i].window : -1;
+    s.push_back({"kcache-" + std::to_string(i), {z.n_kv_heads, slots, z.head_dim}, rollback});
+    s.push_back({"vcache-" + std::to_string(i), {z.n_kv_heads, slots, z.head_dim}, rollback});
+  }
+  return s;
+}
+
+ForwardGraph Decoder::build(Graph& g, int64_t T, int64_t ctx, int64_t max_tokens, bool all_logits) const {
+  const DecoderSpec& layers = spec();
+  Builder b(g);
+  ForwardGraph io;
+  io.ids = b.input("ids", DType::I32, {T});
+  io.pos = b.input("pos", DType::I32, {T});
+  // The caches, looked up by layer: a shared layer gets its source's.
+  std::vector<KvCache> caches(static_cast<size_t>(layers.size()));
+  for (const StateSpec& s : state_specs(ctx, max_tokens)) io.states.push_back(b.state(s.name, s.shape));
+  for (int64_t i = 0, next = 0; i < layers.size(); ++i)
+    if (layers.cache_owner(i) == i) {
+      caches[static_cast<size_t>(i)] = {io.states[static_cast<size_t>(next)], io.states[static_cast<size_t>(next + 1)],
+                                        cache_slots(i, ctx, max_tokens) < ctx};
+      next += 2;
+    }
+
+  Pass p{b};
+  p.T = p.Tr = T;
+  p.ids = io.ids;
+  p.pos = p.pos_r = io.pos;
+  p.all_logits = all_logits;
+  p.x = prologue(p);
+  const int64_t cut_at = !all_logits && T > 1 ? layers.last_cache_writer() : -1;
+  for (int64_t i = 0; i < layers.size(); ++i) {
+    b.layer(static_cast<int>(i));
+    p.index = i;
+    p.spec = &layers[i];
+    p.cache = caches[static_cast<size_t>(layers.cache_owner(i))];
+    p.cut = i == cut_at;
+    layer(p);
+  }
+  b.layer(-1);
+  io.logits = epilogue(p);
+  b.output(io.logits);
+  return io;
+}
+
+Status Decoder::bind(const GgufFile& f, std::string_view arch, const std::vector<WeightSpec>& list) {
+  if (const int64_t held = layers_in_file(f); held != spec().file_layers)
+    return make_error(std::string(arch) + ".block_count = " + std::to_string(spec().file_layers) +
+                      " but the file holds tensors for " + std::to_string(held) + " layers (blk.N.* tensors)");
+  auto w = bind_weights(f, list);
+  if (!w) return w.error();
+  if (!w->unused.empty())
+    return make_error("tensor " + w->unused.front() + " is not part of the " + std::string(arch) + " architecture" +
+                      (w->unused.size() > 1 ? " (and " + std::to_string(w->unused.size() - 1) + " more)" : "") +
+                      "; refusing a file that may need math this runtime does not do");
+  bound_ = std::move(*w);
+  return {};
+}
+
+}  // namespace altup

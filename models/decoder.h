@@ -1,0 +1,76 @@
+// The decoder skeleton every architecture runs on. It does what each one would otherwise
+// repeat: binding the weights a spec names (the file's layer count checked, every tensor
+// bound, unused ones refused), the KV cache layout (a cache per own-cache layer, a ring for
+// a window shorter than the context), caches looked up by layer, the loop over the spec's
+// layers, and the last-token cut. An architecture supplies only its math, as three hooks:
+//   prologue  token ids -> the state the layers update (Pass::x);
+//   layer     one layer of the spec on Pass::x;
+//   epilogue  Pass::x -> logits for the rows asked for.
+// models/altup.cpp and models/gemma3n.cpp are the two that use it.
+#pragma once
+
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "models/blocks.h"
+#include "models/hparam_reader.h"
+#include "models/model.h"
+#include "models/spec.h"
+#include "runtime/weights.h"
+
+namespace altup {
+
+// One forward graph under construction: what the skeleton tracks and the hooks read.
+struct Pass {
+  explicit Pass(Builder& builder) : b(builder) {}
+  Builder& b;
+  int64_t T = 0;               // tokens in this call
+  int64_t Tr = 0;              // rows the layers' state holds: T, or 1 after the cut
+  TensorId ids = kNoTensor;    // [T] I32
+  TensorId pos = kNoTensor;    // [T] I32
+  TensorId pos_r = kNoTensor;  // [Tr] positions of those rows
+  bool all_logits = false;
+  TensorId x = kNoTensor;     // the state the layers update (an AltUp ring [K, Tr, d])
+  TensorId side = kNoTensor;  // a prologue product every layer reads (Gemma 3n's per-layer inputs)
+
+  // Set before each layer's hook:
+  int64_t index = 0;                // the layer's place in the spec
+  const LayerSpec* spec = nullptr;  // its spec
+  KvCache cache;                    // the cache its attention reads (its own or its source's)
+  bool cut = false;                 // see queries()
+  // When only the last token's logits are wanted, the last layer that stores K / V stores
+  // them for every row but computes the rest for the last row alone (no later layer reads
+  // the other rows): attention_block's `queries`.
+  int64_t queries() const { return cut ? 1 : 0; }
+  // At the cut: keep the last row of a [K, Tr, d] state; from here on Tr = 1.
+  TensorId keep_last_row(TensorId state);
+};
+
+class Decoder : public Model {
+ public:
+  int64_t vocab_size() const override { return sizes().vocab; }
+  int64_t context_length() const override { return sizes().ctx; }
+  uint64_t weight_bytes() const override { return bound_.total_bytes; }
+  std::vector<StateSpec> state_specs(int64_t ctx, int64_t max_tokens) const override;
+  ForwardGraph build(Graph& g, int64_t T, int64_t ctx, int64_t max_tokens, bool all_logits) const final;
+
+  virtual const DecoderSpec& spec() const = 0;
+  virtual const TransformerSizes& sizes() const = 0;
+  // K / V rows layer i's cache keeps for a context of ctx fed max_tokens at a time: ctx, or
+  // window + max_tokens for a sliding layer when that is fewer (a ring).
+  int64_t cache_slots(int64_t i, int64_t ctx, int64_t max_tokens) const;
+
+ protected:
+  virtual TensorId prologue(Pass& p) const = 0;
+  virtual void layer(Pass& p) const = 0;
+  virtual TensorId epilogue(Pass& p) const = 0;  // logits [rows, V]: every row, or the last
+
+  // Checks the file against the spec (its blk.N.* layers) and binds `list` into bound_,
+  // refusing tensors the list does not name.
+  Status bind(const GgufFile& f, std::string_view arch, const std::vector<WeightSpec>& list);
+
+  BoundWeights bound_;  // the views into the file the models' WeightRefs point at
+};
+
+}  // namespace altup

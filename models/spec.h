@@ -1,0 +1,57 @@
+// The per-layer spec: what one layer of a decoder is, as data. An architecture fills it once
+// when it reads the hyper-parameters (checked there, DecoderSpec::check), and everything else
+// reads it: the weight rows bound (by each layer's index in the file), the KV cache layout
+// (which layers own a cache, which are rings), the graph the decoder skeleton builds
+// (models/decoder.h) and `altup info`. A layer list need not be 0..L-1: a sub-model is a
+// list of kept layers with their own widths.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runtime/error.h"
+
+namespace altup {
+
+enum class AttentionKind {
+  own_cache,     // computes K / V and stores them in its own cache
+  shared_cache,  // computes q only and reads the cache of layer kv_source (Gemma 3n's last layers)
+};
+
+enum class FfnKind {
+  gated,         // down(act(gate x) ⊙ up x)
+  sparse_gated,  // the same with Gaussian top-k on the gate (sparsity > 0)
+};
+
+struct LayerSpec {
+  int64_t weights = 0;  // the layer's tensors in the file: blk.<weights>.*
+  int stack = 0;        // the stack or section the layer belongs to (profiles group by it)
+  AttentionKind attention = AttentionKind::own_cache;
+  int kv_source = -1;          // shared_cache: the index (in the spec) of the layer whose cache it reads
+  int64_t window = 0;          // sliding window; 0: full causal attention
+  float rope_base = 10000.0f;  // RoPE theta
+  FfnKind ffn_kind = FfnKind::gated;
+  int64_t ffn = 0;        // FFN width
+  float sparsity = 0.0f;  // sparse_gated: the fraction of the gate Gaussian top-k zeroes
+};
+
+struct DecoderSpec {
+  std::vector<LayerSpec> layers;  // in the order they run
+  int64_t file_layers = 0;        // blk.N.* layers the file holds (every weights index is below it)
+
+  int64_t size() const { return static_cast<int64_t>(layers.size()); }
+  const LayerSpec& operator[](int64_t i) const { return layers[static_cast<size_t>(i)]; }
+  // The layer whose cache layer i's attention reads: itself, or its kv_source.
+  int64_t cache_owner(int64_t i) const {
+    const LayerSpec& s = (*this)[i];
+    return s.attention == AttentionKind::shared_cache ? s.kv_source : i;
+  }
+  // The last layer that stores K / V: no later layer needs rows of other tokens than its own.
+  int64_t last_cache_writer() const;
+  // Every field in range and consistent with the others (a shared layer reads an earlier
+  // own-cache layer of the same window, weights indices distinct and in the file, ...).
+  Status check() const;
+};
+
+}  // namespace altup
