@@ -14,9 +14,10 @@
 #include <vector>
 
 #include "api/system_info.h"
-#include "runtime/profiler.h"
-#include "runtime/sampler.h"
-#include "runtime/session.h"
+#include "engine/generate.h"
+#include "engine/profiler.h"
+#include "engine/sampler.h"
+#include "engine/session.h"
 
 struct altup_model {
   std::shared_ptr<const altup::LoadedModel> loaded;
@@ -237,18 +238,15 @@ altup_status altup_session_create(altup_model* model, const altup_session_option
     bad = "context must be 0 (the model's) to 16777216";
   else if (o.threads < 0 || o.threads > 1024)
     bad = "threads must be 0 (all cores) to 1024";
-  else if (!(o.temperature >= 0 && o.temperature <= 100))
-    bad = "temperature must be in [0, 100]";
-  else if (o.top_k < 0)
-    bad = "top_k must be >= 0";
-  else if (!(o.top_p > 0 && o.top_p <= 1))
-    bad = "top_p must be in (0, 1]";
-  else if (!(o.min_p >= 0 && o.min_p <= 1))
-    bad = "min_p must be in [0, 1]";
-  else if (!(o.repeat_penalty >= 0.01f && o.repeat_penalty <= 100))
-    bad = "repeat_penalty must be in [0.01, 100]";
-  else if (o.repeat_last_n < 0)
-    bad = "repeat_last_n must be >= 0";
+  altup::SamplerParams sp;
+  sp.temperature = o.temperature;
+  sp.top_k = o.top_k;
+  sp.top_p = o.top_p;
+  sp.min_p = o.min_p;
+  sp.repeat_penalty = o.repeat_penalty;
+  sp.repeat_last_n = o.repeat_last_n;
+  sp.seed = o.seed;
+  if (altup::Status st = altup::check(sp); bad.empty() && !st.ok()) bad = st.error().message;
   if (!bad.empty()) return fail(ALTUP_ERR_INVALID_ARGUMENT, "altup_session_create: " + bad);
   return guarded(nullptr, [&] {
     altup::SessionOptions so;
@@ -258,14 +256,6 @@ altup_status altup_session_create(altup_model* model, const altup_session_option
     if (!s) return fail(classify(s.error()), s.error().message);
     auto h = std::make_unique<altup_session>();
     h->session = std::move(*s);
-    altup::SamplerParams sp;
-    sp.temperature = o.temperature;
-    sp.top_k = o.top_k;
-    sp.top_p = o.top_p;
-    sp.min_p = o.min_p;
-    sp.repeat_penalty = o.repeat_penalty;
-    sp.repeat_last_n = o.repeat_last_n;
-    sp.seed = o.seed;
     h->sampler = std::make_unique<altup::Sampler>(sp, static_cast<int32_t>(h->session->model().vocab_size()));
     if (o.profile) {
       h->profiler = std::make_unique<altup::Profiler>();
@@ -333,23 +323,24 @@ altup_status altup_generate(altup_session* session, const char* prompt, int32_t 
     // The stream sees the sequence so far, so the first new piece is spaced as in the text.
     altup::Tokenizer::Stream stream(tok);
     for (int32_t id : session->history) (void)stream.push(id);
+    altup::GenerateOptions gen;
+    gen.max_tokens = max_tokens;
+    gen.stop_ids = {tok.eos()};
+    gen.feed_last = true;  // the session's logits stay those of the next token: a later call goes on
+    auto g = altup::generate(
+        s, *session->sampler, session->logits.data(), session->history, gen, stream,
+        [&](int32_t id, const std::string& text) { return !callback || callback(id, text.c_str(), user_data) == 0; });
+    // The history holds what was fed (a stop token, or the token a full context left unfed, is not).
+    session->history.resize(static_cast<size_t>(s.n_past()));
+    if (!g) return fail(classify(g.error()), g.error().message, session);
+    session->logits.assign(g->logits, g->logits + s.model().vocab_size());
     altup_stop_reason why = ALTUP_STOP_LENGTH;
-    for (int32_t n = 0; n < max_tokens; ++n) {
-      const int32_t next = session->sampler->sample(session->logits.data(), session->history);
-      if (next == tok.eos()) {
-        why = ALTUP_STOP_END_OF_TEXT;
-        break;
-      }
-      if (s.n_past() >= s.ctx()) {
-        why = ALTUP_STOP_CONTEXT_FULL;
-        break;
-      }
-      if (altup_status st = eval_tokens(session, &next, 1); st != ALTUP_OK) return st;
-      const std::string text = stream.push(next);
-      if (callback && callback(next, text.c_str(), user_data) != 0) {
-        why = ALTUP_STOP_CALLBACK;
-        break;
-      }
+    switch (g->stop) {
+      case altup::StopReason::length: why = ALTUP_STOP_LENGTH; break;
+      case altup::StopReason::end_of_sequence:
+      case altup::StopReason::end_of_turn: why = ALTUP_STOP_END_OF_TEXT; break;
+      case altup::StopReason::context_full: why = ALTUP_STOP_CONTEXT_FULL; break;
+      case altup::StopReason::caller: why = ALTUP_STOP_CALLBACK; break;
     }
     // Bytes of a character left unfinished at the end come out as U+FFFD, as `altup run` prints them.
     if (const std::string tail = stream.finish(); callback && !tail.empty()) callback(-1, tail.c_str(), user_data);

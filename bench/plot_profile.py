@@ -39,9 +39,7 @@ def main() -> int:
         rs = [r for r in rows if r["phase"] == phase]
         by_layer = defaultdict(lambda: defaultdict(float))
         for r in rs:
-            cat = ("predict" if r["node"].startswith("altup_predict") else
-                   "correct" if r["node"].startswith("altup_correct") else r["category"])
-            by_layer[r["layer"]][cat] += r["total_ms"]
+            by_layer[r["layer"]][r["category"]] += r["total_ms"]
         layers = sorted(by_layer)
         cats = ["attention", "ffn", "predict", "correct", "router", "streams", "ple", "laurel", "altup", "embedding",
                 "output", "other"]

@@ -13,9 +13,9 @@
 #include "cli/generate.h"
 #include "cli/options.h"
 #include "cli/util.h"
-#include "runtime/chat.h"
-#include "runtime/sampler.h"
-#include "runtime/session.h"
+#include "engine/chat.h"
+#include "engine/sampler.h"
+#include "engine/session.h"
 
 namespace altup::cli {
 
@@ -116,8 +116,13 @@ int cmd_chat(int argc, char** argv) {
     const double prefill_s = std::chrono::duration<double>(clock::now() - t0).count();
     history.insert(history.end(), ids.begin(), ids.end());
     Tokenizer::Stream stream(tok);
-    const Reply r = generate(s, sampler, *logits, history, n_predict, stops, stream, "chat");
-    if (!r.ok) return 1;
+    GenerateOptions gen;
+    gen.max_tokens = n_predict;
+    gen.stop_ids = stops;
+    gen.feed_last = false;  // a reply cut short: its last token goes in with the next turn
+    const Printed printed = print_reply(s, sampler, *logits, history, gen, stream, "chat");
+    if (!printed.ok) return 1;
+    const Generation& r = printed.g;
     pending = r.unfed;
     std::fputs((stream.finish() + "\n").c_str(), stdout);
     if (!stdout_ok("chat")) return 1;
@@ -127,11 +132,11 @@ int cmd_chat(int argc, char** argv) {
       std::fprintf(stderr,
                    "[turn %d: prefill %zu new tokens, %.1f tok/s | reply %lld tokens, %.1f tok/s | context %lld of "
                    "%lld | stop: %s]\n",
-                   turn, ids.size(), static_cast<double>(ids.size()) / prefill_s, r.tokens,
+                   turn, ids.size(), static_cast<double>(ids.size()) / prefill_s, static_cast<long long>(r.tokens),
                    decoded > 0 ? decoded / r.decode_s : 0.0, static_cast<long long>(s.n_past()),
-                   static_cast<long long>(s.ctx()), r.stop);
+                   static_cast<long long>(s.ctx()), stop_reason_name(r.stop));
     }
-    if (std::string(r.stop) == "context full") {
+    if (r.stop == StopReason::context_full) {
       std::fprintf(stderr, "altup chat: the context is full; \"/reset\" starts a new conversation\n");
       status = 1;
     }

@@ -1,25 +1,46 @@
 #include "cli/generate.h"
 
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <random>
+#include <string>
 
 #include "cli/util.h"
 
 namespace altup::cli {
 
+namespace {
+// "(default 0.8)" from the engine's defaults, so the help cannot drift from them.
+std::string with_default(const char* text, double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return std::string(text) + " (default " + buf + ")";
+}
+Option real_option(const char* name, double* target, const SamplingRange& r, const char* value, const char* help) {
+  return real(nullptr, name, target, r.lo, r.hi, value, help, r.open_lo);
+}
+Option int_option(const char* name, long long* target, const SamplingRange& r, const char* value, const char* help) {
+  return integer(nullptr, name, target, static_cast<long long>(r.lo), static_cast<long long>(r.hi), value, help);
+}
+}  // namespace
+
 void SamplingOptions::add_to(std::vector<Option>& o) {
-  o.push_back(real(nullptr, "--temp", &temp, 0, 100, "T", "temperature; 0 = greedy (default 0.8)"));
-  o.push_back(
-      integer(nullptr, "--top-k", &top_k, 0, 1 << 30, "K", "keep the K most likely tokens; 0 = off (default 40)"));
-  o.push_back(real(nullptr, "--top-p", &top_p, 0, 1, "P",
-                   "keep the most likely tokens up to probability P;\n1 = off (default 0.95)", /*open_min=*/true));
-  o.push_back(real(nullptr, "--min-p", &min_p, 0, 1, "P",
-                   "drop tokens below P x the most likely one; 0 = off\n(default 0.05)"));
-  o.push_back(real(nullptr, "--repeat-penalty", &repeat_penalty, 0.01, 100, "R",
-                   "penalty for the last --repeat-last-n tokens; 1 = off\n(default 1.1)"));
-  o.push_back(integer(nullptr, "--repeat-last-n", &repeat_last_n, 0, 1 << 30, "N", "(default 64)"));
+  namespace r = sampling_range;
+  // The help lines live as long as the options (static: one set per process is enough).
+  static const std::string temp_help = with_default("temperature; 0 = greedy", defaults.temperature);
+  static const std::string top_k_help = with_default("keep the K most likely tokens; 0 = off", defaults.top_k);
+  static const std::string top_p_help =
+      with_default("keep the most likely tokens up to probability P;\n1 = off", defaults.top_p);
+  static const std::string min_p_help =
+      with_default("drop tokens below P x the most likely one; 0 = off\n", defaults.min_p);
+  static const std::string penalty_help =
+      with_default("penalty for the last --repeat-last-n tokens; 1 = off\n", defaults.repeat_penalty);
+  static const std::string last_n_help = with_default("", defaults.repeat_last_n).substr(1);
+  o.push_back(real_option("--temp", &temp, r::temperature, "T", temp_help.c_str()));
+  o.push_back(int_option("--top-k", &top_k, r::top_k, "K", top_k_help.c_str()));
+  o.push_back(real_option("--top-p", &top_p, r::top_p, "P", top_p_help.c_str()));
+  o.push_back(real_option("--min-p", &min_p, r::min_p, "P", min_p_help.c_str()));
+  o.push_back(real_option("--repeat-penalty", &repeat_penalty, r::repeat_penalty, "R", penalty_help.c_str()));
+  o.push_back(int_option("--repeat-last-n", &repeat_last_n, r::repeat_last_n, "N", last_n_help.c_str()));
   o.push_back(integer(nullptr, "--seed", &seed, 0, 1ll << 62, "S", "random seed (default: a random one)"));
   o.back().given = &seed_given;
 }
@@ -36,40 +57,21 @@ SamplerParams SamplingOptions::params() const {
   return sp;
 }
 
-Reply generate(Session& s, Sampler& sampler, const float* logits, std::vector<int32_t>& history, long long max_tokens,
-               const std::vector<int32_t>& stop_ids, Tokenizer::Stream& stream, const char* command) {
-  using clock = std::chrono::steady_clock;
-  Reply r;
-  const auto t0 = clock::now();
-  while (r.tokens < max_tokens) {
-    const int32_t next = sampler.sample(logits, history);
-    history.push_back(next);
-    ++r.tokens;
-    if (std::find(stop_ids.begin(), stop_ids.end(), next) != stop_ids.end()) {
-      r.stop = next == s.tokenizer().eos() ? "end of sequence" : "end of turn";
-      r.stopped_at_token = true;
-      break;
-    }
-    std::fputs(stream.push(next).c_str(), stdout);
-    if (!stdout_ok(command)) {  // (it flushes: the text appears as it is made)
-      r.ok = false;
-      break;
-    }
-    if (r.tokens == max_tokens || s.n_past() >= s.ctx()) {
-      if (r.tokens != max_tokens) r.stop = "context full";
-      r.unfed = next;
-      break;
-    }
-    auto l = s.eval({next});
-    if (!l) {
-      std::fprintf(stderr, "\naltup %s: error: decode step %lld: %s\n", command, r.tokens, l.error().message.c_str());
-      r.ok = false;
-      break;
-    }
-    logits = *l;
+Printed print_reply(Session& s, Sampler& sampler, const float* logits, std::vector<int32_t>& history,
+                    const GenerateOptions& options, Tokenizer::Stream& stream, const char* command) {
+  Printed p;
+  auto g = generate(s, sampler, logits, history, options, stream, [&](int32_t, const std::string& text) {
+    std::fputs(text.c_str(), stdout);
+    p.ok = stdout_ok(command);  // (it flushes: the text appears as it is made)
+    return p.ok;
+  });
+  if (!g) {
+    std::fprintf(stderr, "\naltup %s: error: %s\n", command, g.error().message.c_str());
+    p.ok = false;
+    return p;
   }
-  r.decode_s = std::chrono::duration<double>(clock::now() - t0).count();
-  return r;
+  p.g = *g;
+  return p;
 }
 
 }  // namespace altup::cli

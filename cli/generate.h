@@ -1,37 +1,36 @@
-// The sampling loop `altup run` and `altup chat` share: sample from the last logits, print
-// the text as it comes, feed the choice back, until a length, a stop token or a full context.
+// What `altup run` and `altup chat` share around the engine's one generation loop
+// (engine/generate.h): the sampling options and their help, and printing a reply as it comes.
 #pragma once
 
 #include <vector>
 
 #include "cli/options.h"
-#include "runtime/sampler.h"
-#include "runtime/session.h"
+#include "engine/generate.h"
+#include "engine/sampler.h"
+#include "engine/session.h"
 
 namespace altup::cli {
 
-// The sampling options `run` and `chat` share, their help lines and ranges in one place.
+// The sampling options `run` and `chat` share: defaults, ranges and help lines all come from
+// engine/sampler.h's table (kSamplingRanges), the one the C API checks against too.
 struct SamplingOptions {
-  double temp = 0.8, top_p = 0.95, min_p = 0.05, repeat_penalty = 1.1;
-  long long top_k = 40, repeat_last_n = 64, seed = 0;
+  SamplerParams defaults;
+  double temp = defaults.temperature, top_p = defaults.top_p, min_p = defaults.min_p,
+         repeat_penalty = defaults.repeat_penalty;
+  long long top_k = defaults.top_k, repeat_last_n = defaults.repeat_last_n, seed = 0;
   bool seed_given = false;
   // Appends --temp, --top-k, --top-p, --min-p, --repeat-penalty, --repeat-last-n, --seed.
   void add_to(std::vector<Option>& options);
   SamplerParams params() const;  // a random seed unless --seed was given
 };
 
-struct Reply {
-  long long tokens = 0;  // sampled, the stop token included
-  const char* stop = "length";
-  bool stopped_at_token = false;  // ended at one of the stop tokens (which was neither printed nor fed)
-  double decode_s = 0;            // time spent after the first token
-  int32_t unfed = -1;             // the last printed token when it was not fed (length or context reached)
-  bool ok = true;                 // false: an error was reported on stderr
+// generate(), printing each piece to stdout as it comes (flushed). nullopt-like failure: an
+// error was reported on stderr (a decode step, or stdout closed) and the command should exit 1.
+struct Printed {
+  Generation g;
+  bool ok = true;
 };
-
-// `logits` are those of the last token fed. Every sampled token is appended to `history`
-// (the repetition penalty's window). Text goes to stdout through `stream`.
-Reply generate(Session& s, Sampler& sampler, const float* logits, std::vector<int32_t>& history, long long max_tokens,
-               const std::vector<int32_t>& stop_ids, Tokenizer::Stream& stream, const char* command);
+Printed print_reply(Session& s, Sampler& sampler, const float* logits, std::vector<int32_t>& history,
+                    const GenerateOptions& options, Tokenizer::Stream& stream, const char* command);
 
 }  // namespace altup::cli

@@ -12,7 +12,7 @@
 #include "api/system_info.h"
 #include "cli/options.h"
 #include "runtime/gguf.h"
-#include "runtime/session.h"
+#include "engine/session.h"
 
 namespace altup::cli {
 namespace {

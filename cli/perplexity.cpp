@@ -26,7 +26,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "cli/util.h"
-#include "runtime/session.h"
+#include "engine/session.h"
 
 namespace altup::cli {
 namespace {

@@ -10,8 +10,8 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "cli/util.h"
-#include "runtime/profiler.h"
-#include "runtime/session.h"
+#include "engine/profiler.h"
+#include "engine/session.h"
 
 namespace altup::cli {
 namespace {}  // namespace

@@ -11,9 +11,9 @@
 #include "cli/generate.h"
 #include "cli/options.h"
 #include "cli/util.h"
-#include "runtime/chat.h"
-#include "runtime/sampler.h"
-#include "runtime/session.h"
+#include "engine/chat.h"
+#include "engine/sampler.h"
+#include "engine/session.h"
 #include "runtime/threading.h"
 
 namespace altup::cli {
@@ -114,11 +114,15 @@ int cmd_run(int argc, char** argv) {
   const double prefill_s = std::chrono::duration<double>(clock::now() - t0).count();
   const auto n_prompt = static_cast<long long>(tokens.size());
 
-  const Reply reply = generate(s, sampler, *logits, tokens, n_predict, stops, stream, "run");
+  GenerateOptions gen;
+  gen.max_tokens = n_predict;
+  gen.stop_ids = stops;
+  gen.feed_last = false;  // nothing follows the last token
+  const Printed reply = print_reply(s, sampler, *logits, tokens, gen, stream, "run");
   if (!reply.ok) return 1;
-  const long long generated = reply.tokens;
-  const char* stop = reply.stop;
-  const double decode_s = reply.decode_s;
+  const long long generated = reply.g.tokens;
+  const char* stop = stop_reason_name(reply.g.stop);
+  const double decode_s = reply.g.decode_s;
 
   std::fputs((stream.finish() + "\n").c_str(), stdout);
   if (!stdout_ok("run")) return 1;

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "runtime/session.h"
+#include "engine/session.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto f = altup::GgufFile::parse(std::vector<uint8_t>(data, data + size));

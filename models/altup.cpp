@@ -134,7 +134,10 @@ uint64_t AltUpModel::row_lookup_bytes() const {
 
 // Embed ([T, K·d] widened, [T, d] recycled), then spread over the ring [K, T, d].
 TensorId AltUpModel::prologue(Pass& p) const {
-  return p.b.altup_spread("altup_spread", p.b.embedding("embed", w_.embed, p.ids), hp_.K, hp_.sizes.d);
+  p.b.cost(Cost::embedding);
+  const TensorId e = p.b.embedding("embed", w_.embed, p.ids);
+  p.b.cost(Cost::altup);
+  return p.b.altup_spread("altup_spread", e, hp_.K, hp_.sizes.d);
 }
 
 void AltUpModel::layer(Pass& p) const {
@@ -146,22 +149,27 @@ void AltUpModel::layer(Pass& p) const {
                             1.0f / std::sqrt(static_cast<float>(hp_.sizes.head_dim)), hp_.rope_pairs_adjacent};
   const float eps = hp_.sizes.eps;
   // y = Layer_l(x_j): the layer sees the active block before predict rewrites the ring.
+  b.cost(Cost::attention);
   const TensorId xj = b.view("x_active", p.x, {T, d}, j * T * d);  // [T, d]
   const TensorId att =
       attention_block(b, b.rms_norm("attn_norm", xj, L.attn_norm, eps), {L.wq, L.wk, L.wv, L.wo, {}, {}}, attn, *p.spec,
                       p.pos_r, p.cache, p.queries());  // [Tq, d]
   const TensorId xr = p.cut ? b.view("x_active_last", p.x, {1, d}, j * T * d + (T - 1) * d) : xj;
   const TensorId h = b.add("attn_residual", xr, att);
+  b.cost(Cost::ffn);
   const TensorId ffn = gated_ffn(b, b.rms_norm("ffn_norm", h, L.ffn_norm, eps), L.gate, L.up, L.down, hp_.act, *p.spec);
   const TensorId y = b.add("ffn_residual", h, ffn);  // [Tq, d]
   if (p.cut) p.x = p.keep_last_row(p.x);             // [K, 1, d]
   if (L.predict) {
     // predict: x̂ = P x over the whole ring, in place; correct: x̂_i += g_i (y − x̂_j).
     // (Also for K = 1 when the file has coefficients: they are part of the model.)
+    b.cost(Cost::predict);
     const TensorId predicted = b.altup_predict("altup_predict", p.x, L.predict);
+    b.cost(Cost::correct);
     b.altup_correct("altup_correct", predicted, y, L.correct, j);
   } else {
     // Dense without coefficients (P = [[1]], g = [1]): the one block becomes the layer's output.
+    b.cost(Cost::altup);
     b.copy_into("copy_block", y, b.view("ring_dense", p.x, {p.Tr, d}));
   }
 }
@@ -170,8 +178,10 @@ void AltUpModel::layer(Pass& p) const {
 TensorId AltUpModel::epilogue(Pass& p) const {
   Builder& b = p.b;
   const int64_t out = hp_.out_width();
+  b.cost(Cost::altup);
   const TensorId hcat = b.altup_collapse("altup_collapse", p.x, out);  // [Tr, out]
   const TensorId rows = p.all_logits || p.Tr == 1 ? hcat : b.view("last_token", hcat, {1, out}, (p.Tr - 1) * out);
+  b.cost(Cost::output);
   const TensorId hn = b.rms_norm("output_norm", rows, w_.output_norm, hp_.sizes.eps);
   return b.matmul("output", hn, hp_.tied ? w_.embed : w_.output);  // [rows, V]
 }

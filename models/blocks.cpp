@@ -6,6 +6,7 @@ namespace altup {
 
 TensorId attention_block(Builder& b, TensorId xn, const AttentionWeights& w, const AttentionShape& s,
                          const LayerSpec& cfg, TensorId pos, KvCache cache, int64_t queries) {
+  const CostScope cost(b, Cost::attention);
   const int64_t T = b.shape(xn).rows(), d = b.shape(xn).inner(), H = s.n_heads, Hkv = s.n_kv_heads, hd = s.head_dim;
   const ops::RopeParams rope{cfg.rope_base, s.rope_adjacent_pairs};
   // The asking rows (all, or the last `queries`) and their positions.
@@ -31,6 +32,7 @@ TensorId attention_block(Builder& b, TensorId xn, const AttentionWeights& w, con
 
 TensorId gated_ffn(Builder& b, TensorId xn, WeightRef gate, WeightRef up, WeightRef down, ops::Act act,
                    const LayerSpec& cfg, WeightRef down_t, WeightRef down_s) {
+  const CostScope cost(b, Cost::ffn);
   TensorId g = b.matmul("ffn_gate", xn, gate);  // [T, ffn]
   TensorId u;                                   // [T, ffn]
   const bool sparse = cfg.ffn_kind == FfnKind::sparse_gated;

@@ -11,6 +11,9 @@
 
 namespace altup {
 
+CostScope::CostScope(Builder& b, Cost c) : g_(b.graph()), previous_(g_.cost()) { g_.set_cost(c); }
+CostScope::~CostScope() { g_.set_cost(previous_); }
+
 TensorId Builder::node(const OpDef& op, std::vector<TensorId> in, const std::string& name, const Shape& out,
                        const OpParams& p) {
   return g_.add_node(&op, std::move(in), name, layer_, DType::F32, out, p);

@@ -22,6 +22,22 @@ struct WeightRef {
   explicit operator bool() const { return view != nullptr; }
 };
 
+class Builder;
+
+// Nodes built while it lives count as `c` in profiles (runtime/graph.h Cost); the category
+// before it comes back after, so blocks nest: attention_block inside a layer, and so on.
+class CostScope {
+ public:
+  CostScope(Builder& b, Cost c);
+  ~CostScope();
+  CostScope(const CostScope&) = delete;
+  CostScope& operator=(const CostScope&) = delete;
+
+ private:
+  Graph& g_;
+  Cost previous_;
+};
+
 class Builder {
  public:
   explicit Builder(Graph& g) : g_(g) {}
@@ -30,6 +46,7 @@ class Builder {
   void layer(int l) { layer_ = l; }
   const Shape& shape(TensorId t) const { return g_.tensor(t).shape; }
   Graph& graph() { return g_; }
+  void cost(Cost c) { g_.set_cost(c); }  // nodes from now on count as c (CostScope for a block)
 
   TensorId input(const std::string& name, DType dtype, const Shape& shape) { return g_.add_input(name, dtype, shape); }
   TensorId state(const std::string& name, const Shape& shape) { return g_.add_state(name, DType::F32, shape); }

@@ -46,6 +46,7 @@ Status DecoderSpec::check() const {
 }
 
 TensorId Pass::keep_last_row(TensorId state) {
+  const CostScope cost(b, Cost::altup);                                      // the AltUp state's bookkeeping
   const TensorId last = b.slice_axis1("ring_last_token", state, Tr - 1, 1);  // [K, 1, d]
   Tr = 1;
   pos_r = b.view("pos_last", pos, {1}, T - 1);
@@ -101,9 +102,11 @@ ForwardGraph Decoder::build(Graph& g, int64_t T, int64_t ctx, int64_t max_tokens
     p.spec = &layers[i];
     p.cache = caches[static_cast<size_t>(layers.cache_owner(i))];
     p.cut = i == cut_at;
+    b.cost(Cost::other);  // until the hook says what its nodes are
     layer(p);
   }
   b.layer(-1);
+  b.cost(Cost::other);
   io.logits = epilogue(p);
   b.output(io.logits);
   return io;

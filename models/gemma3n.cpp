@@ -310,10 +310,12 @@ TensorId Gemma3nModel::prologue(Pass& p) const {
   Builder& b = p.b;
   const int64_t H = hp_.sizes.d, L = hp_.sizes.n_layers, P = hp_.ple, K = hp_.K, T = p.T;
   const float eps = hp_.sizes.eps;
+  b.cost(Cost::embedding);
   const TensorId e = b.embedding("embed", w_.embed, p.ids, std::sqrt(static_cast<float>(H)));  // [T, H]
   // Per-layer inputs: (RMSNorm(e W_plmᵀ / √H) + EmbPL[id]·√P) / √2, laid out [L, T, P] so
   // each layer's [T, P] is one view (by the layer's index in the file). Token ids past the
   // per-layer table read its row 0.
+  b.cost(Cost::ple);
   const TensorId ple_tok = b.embedding("ple_embed", w_.ple_embed, p.ids, std::sqrt(static_cast<float>(P)),
                                        hp_.sizes.vocab, release_rows_);  // [T, L·P]
   const TensorId ple_proj = b.scale("ple_model_proj_scale", b.matmul("ple_model_proj", e, w_.ple_model_proj),
@@ -323,6 +325,7 @@ TensorId Gemma3nModel::prologue(Pass& p) const {
   const TensorId ple_sum = b.add("ple_add_token", ple_normed, b.view("ple_tok_rows", ple_tok, {T, L, P}));
   p.side = b.swap_axes01("ple_by_layer", b.scale("ple_input_scale", ple_sum, 1.0f / std::sqrt(2.0f)));
   // Streams: X_0 = e, X_k = e W_up[k-1]ᵀ rescaled to e's RMS.                     [K, T, H]
+  b.cost(Cost::streams);
   const TensorId ring = b.altup_spread("altup_stream_ring", e, static_cast<int>(K), H);
   for (int64_t k = 1; k < K; ++k) {
     const TensorId up = b.matmul("altup_stream_in", e, w_.streams_in[static_cast<size_t>(k - 1)]);
@@ -342,9 +345,13 @@ void Gemma3nModel::layer(Pass& p) const {
   auto last_row = [&](const char* name, TensorId x, int64_t offset) { return b.view(name, x, {1, H}, offset); };
 
   // Predict: P_i = X_i + Σ_c A[i][c] X_c with A = router(X_a) W_predᵀ per token.
-  const TensorId A = b.matmul("altup_predict_coefs", router(b, slot("x_active", p.x, a), W, H, eps), W.predict_coef);
+  b.cost(Cost::router);
+  const TensorId routed = router(b, slot("x_active", p.x, a), W, H, eps);
+  b.cost(Cost::predict);
+  const TensorId A = b.matmul("altup_predict_coefs", routed, W.predict_coef);
   TensorId pred = b.altup_predict("altup_predict", p.x, A, {true});  // [K, Tr, H], in place
   const TensorId pa = slot("pred_active", pred, a);                  // [Tr, H]
+  b.cost(Cost::attention);
   const TensorId h = b.rms_norm("attn_norm", pa, W.attn_norm, eps);
   const TensorId att = attention_block(b, h, {W.wq, W.wk, W.wv, W.wo, W.q_norm, W.k_norm}, attn, *p.spec, p.pos_r,
                                        p.cache, p.queries());                                      // [Tq, H]
@@ -352,17 +359,25 @@ void Gemma3nModel::layer(Pass& p) const {
   const TensorId hq = p.cut ? last_row("attn_norm_last", h, (p.Tr - 1) * H) : h;
   if (p.cut) pred = p.x = p.keep_last_row(pred);  // from here on the ring holds the last token only
   // LAuReL: h + RMSNorm(h W_lᵀ W_rᵀ), a rank-r residual branch beside attention.
+  b.cost(Cost::laurel);
   const TensorId lr = b.matmul("laurel_r", b.matmul("laurel_l", hq, W.laurel_l), W.laurel_r);
   const TensorId lau = b.add("laurel_residual", hq, b.rms_norm("laurel_post_norm", lr, W.laurel_norm, eps));
+  b.cost(Cost::attention);
   const TensorId a1 = b.add("attn_residual", pq, b.rms_norm("attn_post_norm", att, W.post_attn_norm, eps));
+  b.cost(Cost::laurel);
   const TensorId a2 = b.scale("laurel_mix", b.add("laurel_add", a1, lau), 1.0f / std::sqrt(2.0f));
+  b.cost(Cost::ffn);
   const TensorId ffn = gated_ffn(b, b.rms_norm("ffn_norm", a2, W.ffn_norm, eps), W.gate, W.up, W.down,
                                  ops::Act::GeluTanh, *p.spec, W.down_t, W.down_s);
   const TensorId out = b.add("ffn_residual", a2, b.rms_norm("ffn_post_norm", ffn, W.post_ffn_norm, eps));  // [Tr, H]
   // Correct: X_i = P_i + (1 + c_i)(out - P_a) with c = router(out) W_corrᵀ per token.
-  const TensorId c = b.matmul("altup_correct_coefs", router(b, out, W, H, eps), W.correct_coef);  // [Tr, K]
+  b.cost(Cost::router);
+  const TensorId routed_out = router(b, out, W, H, eps);
+  b.cost(Cost::correct);
+  const TensorId c = b.matmul("altup_correct_coefs", routed_out, W.correct_coef);  // [Tr, K]
   const TensorId corr = b.altup_correct("altup_correct", pred, out, c, {static_cast<int>(a), 1.0f});
   // PLE: z = RMSNorm((gelu(X_a·s W_gateᵀ) ⊙ ple_l) W_projᵀ), added to streams 1..K-1.
+  b.cost(Cost::ple);
   const TensorId za = b.mul("ple_scale_active", slot("corr_active", corr, a), b.weight(W.correct_scale));
   const int64_t l = p.spec->weights;
   const TensorId gated =
@@ -379,6 +394,7 @@ TensorId Gemma3nModel::epilogue(Pass& p) const {
   const int64_t H = hp_.sizes.d, K = hp_.K, Tr = p.Tr;
   const int64_t rows = p.all_logits ? p.T : 1, first = p.all_logits ? 0 : Tr - 1;
   auto rows_of = [&](int64_t k) { return b.view("out_rows", p.x, {rows, H}, k * Tr * H + first * H); };
+  b.cost(Cost::streams);
   const TensorId x0 = rows_of(0);
   TensorId sum = x0;
   for (int64_t k = 1; k < K; ++k) {
@@ -386,6 +402,7 @@ TensorId Gemma3nModel::epilogue(Pass& p) const {
     sum = b.add("altup_stream_sum", sum, b.magnitude_match("altup_stream_out_match", u, x0, 1e-5f));
   }
   const TensorId y = b.scale("altup_stream_mean", sum, 1.0f / static_cast<float>(K));
+  b.cost(Cost::output);
   TensorId logits = b.matmul("output", b.rms_norm("output_norm", y, w_.output_norm, hp_.sizes.eps), w_.embed);
   if (hp_.softcap > 0) logits = b.softcap("output_softcap", logits, hp_.softcap);  // [rows, V]
   return logits;

@@ -38,7 +38,25 @@ TensorId Graph::add_node(const OpDef* op, std::vector<TensorId> inputs, std::str
 
 void Graph::add_node_into(const OpDef* op, std::vector<TensorId> inputs, TensorId output, std::string name, int layer,
                           const OpParams& params) {
-  nodes_.push_back({op, std::move(inputs), output, params, std::move(name), layer});
+  nodes_.push_back({op, std::move(inputs), output, params, std::move(name), layer, cost_});
+}
+
+const char* cost_name(Cost c) {
+  switch (c) {
+    case Cost::other: return "other";
+    case Cost::embedding: return "embedding";
+    case Cost::attention: return "attention";
+    case Cost::ffn: return "ffn";
+    case Cost::predict: return "predict";
+    case Cost::correct: return "correct";
+    case Cost::router: return "router";
+    case Cost::streams: return "streams";
+    case Cost::ple: return "ple";
+    case Cost::laurel: return "laurel";
+    case Cost::altup: return "altup";
+    case Cost::output: return "output";
+  }
+  return "other";
 }
 
 TensorId Graph::root_of(TensorId t) const {

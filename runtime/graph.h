@@ -84,6 +84,27 @@ struct OpDef {
   double (*bytes)(const Node& node, const Graph& graph) = nullptr;
 };
 
+// What a node's time counts as in a profile. The model that builds a node says (Builder's
+// CostScope, models/builder.h); the profiler reads it.
+enum class Cost : uint8_t {
+  other,
+  embedding,
+  attention,
+  ffn,
+  predict,
+  correct,
+  router,
+  streams,
+  ple,
+  laurel,
+  altup,
+  output
+};
+const char* cost_name(Cost c);  // "attention", ...
+inline constexpr Cost kAllCosts[] = {Cost::attention, Cost::ffn,       Cost::predict, Cost::correct,
+                                     Cost::router,    Cost::streams,   Cost::ple,     Cost::laurel,
+                                     Cost::altup,     Cost::embedding, Cost::output,  Cost::other};
+
 struct Node {
   const OpDef* op = nullptr;
   std::vector<TensorId> inputs;
@@ -91,6 +112,7 @@ struct Node {
   OpParams params;
   std::string name;  // e.g. "attn_norm"
   int layer = -1;    // -1 for nodes outside the layer stack
+  Cost cost = Cost::other;
 };
 
 class Graph {
@@ -117,6 +139,9 @@ class Graph {
   const std::vector<TensorDesc>& tensors() const { return tensors_; }
   std::vector<TensorDesc>& tensors() { return tensors_; }
   const std::vector<Node>& nodes() const { return nodes_; }
+  // Nodes added from now on count as `c` in profiles.
+  void set_cost(Cost c) { cost_ = c; }
+  Cost cost() const { return cost_; }
   const TensorDesc& tensor(TensorId t) const { return tensors_[t]; }
 
   // The tensor that owns a view's memory (itself for non-views).
@@ -125,6 +150,7 @@ class Graph {
  private:
   std::vector<TensorDesc> tensors_;
   std::vector<Node> nodes_;
+  Cost cost_ = Cost::other;
 };
 
 }  // namespace altup

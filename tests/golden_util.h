@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/session.h"
+#include "engine/session.h"
 #include "tests/op_test_util.h"
 
 namespace altup {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "altup.h"
+#include "tests/cli_test_util.h"
 
 namespace {
 
@@ -102,6 +103,43 @@ TEST_CASE("open, inspect, tokenize, evaluate, sample, generate, truncate, profil
   REQUIRE(altup_reset(s) == ALTUP_OK);
   REQUIRE(altup_eval(s, ids.data(), n) == ALTUP_OK);
   REQUIRE(altup_session_free(s) == ALTUP_OK);
+}
+
+// `altup run`, the C API (and so the Python binding, tests/python/test_runtime_binding.py)
+// all run engine/generate.h's loop: the same greedy text, and the same stop.
+using altup::test::Run;
+using altup::test::run_altup;
+using altup::test::TempDir;
+TEST_CASE("altup_generate's greedy text equals altup run's, to the same stop") {
+  const std::string demo = std::string(ALTUP_FIXTURES_DIR) + "/../../demo/kjv-altup-k2.gguf";
+  for (const char* prompt : {"And God said", "In the beginning"})
+    for (int n : {1, 17, 40}) {
+      CAPTURE(prompt);
+      CAPTURE(n);
+      TempDir dir;
+      const Run run =
+          run_altup(dir, "run -m '" + demo + "' -p '" + prompt + "' -n " + std::to_string(n) + " --temp 0 -t 1");
+      REQUIRE(run.status == 0);
+      altup_model* model = nullptr;
+      altup_session* s = nullptr;
+      REQUIRE(altup_model_open(demo.c_str(), &model) == ALTUP_OK);
+      altup_session_options o = altup_session_default_options();
+      o.temperature = 0;
+      o.threads = 1;
+      REQUIRE(altup_session_create(model, &o, &s) == ALTUP_OK);
+      std::string text;
+      auto collect = [](int32_t, const char* piece, void* user) {
+        *static_cast<std::string*>(user) += piece;
+        return 0;
+      };
+      altup_stop_reason stop;
+      REQUIRE(altup_generate(s, prompt, n, collect, &text, &stop) == ALTUP_OK);
+      CHECK(run.out == prompt + text + "\n");
+      CHECK(stop == ALTUP_STOP_LENGTH);
+      CHECK(run.err.find("stop: length") != std::string::npos);
+      altup_session_free(s);
+      altup_model_free(model);
+    }
 }
 
 TEST_CASE("a callback that stops early, and a full context") {

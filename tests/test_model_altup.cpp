@@ -14,7 +14,7 @@
 #if defined(ALTUP_HAVE_ONEDNN)
 #include "ops/gemm_dnnl.h"
 #endif
-#include "runtime/session.h"
+#include "engine/session.h"
 #include "tests/golden_util.h"
 #include "tests/op_test_util.h"
 

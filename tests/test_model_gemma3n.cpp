@@ -11,7 +11,7 @@
 
 #include "models/gemma3n.h"
 #include "runtime/gguf.h"
-#include "runtime/session.h"
+#include "engine/session.h"
 #include "tests/gguf_edit.h"
 #include "tests/golden_util.h"
 

@@ -12,7 +12,7 @@
 #include <functional>
 #include <set>
 
-#include "runtime/session.h"
+#include "engine/session.h"
 #include "tests/cli_test_util.h"
 #include "tests/gguf_edit.h"
 

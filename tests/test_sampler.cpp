@@ -6,7 +6,7 @@
 #include <cmath>
 #include <map>
 
-#include "runtime/sampler.h"
+#include "engine/sampler.h"
 
 using namespace altup;
 

@@ -9,6 +9,8 @@
 #include <random>
 #include <vector>
 
+#include "runtime/error.h"
+
 namespace altup {
 
 struct SamplerParams {
@@ -20,6 +22,27 @@ struct SamplerParams {
   int repeat_last_n = 64;
   uint64_t seed = 0;
 };
+
+// The values each parameter accepts, one table for every front end: the command line's
+// options (their ranges and help) and the C API's checks both read it.
+struct SamplingRange {
+  const char* name;  // as the C API names the field
+  double lo, hi;
+  bool open_lo = false;  // the value must be > lo
+  bool admits(double v) const { return (open_lo ? v > lo : v >= lo) && v <= hi; }
+};
+namespace sampling_range {
+inline constexpr SamplingRange temperature{"temperature", 0, 100};
+inline constexpr SamplingRange top_k{"top_k", 0, 1 << 30};
+inline constexpr SamplingRange top_p{"top_p", 0, 1, true};
+inline constexpr SamplingRange min_p{"min_p", 0, 1};
+inline constexpr SamplingRange repeat_penalty{"repeat_penalty", 0.01, 100};
+inline constexpr SamplingRange repeat_last_n{"repeat_last_n", 0, 1 << 30};
+}  // namespace sampling_range
+
+// Every field in its range, or one message naming the first that is not ("top_p must be in
+// (0, 1]").
+Status check(const SamplerParams& p);
 
 class Sampler {
  public:

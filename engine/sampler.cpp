@@ -1,9 +1,31 @@
-#include "runtime/sampler.h"
+#include "engine/sampler.h"
+
+#include <cstdio>
 
 #include <algorithm>
 #include <cmath>
 
 namespace altup {
+
+Status check(const SamplerParams& p) {
+  namespace r = sampling_range;
+  const std::pair<const SamplingRange*, double> fields[] = {
+      {&r::temperature, p.temperature},
+      {&r::top_k, p.top_k},
+      {&r::top_p, p.top_p},
+      {&r::min_p, p.min_p},
+      {&r::repeat_penalty, p.repeat_penalty},
+      {&r::repeat_last_n, p.repeat_last_n},
+  };
+  for (const auto& [range, v] : fields)
+    if (!range->admits(v)) {
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "%s must be in %c%g, %g]", range->name, range->open_lo ? '(' : '[', range->lo,
+                    range->hi);
+      return make_error(buf);
+    }
+  return {};
+}
 
 Sampler::Sampler(const SamplerParams& p, int32_t vocab_size) : p_(p), vocab_(vocab_size), rng_(p.seed) {
   work_.resize(static_cast<size_t>(vocab_size));

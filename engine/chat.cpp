@@ -1,4 +1,4 @@
-#include "runtime/chat.h"
+#include "engine/chat.h"
 
 #include <string>
 

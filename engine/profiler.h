@@ -27,6 +27,7 @@ class Profiler : public ExecHooks {
     int name;        // index into names(): the node name, e.g. "attn_q"
     const char* op;  // the op's name, e.g. "matmul" (static storage)
     int layer;
+    Cost cost;                 // what the model said the node is (runtime/graph.h)
     int64_t begin_ns, end_ns;  // cycle-clock ticks since the profiler started (ns_per_tick() converts)
     double flops, bytes;       // the op's own estimates (0 if it has none)
   };
@@ -51,9 +52,6 @@ class Profiler : public ExecHooks {
   std::string csv() const;           // every row
   std::string json() const;          // every row, plus totals
   std::string chrome_trace() const;  // Trace Event Format ("X" events), opens in Perfetto
-
-  // "attention", "ffn", "altup", "embedding", "output" or "other", from a node name.
-  static std::string category(const std::string& node_name);
 
  private:
   int64_t now_ns() const;

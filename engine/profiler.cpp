@@ -1,4 +1,4 @@
-#include "runtime/profiler.h"
+#include "engine/profiler.h"
 
 #include "runtime/cycle_clock.h"
 
@@ -13,7 +13,6 @@ namespace altup {
 namespace {
 // Ticks of the cycle clock; converted to ns when reported, so recording stays cheap.
 int64_t steady_ns() { return static_cast<int64_t>(cycle_ticks()); }
-bool starts_with(const std::string& s, const char* p) { return s.rfind(p, 0) == 0; }
 std::string json_escape(const std::string& s) {
   std::string o;
   for (char c : s) {
@@ -65,24 +64,8 @@ void Profiler::on_begin(const Node&, size_t) { begin_ns_ = now_ns(); }
 void Profiler::on_end(const Node& node, size_t index) {
   const int64_t end = now_ns();
   if (index >= node_name_.size()) return;  // a run whose graph was not announced
-  events_.push_back(
-      {phase_, node_name_[index], node.op->name, node.layer, begin_ns_, end, node_flops_[index], node_bytes_[index]});
-}
-
-// Gemma 3n's AltUp-specific work gets a category each (router, stream projections, per-layer
-// embeddings, LAuReL), so its cost can be set against the paper's "negligible".
-std::string Profiler::category(const std::string& n) {
-  if (starts_with(n, "altup_router")) return "router";
-  if (starts_with(n, "altup_stream")) return "streams";
-  if (starts_with(n, "ple")) return "ple";
-  if (starts_with(n, "laurel")) return "laurel";
-  if (starts_with(n, "altup")) return "altup";
-  if (starts_with(n, "attn") || starts_with(n, "rope") || n == "k_store" || n == "v_store" || n == "attention")
-    return "attention";
-  if (starts_with(n, "ffn")) return "ffn";
-  if (starts_with(n, "embed")) return "embedding";
-  if (starts_with(n, "output")) return "output";
-  return "other";
+  events_.push_back({phase_, node_name_[index], node.op->name, node.layer, node.cost, begin_ns_, end,
+                     node_flops_[index], node_bytes_[index]});
 }
 
 std::vector<Profiler::Row> Profiler::rows() const {
@@ -96,7 +79,7 @@ std::vector<Profiler::Row> Profiler::rows() const {
       r.name = name;
       r.op = e.op;
       r.layer = e.layer;
-      r.category = category(name);
+      r.category = cost_name(e.cost);
     }
     const double ms = static_cast<double>(e.end_ns - e.begin_ns) * ns_per_tick() / 1e6;
     r.calls++;
@@ -135,23 +118,15 @@ std::string Profiler::table() const {
     for (const Row& r : rs)
       if (r.name == "embed") runs = std::max(runs, r.calls);
     out += "== " + phase + ": " + fmt("%.3f", total) + " ms in ops over " + std::to_string(runs) + " run(s)\n";
-    // Per layer, by category (AltUp's predict / correct apart).
+    // Per layer, by category (the node's Cost, set by the model that built it).
     std::map<int, std::map<std::string, double>> by_layer;
-    for (const Row& r : rs) {
-      std::string c = r.category;
-      if (starts_with(r.name, "altup_predict"))  // the op and, in Gemma 3n, its coefficients
-        c = "predict";
-      else if (starts_with(r.name, "altup_correct"))
-        c = "correct";
-      by_layer[r.layer][c] += r.ms;
-    }
+    for (const Row& r : rs) by_layer[r.layer][r.category] += r.ms;
     // Columns with time in this phase only: the "altup" model has no router, PLE or LAuReL.
     std::vector<const char*> cols;
-    for (const char* c : {"attention", "ffn", "predict", "correct", "router", "streams", "ple", "laurel", "altup",
-                          "embedding", "output", "other"})
+    for (const Cost cost : kAllCosts)
       for (const auto& [layer, cats] : by_layer)
-        if (cats.count(c)) {
-          cols.push_back(c);
+        if (cats.count(cost_name(cost))) {
+          cols.push_back(cost_name(cost));
           break;
         }
     out += "  layer ";
@@ -260,8 +235,7 @@ std::string Profiler::chrome_trace() const {
         json_escape(names_[static_cast<size_t>(e.name)]).c_str(),
         json_escape(phases_[static_cast<size_t>(e.phase)]).c_str(), static_cast<double>(e.begin_ns) * tick_us,
         static_cast<double>(e.end_ns - e.begin_ns) * tick_us, json_escape(e.op).c_str(), e.layer,
-        json_escape(phases_[static_cast<size_t>(e.phase)]).c_str(),
-        category(names_[static_cast<size_t>(e.name)]).c_str());
+        json_escape(phases_[static_cast<size_t>(e.phase)]).c_str(), cost_name(e.cost));
     out += line;
   }
   return out + "\n]}\n";
