@@ -232,13 +232,13 @@ int main(int argc, char** argv) {
     };
     const std::string base = "gemv_" + std::string(dtype_name(dt)) + "_" + std::to_string(N) + "x" + std::to_string(K);
     const TensorView w0 = view(0);
-    double t = median_seconds([&] { (void)ops::matmul(x.data(), 1, w0, y.data(), threads, 1); });
+    double t = median_seconds([&] { (void)ops::matmul(x.data(), 1, w0, y.data(), threads, ops::MatmulPath::gemv); });
     double gbs = static_cast<double>(N * K * size) / t / 1e9;
     report(Measurement(base + "_warm", t, gbs, "GB/s", gbs / bw));
     int next = 0;
     t = median_seconds(
         [&] {
-          (void)ops::matmul(x.data(), 1, view(next), y.data(), threads, 1);
+          (void)ops::matmul(x.data(), 1, view(next), y.data(), threads, ops::MatmulPath::gemv);
           next = (next + 1) % copies;
         },
         5 * copies);
@@ -260,7 +260,7 @@ int main(int argc, char** argv) {
     int next = 0;
     const double t = median_seconds(
         [&] {
-          (void)ops::matmul(x.data(), 1, view(next), y.data(), threads, 1);
+          (void)ops::matmul(x.data(), 1, view(next), y.data(), threads, ops::MatmulPath::gemv);
           next = (next + 1) % copies;
         },
         5 * copies);
@@ -277,7 +277,8 @@ int main(int argc, char** argv) {
     auto xs = random_vec(static_cast<size_t>(M * D), 4);
     std::vector<float> ys(static_cast<size_t>(M * D));
     const TensorView wv = TensorView::contiguous(DType::F32, {D, D}, w.data());
-    const double t = median_seconds([&] { (void)ops::matmul(xs.data(), M, wv, ys.data(), threads, 2); });
+    const double t =
+        median_seconds([&] { (void)ops::matmul(xs.data(), M, wv, ys.data(), threads, ops::MatmulPath::onednn); });
     const double gf = 2.0 * M * D * D / t / 1e9;
     report(Measurement("gemm_f32_" + std::to_string(M) + "x" + std::to_string(D) + "x" + std::to_string(D), t, gf,
                        "GFLOP/s", fma > 0 ? gf / fma : -1)
@@ -309,8 +310,10 @@ int main(int argc, char** argv) {
     const double flop = 2.0 * static_cast<double>(M * N * K);
     const std::string base = "gemm_" + std::string(dtype_name(dt)) + "_" + std::to_string(M) + "x" + std::to_string(N) +
                              "x" + std::to_string(K);
-    const double tw = median_seconds([&] { (void)ops::matmul(xs.data(), M, wv, ys.data(), threads, 2); });
-    const double tt = median_seconds([&] { (void)ops::matmul(xs.data(), M, wv, ys.data(), threads, 3); });
+    const double tw =
+        median_seconds([&] { (void)ops::matmul(xs.data(), M, wv, ys.data(), threads, ops::MatmulPath::onednn); });
+    const double tt =
+        median_seconds([&] { (void)ops::matmul(xs.data(), M, wv, ys.data(), threads, ops::MatmulPath::int8_tiles); });
     report(Measurement(base + "_widened", tw, flop / tw / 1e9, "GFLOP/s", -1));
     report(Measurement(base + "_tiles", tt, flop / tt / 1e9, "GFLOP/s", -1));
     report(Measurement(base + "_tiles_over_widened", tt, tw / tt, "ratio", -1));
@@ -328,9 +331,11 @@ int main(int argc, char** argv) {
         std::vector<float> ys(static_cast<size_t>(M * N));
         const int64_t saved = ops::kquant_panel_min_tokens();
         ops::set_kquant_panel_min_tokens(std::numeric_limits<int64_t>::max());
-        const double tt = median_seconds([&] { (void)ops::matmul(xs.data(), M, wv, ys.data(), threads, 3); });
+        const double tt = median_seconds(
+            [&] { (void)ops::matmul(xs.data(), M, wv, ys.data(), threads, ops::MatmulPath::int8_tiles); });
         ops::set_kquant_panel_min_tokens(1);
-        const double tp = median_seconds([&] { (void)ops::matmul(xs.data(), M, wv, ys.data(), threads, 3); });
+        const double tp = median_seconds(
+            [&] { (void)ops::matmul(xs.data(), M, wv, ys.data(), threads, ops::MatmulPath::int8_tiles); });
         ops::set_kquant_panel_min_tokens(saved);
         report(Measurement(
             "gemm_" + std::string(dtype_name(dt)) + "_" + std::to_string(M) + "x2048x2048_panels_over_tiles", tp,
@@ -348,8 +353,10 @@ int main(int argc, char** argv) {
       const TensorView wv = TensorView::contiguous(dt, {N, K}, wh.data());
       auto xs = random_vec(static_cast<size_t>(M * K), 17);
       std::vector<float> ys(static_cast<size_t>(M * N));
-      const double tw = median_seconds([&] { (void)ops::matmul(xs.data(), M, wv, ys.data(), threads, 2); });
-      const double tp = median_seconds([&] { (void)ops::matmul(xs.data(), M, wv, ys.data(), threads, 4); });
+      const double tw =
+          median_seconds([&] { (void)ops::matmul(xs.data(), M, wv, ys.data(), threads, ops::MatmulPath::onednn); });
+      const double tp = median_seconds(
+          [&] { (void)ops::matmul(xs.data(), M, wv, ys.data(), threads, ops::MatmulPath::half_panels); });
       report(Measurement("gemm_" + std::string(dtype_name(dt)) + "_" + std::to_string(M) + "x" + std::to_string(N) +
                              "x" + std::to_string(K) + "_panels_over_widened",
                          tp, tw / tp, "ratio", -1));
@@ -369,13 +376,14 @@ int main(int argc, char** argv) {
          quick ? std::vector<int64_t>{2, 32, 128} : std::vector<int64_t>{2, 8, 32, 64, 128, 256, 512}) {
       auto xs = random_vec(static_cast<size_t>(M * K), 22);
       std::vector<float> ys(static_cast<size_t>(M * N));
-      auto time_path = [&](int path) {
+      auto time_path = [&](ops::MatmulPath path) {
         return median_seconds([&] { (void)ops::matmul(xs.data(), M, wv, ys.data(), threads, path); });
       };
-      const double td = time_path(5), to = time_path(2);
+      const double td = time_path(ops::MatmulPath::half_dot), to = time_path(ops::MatmulPath::onednn);
       const std::string base = "matmul_" + std::string(dtype_name(dt)) + "_m" + std::to_string(M) + "_dot_over_";
       report(Measurement(base + "onednn", td, td / to, "ratio"));
-      if (M <= ops::kGemvMaxTokensHalf) report(Measurement(base + "gemv", td, td / time_path(1), "ratio"));
+      if (M <= ops::kGemvMaxTokensHalf)
+        report(Measurement(base + "gemv", td, td / time_path(ops::MatmulPath::gemv), "ratio"));
     }
   }
 
@@ -397,14 +405,15 @@ int main(int argc, char** argv) {
          quick ? std::vector<int64_t>{2, 64} : std::vector<int64_t>{1, 2, 4, 8, 16, 32, 64, 128, 512}) {
       auto xs = random_vec(static_cast<size_t>(M * K), 24);
       std::vector<float> ys(static_cast<size_t>(M * N));
-      auto time_path = [&](int path) {
+      auto time_path = [&](ops::MatmulPath path) {
         return median_seconds([&] { (void)ops::matmul(xs.data(), M, wv, ys.data(), threads, path); });
       };
-      const double tn = time_path(6);
+      const double tn = time_path(ops::MatmulPath::bf16_native);
       const std::string base = "matmul_BF16_m" + std::to_string(M) + "_native_over_";
-      report(Measurement(base + "widened", tn, tn / time_path(2), "ratio"));
-      if (M >= 2) report(Measurement(base + "dot", tn, tn / time_path(5), "ratio"));
-      if (M <= ops::kGemvMaxTokensHalf) report(Measurement(base + "gemv", tn, tn / time_path(1), "ratio"));
+      report(Measurement(base + "widened", tn, tn / time_path(ops::MatmulPath::onednn), "ratio"));
+      if (M >= 2) report(Measurement(base + "dot", tn, tn / time_path(ops::MatmulPath::half_dot), "ratio"));
+      if (M <= ops::kGemvMaxTokensHalf)
+        report(Measurement(base + "gemv", tn, tn / time_path(ops::MatmulPath::gemv), "ratio"));
     }
   } else {
     std::fprintf(stderr, "matmul_BF16_*_native_over_*: not measured (oneDNN has no bf16 product here)\n");
@@ -434,7 +443,7 @@ int main(int argc, char** argv) {
     int64_t crossover = 0;
     bool gemv_still_wins = true;
     for (int64_t m : {1, 2, 3, 4, 6, 8, 12, 16, 32}) {
-      auto time_path = [&](int path) {
+      auto time_path = [&](ops::MatmulPath path) {
         int next = 0;
         return median_seconds(
             [&] {
@@ -444,7 +453,7 @@ int main(int argc, char** argv) {
             },
             3 * n_copies);
       };
-      const double tg = time_path(1), td = time_path(2);
+      const double tg = time_path(ops::MatmulPath::gemv), td = time_path(ops::MatmulPath::onednn);
       report(Measurement("matmul_" + std::string(dtype_name(dt)) + "_m" + std::to_string(m) + "_gemv_over_onednn", 0,
                          tg / td, "ratio"));
       if (gemv_still_wins && tg <= td)
@@ -512,7 +521,7 @@ int main(int argc, char** argv) {
         std::vector<float> xin = xs;  // the down projection's input is the sparse one
         if (!up)
           for (size_t i = 0; i < xin.size(); ++i) xin[i] *= mask[i];
-        auto time_path = [&](int path) {
+        auto time_path = [&](ops::SparsePath path) {
           int next = 0;
           return median_seconds(
               [&] {
@@ -527,7 +536,7 @@ int main(int argc, char** argv) {
               },
               M == 1 ? 5 * n_copies : 3);
         };
-        const double ts = time_path(1), td = time_path(2);
+        const double ts = time_path(ops::SparsePath::sparse), td = time_path(ops::SparsePath::dense);
         char label[96];
         std::snprintf(label, sizeof label, "%s_m%lld_p%02d_sparse_over_dense", name.c_str(), static_cast<long long>(M),
                       static_cast<int>(std::lround(p * 100)));
@@ -563,7 +572,8 @@ int main(int argc, char** argv) {
     auto w = random_vec(static_cast<size_t>(d * d), 9, 0.05f);
     const TensorView wv = TensorView::contiguous(DType::F32, {d, d}, w.data());
     std::vector<float> out(static_cast<size_t>(d));
-    const double t_gemv = median_seconds([&] { (void)ops::matmul(ring.data(), 1, wv, out.data(), threads, 1); });
+    const double t_gemv =
+        median_seconds([&] { (void)ops::matmul(ring.data(), 1, wv, out.data(), threads, ops::MatmulPath::gemv); });
     report(Measurement("altup_predict_correct_k4_d2048_us", t_mix, t_mix * 1e6, "us"));
     report(Measurement("gemv_f32_2048x2048_us", t_gemv, t_gemv * 1e6, "us"));
     report(Measurement("altup_mix_over_gemv_2048", t_mix, t_mix / t_gemv, "ratio")

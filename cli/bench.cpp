@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/model_options.h"
 #include "cli/options.h"
 #include "cli/util.h"
 #include "engine/session.h"
@@ -34,46 +35,42 @@ Stats stats_of(std::vector<double> v) {
 }  // namespace
 
 int cmd_bench(int argc, char** argv) {
-  std::string model = ALTUP_DEFAULT_MODEL, output = "text";
-  long long n_prompt = 512, n_gen = 128, reps = 5, threads = 0, depth = 0;
-  const CommandSpec spec{
-      "bench",
-      "[-m MODEL.gguf] [-p N] [-n N] [-d N] [-r N] [-t N] [-o text|json]",
-      "Measures prefill (ppN: one N-token prompt of random tokens, fresh context) and decode\n"
-      "(tgN: N tokens one at a time from an empty context) speed, as llama-bench does; each\n"
-      "test repeated -r times, reporting median, min and max tokens/s, plus load time and\n"
-      "peak RSS. With -d N each test starts after N tokens already in the context (filled\n"
-      "once, untimed; each repetition then takes its own tokens back).",
-      {
-          text("-m", "--model", &model, "FILE", "GGUF model (default: the shipped demo model)"),
-          integer("-p", "--n-prompt", &n_prompt, 0, kMaxContextOption, "N",
-                  "prompt tokens for the prefill test; 0 skips it (default 512)"),
-          integer("-n", "--n-gen", &n_gen, 0, kMaxContextOption, "N",
-                  "tokens for the decode test; 0 skips it (default 128)"),
-          integer("-d", "--depth", &depth, 0, kMaxContextOption, "N",
-                  "tokens already in the context when each test starts\n(default 0)"),
-          integer("-r", "--repetitions", &reps, 1, 1000, "N", "repetitions of each test (default 5)"),
-          integer("-t", "--threads", &threads, 1, 1024, "N", "threads (default: every available core)"),
-          choice("-o", "--output", &output, "text|json", "output format (default text)"),
-      },
-      "Exit status: 0 on success, 1 if the model cannot be loaded or run, 2 for bad usage."};
+  std::string output = "text";
+  long long n_prompt = 512, n_gen = 128, reps = 5, depth = 0;
+  ModelOptions opening;
+  CommandSpec spec{"bench",
+                   "[-m MODEL.gguf] [-p N] [-n N] [-d N] [-r N] [-t N] [-o text|json]",
+                   "Measures prefill (ppN: one N-token prompt of random tokens, fresh context) and decode\n"
+                   "(tgN: N tokens one at a time from an empty context) speed, as llama-bench does; each\n"
+                   "test repeated -r times, reporting median, min and max tokens/s, plus load time and\n"
+                   "peak RSS. With -d N each test starts after N tokens already in the context (filled\n"
+                   "once, untimed; each repetition then takes its own tokens back).",
+                   {
+                       integer("-p", "--n-prompt", &n_prompt, 0, kMaxContextOption, "N",
+                               "prompt tokens for the prefill test; 0 skips it (default 512)"),
+                       integer("-n", "--n-gen", &n_gen, 0, kMaxContextOption, "N",
+                               "tokens for the decode test; 0 skips it (default 128)"),
+                       integer("-d", "--depth", &depth, 0, kMaxContextOption, "N",
+                               "tokens already in the context when each test starts\n(default 0)"),
+                       integer("-r", "--repetitions", &reps, 1, 1000, "N", "repetitions of each test (default 5)"),
+                       choice("-o", "--output", &output, "text|json", "output format (default text)"),
+                   },
+                   "Exit status: 0 on success, 1 if the model cannot be loaded or run, 2 for bad usage."};
+  opening.add_to(spec.options);
   if (Parsed p = parse_options(spec, argc, argv); p != Parsed::ok) return exit_status(p);
+  if (opening.missing("bench")) return 2;
+  const std::string& model = opening.model;
   if (n_prompt == 0 && n_gen == 0) {
     std::fprintf(stderr, "altup bench: nothing to measure: -p and -n are both 0\n");
     return 2;
   }
   using clock = std::chrono::steady_clock;
-  SessionOptions opt;
-  opt.threads = static_cast<int>(threads);
-  opt.ctx = depth + std::max<long long>(std::max(n_prompt, n_gen), 1);
   const auto t_load = clock::now();
-  auto session = Session::open(model, opt);
-  if (!session) {
-    std::fprintf(stderr, "altup bench: error: %s: %s\n", model.c_str(), session.error().message.c_str());
-    return 1;
-  }
+  const std::unique_ptr<Session> session =
+      opening.open("bench", depth + std::max<long long>(std::max(n_prompt, n_gen), 1));
+  if (!session) return 1;
   const double load_s = std::chrono::duration<double>(clock::now() - t_load).count();
-  Session& s = **session;
+  Session& s = *session;
   std::mt19937 rng(42);
   // The context the tests start from: filled once, and again only when a test went further
   // back than the model's sliding-window rings can take back.

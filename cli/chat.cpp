@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "cli/generate.h"
+#include "cli/model_options.h"
 #include "cli/options.h"
 #include "cli/util.h"
 #include "engine/chat.h"
@@ -20,8 +21,9 @@
 namespace altup::cli {
 
 int cmd_chat(int argc, char** argv) {
-  std::string model = ALTUP_DEFAULT_MODEL, system;
-  long long n_predict = 512, threads = 0, ctx = 0;
+  std::string system;
+  long long n_predict = 512;
+  ModelOptions opening;
   SamplingOptions sampling;
   bool quiet = false;
   CommandSpec spec{
@@ -36,38 +38,27 @@ int cmd_chat(int argc, char** argv) {
       "After each reply one line on stderr gives the turn's new tokens, the context in use\n"
       "and the speeds (--quiet leaves it out).",
       {
-          text("-m", "--model", &model, "FILE", "GGUF model (a Gemma chat model)"),
           text(nullptr, "--system", &system, "TEXT", "system instruction (opens the first user message)"),
           integer("-n", "--n-predict", &n_predict, 1, 1 << 30, "N", "tokens per reply at most (default 512)"),
-          integer("-t", "--threads", &threads, 1, 1024, "N", "threads (default: every available core)"),
-          integer("-c", "--ctx", &ctx, 1, kMaxContextOption, "N",
-                  "context length for the whole conversation (default: the\nmodel's)"),
           flag("-q", "--quiet", &quiet, "no per-turn line on stderr"),
       },
       "Exit status: 0 when the input ends, 1 if the model cannot be loaded or is not a Gemma\n"
       "chat model, or if a turn failed (e.g. the conversation outgrew the context), 2 for\n"
       "bad usage."};
+  opening.add_to(spec.options, "context length for the whole conversation (default: the\nmodel's)", 1,
+                 "GGUF model (a Gemma chat model)");
   sampling.add_to(spec.options);
   if (Parsed p = parse_options(spec, argc, argv); p != Parsed::ok) return exit_status(p);
-  if (model.empty()) {
-    std::fprintf(stderr, "altup chat: no model: pass -m MODEL.gguf\n");
-    return 2;
-  }
+  if (opening.missing("chat")) return 2;
   const SamplerParams sp = sampling.params();
 
-  SessionOptions opt;
-  opt.threads = static_cast<int>(threads);
-  opt.ctx = ctx;
-  auto session = Session::open(model, opt);
-  if (!session) {
-    std::fprintf(stderr, "altup chat: error: %s: %s\n", model.c_str(), session.error().message.c_str());
-    return 1;
-  }
-  Session& s = **session;
+  const std::unique_ptr<Session> session = opening.open("chat", opening.ctx);
+  if (!session) return 1;
+  Session& s = *session;
   const Tokenizer& tok = s.tokenizer();
   auto tmpl = ChatTemplate::gemma(tok);
   if (!tmpl) {
-    std::fprintf(stderr, "altup chat: error: %s: %s\n", model.c_str(), tmpl.error().message.c_str());
+    std::fprintf(stderr, "altup chat: error: %s: %s\n", opening.model.c_str(), tmpl.error().message.c_str());
     return 1;
   }
   const std::vector<int32_t> stops = {tok.eos(), tmpl->end_of_turn()};

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/model_options.h"
 #include "cli/options.h"
 #include "cli/util.h"
 #include "engine/session.h"
@@ -56,8 +57,8 @@ bool read_token_file(const std::string& path, std::vector<int32_t>* ids, std::st
 }  // namespace
 
 int cmd_eval(int argc, char** argv) {
-  std::string model = ALTUP_DEFAULT_MODEL, prompt, tokens_file, logits_out, tokens_out;
-  long long threads = 0, ctx = 0;
+  std::string prompt, tokens_file, logits_out, tokens_out;
+  ModelOptions opening;
   bool have_prompt = false, have_tokens = false;
   CommandSpec spec{
       "eval",
@@ -67,21 +68,21 @@ int cmd_eval(int argc, char** argv) {
       "it: for checking a conversion against the framework it came from. A prompt is\n"
       "tokenized with the model's BOS rule; ids from FILE are used as given (no BOS added).",
       {
-          text("-m", "--model", &model, "FILE", "GGUF model (default: the shipped demo model)"),
           text("-p", "--prompt", &prompt, "TEXT", "text to evaluate"),
           text(nullptr, "--tokens", &tokens_file, "FILE",
                "token ids to evaluate, separated by spaces, commas or\nnewlines"),
           text(nullptr, "--logits-out", &logits_out, "F.npy", "where the logits go (written whole or not at all)"),
           text(nullptr, "--tokens-out", &tokens_out, "F.npy",
                "where the token ids go (default: the logits' name with\n.npy replaced by .tokens.npy)"),
-          integer("-t", "--threads", &threads, 1, 1024, "N", "threads (default: every available core)"),
-          integer("-c", "--ctx", &ctx, 1, kMaxContextOption, "N", "context length (default: the number of tokens)"),
       },
       "Exit status: 0 on success, 1 if the model, the ids or the output files are refused (one\n"
       "line on stderr says why; no output file is left), 2 for bad usage."};
-  spec.options[1].given = &have_prompt;
-  spec.options[2].given = &have_tokens;
+  spec.options[0].given = &have_prompt;
+  spec.options[1].given = &have_tokens;
+  opening.add_to(spec.options, "context length (default: the number of tokens)");
   if (Parsed p = parse_options(spec, argc, argv); p != Parsed::ok) return exit_status(p);
+  if (opening.missing("eval")) return 2;
+  const std::string& model = opening.model;
   if (have_prompt == have_tokens) {
     std::fprintf(stderr, "altup eval: give either -p TEXT or --tokens FILE (see 'altup eval --help')\n");
     return 2;
@@ -98,11 +99,8 @@ int cmd_eval(int argc, char** argv) {
     std::fprintf(stderr, "altup eval: --tokens-out and --logits-out name the same file\n");
     return 2;
   }
-  auto loaded = LoadedModel::load(model);
-  if (!loaded) {
-    std::fprintf(stderr, "altup eval: error: %s: %s\n", model.c_str(), loaded.error().message.c_str());
-    return 1;
-  }
+  const std::shared_ptr<const LoadedModel> loaded = opening.load("eval");
+  if (!loaded) return 1;
   std::vector<int32_t> ids;
   std::string why;
   if (have_tokens) {
@@ -111,30 +109,24 @@ int cmd_eval(int argc, char** argv) {
       return 1;
     }
   } else {
-    ids = (*loaded)->tokenizer.encode(prompt, (*loaded)->tokenizer.add_bos());
+    ids = loaded->tokenizer.encode(prompt, loaded->tokenizer.add_bos());
     if (ids.empty()) {
       std::fprintf(stderr, "altup eval: error: the prompt has no tokens\n");
       return 1;
     }
   }
-  const int64_t T = static_cast<int64_t>(ids.size()), V = (*loaded)->model->vocab_size();
+  const int64_t T = static_cast<int64_t>(ids.size()), V = loaded->model->vocab_size();
   for (int64_t t = 0; t < T; ++t)
     if (ids[t] < 0 || ids[t] >= V) {
       std::fprintf(stderr, "altup eval: error: token %d at position %lld is outside the vocabulary [0, %lld)\n", ids[t],
                    static_cast<long long>(t), static_cast<long long>(V));
       return 1;
     }
-  SessionOptions opt;
-  opt.threads = static_cast<int>(threads);
-  opt.ctx = ctx > 0 ? ctx : T;
-  auto session = Session::create(*loaded, opt);
-  if (!session) {
-    std::fprintf(stderr, "altup eval: error: %s: %s\n", model.c_str(), session.error().message.c_str());
-    return 1;
-  }
-  if (T > (*session)->ctx()) {
+  const std::unique_ptr<Session> session = opening.open("eval", loaded, opening.ctx > 0 ? opening.ctx : T);
+  if (!session) return 1;
+  if (T > session->ctx()) {
     std::fprintf(stderr, "altup eval: error: %lld tokens do not fit the context of %lld (--ctx)\n",
-                 static_cast<long long>(T), static_cast<long long>((*session)->ctx()));
+                 static_cast<long long>(T), static_cast<long long>(session->ctx()));
     return 1;
   }
   // Chunk by chunk straight into the file: memory stays at one chunk's logits however long.
@@ -147,7 +139,7 @@ int cmd_eval(int argc, char** argv) {
   const auto t0 = std::chrono::steady_clock::now();
   for (int64_t t = 0; t < T; t += kPrefillChunk) {
     const int64_t n = std::min(kPrefillChunk, T - t);
-    auto l = (*session)->eval(std::vector<int32_t>(ids.begin() + t, ids.begin() + t + n), /*all_logits=*/true);
+    auto l = session->eval(std::vector<int32_t>(ids.begin() + t, ids.begin() + t + n), /*all_logits=*/true);
     if (!l) {
       std::fprintf(stderr, "altup eval: error: %s\n", l.error().message.c_str());
       return 1;
@@ -167,7 +159,7 @@ int cmd_eval(int argc, char** argv) {
   }
   std::fprintf(stderr, "altup eval: %lld positions x %lld logits -> %s, ids -> %s (%.1f tok/s, %d threads)\n",
                static_cast<long long>(T), static_cast<long long>(V), logits_out.c_str(), tokens_out.c_str(), T / sec,
-               (*session)->threads());
+               session->threads());
   return 0;
 }
 

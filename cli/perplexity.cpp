@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/model_options.h"
 #include "cli/options.h"
 #include "cli/util.h"
 #include "engine/session.h"
@@ -142,8 +143,10 @@ void progress(int64_t done, int64_t total, double sec, double ppl) {
 }  // namespace
 
 int cmd_perplexity(int argc, char** argv) {
-  std::string model = ALTUP_DEFAULT_MODEL, text_file, base_file;
-  long long threads = 0, ctx = 512, max_chunks = 0;
+  std::string text_file, base_file;
+  long long max_chunks = 0;
+  ModelOptions opening;
+  opening.ctx = 512;
   bool kld = false;
   CommandSpec spec{
       "perplexity",
@@ -155,19 +158,19 @@ int cmd_perplexity(int argc, char** argv) {
       "same tokens and chunks (no -f or --ctx needed): mean KL divergence, top-1 agreement and\n"
       "the ratio of the two perplexities.",
       {
-          text("-m", "--model", &model, "FILE", "GGUF model (default: the shipped demo model)"),
           text("-f", "--file", &text_file, "TEXT", "the text to score (UTF-8)"),
-          integer("-c", "--ctx", &ctx, 4, kMaxContextOption, "N", "tokens per chunk (default 512)"),
           integer(nullptr, "--chunks", &max_chunks, 1, 1ll << 30, "N", "score at most N chunks (default: all)"),
           text(nullptr, "--kl-divergence-base", &base_file, "F",
                "save the log-probabilities to F (written whole or not at\nall); with --kl-divergence, read them"),
           flag(nullptr, "--kl-divergence", &kld, "compare with the model that wrote --kl-divergence-base"),
-          integer("-t", "--threads", &threads, 1, 1024, "N", "threads (default: every available core)"),
       },
       "The last lines name the results: 'PPL = X +/- E', and with --kl-divergence 'Mean KLD'.\n"
       "Exit status: 0 on success, 1 if the model, text or base file is refused (one line on\n"
       "stderr says why; no partial base file is left), 2 for bad usage."};
+  opening.add_to(spec.options, "tokens per chunk (default 512)", 4);
   if (Parsed p = parse_options(spec, argc, argv); p != Parsed::ok) return exit_status(p);
+  if (opening.missing("perplexity")) return 2;
+  const std::string& model = opening.model;
   if (kld && base_file.empty()) {
     std::fprintf(stderr, "altup perplexity: --kl-divergence needs --kl-divergence-base F\n");
     return 2;
@@ -176,16 +179,13 @@ int cmd_perplexity(int argc, char** argv) {
     std::fprintf(stderr, "altup perplexity: -f TEXT is required (see 'altup perplexity --help')\n");
     return 2;
   }
-  auto loaded = LoadedModel::load(model);
-  if (!loaded) {
-    std::fprintf(stderr, "altup perplexity: error: %s: %s\n", model.c_str(), loaded.error().message.c_str());
-    return 1;
-  }
-  const int64_t V = (*loaded)->model->vocab_size();
+  const std::shared_ptr<const LoadedModel> loaded = opening.load("perplexity");
+  if (!loaded) return 1;
+  const int64_t V = loaded->model->vocab_size();
   std::string why;
   BaseFile base;
   std::vector<int32_t> tokens;
-  int64_t n_ctx = ctx, n_chunks = 0;
+  int64_t n_ctx = opening.ctx, n_chunks = 0;
   if (kld) {
     if (!base.open(base_file, V, &why)) {
       std::fprintf(stderr, "altup perplexity: error: %s\n", why.c_str());
@@ -201,28 +201,22 @@ int cmd_perplexity(int argc, char** argv) {
       std::fprintf(stderr, "altup perplexity: error: %s\n", why.c_str());
       return 1;
     }
-    tokens = (*loaded)->tokenizer.encode(text, (*loaded)->tokenizer.add_bos());
+    tokens = loaded->tokenizer.encode(text, loaded->tokenizer.add_bos());
     if (static_cast<int64_t>(tokens.size()) < 2 * n_ctx) {
       std::fprintf(stderr,
                    "altup perplexity: error: %s has %zu tokens; a context of %lld needs at least %lld (two chunks,\n"
                    "as llama-perplexity asks): give a longer text or a smaller --ctx\n",
-                   text_file.c_str(), tokens.size(), ctx, 2 * ctx);
+                   text_file.c_str(), tokens.size(), opening.ctx, 2 * opening.ctx);
       return 1;
     }
     n_chunks = static_cast<int64_t>(tokens.size()) / n_ctx;
     if (max_chunks > 0) n_chunks = std::min<int64_t>(n_chunks, max_chunks);
-    const bool bos = (*loaded)->tokenizer.add_bos();
-    for (int64_t c = 0; c < n_chunks && bos; ++c) tokens[c * n_ctx] = (*loaded)->tokenizer.bos();
+    const bool bos = loaded->tokenizer.add_bos();
+    for (int64_t c = 0; c < n_chunks && bos; ++c) tokens[c * n_ctx] = loaded->tokenizer.bos();
     tokens.resize(static_cast<size_t>(n_chunks * n_ctx));
   }
-  SessionOptions opt;
-  opt.threads = static_cast<int>(threads);
-  opt.ctx = n_ctx;
-  auto session = Session::create(*loaded, opt);
-  if (!session) {
-    std::fprintf(stderr, "altup perplexity: error: %s: %s\n", model.c_str(), session.error().message.c_str());
-    return 1;
-  }
+  const std::unique_ptr<Session> session = opening.open("perplexity", loaded, n_ctx);
+  if (!session) return 1;
   AtomicFile out;
   const bool save = !base_file.empty() && !kld;
   if (save) {
@@ -235,15 +229,15 @@ int cmd_perplexity(int argc, char** argv) {
   }
   std::fprintf(stderr, "altup perplexity: %lld chunks of %lld tokens, %lld positions scored per chunk, %d threads\n",
                static_cast<long long>(n_chunks), static_cast<long long>(n_ctx),
-               static_cast<long long>(n_ctx - 1 - n_ctx / 2), (*session)->threads());
+               static_cast<long long>(n_ctx - 1 - n_ctx / 2), session->threads());
   Mean nll, base_nll, kl, top1;
   std::vector<float> lp, blp;
   const int64_t first = n_ctx / 2;
   const auto t0 = std::chrono::steady_clock::now();
   for (int64_t c = 0; c < n_chunks; ++c) {
-    (*session)->reset();
+    session->reset();
     const auto begin = tokens.begin() + c * n_ctx;
-    auto logits = (*session)->eval(std::vector<int32_t>(begin, begin + n_ctx), /*all_logits=*/true);
+    auto logits = session->eval(std::vector<int32_t>(begin, begin + n_ctx), /*all_logits=*/true);
     if (!logits) {
       std::fprintf(stderr, "\naltup perplexity: error: %s\n", logits.error().message.c_str());
       return 1;

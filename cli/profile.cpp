@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "cli/commands.h"
+#include "cli/model_options.h"
 #include "cli/options.h"
 #include "cli/util.h"
 #include "engine/profiler.h"
@@ -17,65 +18,61 @@ namespace altup::cli {
 namespace {}  // namespace
 
 int cmd_profile(int argc, char** argv) {
-  std::string model = ALTUP_DEFAULT_MODEL, prompt, format = "table", trace;
-  long long prefill = 128, decode = 32, threads = 0, ctx = 0;
+  std::string prompt, format = "table", trace;
+  long long prefill = 128, decode = 32;
+  ModelOptions opening;
   bool have_prompt = false, no_warmup = false, overhead = false;
-  CommandSpec spec{
-      "profile",
-      "[-m MODEL.gguf] [-p PROMPT | --prefill N] [--decode N] [options]",
-      "Runs a prefill (the prompt, or N random tokens) and N greedy decode steps with every\n"
-      "node timed, then prints where the time went: per layer by category (attention, FFN,\n"
-      "AltUp predict, AltUp correct, ...) and per op (calls, total ms, share, GFLOP/s, GB/s),\n"
-      "prefill and decode apart. The last line compares the ops' total with wall time.",
-      {
-          text("-m", "--model", &model, "FILE", "GGUF model (default: the shipped demo model)"),
-          text("-p", "--prompt", &prompt, "TEXT", "prompt to prefill"),
-          integer(nullptr, "--prefill", &prefill, 1, kMaxContextOption, "N",
-                  "prefill N random tokens instead (default 128)"),
-          integer(nullptr, "--decode", &decode, 0, kMaxContextOption, "N", "decode steps (default 32)"),
-          integer("-t", "--threads", &threads, 1, 1024, "N", "threads (default: every available core)"),
-          integer("-c", "--ctx", &ctx, 1, kMaxContextOption, "N", "context length (default: prefill + decode)"),
-          choice(nullptr, "--format", &format, "table|csv|json", "output on stdout (default table)"),
-          text(nullptr, "--trace", &trace, "FILE",
-               "also write a Chrome trace (Trace Event Format JSON) that opens\n"
-               "in Perfetto or chrome://tracing (written whole or not at all)"),
-          flag(nullptr, "--no-warmup", &no_warmup,
-               "time the very first run too (by default one untimed prefill\n"
-               "and decode step run first, so one-time setup such as oneDNN's\n"
-               "kernel creation is not counted)"),
-          flag(nullptr, "--overhead", &overhead,
-               "also measure the profiler's own cost: the decode steps are\n"
-               "rerun 5 times each with and without it, interleaved"),
-      },
-      "Exit status: 0 on success, 1 if the model cannot be loaded or run, 2 for bad usage."};
-  spec.options[1].given = &have_prompt;
+  CommandSpec spec{"profile",
+                   "[-m MODEL.gguf] [-p PROMPT | --prefill N] [--decode N] [options]",
+                   "Runs a prefill (the prompt, or N random tokens) and N greedy decode steps with every\n"
+                   "node timed, then prints where the time went: per layer by category (attention, FFN,\n"
+                   "AltUp predict, AltUp correct, ...) and per op (calls, total ms, share, GFLOP/s, GB/s),\n"
+                   "prefill and decode apart. The last line compares the ops' total with wall time.",
+                   {
+                       text("-p", "--prompt", &prompt, "TEXT", "prompt to prefill"),
+                       integer(nullptr, "--prefill", &prefill, 1, kMaxContextOption, "N",
+                               "prefill N random tokens instead (default 128)"),
+                       integer(nullptr, "--decode", &decode, 0, kMaxContextOption, "N", "decode steps (default 32)"),
+                       choice(nullptr, "--format", &format, "table|csv|json", "output on stdout (default table)"),
+                       text(nullptr, "--trace", &trace, "FILE",
+                            "also write a Chrome trace (Trace Event Format JSON) that opens\n"
+                            "in Perfetto or chrome://tracing (written whole or not at all)"),
+                       flag(nullptr, "--no-warmup", &no_warmup,
+                            "time the very first run too (by default one untimed prefill\n"
+                            "and decode step run first, so one-time setup such as oneDNN's\n"
+                            "kernel creation is not counted)"),
+                       flag(nullptr, "--overhead", &overhead,
+                            "also measure the profiler's own cost: the decode steps are\n"
+                            "rerun 5 times each with and without it, interleaved"),
+                   },
+                   "Exit status: 0 on success, 1 if the model cannot be loaded or run, 2 for bad usage."};
+  spec.options[0].given = &have_prompt;
+  opening.add_to(spec.options, "context length (default: prefill + decode)");
   if (Parsed p = parse_options(spec, argc, argv); p != Parsed::ok) return exit_status(p);
+  if (opening.missing("profile")) return 2;
+  const std::string& model = opening.model;
   const bool warmup = !no_warmup;
-  SessionOptions opt;
-  opt.threads = static_cast<int>(threads);
   // Random prefill: the context is sized to fit it and the decode steps; a prompt: the
   // model's context unless --ctx says otherwise.
-  opt.ctx = ctx > 0 ? ctx : have_prompt ? 0 : prefill + decode;
-  auto session = Session::open(model, opt);
-  if (!session) {
-    std::fprintf(stderr, "altup profile: error: %s: %s\n", model.c_str(), session.error().message.c_str());
-    return 1;
-  }
+  const std::unique_ptr<Session> session = opening.open("profile", opening.ctx > 0 ? opening.ctx
+                                                                   : have_prompt   ? 0
+                                                                                   : prefill + decode);
+  if (!session) return 1;
   std::vector<int32_t> tokens;
   if (have_prompt) {
-    tokens = (*session)->tokenizer().encode(prompt, (*session)->tokenizer().add_bos());
+    tokens = session->tokenizer().encode(prompt, session->tokenizer().add_bos());
   } else {
     std::mt19937 rng(1);
-    tokens = random_tokens(rng, prefill, (*session)->model().vocab_size());
+    tokens = random_tokens(rng, prefill, session->model().vocab_size());
   }
   const long long need = static_cast<long long>(tokens.size()) + decode;
-  if ((*session)->ctx() < need) {
+  if (session->ctx() < need) {
     std::fprintf(stderr,
                  "altup profile: error: %lld tokens (prefill + decode) do not fit the context of %lld (--ctx)\n", need,
-                 static_cast<long long>((*session)->ctx()));
+                 static_cast<long long>(session->ctx()));
     return 1;
   }
-  Session& s = **session;
+  Session& s = *session;
   const int64_t V = s.model().vocab_size();
   // Greedy decode of `steps` tokens after the current logits; returns wall ms.
   using clock = std::chrono::steady_clock;

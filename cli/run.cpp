@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/generate.h"
+#include "cli/model_options.h"
 #include "cli/options.h"
 #include "cli/util.h"
 #include "engine/chat.h"
@@ -24,12 +25,11 @@ constexpr const char* kDefaultPrompt = "And it came to pass";
 }  // namespace
 
 int cmd_run(int argc, char** argv) {
-  std::string model = ALTUP_DEFAULT_MODEL, prompt = kDefaultPrompt, system;
-  long long n_predict = 128, threads = 0, ctx = 0;
+  std::string prompt = kDefaultPrompt, system;
+  long long n_predict = 128;
+  ModelOptions opening;
   SamplingOptions sampling;
   bool chat = false;
-  const std::string model_help = std::string("GGUF model (default: the shipped demo model,\n") +
-                                 (ALTUP_DEFAULT_MODEL[0] ? ALTUP_DEFAULT_MODEL : "none built in") + ")";
   CommandSpec spec{"run",
                    "[-m MODEL.gguf] [-p PROMPT] [options]",
                    "Generates text from PROMPT with the model, printing it as it is generated, then one\n"
@@ -37,45 +37,34 @@ int cmd_run(int argc, char** argv) {
                    "PROMPT is one user turn of a Gemma chat and only the model's reply is printed (it\n"
                    "ends at <end_of_turn>); `altup chat` holds a whole conversation.",
                    {
-                       text("-m", "--model", &model, "FILE", model_help.c_str()),
                        text("-p", "--prompt", &prompt, "TEXT", "prompt (default: \"And it came to pass\")"),
                        integer("-n", "--n-predict", &n_predict, 0, 1 << 30, "N",
                                "tokens to generate at most (default 128); stops early at\n"
                                "the end-of-sequence token or a full context"),
-                       integer("-t", "--threads", &threads, 1, 1024, "N", "threads (default: every available core)"),
-                       integer("-c", "--ctx", &ctx, 1, kMaxContextOption, "N",
-                               "context length (default: the model's); refused if its KV\n"
-                               "cache would not fit in the memory available"),
                        flag(nullptr, "--chat", &chat, "wrap PROMPT in Gemma's chat template (one user turn)"),
                        text(nullptr, "--system", &system, "TEXT", "with --chat: a system instruction (opens the turn)"),
                    },
                    "Exit status: 0 on success, 1 if the model cannot be loaded or run (one line on\n"
                    "stderr says why), 2 for bad usage."};
+  opening.add_to(spec.options,
+                 "context length (default: the model's); refused if its KV\n"
+                 "cache would not fit in the memory available");
   sampling.add_to(spec.options);
   if (Parsed p = parse_options(spec, argc, argv); p != Parsed::ok) return exit_status(p);
-  if (model.empty()) {
-    std::fprintf(stderr, "altup run: no model: pass -m MODEL.gguf\n");
-    return 2;
-  }
+  if (opening.missing("run")) return 2;
   const SamplerParams sp = sampling.params();
 
   using clock = std::chrono::steady_clock;
   const auto t_load = clock::now();
-  SessionOptions opt;
-  opt.threads = static_cast<int>(threads);
-  opt.ctx = ctx;
-  auto session = Session::open(model, opt);
-  if (!session) {
-    std::fprintf(stderr, "altup run: error: %s: %s\n", model.c_str(), session.error().message.c_str());
-    return 1;
-  }
-  Session& s = **session;
+  const std::unique_ptr<Session> session = opening.open("run", opening.ctx);
+  if (!session) return 1;
+  Session& s = *session;
   const Tokenizer& tok = s.tokenizer();
   std::vector<int32_t> tokens, stops = {tok.eos()};
   if (chat) {
     auto tmpl = ChatTemplate::gemma(tok);
     if (!tmpl) {
-      std::fprintf(stderr, "altup run: error: --chat: %s: %s\n", model.c_str(), tmpl.error().message.c_str());
+      std::fprintf(stderr, "altup run: error: --chat: %s: %s\n", opening.model.c_str(), tmpl.error().message.c_str());
       return 1;
     }
     tokens = tmpl->user_turn(prompt, system, /*first=*/true, /*close_previous=*/false);

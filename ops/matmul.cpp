@@ -232,13 +232,27 @@ Status detail::check_weight(const TensorView& w) {
   return {};
 }
 
-Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int threads, int path, const Kernels* table) {
+const char* matmul_path_name(MatmulPath p) {
+  switch (p) {
+    case MatmulPath::automatic: return "automatic";
+    case MatmulPath::gemv: return "gemv";
+    case MatmulPath::onednn: return "onednn";
+    case MatmulPath::int8_tiles: return "int8_tiles";
+    case MatmulPath::half_panels: return "half_panels";
+    case MatmulPath::half_dot: return "half_dot";
+    case MatmulPath::bf16_native: return "bf16_native";
+  }
+  return "?";
+}
+
+Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int threads, MatmulPath path,
+              const Kernels* table) {
   ALTUP_TRY(detail::check_weight(w));
   if (M == 0 || w.rows() == 0) return {};
   const int64_t max_gemv = w.dtype == DType::F32 ? kGemvMaxTokensF32 : kGemvMaxTokensHalf;
-  const bool use_gemv = path == 1 || (path == 0 && M <= max_gemv);
+  const bool use_gemv = path == MatmulPath::gemv || (path == MatmulPath::automatic && M <= max_gemv);
   const Kernels& k = table ? *table : kernels();
-  // Quantized weights with many tokens: the int8 tiles when forced (path 3), by default for
+  // Quantized weights with many tokens: the int8 tiles when forced (int8_tiles), by default for
   // the K-quants, for Q8_0 / Q4_0 where the table repacks rows into panels (AVX2), and for
   // everything where there is no oneDNN (ARM64). bench_ops (gemm_*_tiles_over_widened)
   // measures both ways: on 2 Zen 3 cores, pp512 through 2048^2, the K-quant tiles ran
@@ -253,18 +267,20 @@ Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int thre
 #endif
   const bool int8 = int8_gemm(w.dtype);
   // The K-quant tiles give the GEMV's bits per token, so they take over from 2 tokens on.
-  const bool tiles = path == 3 || (path == 0 && tiles_by_default && (!use_gemv || (kquant_gemm(w.dtype) && M > 1)));
+  const bool tiles = path == MatmulPath::int8_tiles || (path == MatmulPath::automatic && tiles_by_default &&
+                                                        (!use_gemv || (kquant_gemm(w.dtype) && M > 1)));
   if (int8 && tiles) return gemm_quantized(k, x, M, w, y, threads);
   const bool half = w.dtype == DType::F16 || w.dtype == DType::BF16;
-  // Half-precision panels (gemm_half) where there is no oneDNN, or when forced (path 4).
+  // Half-precision panels (gemm_half) where there is no oneDNN, or when forced (half_panels).
   // With oneDNN, widened rows stay the default: on 2 Zen 3 cores, 512 tokens through
   // 2048^2, 8192x2048 and 2048x8192 weights, the panels ran 0.90-1.03x oneDNN (bench_ops
   // gemm_{F16,BF16}_*_panels_over_widened; 0.64-1.08x in a throwaway A/B), 0.96-1.15x at 64
   // tokens, and 1.6-2.3x the GEMV path that builds without oneDNN used before.
 #if defined(ALTUP_HAVE_ONEDNN)
-  const bool half_tiles = path == 4;
+  const bool half_tiles = path == MatmulPath::half_panels;
 #else
-  const bool half_tiles = path == 0 || path == 2 || path == 4;
+  const bool half_tiles =
+      path == MatmulPath::automatic || path == MatmulPath::onednn || path == MatmulPath::half_panels;
 #endif
   // The dot-product tiles (widening in registers) from 2 tokens up to a measured size, where
   // the table widens in hardware: faster than the GEMV from 2 tokens and than oneDNN on
@@ -272,7 +288,7 @@ Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int thre
   // Builds without oneDNN (ARM64, not timed here) keep the GEMV and the panels.
 #if defined(ALTUP_HAVE_ONEDNN)
   const int64_t max_dot = w.dtype == DType::F16 ? kHalfDotMaxTokensF16 : kHalfDotMaxTokensBF16;
-  const bool dot_default = path == 0 && k.half_dot && M >= 2 && M <= max_dot;
+  const bool dot_default = path == MatmulPath::automatic && k.half_dot && M >= 2 && M <= max_dot;
 #else
   const bool dot_default = false;
 #endif
@@ -281,10 +297,11 @@ Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int thre
   // up with FMAs: the activations rounded to bf16 (as llama.cpp's bf16 products do) and no
   // weight widened at all, from dnnl_bf16_native_min_tokens() (README, "Kernel speed"; the
   // accuracy cost is measured there too).
-  if (w.dtype == DType::BF16 && (path == 6 || (path == 0 && dnnl_bf16_native_at(M))))
+  if (w.dtype == DType::BF16 &&
+      (path == MatmulPath::bf16_native || (path == MatmulPath::automatic && dnnl_bf16_native_at(M))))
     return gemm_bf16_native(x, M, w, y, threads);
 #endif
-  if (half && (path == 5 || dot_default)) return gemm_half(k, x, M, w, y, threads, true);
+  if (half && (path == MatmulPath::half_dot || dot_default)) return gemm_half(k, x, M, w, y, threads, true);
   if (half && !use_gemv && half_tiles) return gemm_half(k, x, M, w, y, threads, false);
 #if defined(ALTUP_HAVE_ONEDNN)
   if (!use_gemv) return gemm_dnnl_any(x, M, w, y, threads);

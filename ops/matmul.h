@@ -48,19 +48,30 @@ namespace ref {
 void gemv(const TensorView& w, const float* x, float* y);
 }  // namespace ref
 
-// y = x · Wᵀ for M tokens. path: 0 = choose by M, 1 = force GEMV, 2 = force oneDNN (GEMV in
-// builds without oneDNN), 3 = Q8_0 / Q4_0 / K-quant weights: force the int8 tiles (the
-// K-quants' default from 2 tokens; Q8_0 / Q4_0's above the GEMV sizes on the AVX2 tables and
-// in builds without oneDNN; with the SSE4.2 table, oneDNN on widened rows measured faster),
-// 4 = f16 / bf16 weights: force the half-precision panels (ops/gemm_half.h; the default for
-// many tokens in builds without oneDNN), 5 = f16 / bf16 weights: force the dot-product tiles
-// (the default from 2 tokens to kHalfDotMaxTokens* in builds with oneDNN, on tables that
-// widen f16 in hardware), 6 = bf16 weights: force oneDNN's bf16 product (the activations
-// rounded to bf16; the default from dnnl_bf16_native_min_tokens() tokens where that is not
-// 0; an error where oneDNN has no bf16 product).
+// How matmul computes a product. automatic chooses by M, the dtype and the table; the others
+// force one way (tests and bench_ops compare them):
+//   gemv         one weight row at a time (ops/gemv.h)
+//   onednn       oneDNN's product (the GEMV in builds without oneDNN)
+//   int8_tiles   Q8_0 / Q4_0 / K-quant weights: the int8 tiles
+//   half_panels  f16 / bf16 weights: the half-precision panels (ops/gemm_half.h)
+//   half_dot     f16 / bf16 weights: the dot-product tiles
+//   bf16_native  bf16 weights: oneDNN's bf16 product (an error where oneDNN has none)
+enum class MatmulPath { automatic, gemv, onednn, int8_tiles, half_panels, half_dot, bf16_native };
+const char* matmul_path_name(MatmulPath p);  // "gemv", ...
+
+// The sparse products' (ops/matmul_masked.h, matmul_sparse.h): automatic chooses by density.
+enum class SparsePath { automatic, sparse, dense };
+
+// y = x · Wᵀ for M tokens. automatic takes: the GEMV up to the GEMV sizes; the int8 tiles
+// for K-quants from 2 tokens, and for Q8_0 / Q4_0 above the GEMV sizes on the AVX2 tables and
+// in builds without oneDNN (with the SSE4.2 table, oneDNN on widened rows measured faster);
+// for f16 / bf16 the dot-product tiles from 2 tokens to kHalfDotMaxTokens* in builds with
+// oneDNN on tables that widen f16 in hardware, the half-precision panels for many tokens in
+// builds without oneDNN, and oneDNN's bf16 product (activations rounded to bf16) from
+// dnnl_bf16_native_min_tokens() tokens where that is not 0; oneDNN otherwise.
 // `table` picks a kernel table for the GEMV path (tests run every one); null: the one in use.
-Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int threads, int path = 0,
-              const Kernels* table = nullptr);
+Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int threads,
+              MatmulPath path = MatmulPath::automatic, const Kernels* table = nullptr);
 
 // The sparse products' parameter (ops/matmul_masked.h, matmul_sparse.h): the expected
 // fraction of entries kept, from which the profiler estimates their work.

@@ -59,16 +59,17 @@ void sparse_rows(const Kernels& k, const float* x, const void* xq, int64_t M, co
 
 }  // namespace
 
-Status matmul_masked(const float* x, int64_t M, const TensorView& w, const float* mask, float* y, int threads, int path,
-                     const Kernels* table) {
+Status matmul_masked(const float* x, int64_t M, const TensorView& w, const float* mask, float* y, int threads,
+                     SparsePath path, const Kernels* table) {
   ALTUP_TRY(detail::check_weight(w));
   const int64_t N = w.rows(), K = w.cols();
   if (M == 0 || N == 0) return {};
   const Kernels& k = table ? *table : kernels();
-  const bool dense = path == 2 || (path == 0 && static_cast<double>(count_nonzero(mask, M * N, threads)) >
-                                                    kMaskedDenseAbove * static_cast<double>(M * N));
+  const bool dense = path == SparsePath::dense ||
+                     (path == SparsePath::automatic && static_cast<double>(count_nonzero(mask, M * N, threads)) >
+                                                           kMaskedDenseAbove * static_cast<double>(M * N));
   if (dense) {
-    ALTUP_TRY(matmul(x, M, w, y, threads, 0, table));
+    ALTUP_TRY(matmul(x, M, w, y, threads, MatmulPath::automatic, table));
     for_rows(M, N, threads, [&](int64_t m0, int64_t m1) {
       for (int64_t i = m0 * N; i < m1 * N; ++i)
         if (mask[i] == 0.0f) y[i] = 0.0f;

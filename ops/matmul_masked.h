@@ -10,6 +10,7 @@
 #pragma once
 
 #include "ops/kernels.h"
+#include "ops/matmul.h"
 #include "runtime/graph.h"
 
 namespace altup::ops {
@@ -24,10 +25,10 @@ namespace ref {
 void matmul_masked(const float* x, int64_t M, const TensorView& w, const float* mask, float* y);
 }  // namespace ref
 
-// path: 0 = choose by the mask's density, 1 = force the sparse path, 2 = force the dense
-// product (matmul's choice of kernels) followed by the mask. `table` as in matmul.
+// path: automatic chooses by the mask's density; sparse or dense forces one (dense:
+// the product, matmul's choice of kernels, then the mask). `table` as in matmul.
 Status matmul_masked(const float* x, int64_t M, const TensorView& w, const float* mask, float* y, int threads,
-                     int path = 0, const Kernels* table = nullptr);
+                     SparsePath path = SparsePath::automatic, const Kernels* table = nullptr);
 
 // Graph op: inputs {x [.., K], W [N, K], mask [.., N]}, output [.., N]; DensityParams (ops/matmul.h).
 extern const OpDef kMatMulMasked;

@@ -229,7 +229,7 @@ void collect(const float* x, int64_t F, int64_t m0, int64_t m1, Kept* k) {
 }  // namespace
 
 Status matmul_sparse(const float* x, int64_t M, const TensorView& w, const TensorView& wt, float* y, int threads,
-                     int path, const Kernels* table, const TensorView* scales) {
+                     SparsePath path, const Kernels* table, const TensorView* scales) {
   const bool shapes = w.shape.ndim == 2 && wt.shape.ndim == 2 && wt.shape[0] == w.shape[1] && wt.shape[1] == w.shape[0];
   const int64_t B = sparse_scale_block(w.dtype);
   const bool plain = sparse_transposable(wt.dtype) && wt.dtype == w.dtype;
@@ -245,9 +245,10 @@ Status matmul_sparse(const float* x, int64_t M, const TensorView& w, const Tenso
                       std::string(dtype_name(w.dtype)) + " " + w.shape.str());
   const int64_t D = w.rows(), F = w.cols();
   if (M == 0 || D == 0) return {};
-  if (path == 2 || (path == 0 && static_cast<double>(count_nonzero(x, M * F, threads)) >
-                                     sparse_dense_above(wt.dtype, M) * static_cast<double>(M * F)))
-    return matmul(x, M, w, y, threads, 0, table);
+  if (path == SparsePath::dense ||
+      (path == SparsePath::automatic && static_cast<double>(count_nonzero(x, M * F, threads)) >
+                                            sparse_dense_above(wt.dtype, M) * static_cast<double>(M * F)))
+    return matmul(x, M, w, y, threads, MatmulPath::automatic, table);
 
   const Kernels& k = table ? *table : kernels();
   const int64_t blocks = (M + kTokens - 1) / kTokens;
@@ -303,7 +304,8 @@ Status run(const Node& node, ExecContext& ctx) {
     return make_error("sparse matmul shapes " + x.shape.str() + " x " + w.shape.str() + "ᵀ -> " + y.shape.str() +
                       " do not agree");
   const TensorView* scales = node.inputs.size() > 3 ? &ctx.input(node, 3) : nullptr;
-  return matmul_sparse(x.as<float>(), x.rows(), w, wt, y.as<float>(), ctx.threads(), 0, nullptr, scales);
+  return matmul_sparse(x.as<float>(), x.rows(), w, wt, y.as<float>(), ctx.threads(), SparsePath::automatic, nullptr,
+                       scales);
 }
 // Estimates from the expected density: kept inputs times 2D, and the weight rows at least one
 // token of a kTokens-token block keeps, once per block.

@@ -14,6 +14,7 @@
 #pragma once
 
 #include "ops/kernels.h"
+#include "ops/matmul.h"
 #include "runtime/graph.h"
 
 namespace altup::ops {
@@ -54,10 +55,11 @@ void matmul_sparse(const float* x, int64_t M, const TensorView& wt, float* y, co
                    bool offsets = false);
 }  // namespace ref
 
-// path: 0 = choose by the input's density, 1 = force the sparse path, 2 = force the dense
-// product on w. `table` as in matmul. scales: S for an I8 wt (from transpose_weight_q).
+// path: automatic chooses by the input's density; sparse or dense forces one (dense:
+// the product on w). `table` as in matmul. scales: S for an I8 wt (from transpose_weight_q).
 Status matmul_sparse(const float* x, int64_t M, const TensorView& w, const TensorView& wt, float* y, int threads,
-                     int path = 0, const Kernels* table = nullptr, const TensorView* scales = nullptr);
+                     SparsePath path = SparsePath::automatic, const Kernels* table = nullptr,
+                     const TensorView* scales = nullptr);
 
 // Graph op: inputs {x [.., F], W [D, F], Wt [F, D] (, S [F / B, D] for an I8 Wt)}, output
 // [.., D]; DensityParams (ops/matmul.h).

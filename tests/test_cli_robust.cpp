@@ -223,3 +223,28 @@ TEST_CASE("bench -d measures after a filled context; on Gemma 3n's rings too") {
   CHECK(r.status == 0);
   CHECK(r.out.find("\"test\": \"pp600\"") != std::string::npos);
 }
+
+TEST_CASE("every command that opens a model shares one option group: the same -m / -t lines and error line") {
+  TempDir dir;
+  const Run ref = run_altup(dir, "run --help");
+  REQUIRE(ref.status == 0);
+  auto line_of = [](const std::string& help, const char* opt) {
+    const size_t at = help.find(opt);
+    return at == std::string::npos ? std::string() : help.substr(at, help.find('\n', at) - at);
+  };
+  for (const char* cmd : {"run", "chat", "eval", "perplexity", "bench", "profile"}) {
+    CAPTURE(std::string(cmd));
+    const Run help = run_altup(dir, std::string(cmd) + " --help");
+    REQUIRE(help.status == 0);
+    CHECK(line_of(help.out, "-t, --threads N") == line_of(ref.out, "-t, --threads N"));
+    CHECK(help.out.find("  -m, --model FILE") != std::string::npos);
+    // The group comes first in every command's options.
+    CHECK(help.out.find("-m, --model") < help.out.find("-h, --help"));
+    const std::string args = std::string(cmd) + " -m '" + dir.path + "/missing.gguf'" +
+                             (std::string(cmd) == "eval" ? " -p x --logits-out '" + dir.path + "/l.npy'" : "") +
+                             (std::string(cmd) == "perplexity" ? " -f '" + kModel + "'" : "");
+    const Run r = run_altup(dir, args + " </dev/null");
+    CHECK(r.status == 1);
+    CHECK(r.err.rfind(std::string("altup ") + cmd + ": error: " + dir.path + "/missing.gguf: ", 0) == 0);
+  }
+}

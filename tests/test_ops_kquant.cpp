@@ -396,9 +396,10 @@ TEST_CASE(
         const bool q8k = kq || dt == DType::Q2_K || dt == DType::Q3_K || dt == DType::IQ4_XS;  // 256-blocks
         for (const ops::Kernels* k : all_tables()) {
           std::vector<float> gemv(want.size());
-          REQUIRE(ops::matmul(x.data(), M, w, gemv.data(), 1, 1, k).ok());
-          for (int path : {0, 1, 2, 3}) {
-            const std::string at = std::string(dtype_name(dt)) + " " + k->isa + " path " + std::to_string(path);
+          REQUIRE(ops::matmul(x.data(), M, w, gemv.data(), 1, ops::MatmulPath::gemv, k).ok());
+          for (ops::MatmulPath path : {ops::MatmulPath::automatic, ops::MatmulPath::gemv, ops::MatmulPath::onednn,
+                                       ops::MatmulPath::int8_tiles}) {
+            const std::string at = std::string(dtype_name(dt)) + " " + k->isa + " path " + ops::matmul_path_name(path);
             std::vector<float> y1(want.size()), y2(want.size());
             REQUIRE(ops::matmul(x.data(), M, w, y1.data(), 1, path, k).ok());
             REQUIRE(ops::matmul(x.data(), M, w, y2.data(), 2, path, k).ok());
@@ -407,7 +408,9 @@ TEST_CASE(
             // decoded weights in f32.
             // oneDNN (on widened rows) takes path 2, and the other types' many-token products.
             const bool dnnl =
-                kHaveOneDnn && (path == 2 || (!kq && (path == 3 || (path == 0 && M > ops::kGemvMaxTokensHalf))));
+                kHaveOneDnn && (path == ops::MatmulPath::onednn ||
+                                (!kq && (path == ops::MatmulPath::int8_tiles ||
+                                         (path == ops::MatmulPath::automatic && M > ops::kGemvMaxTokensHalf))));
             const double tol = (q8k && !dnnl ? 1.01 * qbound : iq4 && !dnnl ? 1.13 * qbound : 0.0) + 1e-5 * mag + 1e-6;
             check_close(y1.data(), want.data(), M * N, 0, static_cast<float>(tol), at);
             check_thread_agreement(y1.data(), y2.data(), M * N, dnnl, at);

@@ -65,7 +65,7 @@ TEST_CASE("matmul: GEMV and oneDNN paths agree with the reference; threads keep 
         const TensorView w = TensorView::contiguous(dt, {N, K}, wdata);
         std::vector<float> want(static_cast<size_t>(M * N)), want_bf16x(want.size());
         for (int64_t m = 0; m < M; ++m) ops::ref::gemv(w, x.data() + m * K, want.data() + m * N);
-        // oneDNN's bf16 product (path 6) multiplies x rounded to bf16: its reference.
+        // oneDNN's bf16 product (bf16_native) multiplies x rounded to bf16: its reference.
         if (dt == DType::BF16) {
           const std::vector<float> xr = rounded_to_bf16(x.data(), M * K);
           for (int64_t m = 0; m < M; ++m) ops::ref::gemv(w, xr.data() + m * K, want_bf16x.data() + m * N);
@@ -75,13 +75,16 @@ TEST_CASE("matmul: GEMV and oneDNN paths agree with the reference; threads keep 
         CAPTURE(N);
         CAPTURE(K);
         for (const ops::Kernels* k : all_tables())
-          for (int path : {0, 1, 2, 5, 6}) {
-            if (path == 5 && dt == DType::F32) continue;                     // the dot tiles are for half precision
-            if (path == 6 && (dt != DType::BF16 || !kHaveOneDnn)) continue;  // oneDNN's bf16 product
-            const std::string at = std::string("matmul ") + k->isa + " path " + std::to_string(path);
+          for (ops::MatmulPath path : {ops::MatmulPath::automatic, ops::MatmulPath::gemv, ops::MatmulPath::onednn,
+                                       ops::MatmulPath::half_dot, ops::MatmulPath::bf16_native}) {
+            if (path == ops::MatmulPath::half_dot && dt == DType::F32)
+              continue;  // the dot tiles are for half precision
+            if (path == ops::MatmulPath::bf16_native && (dt != DType::BF16 || !kHaveOneDnn))
+              continue;  // oneDNN's bf16 product
+            const std::string at = std::string("matmul ") + k->isa + " path " + ops::matmul_path_name(path);
             std::vector<float> y1(want.size()), y2(want.size()), y2again(want.size());
             const Status first = ops::matmul(x.data(), M, w, y1.data(), 1, path, k);
-            if (path == 6 && !bf16_product() && !first.ok()) {
+            if (path == ops::MatmulPath::bf16_native && !bf16_product() && !first.ok()) {
               // Where oneDNN has no bf16 product at all (below AVX-512): a clear error.
               CHECK_MESSAGE(first.error().message.find("oneDNN") != std::string::npos, first.error().message);
               continue;
@@ -89,15 +92,19 @@ TEST_CASE("matmul: GEMV and oneDNN paths agree with the reference; threads keep 
             REQUIRE(first.ok());
             REQUIRE(ops::matmul(x.data(), M, w, y2.data(), 2, path, k).ok());
             REQUIRE(ops::matmul(x.data(), M, w, y2again.data(), 2, path, k).ok());
-            const bool bf16x = kHaveOneDnn && dt == DType::BF16 && (path == 6 || (path == 0 && bf16_native_at(M)));
+            const bool bf16x =
+                kHaveOneDnn && dt == DType::BF16 &&
+                (path == ops::MatmulPath::bf16_native || (path == ops::MatmulPath::automatic && bf16_native_at(M)));
             const float* ref = bf16x ? want_bf16x.data() : want.data();
             check_close(y1.data(), ref, M * N, 1e-4f, 1e-4f, at);
             check_close(y2.data(), ref, M * N, 1e-4f, 1e-4f, at + " (2 threads)");
-            // Path 2 is oneDNN's where the build has it, and so is path 0 for f32 above the
+            // onednn is oneDNN's where the build has it, and so is automatic for f32 above the
             // GEMV sizes and for bf16 on AMX; 1 and 5 are always the runtime's own kernels.
             const bool onednn =
-                kHaveOneDnn && (path == 2 || bf16x || (path == 0 && dt == DType::F32 && M > ops::kGemvMaxTokensF32) ||
-                                (path == 0 && dt != DType::F32 && (M > 256 || !k->half_dot)));
+                kHaveOneDnn &&
+                (path == ops::MatmulPath::onednn || bf16x ||
+                 (path == ops::MatmulPath::automatic && dt == DType::F32 && M > ops::kGemvMaxTokensF32) ||
+                 (path == ops::MatmulPath::automatic && dt != DType::F32 && (M > 256 || !k->half_dot)));
             check_thread_agreement(y1.data(), y2.data(), M * N, onednn, at);
             CHECK_MESSAGE(std::memcmp(y2.data(), y2again.data(), y2.size() * 4) == 0,
                           at << ": the same call twice must give the same bits");
@@ -250,18 +257,18 @@ TEST_CASE("matmul on Q8_0 / Q4_0 weights: both paths close to the dequantized pr
         CAPTURE(M);
         CAPTURE(N);
         for (const ops::Kernels* k : all_tables())
-          for (int path : {1, 2, 3}) {
+          for (ops::MatmulPath path : {ops::MatmulPath::gemv, ops::MatmulPath::onednn, ops::MatmulPath::int8_tiles}) {
             const std::string at =
-                "matmul " + std::string(dtype_name(dt)) + " " + k->isa + " path " + std::to_string(path);
+                "matmul " + std::string(dtype_name(dt)) + " " + k->isa + " path " + ops::matmul_path_name(path);
             std::vector<float> y1(want.size()), y2(want.size());
             REQUIRE(ops::matmul(x.data(), M, w, y1.data(), 1, path, k).ok());
             REQUIRE(ops::matmul(x.data(), M, w, y2.data(), 2, path, k).ok());
-            // The GEMV path and the int8 tiles (path 3) quantize the activations to 8 bits
-            // (error ~ 1/254 of each block's max); oneDNN's (path 2 where the build has it)
-            // multiplies the exactly decoded weights in f32. Without oneDNN path 2 is the GEMV.
-            const bool exact = path == 2 && kHaveOneDnn;
+            // The GEMV path and the int8 tiles (int8_tiles) quantize the activations to 8 bits
+            // (error ~ 1/254 of each block's max); oneDNN's (onednn where the build has it)
+            // multiplies the exactly decoded weights in f32. Without oneDNN onednn is the GEMV.
+            const bool exact = path == ops::MatmulPath::onednn && kHaveOneDnn;
             check_close(y1.data(), want.data(), M * N, 0, (exact ? 1e-5f : 2e-2f) * mag + 1e-6f, at);
-            check_thread_agreement(y1.data(), y2.data(), M * N, path == 2 && kHaveOneDnn, at);
+            check_thread_agreement(y1.data(), y2.data(), M * N, path == ops::MatmulPath::onednn && kHaveOneDnn, at);
           }
       }
 }

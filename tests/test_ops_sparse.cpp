@@ -96,9 +96,9 @@ TEST_CASE("masked matmul: kept entries carry the GEMV's bits, the rest are zero,
             for (const ops::Kernels* k : all_tables()) {
               const std::string where = at + " " + k->isa;
               std::vector<float> gemv(static_cast<size_t>(M * N)), one(gemv.size(), 7.0f), two(gemv.size(), 7.0f);
-              REQUIRE(ops::matmul(x.data(), M, w, gemv.data(), 1, 1, k).ok());
-              REQUIRE(ops::matmul_masked(x.data(), M, w, mask.data(), one.data(), 1, 1, k).ok());
-              REQUIRE(ops::matmul_masked(x.data(), M, w, mask.data(), two.data(), 2, 1, k).ok());
+              REQUIRE(ops::matmul(x.data(), M, w, gemv.data(), 1, ops::MatmulPath::gemv, k).ok());
+              REQUIRE(ops::matmul_masked(x.data(), M, w, mask.data(), one.data(), 1, ops::SparsePath::sparse, k).ok());
+              REQUIRE(ops::matmul_masked(x.data(), M, w, mask.data(), two.data(), 2, ops::SparsePath::sparse, k).ok());
               for (int64_t i = 0; i < M * N; ++i) {
                 const float want = mask[static_cast<size_t>(i)] != 0.0f ? gemv[static_cast<size_t>(i)] : 0.0f;
                 if (!same_bits(one[static_cast<size_t>(i)], want) || !same_bits(two[static_cast<size_t>(i)], want)) {
@@ -110,8 +110,9 @@ TEST_CASE("masked matmul: kept entries carry the GEMV's bits, the rest are zero,
               // The path chosen by density: below the threshold the same bits; above it the
               // dense product, masked, within rounding of them.
               std::vector<float> chosen(gemv.size(), 7.0f), dense(gemv.size(), 7.0f);
-              REQUIRE(ops::matmul_masked(x.data(), M, w, mask.data(), chosen.data(), 2, 0, k).ok());
-              REQUIRE(ops::matmul_masked(x.data(), M, w, mask.data(), dense.data(), 2, 2, k).ok());
+              REQUIRE(ops::matmul_masked(x.data(), M, w, mask.data(), chosen.data(), 2, ops::SparsePath::automatic, k)
+                          .ok());
+              REQUIRE(ops::matmul_masked(x.data(), M, w, mask.data(), dense.data(), 2, ops::SparsePath::dense, k).ok());
               // The dense product may be oneDNN's on f32 activations where the GEMV rounds
               // them to 8 bits (quantized weights), or oneDNN's bf16 product where the GEMV
               // keeps them f32: then they agree to that rounding.
@@ -135,7 +136,7 @@ TEST_CASE("masked matmul: kept entries carry the GEMV's bits, the rest are zero,
             if (traits(dt).block_elems == 1) {
               std::vector<float> want(static_cast<size_t>(M * N)), got(want.size());
               ops::ref::matmul_masked(x.data(), M, w, mask.data(), want.data());
-              REQUIRE(ops::matmul_masked(x.data(), M, w, mask.data(), got.data(), 2, 1).ok());
+              REQUIRE(ops::matmul_masked(x.data(), M, w, mask.data(), got.data(), 2, ops::SparsePath::sparse).ok());
               check_close(got.data(), want.data(), M * N, 1e-5f, 1e-5f * static_cast<float>(K), "reference " + at);
             }
           }
@@ -218,10 +219,10 @@ TEST_CASE(
                 const std::string where = at + " " + k->isa;
                 std::vector<float> one(want.size(), 7.0f), two(want.size(), 7.0f), chosen(want.size(), 7.0f),
                     dense(want.size(), 7.0f);
-                REQUIRE(ops::matmul_sparse(x.data(), M, w, wt, one.data(), 1, 1, k).ok());
-                REQUIRE(ops::matmul_sparse(x.data(), M, w, wt, two.data(), 2, 1, k).ok());
-                REQUIRE(ops::matmul_sparse(x.data(), M, w, wt, chosen.data(), 2, 0, k).ok());
-                REQUIRE(ops::matmul_sparse(x.data(), M, w, wt, dense.data(), 2, 2, k).ok());
+                REQUIRE(ops::matmul_sparse(x.data(), M, w, wt, one.data(), 1, ops::SparsePath::sparse, k).ok());
+                REQUIRE(ops::matmul_sparse(x.data(), M, w, wt, two.data(), 2, ops::SparsePath::sparse, k).ok());
+                REQUIRE(ops::matmul_sparse(x.data(), M, w, wt, chosen.data(), 2, ops::SparsePath::automatic, k).ok());
+                REQUIRE(ops::matmul_sparse(x.data(), M, w, wt, dense.data(), 2, ops::SparsePath::dense, k).ok());
                 check_close(one.data(), want.data(), M * D, 1e-5f, atol, "sparse path " + where);
                 check_thread_agreement(one.data(), two.data(), M * D, false, "sparse path " + where);
                 check_close(dense.data(), want_dense.data(), M * D, 1e-5f, atol, "dense path " + where);
@@ -345,10 +346,11 @@ TEST_CASE("sparse-input matmul on int8 values and scales adds exactly what the d
               const std::string where = at + " " + k->isa;
               std::vector<float> q8(want.size(), 7.0f), f32(want.size(), 7.0f), chosen(want.size(), 7.0f),
                   dense(want.size(), 7.0f);
-              REQUIRE(ops::matmul_sparse(x.data(), M, w, wt, q8.data(), 2, 1, k, &scales).ok());
-              REQUIRE(ops::matmul_sparse(x.data(), M, w32, wt32, f32.data(), 2, 1, k).ok());
-              REQUIRE(ops::matmul_sparse(x.data(), M, w, wt, chosen.data(), 2, 0, k, &scales).ok());
-              REQUIRE(ops::matmul(x.data(), M, w, dense.data(), 2, 0, k).ok());
+              REQUIRE(ops::matmul_sparse(x.data(), M, w, wt, q8.data(), 2, ops::SparsePath::sparse, k, &scales).ok());
+              REQUIRE(ops::matmul_sparse(x.data(), M, w32, wt32, f32.data(), 2, ops::SparsePath::sparse, k).ok());
+              REQUIRE(ops::matmul_sparse(x.data(), M, w, wt, chosen.data(), 2, ops::SparsePath::automatic, k, &scales)
+                          .ok());
+              REQUIRE(ops::matmul(x.data(), M, w, dense.data(), 2, ops::MatmulPath::automatic, k).ok());
               CHECK_MESSAGE(same_floats(q8, f32), where << ": int8 and scales differ from the decoded rows");
               check_close(q8.data(), want.data(), M * D, 1e-5f, 1e-5f * static_cast<float>(F) * 3.0f, "int8 " + where);
               CHECK_MESSAGE(
@@ -364,7 +366,7 @@ TEST_CASE("sparse-input matmul on int8 values and scales adds exactly what the d
   const TensorView w = TensorView::contiguous(DType::Q8_0, {2, 64}, wb.data());
   const TensorView wt = TensorView::contiguous(DType::I8, {64, 2}, qt.data());
   const TensorView bad = TensorView::contiguous(DType::F32, {1, 2}, st.data());
-  auto s = ops::matmul_sparse(x.data(), 1, w, wt, y.data(), 1, 0, nullptr, &bad);
+  auto s = ops::matmul_sparse(x.data(), 1, w, wt, y.data(), 1, ops::SparsePath::automatic, nullptr, &bad);
   REQUIRE_FALSE(s.ok());
   CHECK(s.error().message.find("(scales F32 [1, 2])") != std::string::npos);
   s = ops::matmul_sparse(x.data(), 1, w, wt, y.data(), 1);  // no scales at all

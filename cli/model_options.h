@@ -1,0 +1,35 @@
+// The options every command that opens a model shares (-m, -t, -c), with one wording, one
+// range and one error line for each, the way SamplingOptions serves `run` and `chat`.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/options.h"
+#include "engine/session.h"
+
+namespace altup::cli {
+
+struct ModelOptions {
+  std::string model = ALTUP_DEFAULT_MODEL;
+  long long threads = 0, ctx = 0;
+
+  // Puts -m and -t, and -c when ctx_help is given (accepting ctx_min and up), first in the
+  // command's options. model_help
+  // replaces the default "GGUF model (default: the shipped demo model, PATH)".
+  void add_to(std::vector<Option>& options, const char* ctx_help = nullptr, long long ctx_min = 1,
+              const char* model_help = nullptr);
+
+  // No -m and no model built in: one line, and the command exits 2.
+  bool missing(const char* command) const;
+  // The session options for a context of ctx tokens (0: the model's).
+  SessionOptions session_options(int64_t ctx) const;
+  // The model or a session on it; on failure one line "altup CMD: error: FILE: why" on
+  // stderr and null.
+  std::shared_ptr<const LoadedModel> load(const char* command) const;
+  std::unique_ptr<Session> open(const char* command, int64_t ctx) const;
+  std::unique_ptr<Session> open(const char* command, std::shared_ptr<const LoadedModel> loaded, int64_t ctx) const;
+};
+
+}  // namespace altup::cli
