@@ -25,7 +25,7 @@ inline V load_any(const W* p, bool bf16) {
 // -r 3`, f16 58.6 -> 68.0 tokens/s, Q8_0 81.6 -> 116.3). Then at 4096, a page ahead: more
 // requests in flight while a row's page is being opened. Decode of the d = 2048 models of
 // bench/compare.py, `altup bench -p 0 -n 64 -r 5 -t 2`, 1024 and 4096 in turn, three rounds
-// (medians, the same VM; session 20): Q8_0 133 -> 184 tokens/s, Q4_0 260 -> 301, Q4_K_M 298
+// (medians, the same machine, 2026-11-24): Q8_0 133 -> 184 tokens/s, Q4_0 260 -> 301, Q4_K_M 298
 // -> 355, Q5_K_M 226 -> 283, Q6_K 182 -> 260, f16 72 -> 78, bf16 79 -> 80. (bench_ops' cold
 // f16 / bf16 GEMV, one 8192 x 2048 matrix, measured 4096 lower, 23 against 27 GB/s; decode
 // is what counts.) 2048 and 8192 gave Q8_0 157 / 189 in one round: a page is most of it.

@@ -284,7 +284,7 @@ Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int thre
 #endif
   // The dot-product tiles (widening in registers) from 2 tokens up to a measured size, where
   // the table widens in hardware: faster than the GEMV from 2 tokens and than oneDNN on
-  // widened rows below it (f16 up to 256 tokens, bf16 up to 64; README, "Kernel speed").
+  // widened rows below it (f16 up to 256 tokens, bf16 up to 64; docs/kernels.md).
   // Builds without oneDNN (ARM64, not timed here) keep the GEMV and the panels.
 #if defined(ALTUP_HAVE_ONEDNN)
   const int64_t max_dot = w.dtype == DType::F16 ? kHalfDotMaxTokensF16 : kHalfDotMaxTokensBF16;
@@ -295,7 +295,7 @@ Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int thre
 #if defined(ALTUP_HAVE_ONEDNN)
   // bf16 weights where oneDNN multiplies bf16 on AMX tiles, or with a vdpbf16ps that keeps
   // up with FMAs: the activations rounded to bf16 (as llama.cpp's bf16 products do) and no
-  // weight widened at all, from dnnl_bf16_native_min_tokens() (README, "Kernel speed"; the
+  // weight widened at all, from dnnl_bf16_native_min_tokens() (docs/kernels.md; the
   // accuracy cost is measured there too).
   if (w.dtype == DType::BF16 &&
       (path == MatmulPath::bf16_native || (path == MatmulPath::automatic && dnnl_bf16_native_at(M))))

@@ -18,13 +18,13 @@
 namespace altup::ops {
 
 // Largest M that still uses the GEMV path, per weight dtype (measured on the development
-// machine with cold weights, bench_ops "matmul_crossover_*"; see README). Half-precision
+// machine with cold weights, bench_ops "matmul_crossover_*"; see docs/kernels.md). Half-precision
 // weights stay on GEMV longer because the oneDNN path must first widen them to f32.
 constexpr int64_t kGemvMaxTokensF32 = 6;
 constexpr int64_t kGemvMaxTokensHalf = 8;
 // From 2 tokens up to these, f16 / bf16 products take the dot-product tiles
 // (Kernels::gemm_f16_dot) instead of the GEMV or oneDNN on widened rows, where the table
-// widens in hardware (bench_ops "matmul_*_dot_over_*"; see README). bf16's widening by
+// widens in hardware (bench_ops "matmul_*_dot_over_*"; see docs/kernels.md). bf16's widening by
 // shifts costs more than F16C's conversion, so it hands over to oneDNN sooner.
 constexpr int64_t kHalfDotMaxTokensF16 = 256;
 constexpr int64_t kHalfDotMaxTokensBF16 = 64;

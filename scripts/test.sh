@@ -59,7 +59,7 @@ mkdir -p build
 .venv/bin/python -m pytest -q -p no:cacheprovider --junitxml=build/pytest.xml tests/python || status=1
 
 # Each libFuzzer target for a short, bounded time (ASan + UBSan; scripts/fuzz.sh). A longer
-# campaign is `scripts/fuzz.sh TARGET SECONDS`; its figures are in the README.
+# campaign is `scripts/fuzz.sh TARGET SECONDS`; its figures are in docs/testing.md.
 echo "== fuzz: each target for ${ALTUP_FUZZ_SECONDS:=15} s"
 : >build/fuzz-summary.txt
 for target in gguf model tokenizer options; do

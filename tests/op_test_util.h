@@ -81,7 +81,7 @@ inline void check_close(const float* got, const float* want, int64_t n, float rt
   }
 }
 
-// The determinism contract (README, "Determinism"): the runtime's own kernels give bit-identical
+// The determinism contract (docs/guarantees.md, "Determinism"): the runtime's own kernels give bit-identical
 // results for any thread count. Products that go through oneDNN are bit-identical run after run
 // with the same thread count, but oneDNN picks its kernel and its split of the work per CPU and
 // per thread count, so across thread counts they only agree to rounding: |a - b| <= 1e-5 * (|b| + max|b|).

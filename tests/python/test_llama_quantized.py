@@ -63,7 +63,7 @@ def work(tmp_path_factory):
     base = out / "m-f32.gguf"
     convert(ckpt, ROOT / "demo" / "tokenizer.model", base, "f32", progress=False, arch="llama")
     text = out / "text.txt"
-    text.write_text((ROOT / "README.md").read_text(encoding="utf-8")[:40000], encoding="utf-8")
+    text.write_text("".join(f.read_text(encoding="utf-8") for f in sorted((ROOT / "docs").glob("*.md")))[:40000], encoding="utf-8")
     common = ["-f", text, "-c", CTX, "--chunks", CHUNKS, "-t", 2]
     sh(ALTUP, "perplexity", "-m", base, *common, "--kl-divergence-base", out / "base.altup")
     sh(TOOLS / "llama-perplexity", "-m", base, *common, "--kl-divergence-base", out / "base.llama",

@@ -34,7 +34,7 @@ def log_softmax(x):
 @pytest.fixture(scope="module")
 def text(tmp_path_factory):
     p = tmp_path_factory.mktemp("ppl") / "text.txt"
-    p.write_text((ROOT / "README.md").read_text(encoding="utf-8")[:6000], encoding="utf-8")
+    p.write_text("".join(f.read_text(encoding="utf-8") for f in sorted((ROOT / "docs").glob("*.md")))[:6000], encoding="utf-8")
     return p
 
 
