@@ -19,12 +19,8 @@ namespace {
 
 // Token ids separated by spaces, commas or newlines; anything else is an error naming it.
 bool read_token_file(const std::string& path, std::vector<int32_t>* ids, std::string* why) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    *why = "cannot read " + path;
-    return false;
-  }
-  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  std::string text;
+  if (!read_file(path, &text, why)) return false;
   size_t k = 0;
   while (k < text.size()) {
     const char c = text[k];
@@ -132,7 +128,8 @@ int cmd_eval(int argc, char** argv) {
   // Chunk by chunk straight into the file: memory stays at one chunk's logits however long.
   AtomicFile logits_file, ids_file;
   const std::string header = npy_header("<f4", {T, V});
-  if (!logits_file.open(logits_out, model, &why) || !logits_file.write(header.data(), header.size(), &why)) {
+  const std::vector<Input> inputs = {{model, "the model file"}, {tokens_file, "the token file"}};
+  if (!logits_file.open(logits_out, inputs, &why) || !logits_file.write(header.data(), header.size(), &why)) {
     std::fprintf(stderr, "altup eval: error: --logits-out: %s\n", why.c_str());
     return 1;
   }
@@ -151,7 +148,7 @@ int cmd_eval(int argc, char** argv) {
   }
   const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const std::string ids_header = npy_header("<i4", {T});
-  if (!ids_file.open(tokens_out, model, &why) || !ids_file.write(ids_header.data(), ids_header.size(), &why) ||
+  if (!ids_file.open(tokens_out, inputs, &why) || !ids_file.write(ids_header.data(), ids_header.size(), &why) ||
       !ids_file.write(ids.data(), ids.size() * sizeof(int32_t), &why) || !logits_file.commit(&why) ||
       !ids_file.commit(&why)) {
     std::fprintf(stderr, "altup eval: error: %s\n", why.c_str());

@@ -2,6 +2,7 @@
 // always matches what exists.
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <string_view>
 
 #include "cli/commands.h"
@@ -57,7 +58,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "altup: warning: %s\n", problem.c_str());
   for (const Command& c : kCommands)
     if (name == c.name) {
-      const int status = c.run(argc - 2, argv + 2);
+      int status = 1;
+      try {
+        status = c.run(argc - 2, argv + 2);
+      } catch (const std::exception& e) {  // a last resort: every known failure is reported before this
+        std::fprintf(stderr, "altup %s: internal error: %s\n", c.name, e.what());
+        return 1;
+      }
       // Output that could not be written is a failure, whatever the command thought.
       if (status == 0 && !altup::cli::stdout_ok(c.name)) return 1;
       return status;

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/commands.h"
@@ -64,15 +65,7 @@ struct Mean {  // running mean and standard error
   }
 };
 
-bool read_text(const std::string& path, std::string* out, std::string* why) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    *why = "cannot read " + path;
-    return false;
-  }
-  out->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  return true;
-}
+bool read_text(const std::string& path, std::string* out, std::string* why) { return read_file(path, out, why); }
 
 // The reference file of --kl-divergence: header checked against the model and its length.
 struct BaseFile {
@@ -81,6 +74,9 @@ struct BaseFile {
   std::vector<int32_t> tokens;
 
   bool open(const std::string& path, int64_t model_vocab, std::string* why) {
+    struct stat st {};
+    if (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+      return fail(why, path + " is not a regular file (a base file is read twice: once for its size)");
     in.open(path, std::ios::binary);
     if (!in) return fail(why, "cannot read " + path);
     char magic[8];
@@ -221,7 +217,8 @@ int cmd_perplexity(int argc, char** argv) {
   const bool save = !base_file.empty() && !kld;
   if (save) {
     const int64_t h[3] = {n_ctx, V, n_chunks};
-    if (!out.open(base_file, model, &why) || !out.write(kMagic, 8, &why) || !out.write(h, sizeof h, &why) ||
+    if (!out.open(base_file, {{model, "the model file"}, {text_file, "the text file"}}, &why) ||
+        !out.write(kMagic, 8, &why) || !out.write(h, sizeof h, &why) ||
         !out.write(tokens.data(), tokens.size() * 4, &why)) {
       std::fprintf(stderr, "altup perplexity: error: --kl-divergence-base: %s\n", why.c_str());
       return 1;

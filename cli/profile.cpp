@@ -145,7 +145,8 @@ int cmd_profile(int argc, char** argv) {
   else
     std::fputs(prof.table().c_str(), stdout);
   if (!stdout_ok("profile")) return 1;
-  if (std::string why; !trace.empty() && !write_file_atomic(trace, prof.chrome_trace(), model, &why)) {
+  if (std::string why;
+      !trace.empty() && !write_file_atomic(trace, prof.chrome_trace(), {{model, "the model file"}}, &why)) {
     std::fprintf(stderr, "altup profile: error: --trace: %s\n", why.c_str());
     return 1;
   }

@@ -13,14 +13,16 @@ namespace altup::cli {
 namespace {
 
 // Why `path` must not be replaced, or "" if it may.
-std::string refuse_target(const std::string& path, const std::string& protect) {
+std::string refuse_target(const std::string& path, const std::vector<Input>& inputs) {
   struct stat st {};
   if (lstat(path.c_str(), &st) != 0) return "";
   if (!S_ISREG(st.st_mode))
     return path + " exists and is not a regular file (a directory, link, FIFO or device); not replacing it";
-  struct stat pst {};
-  if (!protect.empty() && stat(protect.c_str(), &pst) == 0 && pst.st_dev == st.st_dev && pst.st_ino == st.st_ino)
-    return path + " is the model file itself; not overwriting it";
+  for (const Input& in : inputs) {
+    struct stat ist {};
+    if (!in.path.empty() && stat(in.path.c_str(), &ist) == 0 && ist.st_dev == st.st_dev && ist.st_ino == st.st_ino)
+      return path + " is " + in.what + " itself; not overwriting it";
+  }
   return "";
 }
 
@@ -31,8 +33,8 @@ AtomicFile::~AtomicFile() {
   if (!tmp_.empty()) unlink(tmp_.c_str());
 }
 
-bool AtomicFile::open(const std::string& path, const std::string& protect, std::string* why) {
-  if (std::string r = refuse_target(path, protect); !r.empty()) {
+bool AtomicFile::open(const std::string& path, const std::vector<Input>& inputs, std::string* why) {
+  if (std::string r = refuse_target(path, inputs); !r.empty()) {
     *why = r;
     return false;
   }
@@ -78,9 +80,39 @@ bool AtomicFile::commit(std::string* why) {
   return true;
 }
 
-bool write_file_atomic(const std::string& path, const std::string& text, const std::string& protect, std::string* why) {
+bool read_file(const std::string& path, std::string* out, std::string* why) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    *why = "cannot read " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  struct stat st {};
+  if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    *why = path + " is a directory, not a file";
+    return false;
+  }
+  out->clear();
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      *why = "cannot read " + path + ": " + std::strerror(errno);
+      ::close(fd);
+      return false;
+    }
+    if (n == 0) break;
+    out->append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return true;
+}
+
+bool write_file_atomic(const std::string& path, const std::string& text, const std::vector<Input>& inputs,
+                       std::string* why) {
   AtomicFile f;
-  return f.open(path, protect, why) && f.write(text.data(), text.size(), why) && f.commit(why);
+  return f.open(path, inputs, why) && f.write(text.data(), text.size(), why) && f.commit(why);
 }
 
 std::string npy_header(const char* descr, const std::vector<int64_t>& shape) {

@@ -44,11 +44,20 @@ inline std::vector<int32_t> random_tokens(std::mt19937& rng, int64_t n, int64_t 
   return t;
 }
 
+// A file the command reads, which none of its outputs may replace: `what` names it in the
+// message ("the model file", "the token file").
+struct Input {
+  std::string path;
+  const char* what;
+};
+
 // Writes `text` to `path` through a fresh temporary file beside it (created exclusively, so no
 // link is followed) and a rename. Refuses a `path` that exists and is not a regular file (a
-// directory, FIFO, device or symbolic link) or that is the same file as `protect` (the model).
-// On failure nothing is left behind and `*why` says what went wrong.
-bool write_file_atomic(const std::string& path, const std::string& text, const std::string& protect, std::string* why);
+// directory, FIFO, device or symbolic link) or that is the same file as one of `inputs` (the
+// same inode, whatever links or relative paths lead to it). On failure nothing is left behind
+// and `*why` says what went wrong.
+bool write_file_atomic(const std::string& path, const std::string& text, const std::vector<Input>& inputs,
+                       std::string* why);
 
 // A file written piece by piece and put in place only when complete: a temporary file beside
 // `path`, renamed over it by commit(); anything not committed is removed. Refuses the same
@@ -59,7 +68,7 @@ class AtomicFile {
   AtomicFile(const AtomicFile&) = delete;
   AtomicFile& operator=(const AtomicFile&) = delete;
   ~AtomicFile();
-  bool open(const std::string& path, const std::string& protect, std::string* why);
+  bool open(const std::string& path, const std::vector<Input>& inputs, std::string* why);
   bool write(const void* data, size_t n, std::string* why);
   bool commit(std::string* why);
 
@@ -67,6 +76,10 @@ class AtomicFile {
   std::string path_, tmp_;
   int fd_ = -1;
 };
+
+// The whole of a file (or a FIFO, or standard input as /dev/stdin) read into *out; a directory,
+// an unreadable path or a read error is false with *why naming it. Never throws.
+bool read_file(const std::string& path, std::string* out, std::string* why);
 
 // The header of a NumPy .npy file (format 1.0) for a C-order array of `descr` ("<f4", "<i4").
 std::string npy_header(const char* descr, const std::vector<int64_t>& shape);

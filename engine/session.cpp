@@ -62,7 +62,7 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const LoadedMod
     return make_error("a context of " + std::to_string(s->ctx_) + " tokens needs " + std::to_string(need >> 20) +
                           " MiB of KV cache, but " + std::to_string(have >> 20) +
                           " MiB of memory are available (a context of at most about " + std::to_string(fits) +
-                          " tokens fits; see --ctx)",
+                          " tokens fits: a smaller context length)",
                       ErrorKind::OutOfMemory);
   }
   for (const StateSpec& spec : s->model().state_specs(s->ctx_, s->max_tokens_)) {
@@ -70,8 +70,9 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const LoadedMod
       s->max_rollback_ = s->max_rollback_ < 0 ? spec.rollback : std::min(s->max_rollback_, spec.rollback);
     auto z = ZeroPages::reserve(static_cast<uint64_t>(spec.shape.numel()) * sizeof(float));
     if (!z)
-      return make_error(spec.name + " " + spec.shape.str() + ": " + z.error().message + " (try a smaller --ctx)",
-                        z.error().kind);
+      return make_error(
+          spec.name + " " + spec.shape.str() + ": " + z.error().message + " (try a smaller context length)",
+          z.error().kind);
     s->states_.push_back(std::move(*z));
   }
   return s;
@@ -136,7 +137,7 @@ Result<const float*> Session::eval(const std::vector<int32_t>& tokens, bool all_
   if (T == 0) return make_error("nothing to evaluate: no tokens");
   if (n_past_ + T > ctx_)
     return make_error(std::to_string(n_past_ + T) + " tokens do not fit the context of " + std::to_string(ctx_) +
-                          " (a longer --ctx, up to the model's " + std::to_string(model().context_length()) +
+                          " (a longer context length, up to the model's " + std::to_string(model().context_length()) +
                           ", or a shorter prompt)",
                       ErrorKind::ContextFull);
   for (int32_t t : tokens)

@@ -4,7 +4,9 @@
 // line only when asked for, and the shared option parser's checks on every subcommand.
 #include <doctest/doctest.h>
 
+#include <dirent.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <vector>
@@ -246,5 +248,56 @@ TEST_CASE("every command that opens a model shares one option group: the same -m
     const Run r = run_altup(dir, args + " </dev/null");
     CHECK(r.status == 1);
     CHECK(r.err.rfind(std::string("altup ") + cmd + ": error: " + dir.path + "/missing.gguf: ", 0) == 0);
+  }
+}
+
+TEST_CASE("no command overwrites its own input: the token file, the text file, the model, through a link too") {
+  TempDir dir;
+  const std::string tokens = dir.path + "/ids.txt", text = dir.path + "/text.txt", link = dir.path + "/link.txt";
+  {
+    std::ofstream(tokens) << "1 2 3 4 5";
+    std::ofstream t(text);
+    for (int i = 0; i < 400; ++i) t << "And it came to pass in those days. ";
+  }
+  REQUIRE(symlink(tokens.c_str(), link.c_str()) == 0);
+  for (const std::string& out : {tokens, link}) {
+    CAPTURE(out);
+    const Run r = run_altup(dir, "eval -m '" + kModel + "' --tokens '" + tokens + "' --logits-out '" + out + "'");
+    CHECK(r.status == 1);
+    // (a link is refused as a link, before it would be followed)
+    CHECK(r.err.find(out == tokens ? "is the token file itself; not overwriting it" : "is not a regular file") !=
+          std::string::npos);
+    CHECK(slurp(tokens) == "1 2 3 4 5");
+  }
+  Run r = run_altup(dir, "eval -m '" + kModel + "' --tokens '" + tokens + "' --logits-out '" + dir.path +
+                             "/l.npy' --tokens-out '" + tokens + "'");
+  CHECK(r.status == 1);
+  CHECK(slurp(tokens) == "1 2 3 4 5");
+  const std::string before = slurp(text);
+  r = run_altup(
+      dir, "perplexity -m '" + kModel + "' -f '" + text + "' -c 16 --chunks 2 --kl-divergence-base '" + text + "'");
+  CHECK(r.status == 1);
+  CHECK(r.err.find("is the text file itself; not overwriting it") != std::string::npos);
+  CHECK(slurp(text) == before);
+  // Nothing else was left in the folder (no temporary files).
+  int entries = 0;
+  if (DIR* d = opendir(dir.path.c_str())) {
+    while (dirent* e = readdir(d)) entries += e->d_name[0] != '.';
+    closedir(d);
+  }
+  CHECK(entries == 5);  // ids.txt, text.txt, link.txt, and the captured stdout / stderr
+}
+
+TEST_CASE("a directory where a file is read is one error line, never an abort") {
+  TempDir dir;
+  const std::string d = "'" + dir.path + "'";
+  for (const std::string& args : {"eval -m '" + kModel + "' --tokens " + d + " --logits-out '" + dir.path + "/l.npy'",
+                                  "perplexity -m '" + kModel + "' -f " + d,
+                                  "perplexity -m '" + kModel + "' --kl-divergence-base " + d + " --kl-divergence"}) {
+    CAPTURE(args);
+    const Run r = run_altup(dir, args);
+    CHECK(r.status == 1);
+    CHECK(r.err.find(dir.path + " is ") != std::string::npos);
+    CHECK(r.err.find("terminate") == std::string::npos);
   }
 }

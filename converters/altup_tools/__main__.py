@@ -107,6 +107,12 @@ def main(argv: list[str] | None = None) -> int:
                          a.save_every, a.seed, a.threads)
             print(f"done: {last}")
         elif a.cmd == "convert":
+            from .convert import ConvertError
+            if not a.checkpoint.exists():
+                raise ConvertError(f"checkpoint {a.checkpoint} does not exist")
+            if a.checkpoint.is_dir() and not (a.checkpoint / "config.json").is_file():
+                raise ConvertError(f"checkpoint {a.checkpoint} is a directory, not a file, and not a Hugging Face "
+                                   "checkpoint directory either (it has no config.json)")
             if (a.checkpoint / "config.json").is_file():  # a Hugging Face directory
                 from .gemma3n import convert_gemma3n
                 out = convert_gemma3n(a.checkpoint, a.out, a.dtype, a.name, a.tokenizer, progress=not a.no_progress)

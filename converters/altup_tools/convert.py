@@ -67,8 +67,12 @@ def check_input_file(path: Path, what: str) -> None:
 
 
 def check_output_path(out: Path, inputs: list[Path]) -> None:
-    """`out` may be new or an existing regular file, but never one of the inputs: the converter
-    must not destroy what it reads."""
+    """`out` may be new or an existing regular file, but never one of the inputs (the same file,
+    whatever links or relative paths lead to it): the converter must not destroy what it reads.
+    Its folder must exist: a mistyped path is an error, not a new folder tree."""
+    parent = Path(out).parent
+    if not parent.is_dir():
+        raise ConvertError(f"--out {out}: the folder {parent} does not exist")
     if os.path.lexists(out):
         st = os.lstat(out)
         if not stat.S_ISREG(st.st_mode):

@@ -27,7 +27,8 @@ def extract_kjv(out: Path) -> int:
     if len(lines) < 30000:
         raise RuntimeError(f"expected the whole KJV (31102 verses), got {len(lines)} lines")
     tmp = out.with_suffix(out.suffix + ".tmp")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"{out}: the folder {out.parent} does not exist")
     tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     os.replace(tmp, out)
     return len(lines)

@@ -252,7 +252,7 @@ def convert_gemma3n(checkpoint: Path, out: Path, dtype: str = "f16", name: str |
     if not tokenizer.is_file():
         raise ConvertError(f"tokenizer {tokenizer} not found (pass --tokenizer)")
     out = Path(out)
-    check_output_path(out, [tokenizer, *ckpt.files])
+    check_output_path(out, [tokenizer, *ckpt.inputs])
     _, short = source_names(ckpt)
     p = plan(c)
     check_plan(p, short, ckpt)

@@ -20,7 +20,8 @@ def atomic_output(out: Path) -> Iterator[str]:
     """Yields a temporary path beside `out`; renames it over `out` (mode 644) when the block
     completes, removes it if the block raises."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"{out}: the folder {out.parent} does not exist")
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name + ".", suffix=".tmp")
     os.close(fd)
     try:

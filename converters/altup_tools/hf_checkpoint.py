@@ -102,6 +102,8 @@ class Checkpoint:
                     raise CheckpointError(f"tensor {name} is in both {self.tensors[name].file.name} and {f.name}")
                 self.tensors[name] = ref
         self.files = files
+        # Every file the conversion reads, which its output must never replace.
+        self.inputs = [cfg, *([index] if index.is_file() else []), *files]
         self._maps: dict[Path, np.memmap] = {}
 
     def get(self, name: str) -> np.ndarray:

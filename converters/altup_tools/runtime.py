@@ -14,11 +14,13 @@ runtime's message.
 """
 from __future__ import annotations
 
+import atexit
 import ctypes
 import ctypes.util
 import os
 import queue
 import threading
+import weakref
 from pathlib import Path
 from typing import Iterator
 
@@ -56,6 +58,46 @@ class _Options(ctypes.Structure):
 
 _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int32, ctypes.c_char_p, ctypes.c_void_p)
 _lib = None
+_INVALID_ARGUMENT = 1
+_INT32_MAX = 2**31 - 1
+
+
+def _integer(name: str, value, lo: int, hi: int) -> int:
+    """value as an int in [lo, hi], else an AltupError naming the parameter (never a wrapped C int)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise AltupError(_INVALID_ARGUMENT, f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
+    return value
+
+
+class _Stream:
+    """A stream() whose C call runs in a worker thread: what stopping it needs."""
+
+    def __init__(self):
+        self.queue: queue.Queue = queue.Queue(maxsize=64)
+        self.halt = threading.Event()
+        self.worker: threading.Thread | None = None
+
+    def stop(self) -> None:
+        """Asks the generation to stop at its next token and waits for the worker to end."""
+        self.halt.set()
+        while self.worker is not None and self.worker.is_alive():
+            try:  # drain, so the callback never blocks on a full queue
+                self.queue.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        if self.worker is not None:
+            self.worker.join()
+
+
+# Streams left half-read when the interpreter exits: their workers must finish their C call
+# before Python finalizes, or the callback would run in a dying interpreter.
+_open_streams: "weakref.WeakSet[_Stream]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_open_streams() -> None:
+    for s in list(_open_streams):
+        s.stop()
 
 
 def _candidates() -> list[str]:
@@ -131,6 +173,13 @@ class Model:
         self._lib = load_library(library)
         self._model = ctypes.c_void_p()
         self._session = ctypes.c_void_p()
+        self._stream: _Stream | None = None  # the stream() being read, if any
+        # Integers the C options hold, checked here so that none wraps around.
+        _integer("context", context, 0, 2**63 - 1)
+        _integer("threads", threads, 0, _INT32_MAX)
+        _integer("top_k", top_k, 0, _INT32_MAX)
+        _integer("repeat_last_n", repeat_last_n, 0, _INT32_MAX)
+        _integer("seed", seed, 0, 2**64 - 1)
         self._check(self._lib.altup_model_open(os.fsencode(path), ctypes.byref(self._model)))
         o = self._lib.altup_session_default_options()
         o.context, o.threads, o.temperature, o.top_k = context, threads, temperature, top_k
@@ -153,11 +202,22 @@ class Model:
         if status != 0:
             raise AltupError(status, self._lib.altup_last_error().decode("utf-8", "replace"))
 
+    def _idle(self, what: str) -> None:
+        """One session runs one call at a time: refuse a call while a stream() is still open."""
+        s = getattr(self, "_stream", None)
+        if s is not None:
+            raise AltupError(_INVALID_ARGUMENT, f"{what}: a stream() on this model is still open; read it to the "
+                                                "end or close it (leave the loop, or call its close()) first")
+
     def close(self) -> None:
-        """Frees the session and the model (also done when the object is collected)."""
+        """Frees the session and the model (also done when the object is collected); an open
+        stream() is stopped first."""
         lib = getattr(self, "_lib", None)
         if lib is None:
             return
+        if getattr(self, "_stream", None) is not None:
+            self._stream.stop()
+            self._stream = None
         if getattr(self, "_session", None):
             lib.altup_session_free(self._session)
             self._session = ctypes.c_void_p()
@@ -204,6 +264,7 @@ class Model:
     # -- the sequence --
     def eval(self, tokens) -> np.ndarray:
         """Appends tokens to the sequence; returns the last one's logits (a copy, float32 [vocab])."""
+        self._idle("eval")
         ids = (ctypes.c_int32 * len(tokens))(*tokens)
         self._check(self._lib.altup_eval(self._session, ids, len(tokens)))
         return self.logits()
@@ -215,6 +276,7 @@ class Model:
         return np.ctypeslib.as_array(ptr, shape=(n.value,)).copy()
 
     def sample(self) -> int:
+        self._idle("sample")
         t = ctypes.c_int32()
         self._check(self._lib.altup_sample(self._session, ctypes.byref(t)))
         return t.value
@@ -226,47 +288,57 @@ class Model:
         return n.value
 
     def reset(self) -> None:
+        self._idle("reset")
         self._check(self._lib.altup_reset(self._session))
 
     def truncate(self, n_keep: int) -> None:
+        self._idle("truncate")
         self._check(self._lib.altup_truncate(self._session, n_keep))
 
     # -- generation --
     def generate(self, prompt: str, max_tokens: int = 128, *, keep: bool = False) -> str:
         """The continuation of `prompt` (greedy with temperature=0), as `altup run` prints it
         after the prompt. The sequence starts afresh unless keep=True."""
-        return "".join(self.stream(prompt, max_tokens, keep=keep, _threaded=False))
-
-    def stream(self, prompt: str, max_tokens: int = 128, *, keep: bool = False, _threaded: bool = True) -> Iterator[str]:
-        """Yields the continuation piece by piece as it is generated. Leaving the loop early
-        stops the generation."""
+        self._idle("generate")
+        _integer("max_tokens", max_tokens, 0, _INT32_MAX)
         if not keep:
             self.reset()
         self.last_stop = None
-        if not _threaded:
-            pieces: list[str] = []
+        pieces: list[str] = []
 
-            def collect(token, text, user):
-                pieces.append(text.decode("utf-8", "replace"))
-                return 0
+        def collect(token, text, user):
+            pieces.append(text.decode("utf-8", "replace"))
+            return 0
 
-            stop = ctypes.c_int()
-            cb = _CALLBACK(collect)
-            self._check(self._lib.altup_generate(self._session, prompt.encode("utf-8"), max_tokens, cb, None,
-                                                 ctypes.byref(stop)))
-            self.last_stop = STOP_REASONS.get(stop.value)
-            yield from pieces
-            return
+        stop = ctypes.c_int()
+        cb = _CALLBACK(collect)
+        self._check(self._lib.altup_generate(self._session, prompt.encode("utf-8"), max_tokens, cb, None,
+                                             ctypes.byref(stop)))
+        self.last_stop = STOP_REASONS.get(stop.value)
+        return "".join(pieces)
+
+    def stream(self, prompt: str, max_tokens: int = 128, *, keep: bool = False) -> Iterator[str]:
+        """Yields the continuation piece by piece as it is generated. Leaving the loop early
+        stops the generation. While a stream is open, other calls on this model raise
+        AltupError (a session runs one call at a time)."""
+        self._idle("stream")
+        _integer("max_tokens", max_tokens, 0, _INT32_MAX)
+        return self._stream_pieces(prompt, max_tokens, keep)
+
+    def _stream_pieces(self, prompt: str, max_tokens: int, keep: bool) -> Iterator[str]:
+        self._idle("stream")  # (another stream may have started since stream() was called)
+        if not keep:
+            self.reset()
+        self.last_stop = None
         # The C call runs in a worker thread (ctypes releases the GIL); its callback hands each
         # piece over a queue and learns from `halt` whether the consumer has gone.
-        q: queue.Queue = queue.Queue(maxsize=64)
-        halt = threading.Event()
+        s = _Stream()
         result = {}
 
         def on_token(token, text, user):
-            if halt.is_set():
+            if s.halt.is_set():
                 return 1
-            q.put(text.decode("utf-8", "replace"))
+            s.queue.put(text.decode("utf-8", "replace"))
             return 0
 
         cb = _CALLBACK(on_token)
@@ -277,21 +349,19 @@ class Model:
                                                         ctypes.byref(stop))
             result["error"] = self._lib.altup_last_error().decode("utf-8", "replace")  # this thread's
             result["stop"] = stop.value
-            q.put(None)
+            s.queue.put(None)
 
-        worker = threading.Thread(target=work, daemon=True)
-        worker.start()
+        s.worker = threading.Thread(target=work, daemon=True)
+        self._stream = s
+        _open_streams.add(s)
+        s.worker.start()
         try:
-            while (piece := q.get()) is not None:
+            while (piece := s.queue.get()) is not None:
                 yield piece
         finally:
-            halt.set()
-            while worker.is_alive():  # drain, so the callback never blocks on a full queue
-                try:
-                    q.get(timeout=0.05)
-                except queue.Empty:
-                    pass
-            worker.join()
+            s.stop()
+            _open_streams.discard(s)
+            self._stream = None
         if result.get("status", 0) != 0:
             raise AltupError(result["status"], result["error"])
         self.last_stop = STOP_REASONS.get(result.get("stop"))
@@ -299,6 +369,7 @@ class Model:
     # -- profile and system --
     def profile_json(self) -> str:
         """The per-layer / per-op profile of the calls so far (needs profile=True)."""
+        self._idle("profile_json")
         s = ctypes.c_char_p()
         self._check(self._lib.altup_profile_json(self._session, ctypes.byref(s)))
         return s.value.decode("utf-8")

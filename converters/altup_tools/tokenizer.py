@@ -31,7 +31,10 @@ def train_tokenizer(corpus: Path, out_model: Path, vocab_size: int, threads: int
     """Trains a BPE SentencePiece model on `corpus` and writes it to `out_model` (.model)."""
     import sentencepiece as spm
 
-    out_model.parent.mkdir(parents=True, exist_ok=True)
+    if not out_model.parent.is_dir():
+        raise FileNotFoundError(f"{out_model}: the folder {out_model.parent} does not exist")
+    if Path(corpus).exists() and out_model.exists() and os.path.samefile(corpus, out_model):
+        raise ValueError(f"--out {out_model} is the corpus itself; not overwriting it")
     with tempfile.TemporaryDirectory(dir=out_model.parent) as tmp:
         prefix = Path(tmp) / "tok"
         spm.SentencePieceTrainer.train(input=str(corpus), model_prefix=str(prefix), vocab_size=vocab_size,

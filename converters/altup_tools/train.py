@@ -58,7 +58,9 @@ def train(config: AltUpConfig, corpus: Path, tokenizer: Path, out: Path, steps: 
     from .model import AltUpModel
 
     torch.set_num_threads(threads)
-    out.mkdir(parents=True, exist_ok=True)
+    if not out.parent.is_dir():  # the run folder is made here; a mistyped path above it is an error
+        raise FileNotFoundError(f"{out}: the folder {out.parent} does not exist")
+    out.mkdir(exist_ok=True)
     train_ids, val_ids = encode_corpus(corpus, tokenizer, val_fraction)
     T = config.context_length
     if len(train_ids) <= T + 1 or len(val_ids) <= T + 1:

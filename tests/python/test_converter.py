@@ -215,7 +215,8 @@ def test_inputs_that_are_directories_or_fifos(tmp_path):
     os.mkfifo(fifo)
     out = tmp_path / "x.gguf"
     r = run_cli(tmp_path, "--tokenizer", TOKENIZER, "--out", out)
-    assert r.stderr.strip().splitlines() == [f"altup-tools convert: error: checkpoint {tmp_path} is a directory, not a file"]
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"altup-tools convert: error: checkpoint {tmp_path} is a directory, not a file")
     r = run_cli(fifo, "--tokenizer", TOKENIZER, "--out", out)  # would block forever reading it
     assert "is not a regular file (a FIFO, device or socket)" in r.stderr
     r = run_cli(ckpt, "--tokenizer", fifo, "--out", out)

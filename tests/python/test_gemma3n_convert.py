@@ -186,3 +186,31 @@ def test_unreadable_inputs(tmp_path):
     r = cli(d4, "--out", d4 / "model.safetensors")
     assert r.returncode == 1 and "is the input" in r.stderr
     assert (d4 / "model.safetensors").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("victim", ["config.json", "model.safetensors.index.json", "model-00002-of-00002.safetensors",
+                                    "tokenizer.model"])
+def test_no_file_the_conversion_reads_is_overwritten(tmp_path, victim):
+    import shutil
+    d = tmp_path / "ckpt"
+    shutil.copytree(FIX / "gemma3n" / "k2_text_bf16_sharded", d)
+    before = (d / victim).read_bytes()
+    (tmp_path / "link.gguf").symlink_to(d / victim)
+    for out in (d / victim, d / ".." / "ckpt" / victim):
+        r = cli(d, "--out", out, "--no-progress")
+        assert r.returncode == 1 and "is the input" in r.stderr, r.stderr
+    r = cli(d, "--out", tmp_path / "link.gguf", "--no-progress")  # a link is never followed
+    assert r.returncode == 1 and "not a regular file" in r.stderr
+    assert (d / victim).read_bytes() == before
+    assert leftovers(d) == []
+
+
+def test_paths_that_do_not_exist_are_named(tmp_path):
+    r = cli(tmp_path / "nonexistent", "--out", tmp_path / "m.gguf")
+    assert r.returncode == 1 and "does not exist" in r.stderr and "tokenizer" not in r.stderr
+    (tmp_path / "folder").mkdir()
+    r = cli(tmp_path / "folder", "--out", tmp_path / "m.gguf")
+    assert r.returncode == 1 and "has no config.json" in r.stderr and "tokenizer" not in r.stderr
+    r = cli(FIX / "gemma3n" / "k2_text_bf16_sharded", "--out", tmp_path / "no" / "such" / "m.gguf", "--no-progress")
+    assert r.returncode == 1 and "does not exist" in r.stderr
+    assert not (tmp_path / "no").exists()  # no folder made on the way

@@ -3,6 +3,7 @@
 NumPy arrays that agree with the golden fixtures' own runtime, and errors are exceptions
 carrying the runtime's message."""
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -80,3 +81,57 @@ def test_profile_and_system_info():
         m.generate("And", max_tokens=3)
         assert '"attn_q"' in m.profile_json()
     assert "kernel table" in Model.system_info()
+
+
+def test_a_half_read_stream_at_exit_ends_the_interpreter_cleanly(tmp_path):
+    script = tmp_path / "half.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(ROOT / 'converters')!r})\n"
+        "from altup_tools.runtime import Model\n"
+        f"m = Model({str(DEMO)!r}, temperature=0, threads=1)\n"
+        "it = m.stream('And it came to pass', max_tokens=100000)\n"
+        "print(next(it), flush=True)\n"
+        "keep = (m, it)  # both alive when the interpreter exits\n")
+    for _ in range(3):
+        r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert "exception not rethrown" not in r.stderr and "Abort" not in r.stderr
+
+
+def test_one_call_at_a_time_while_a_stream_is_open():
+    with Model(DEMO, temperature=0, threads=1) as m:
+        whole = m.generate("And God said", max_tokens=12)
+        it = m.stream("In the beginning", max_tokens=1000)
+        next(it)
+        for call in (lambda: m.generate("And God said", max_tokens=12), lambda: m.eval([1, 2]),
+                     lambda: next(m.stream("x", max_tokens=3)), m.reset, lambda: m.truncate(0), m.sample):
+            with pytest.raises(AltupError, match="a stream\\(\\) on this model is still open"):
+                call()
+        it.close()
+        assert m.generate("And God said", max_tokens=12) == whole  # usable again, and not mixed up
+        m.close()  # closing with a stream open stops it first
+    with Model(DEMO, temperature=0, threads=1) as m:
+        it = m.stream("And", max_tokens=1000)
+        next(it)
+        m.close()
+
+
+def test_parameters_out_of_range_are_named_not_wrapped():
+    with Model(DEMO, temperature=0, threads=1) as m:
+        for bad in (10**12, -1, 2**31, 1.5):
+            with pytest.raises(AltupError, match=r"max_tokens must be an integer in \[0, 2147483647\]"):
+                m.generate("And", max_tokens=bad)
+            with pytest.raises(AltupError, match="max_tokens"):
+                m.stream("And", max_tokens=bad)
+    with pytest.raises(AltupError, match="threads must be an integer"):
+        Model(DEMO, threads=2**40)
+    with pytest.raises(AltupError, match="context must be 0"):
+        Model(DEMO, context=10**12)
+
+
+def test_errors_speak_of_the_context_length_not_a_command_line_flag():
+    with Model(DEMO, temperature=0, threads=1, context=8) as m:
+        with pytest.raises(AltupError) as e:
+            m.eval(list(range(5, 20)))
+        assert "context" in str(e.value) and "--ctx" not in str(e.value)
