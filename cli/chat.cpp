@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "cli/generate.h"
+#include "cli/interrupt.h"
 #include "cli/model_options.h"
 #include "cli/options.h"
 #include "cli/util.h"
@@ -35,6 +36,7 @@ int cmd_chat(int argc, char** argv) {
       "<end_of_turn>. The KV cache is kept across turns, so a turn prefills only its own\n"
       "tokens. In a terminal a \"> \" prompt is shown; input may also be piped. A line\n"
       "\"/reset\" starts a new conversation; end of input (Ctrl-D) or \"/exit\" ends it.\n"
+      "Ctrl-C stops a reply and keeps the conversation; at the prompt it leaves (exit 130).\n"
       "After each reply one line on stderr gives the turn's new tokens, the context in use\n"
       "and the speeds (--quiet leaves it out).",
       {
@@ -98,6 +100,9 @@ int cmd_chat(int argc, char** argv) {
       status = 1;
       continue;
     }
+    // Ctrl-C from here ends the reply and keeps the conversation; at the prompt it leaves.
+    interrupt::clear();
+    interrupt::set_immediate(false);
     const auto t0 = clock::now();
     auto logits = s.eval(ids);
     if (!logits) {
@@ -114,6 +119,9 @@ int cmd_chat(int argc, char** argv) {
     const Printed printed = print_reply(s, sampler, *logits, history, gen, stream, "chat");
     if (!printed.ok) return 1;
     const Generation& r = printed.g;
+    const bool interrupted = interrupt::requested();
+    interrupt::clear();
+    interrupt::set_immediate(true);
     pending = r.unfed;
     std::fputs((stream.finish() + "\n").c_str(), stdout);
     if (!stdout_ok("chat")) return 1;
@@ -125,7 +133,7 @@ int cmd_chat(int argc, char** argv) {
                    "%lld | stop: %s]\n",
                    turn, ids.size(), static_cast<double>(ids.size()) / prefill_s, static_cast<long long>(r.tokens),
                    decoded > 0 ? decoded / r.decode_s : 0.0, static_cast<long long>(s.n_past()),
-                   static_cast<long long>(s.ctx()), stop_reason_name(r.stop));
+                   static_cast<long long>(s.ctx()), interrupted ? "interrupted" : stop_reason_name(r.stop));
     }
     if (r.stop == StopReason::context_full) {
       std::fprintf(stderr, "altup chat: the context is full; \"/reset\" starts a new conversation\n");

@@ -4,6 +4,7 @@
 #include <random>
 #include <string>
 
+#include "cli/interrupt.h"
 #include "cli/util.h"
 
 namespace altup::cli {
@@ -62,8 +63,8 @@ Printed print_reply(Session& s, Sampler& sampler, const float* logits, std::vect
   Printed p;
   auto g = generate(s, sampler, logits, history, options, stream, [&](int32_t, const std::string& text) {
     std::fputs(text.c_str(), stdout);
-    p.ok = stdout_ok(command);  // (it flushes: the text appears as it is made)
-    return p.ok;
+    p.ok = stdout_ok(command);               // (it flushes: the text appears as it is made)
+    return p.ok && !interrupt::requested();  // Ctrl-C ends the reply after this piece
   });
   if (!g) {
     std::fprintf(stderr, "\naltup %s: error: %s\n", command, g.error().message.c_str());

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "cli/commands.h"
+#include "cli/interrupt.h"
 #include "cli/util.h"
 #include "ops/bf16_rate.h"
 #include "ops/isa.h"
@@ -56,6 +57,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "altup: warning: %s\n", problem.c_str());
   if (const std::string& problem = altup::ops::bf16_native_problem(); !problem.empty())
     std::fprintf(stderr, "altup: warning: %s\n", problem.c_str());
+  altup::cli::interrupt::install();
+  altup::cli::interrupt::set_immediate(true);  // a command that can stop gracefully says so
   for (const Command& c : kCommands)
     if (name == c.name) {
       int status = 1;

@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/generate.h"
+#include "cli/interrupt.h"
 #include "cli/model_options.h"
 #include "cli/options.h"
 #include "cli/util.h"
@@ -106,11 +107,13 @@ int cmd_run(int argc, char** argv) {
   GenerateOptions gen;
   gen.max_tokens = n_predict;
   gen.stop_ids = stops;
-  gen.feed_last = false;  // nothing follows the last token
+  gen.feed_last = false;            // nothing follows the last token
+  interrupt::set_immediate(false);  // Ctrl-C ends the text; the summary still comes
   const Printed reply = print_reply(s, sampler, *logits, tokens, gen, stream, "run");
   if (!reply.ok) return 1;
+  const bool interrupted = interrupt::requested();
   const long long generated = reply.g.tokens;
-  const char* stop = stop_reason_name(reply.g.stop);
+  const char* stop = interrupted ? "interrupted" : stop_reason_name(reply.g.stop);
   const double decode_s = reply.g.decode_s;
 
   std::fputs((stream.finish() + "\n").c_str(), stdout);
@@ -122,7 +125,7 @@ int cmd_run(int argc, char** argv) {
                "peak RSS %.1f MiB | %d threads, seed %llu, stop: %s\n",
                load_s, n_prompt, n_prompt / prefill_s, decoded, decoded > 0 ? decoded / decode_s : 0.0, peak_rss_mib(),
                s.threads(), static_cast<unsigned long long>(sp.seed), stop);
-  return 0;
+  return interrupted ? 130 : 0;
 }
 
 }  // namespace altup::cli

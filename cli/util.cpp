@@ -1,5 +1,7 @@
 #include "cli/util.h"
 
+#include "cli/interrupt.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -30,7 +32,10 @@ std::string refuse_target(const std::string& path, const std::vector<Input>& inp
 
 AtomicFile::~AtomicFile() {
   if (fd_ >= 0) ::close(fd_);
-  if (!tmp_.empty()) unlink(tmp_.c_str());
+  if (!tmp_.empty()) {
+    unlink(tmp_.c_str());
+    interrupt::unregister_temp(tmp_.c_str());
+  }
 }
 
 bool AtomicFile::open(const std::string& path, const std::vector<Input>& inputs, std::string* why) {
@@ -47,6 +52,7 @@ bool AtomicFile::open(const std::string& path, const std::vector<Input>& inputs,
   fchmod(fd_, 0644);  // mkstemp makes it 0600; an output file is an ordinary file
   path_ = path;
   tmp_ = tmp;
+  interrupt::register_temp(tmp_.c_str());  // removed if Ctrl-C ends the program
   return true;
 }
 
@@ -76,6 +82,7 @@ bool AtomicFile::commit(std::string* why) {
     *why = "cannot rename " + tmp_ + " to " + path_ + ": " + std::strerror(errno);
     return false;
   }
+  interrupt::unregister_temp(tmp_.c_str());
   tmp_.clear();
   return true;
 }

@@ -88,3 +88,47 @@ TEST_CASE("run refuses a context whose KV cache cannot fit, and does not touch t
   CHECK(big.status == 0);
   if (!std::getenv("ALTUP_CLI_WRAPPER") || !*std::getenv("ALTUP_CLI_WRAPPER")) CHECK(big.peak_kib < 256 * 1024);
 }
+
+namespace {
+// Starts `altup ARGS` in the background, waits (up to 120 s) until `ready` (a shell test)
+// holds, sends SIGINT and returns the exit status.
+int interrupt_when(const TempDir& dir, const std::string& args, const std::string& ready) {
+  const char* wrapper = std::getenv("ALTUP_CLI_WRAPPER");
+  const std::string script = dir.path + "/int.sh";
+  {
+    std::ofstream sh(script);
+    sh << "exec >'" << dir.path << "/stdout' 2>'" << dir.path << "/stderr' </dev/null\n"
+       << (wrapper ? wrapper : "") << " '" << ALTUP_CLI_PATH << "' " << args << " &\n"
+       << "pid=$!\n"
+       << "for i in $(seq 1200); do if " << ready << " || ! kill -0 $pid 2>/dev/null; then break; fi; sleep 0.1; done\n"
+       << "kill -INT $pid\n"
+       << "wait $pid\n"
+       << "echo $? >'" << dir.path << "/rc'\n";
+  }
+  std::system(("sh '" + script + "'").c_str());
+  return std::atoi(slurp(dir.path + "/rc").c_str());
+}
+}  // namespace
+
+TEST_CASE("Ctrl-C: run ends the text, prints its summary and exits 130; eval leaves no temporary file") {
+  TempDir dir;
+  // Generation long enough to be interrupted: a context far past the tokens it would need.
+  const int rc = interrupt_when(dir, "run -n 1000000 -c 100000 -t 1 --temp 0",
+                                "[ -s '" + dir.path + "/stdout' ] && [ $(wc -c <'" + dir.path + "/stdout') -gt 100 ]");
+  CHECK(rc == 130);
+  const std::string err = slurp(dir.path + "/stderr");
+  CHECK(err.find("stop: interrupted") != std::string::npos);
+
+  TempDir out;
+  {
+    std::ofstream ids(out.path + "/ids.txt");
+    for (int i = 0; i < 300000; ++i) ids << (i * 7 % 2000 + 3) << ' ';
+  }
+  const int rc2 = interrupt_when(
+      out, "eval --tokens '" + out.path + "/ids.txt' --logits-out '" + out.path + "/l.npy' -c 300000 -t 1",
+      "ls '" + out.path + "' | grep -q 'l.npy.'");
+  CHECK(rc2 == 130);
+  std::system(("ls '" + out.path + "' > '" + dir.path + "/listing'").c_str());
+  const std::string listing = slurp(dir.path + "/listing");
+  CHECK(listing.find("l.npy") == std::string::npos);  // neither the output nor its temporary file
+}
