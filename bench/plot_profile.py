@@ -45,10 +45,14 @@ def main() -> int:
                 "output", "other"]
         bottom = [0.0] * len(layers)
         ax = axes[i][0]
+        # One fixed colour per category: tab20's 10 strong hues first, then their light ones.
+        palette = plt.get_cmap("tab20").colors
+        order = list(range(0, 20, 2)) + list(range(1, 20, 2))
         for c in cats:
             vals = [by_layer[l][c] for l in layers]
             if any(vals):
-                ax.bar([str(l) if l >= 0 else "-" for l in layers], vals, bottom=bottom, label=c)
+                ax.bar([str(l) if l >= 0 else "-" for l in layers], vals, bottom=bottom, label=c,
+                       color=palette[order[cats.index(c)]])
                 bottom = [b + v for b, v in zip(bottom, vals)]
         ax.set_title(f"{phase}: ms per layer")
         ax.set_xlabel("layer (- = outside the layer stack)")

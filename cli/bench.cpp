@@ -2,6 +2,8 @@
 // prompt of N random tokens in a fresh context; tgN: N tokens decoded one at a time from an
 // empty context. Each test is repeated; median, min and max tokens/s are reported, with the
 // load time and peak RSS. Text (a markdown table) or JSON.
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -94,6 +96,8 @@ int cmd_bench(int argc, char** argv) {
   std::vector<Test> tests;
   if (n_prompt > 0) tests.push_back({"pp" + std::to_string(n_prompt), n_prompt, {}});
   if (n_gen > 0) tests.push_back({"tg" + std::to_string(n_gen), n_gen, {}});
+  const auto t_start = clock::now();
+  bool shown = false;  // a progress line is on the terminal
   for (Test& test : tests) {
     const bool prefill = test.name[0] == 'p';
     for (long long r = -1; r < reps; ++r) {  // r = -1: warm-up, not counted
@@ -120,8 +124,17 @@ int cmd_bench(int argc, char** argv) {
       }
       const double sec = std::chrono::duration<double>(clock::now() - t0).count();
       if (r >= 0) test.tps.push_back(static_cast<double>(test.n) / sec);
+      // Progress on stderr once a run takes a while: one line rewritten on a terminal.
+      if (std::chrono::duration<double>(clock::now() - t_start).count() > 2.0) {
+        static const bool tty = isatty(2);
+        std::fprintf(stderr, "%saltup bench: %s %s %lld/%lld, %.2f t/s%s", tty ? "\r" : "", test.name.c_str(),
+                     r < 0 ? "warm-up" : "repetition", r < 0 ? 0 : r + 1, reps, static_cast<double>(test.n) / sec,
+                     tty ? "   " : "\n");
+        shown = true;
+      }
     }
   }
+  if (shown && isatty(2)) std::fputs("\n", stderr);
   const double rss = peak_rss_mib(), rss_end = rss_mib();  // the latter: what decoding keeps
   const double size_mib = static_cast<double>(s.model().weight_bytes()) / (1 << 20);
   if (output == "json") {

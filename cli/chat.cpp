@@ -5,9 +5,14 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <random>
 #include <string>
+
+#if defined(ALTUP_HAVE_LIBEDIT)
+#include <editline/readline.h>
+#endif
 
 #include "cli/commands.h"
 #include "cli/generate.h"
@@ -20,6 +25,28 @@
 #include "engine/session.h"
 
 namespace altup::cli {
+
+namespace {
+// One line of input: in a terminal with a "> " prompt, line editing and history (libedit)
+// where the build has it; otherwise a plain read.
+bool read_line(bool interactive, std::string* line) {
+#if defined(ALTUP_HAVE_LIBEDIT)
+  if (interactive) {
+    char* l = readline("> ");
+    if (!l) return false;
+    *line = l;
+    if (*l) add_history(l);
+    std::free(l);
+    return true;
+  }
+#endif
+  if (interactive) {
+    std::fputs("> ", stdout);
+    std::fflush(stdout);
+  }
+  return static_cast<bool>(std::getline(std::cin, *line));
+}
+}  // namespace
 
 int cmd_chat(int argc, char** argv) {
   std::string system;
@@ -60,7 +87,10 @@ int cmd_chat(int argc, char** argv) {
   const Tokenizer& tok = s.tokenizer();
   auto tmpl = ChatTemplate::gemma(tok);
   if (!tmpl) {
-    std::fprintf(stderr, "altup chat: error: %s: %s\n", opening.model.c_str(), tmpl.error().message.c_str());
+    std::fprintf(stderr, "altup chat: error: %s: %s%s\n", opening.model.c_str(), tmpl.error().message.c_str(),
+                 opening.model == default_model() ? " (the shipped demo model only continues text: pass -m with a "
+                                                    "Gemma chat model, or use 'altup run')"
+                                                  : "");
     return 1;
   }
   const std::vector<int32_t> stops = {tok.eos(), tmpl->end_of_turn()};
@@ -71,12 +101,16 @@ int cmd_chat(int argc, char** argv) {
   int32_t pending = -1;
   std::string line;
   using clock = std::chrono::steady_clock;
+  constexpr const char* kHelp =
+      "Type a message and Enter. /reset starts a new conversation, /exit (or Ctrl-D) leaves, /help shows this.\n"
+      "Ctrl-C stops a reply; at the prompt it leaves.\n";
+  if (interactive && !quiet) std::fprintf(stderr, "altup chat: %s\n%s", opening.model.c_str(), kHelp);
   for (;;) {
-    if (interactive) {
-      std::fputs("> ", stdout);
-      if (!stdout_ok("chat")) return 1;
+    if (!read_line(interactive, &line) || line == "/exit") break;
+    if (line == "/help") {
+      std::fputs(kHelp, stderr);
+      continue;
     }
-    if (!std::getline(std::cin, line) || line == "/exit") break;
     if (line == "/reset") {
       s.reset();
       history.clear();
@@ -94,9 +128,9 @@ int cmd_chat(int argc, char** argv) {
     if (s.n_past() + static_cast<int64_t>(ids.size()) >= s.ctx()) {
       std::fprintf(stderr,
                    "altup chat: error: this turn needs %zu more tokens; the conversation holds %lld of %lld "
-                   "(\"/reset\" starts over; --ctx gives more, up to the model's %lld)\n",
+                   "(\"/reset\" starts over; %s)\n",
                    ids.size(), static_cast<long long>(s.n_past()), static_cast<long long>(s.ctx()),
-                   static_cast<long long>(s.model().context_length()));
+                   context_hint(s).c_str());
       status = 1;
       continue;
     }

@@ -121,8 +121,8 @@ int cmd_eval(int argc, char** argv) {
   const std::unique_ptr<Session> session = opening.open("eval", loaded, opening.ctx > 0 ? opening.ctx : T);
   if (!session) return 1;
   if (T > session->ctx()) {
-    std::fprintf(stderr, "altup eval: error: %lld tokens do not fit the context of %lld (--ctx)\n",
-                 static_cast<long long>(T), static_cast<long long>(session->ctx()));
+    std::fprintf(stderr, "altup eval: error: %lld tokens do not fit the context of %lld (%s)\n",
+                 static_cast<long long>(T), static_cast<long long>(session->ctx()), context_hint(*session).c_str());
     return 1;
   }
   // Chunk by chunk straight into the file: memory stays at one chunk's logits however long.

@@ -5,6 +5,7 @@
 #include <exception>
 #include <string_view>
 
+#include "altup.h"
 #include "cli/commands.h"
 #include "cli/interrupt.h"
 #include "cli/util.h"
@@ -38,7 +39,9 @@ void print_help(std::FILE* out) {
                "altup.cpp runs AltUp transformer language models on the CPU.\n\n"
                "commands:\n");
   for (const Command& c : kCommands) std::fprintf(out, "  %-11s %s\n", c.name, c.summary);
-  std::fprintf(out, "\n'altup <command> --help' describes a command's options.\n");
+  std::fprintf(out,
+               "\n'altup <command> --help' (or 'altup help <command>') describes a command's options;\n"
+               "'altup --version' prints the version.\n");
 }
 
 }  // namespace
@@ -49,6 +52,20 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string_view name = argv[1];
+  if (name == "--version" || name == "-V") {
+    std::printf("altup %s\n", altup_version());
+    return altup::cli::stdout_ok("--version") ? 0 : 1;
+  }
+  if (name == "help" && argc > 2) {  // `altup help CMD` is `altup CMD --help`
+    for (const Command& c : kCommands)
+      if (std::string_view(argv[2]) == c.name) {
+        char help[] = "--help";
+        char* args[] = {help, nullptr};
+        return c.run(1, args);
+      }
+    std::fprintf(stderr, "altup: unknown command '%s' (see 'altup --help')\n", argv[2]);
+    return 2;
+  }
   if (name == "-h" || name == "--help" || name == "help") {
     print_help(stdout);
     return altup::cli::stdout_ok("--help") ? 0 : 1;

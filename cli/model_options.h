@@ -11,8 +11,12 @@
 
 namespace altup::cli {
 
+// The model used when no -m is given: the shipped demo model, for the program in its build
+// folder only. An installed `altup` has none (its source tree may be gone or elsewhere).
+const std::string& default_model();
+
 struct ModelOptions {
-  std::string model = ALTUP_DEFAULT_MODEL;
+  std::string model = default_model();
   long long threads = 0, ctx = 0;
 
   // Puts -m and -t, and -c when ctx_help is given (accepting ctx_min and up), first in the
@@ -28,8 +32,12 @@ struct ModelOptions {
   // The model or a session on it; on failure one line "altup CMD: error: FILE: why" on
   // stderr and null.
   std::shared_ptr<const LoadedModel> load(const char* command) const;
+  // A context longer than the model was trained for is allowed, with one warning line.
   std::unique_ptr<Session> open(const char* command, int64_t ctx) const;
   std::unique_ptr<Session> open(const char* command, std::shared_ptr<const LoadedModel> loaded, int64_t ctx) const;
 };
+
+// The one hint every "does not fit the context" message ends with.
+std::string context_hint(const Session& s);
 
 }  // namespace altup::cli

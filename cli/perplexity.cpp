@@ -151,8 +151,8 @@ int cmd_perplexity(int argc, char** argv) {
       "tokens, each from an empty cache with BOS first, the second half of each scored. With\n"
       "--kl-divergence-base F the log-probabilities of every scored position are saved to F;\n"
       "with --kl-divergence as well, the model is compared with the one that wrote F on the\n"
-      "same tokens and chunks (no -f or --ctx needed): mean KL divergence, top-1 agreement and\n"
-      "the ratio of the two perplexities.",
+      "same tokens and chunks (taken from F: -f and --ctx are refused): mean KL divergence,\n"
+      "top-1 agreement and the ratio of the two perplexities.",
       {
           text("-f", "--file", &text_file, "TEXT", "the text to score (UTF-8)"),
           integer(nullptr, "--chunks", &max_chunks, 1, 1ll << 30, "N", "score at most N chunks (default: all)"),
@@ -164,7 +164,16 @@ int cmd_perplexity(int argc, char** argv) {
       "Exit status: 0 on success, 1 if the model, text or base file is refused (one line on\n"
       "stderr says why; no partial base file is left), 2 for bad usage."};
   opening.add_to(spec.options, "tokens per chunk (default 512)", 4);
+  bool ctx_given = false;
+  for (Option& o : spec.options)
+    if (std::string(o.long_name) == "--ctx") o.given = &ctx_given;
   if (Parsed p = parse_options(spec, argc, argv); p != Parsed::ok) return exit_status(p);
+  if (kld && (ctx_given || !text_file.empty())) {
+    std::fprintf(stderr,
+                 "altup perplexity: --kl-divergence scores the tokens and chunks the base file holds; "
+                 "-f and --ctx cannot be given with it\n");
+    return 2;
+  }
   if (opening.missing("perplexity")) return 2;
   const std::string& model = opening.model;
   if (kld && base_file.empty()) {

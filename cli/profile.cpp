@@ -51,6 +51,10 @@ int cmd_profile(int argc, char** argv) {
   if (Parsed p = parse_options(spec, argc, argv); p != Parsed::ok) return exit_status(p);
   if (opening.missing("profile")) return 2;
   const std::string& model = opening.model;
+  if (std::string why; !trace.empty() && !check_output_path(trace, {{model, "the model file"}}, &why)) {
+    std::fprintf(stderr, "altup profile: error: --trace: %s\n", why.c_str());  // before the work, not after
+    return 1;
+  }
   const bool warmup = !no_warmup;
   // Random prefill: the context is sized to fit it and the decode steps; a prompt: the
   // model's context unless --ctx says otherwise.
@@ -67,9 +71,8 @@ int cmd_profile(int argc, char** argv) {
   }
   const long long need = static_cast<long long>(tokens.size()) + decode;
   if (session->ctx() < need) {
-    std::fprintf(stderr,
-                 "altup profile: error: %lld tokens (prefill + decode) do not fit the context of %lld (--ctx)\n", need,
-                 static_cast<long long>(session->ctx()));
+    std::fprintf(stderr, "altup profile: error: %lld tokens (prefill + decode) do not fit the context of %lld (%s)\n",
+                 need, static_cast<long long>(session->ctx()), context_hint(*session).c_str());
     return 1;
   }
   Session& s = *session;

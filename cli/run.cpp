@@ -78,10 +78,8 @@ int cmd_run(int argc, char** argv) {
     tokens = tok.encode(prompt, tok.add_bos());
   }
   if (static_cast<int64_t>(tokens.size()) > s.ctx()) {
-    std::fprintf(
-        stderr,
-        "altup run: error: the prompt is %zu tokens; the context holds %lld (use --ctx, up to the model's %lld)\n",
-        tokens.size(), static_cast<long long>(s.ctx()), static_cast<long long>(s.model().context_length()));
+    std::fprintf(stderr, "altup run: error: the prompt is %zu tokens; the context holds %lld (%s)\n", tokens.size(),
+                 static_cast<long long>(s.ctx()), context_hint(s).c_str());
     return 1;
   }
   const double load_s = std::chrono::duration<double>(clock::now() - t_load).count();

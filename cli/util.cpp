@@ -87,6 +87,21 @@ bool AtomicFile::commit(std::string* why) {
   return true;
 }
 
+bool check_output_path(const std::string& path, const std::vector<Input>& inputs, std::string* why) {
+  if (std::string r = refuse_target(path, inputs); !r.empty()) {
+    *why = r;
+    return false;
+  }
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  struct stat st {};
+  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    *why = path + ": the folder " + dir + " does not exist";
+    return false;
+  }
+  return true;
+}
+
 bool read_file(const std::string& path, std::string* out, std::string* why) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {

@@ -11,11 +11,6 @@
 #include <string>
 #include <vector>
 
-// The shipped demo model, used when no -m is given (set by cli/meson.build).
-#ifndef ALTUP_DEFAULT_MODEL
-#define ALTUP_DEFAULT_MODEL ""
-#endif
-
 namespace altup::cli {
 
 inline double peak_rss_mib() {
@@ -58,6 +53,10 @@ struct Input {
 // and `*why` says what went wrong.
 bool write_file_atomic(const std::string& path, const std::string& text, const std::vector<Input>& inputs,
                        std::string* why);
+
+// The checks write_file_atomic makes, and that the output's folder exists, without writing:
+// for a command to refuse a bad output path before its work rather than after it.
+bool check_output_path(const std::string& path, const std::vector<Input>& inputs, std::string* why);
 
 // A file written piece by piece and put in place only when complete: a temporary file beside
 // `path`, renamed over it by commit(); anything not committed is removed. Refuses the same

@@ -40,10 +40,20 @@ void Profiler::set_phase(const std::string& phase) {
   phase_ = static_cast<int>(it - phases_.begin());
 }
 
-void Profiler::on_run_begin(const Graph& graph) {
+void Profiler::on_run_begin(const Graph& graph, const ExecContext& ctx) {
   if (origin_ns_ == 0) origin_ns_ = steady_ns();
-  if (&graph == graph_ && node_flops_.size() == graph.nodes().size()) return;
-  // Work estimates depend only on the graph: computed once per graph, not per node run.
+  // Work that depends on this run's inputs (attention's visible keys), every run.
+  auto refresh_run_estimates = [&] {
+    for (size_t k = 0; k < graph.nodes().size(); ++k) {
+      const Node& n = graph.nodes()[k];
+      if (n.op->work_of_run) n.op->work_of_run(n, ctx, &node_flops_[k], &node_bytes_[k]);
+    }
+  };
+  if (&graph == graph_ && node_flops_.size() == graph.nodes().size()) {
+    refresh_run_estimates();
+    return;
+  }
+  // The other estimates depend only on the graph: computed once per graph, not per node run.
   graph_ = &graph;
   node_flops_.assign(graph.nodes().size(), 0.0);
   node_bytes_.assign(graph.nodes().size(), 0.0);
@@ -56,6 +66,7 @@ void Profiler::on_run_begin(const Graph& graph) {
     if (it == names_.end()) it = names_.insert(names_.end(), n.name);
     node_name_[k] = static_cast<int>(it - names_.begin());
   }
+  refresh_run_estimates();
   events_.reserve(events_.size() + 4 * graph.nodes().size());
 }
 

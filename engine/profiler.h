@@ -17,7 +17,7 @@ class Profiler : public ExecHooks {
   // Everything recorded from now on belongs to this phase ("prefill", "decode", ...).
   void set_phase(const std::string& phase);
 
-  void on_run_begin(const Graph& graph) override;
+  void on_run_begin(const Graph& graph, const ExecContext& ctx) override;
   void on_begin(const Node& node, size_t index) override;
   void on_end(const Node& node, size_t index) override;
 

@@ -45,9 +45,8 @@ Status check_k(int K) {
     return make_error("AltUp block count " + std::to_string(K) + " is outside 1.." + std::to_string(kMaxAltupBlocks));
   return {};
 }
-// Predict and correct do O(K^2 d) work per token; below a few thousand floats a thread
-// wake-up costs more than the work.
-int threads_for(int64_t T, int64_t d, int K, int threads) { return T * d * K >= kMinParallelElems ? threads : 1; }
+// Predict and correct do O(K^2 d) work per token.
+int threads_for(int64_t T, int64_t d, int K, int threads) { return altup::threads_for(T * d * K * K, threads); }
 }  // namespace
 
 Status altup_predict(const float* ring, float* out, const float* p, bool p_per_token, int K, int64_t T, int64_t d,

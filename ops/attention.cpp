@@ -103,18 +103,18 @@ Status attention_tiles(const AttentionShape& s, const float* q, const float* kca
     const int64_t pos = positions[r / group];
     *a = first_key(s, pos) - kmin, *b = pos - kmin + 1;
   };
-  const int nt = static_cast<int>(std::min<int64_t>(threads, blocks));
-  const bool par = rows * nk * hd >= kMinParallelElems;
+  const int pt = threads_for(rows * nk * hd, threads);
+  const int nt = static_cast<int>(std::min<int64_t>(pt, blocks));
   for (int64_t g = 0; g < s.n_kv_heads; ++g) {
     const float* kg = kcache + g * s.ctx * hd;
     const float* vg = vcache + g * s.ctx * hd;
-    parallel_for(T, par ? threads : 1, [&](int64_t t0, int64_t t1) {
+    parallel_for(T, pt, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) k.scale(q + (t * H + g * group) * hd, s.scale, qp + t * group * hd, group * hd);
     });
     // Transpose kPad keys at a time, one Kᵀ row segment (a cache line) after another while the
     // kPad key rows are read in step: writing a key's column at once would touch hd lines
     // 4 * kKeys bytes apart, which share a few cache sets and evict each other.
-    parallel_for(nkp / kPad, par ? threads : 1, [&](int64_t b0, int64_t b1) {
+    parallel_for(nkp / kPad, pt, [&](int64_t b0, int64_t b1) {
       static const float zeros[1] = {0.0f};
       const float* key[kPad];
       int64_t step[kPad];  // 0 for a padding column: it reads the zero over and over
@@ -130,7 +130,7 @@ Status attention_tiles(const AttentionShape& s, const float* q, const float* kca
           for (int64_t c = 0; c < kPad; ++c) dst[i * ld + c] = key[c][i * step[c]];
       }
     });
-    parallel_for(nt, par ? nt : 1, [&](int64_t w0, int64_t w1) {
+    parallel_for(nt, nt, [&](int64_t w0, int64_t w1) {
       thread_local std::vector<float> sbuf, obuf;
       sbuf.resize(static_cast<size_t>(kRows * lds));
       obuf.resize(static_cast<size_t>(kRows * hd));
@@ -201,7 +201,7 @@ Status attention(const AttentionShape& s, const float* q, const float* kcache, c
   // One work item per (query, head); each writes its own output row.
   const int64_t items = T * H;
   const int64_t work = items * (positions[T - 1] + 1) * hd;
-  parallel_for(items, work >= kMinParallelElems ? threads : 1, [&](int64_t i0, int64_t i1) {
+  parallel_for(items, threads_for(work, threads), [&](int64_t i0, int64_t i1) {
     thread_local std::vector<float> scores;
     scores.resize(static_cast<size_t>(s.ctx));
     for (int64_t item = i0; item < i1; ++item) {
@@ -300,9 +300,31 @@ Status run_kv_store(const Node& node, ExecContext& ctx) {
   return kv_store(*s, kv.as<float>(), pos.as<int32_t>(), kv.shape[0], cache.as<float>());
 }
 
+// Per query row, the keys it sees: q·k and p·v take 2·hd each per key and head; the K and V
+// rows of its KV head are read once per head group (the row path's reads; the tiled path
+// shares them between rows, so this is an upper bound there).
+void attention_work(const Node& node, const ExecContext& ctx, double* flops, double* bytes) {
+  const TensorView &q = ctx.input(node, 0), &kc = ctx.input(node, 1), &pos = ctx.input(node, 3);
+  AttentionParams p;
+  if (q.shape.ndim != 3 || kc.shape.ndim != 3 || pos.dtype != DType::I32 || !node.params.get(&p) || !pos.data) return;
+  const int64_t T = q.shape[0], H = q.shape[1], hd = q.shape[2], Hkv = kc.shape[0];
+  double keys = 0;
+  for (int64_t t = 0; t < T && t < pos.numel(); ++t) {
+    const int64_t seen = static_cast<int64_t>(pos.as<int32_t>()[t]) + 1;
+    keys += static_cast<double>(p.window > 0 ? std::min<int64_t>(seen, p.window) : seen);
+  }
+  *flops = keys * static_cast<double>(H * hd * 4);
+  *bytes = keys * static_cast<double>(Hkv * hd * 2 * 4) + static_cast<double>(2 * q.numel() * 4);
+}
+
+// Reads the new rows and writes them into the cache.
+double kv_store_bytes(const Node& node, const Graph& g) {
+  return 2.0 * 4.0 * static_cast<double>(g.tensor(node.inputs[0]).shape.numel());
+}
+
 }  // namespace
 
-const OpDef kAttention = {"attention", run_attention, nullptr, nullptr};
-const OpDef kKvStore = {"kv_store", run_kv_store, nullptr, nullptr};
+const OpDef kAttention = {"attention", run_attention, nullptr, nullptr, attention_work};
+const OpDef kKvStore = {"kv_store", run_kv_store, nullptr, kv_store_bytes};
 
 }  // namespace altup::ops

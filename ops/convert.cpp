@@ -68,8 +68,19 @@ Status run(const Node& node, ExecContext& ctx) {
   return embedding_lookup(table, ids.as<int32_t>(), ids.numel(), scale, y.as<float>(), ctx.threads(), p.vocab,
                           p.release);
 }
+// A row of the table per token, decoded (and scaled): one operation and 4 bytes written per
+// value, plus the row's bytes read.
+double embedding_flops(const Node& node, const Graph& g) {
+  return static_cast<double>(g.tensor(node.output).shape.numel());
+}
+double embedding_bytes(const Node& node, const Graph& g) {
+  const TensorDesc& table = g.tensor(node.inputs[0]);
+  const Shape& out = g.tensor(node.output).shape;
+  auto row = row_bytes(table.dtype, static_cast<uint64_t>(table.shape.ndim == 2 ? table.shape[1] : 0));
+  return static_cast<double>(out.rows()) * static_cast<double>(row ? *row : 0) + 4.0 * static_cast<double>(out.numel());
+}
 }  // namespace
 
-const OpDef kEmbedding = {"embedding", run, nullptr, nullptr};
+const OpDef kEmbedding = {"embedding", run, embedding_flops, embedding_bytes};
 
 }  // namespace altup::ops

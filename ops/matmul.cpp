@@ -49,7 +49,7 @@ namespace detail {
 const void* quantize_activations(const Kernels& k, DType t, const float* x, int64_t M, int64_t K, int threads) {
   thread_local std::vector<BlockQ8x> q32;
   thread_local std::vector<BlockQ8K> q256;
-  const int nt = M * K >= kMinParallelElems ? threads : 1;
+  const int nt = threads_for(M * K, threads);
   if (int8_blocks32(t)) {
     q32.resize(static_cast<size_t>(M * (K / 32)));
     BlockQ8x* q = q32.data();

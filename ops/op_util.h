@@ -24,20 +24,17 @@ Status params_of(const Node& node, P* out) {
   return {};
 }
 
-// Below this many elements a second thread costs more (wake-up, ~µs) than it saves.
-constexpr int64_t kMinParallelElems = 1 << 14;
-
-// fn(r0, r1) over [0, rows), threaded only when rows * cols is large enough.
+// fn(r0, r1) over [0, rows), on as many threads as rows * cols of work deserves
+// (runtime/threading.h threads_for).
 template <class F>
 void for_rows(int64_t rows, int64_t cols, int threads, F&& fn) {
-  const int t = rows * cols >= kMinParallelElems ? threads : 1;
-  parallel_for(rows, t, fn);
+  parallel_for(rows, threads_for(rows * cols, threads), fn);
 }
 
 // How many of x[0, n) are not zero, threaded when n is large: the sparse products
 // (ops/matmul_masked.h, matmul_sparse.h) choose their path by it.
 inline int64_t count_nonzero(const float* x, int64_t n, int threads) {
-  const int nt = n >= kMinParallelElems ? std::max(threads, 1) : 1;
+  const int nt = threads_for(n, threads);
   int64_t part[64] = {};
   const int parts = std::min(nt, 64);
   parallel_for(parts, parts, [&](int64_t t0, int64_t t1) {

@@ -66,7 +66,7 @@ void Executor::refresh(TensorId t) {
 Status Executor::run(int n_threads, ExecHooks* hooks) {
   ctx_.threads_ = n_threads < 1 ? 1 : n_threads;
   const auto& nodes = graph_->nodes();
-  if (hooks) hooks->on_run_begin(*graph_);
+  if (hooks) hooks->on_run_begin(*graph_, ctx_);
   for (size_t k = 0; k < nodes.size(); ++k) {
     const Node& node = nodes[k];
     if (hooks) hooks->on_begin(node, k);

@@ -12,10 +12,16 @@
 
 namespace altup {
 
+class ExecContext;
+
 class ExecHooks {
  public:
   virtual ~ExecHooks() = default;
-  virtual void on_run_begin(const Graph& graph) { (void)graph; }  // once per run, before any node
+  // Once per run, before any node; the context has the run's inputs bound.
+  virtual void on_run_begin(const Graph& graph, const ExecContext& ctx) {
+    (void)graph;
+    (void)ctx;
+  }
   virtual void on_begin(const Node& node, size_t index) = 0;
   virtual void on_end(const Node& node, size_t index) = 0;
 };

@@ -82,6 +82,9 @@ struct OpDef {
   // Work estimates for the profiler (may be null): floating-point operations, bytes moved.
   double (*flops)(const Node& node, const Graph& graph) = nullptr;
   double (*bytes)(const Node& node, const Graph& graph) = nullptr;
+  // The same for work that depends on the inputs' values (attention: on the positions),
+  // asked for each run instead of once per graph: *flops and *bytes out.
+  void (*work_of_run)(const Node& node, const ExecContext& ctx, double* flops, double* bytes) = nullptr;
 };
 
 // What a node's time counts as in a profile. The model that builds a node says (Builder's

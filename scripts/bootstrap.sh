@@ -13,6 +13,7 @@ APT_PACKAGES=(
   g++-aarch64-linux-gnu qemu-user            # ARM64 cross build, its tests run under qemu
   bible-kjv                                  # the training corpus (public-domain KJV text)
   clang libclang-rt-14-dev libomp-dev        # libFuzzer targets (fuzz/, scripts/fuzz.sh)
+  libedit-dev                                # line editing and history in `altup chat`
 )
 
 missing=()

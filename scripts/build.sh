@@ -6,7 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-build}
 shift || true
+# ALTUP_BUILD_PROGRESS=1 shows ninja's progress (one line rewritten on a terminal).
 if [[ ! -f $dir/build.ninja ]]; then
   meson setup "$dir" "$@" >/dev/null
 fi
-ninja -C "$dir" >/dev/null
+if [[ ${ALTUP_BUILD_PROGRESS:-0} == 1 ]]; then
+  ninja -C "$dir"
+else
+  ninja -C "$dir" >/dev/null
+fi

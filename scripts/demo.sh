@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
-echo "demo: building (release)"
-scripts/build.sh build
+echo "demo: building (release; a few minutes the first time on 2 cores)"
+ALTUP_BUILD_PROGRESS=1 scripts/build.sh build
+echo "demo: generating with the shipped model (build/cli/altup run -n 96 $*)"
 exec build/cli/altup run -n 96 "$@"

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <sstream>
 #include <vector>
 
 #include "runtime/gguf.h"
@@ -300,4 +301,46 @@ TEST_CASE("a directory where a file is read is one error line, never an abort") 
     CHECK(r.err.find(dir.path + " is ") != std::string::npos);
     CHECK(r.err.find("terminate") == std::string::npos);
   }
+}
+
+TEST_CASE("profile estimates the work of attention, the KV stores and the embedding too") {
+  TempDir dir;
+  const Run r = run_altup(dir, "profile -m '" + kModel + "' --prefill 8 --decode 2 --format csv");
+  REQUIRE(r.status == 0);
+  // phase,layer,node,op,category,calls,total_ms,share,gflops,gbs
+  int seen = 0;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    std::vector<std::string> f;
+    std::istringstream cells(line);
+    for (std::string c; std::getline(cells, c, ',');) f.push_back(c);
+    if (f.size() != 10 || (f[3] != "attention" && f[3] != "kv_store" && f[3] != "embedding")) continue;
+    CAPTURE(line);
+    CHECK(std::stod(f[9]) > 0);                          // bytes moved
+    if (f[3] != "kv_store") CHECK(std::stod(f[8]) > 0);  // operations (a store does none)
+    ++seen;
+  }
+  CHECK(seen >= 4);
+}
+
+TEST_CASE("what a new user meets: --version, help CMD, a long context, refused combinations, checked paths") {
+  TempDir dir;
+  Run r = run_altup(dir, "--version");
+  CHECK(r.status == 0);
+  CHECK(r.out.rfind("altup ", 0) == 0);
+  const Run help = run_altup(dir, "help bench"), direct = run_altup(dir, "bench --help");
+  CHECK(help.status == 0);
+  CHECK(help.out == direct.out);
+  CHECK(run_altup(dir, "help nonsense").status == 2);
+  r = run_altup(dir, "run -m '" + kModel + "' -n 2 -c 100 --temp 0");  // the model was trained for 64
+  CHECK(r.status == 0);
+  CHECK(r.err.find("warning: a context of 100 tokens is longer than the 64 the model was trained for") !=
+        std::string::npos);
+  r = run_altup(dir, "perplexity -m '" + kModel + "' --kl-divergence-base '" + dir.path + "/b' --kl-divergence -c 16");
+  CHECK(r.status == 2);
+  CHECK(r.err.find("-f and --ctx cannot be given with it") != std::string::npos);
+  r = run_altup(dir, "profile -m '" + kModel + "' --prefill 4 --decode 1 --trace '" + dir.path + "/no/t.json'");
+  CHECK(r.status == 1);
+  CHECK(r.out.empty());  // refused before the profile ran
+  CHECK(r.err.find("does not exist") != std::string::npos);
 }

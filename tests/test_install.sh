@@ -18,6 +18,15 @@ for f in include/altup.h bin/altup; do
   [[ -e $(find "$dest" -path "*/$f" | head -1) ]] || { echo "FAIL: $f not installed"; exit 1; }
 done
 find "$dest" -name 'libaltup.a' | grep -q . || { echo "FAIL: libaltup.a not installed"; exit 1; }
+# The installed program has no default model (the shipped one lives in the source tree): it
+# says so instead of reaching into a folder that may be gone.
+installed=$(find "$dest" -path '*/bin/altup' | head -1)
+if LD_LIBRARY_PATH=$(dirname "$(find "$dest" -name 'libaltup.so' | head -1)") "$installed" run -n 1 \
+  >/dev/null 2>"$dest/err"; then
+  echo "FAIL: the installed altup ran without -m"
+  exit 1
+fi
+grep -q "no model: pass -m" "$dest/err" || { echo "FAIL: the installed altup said:"; cat "$dest/err"; exit 1; }
 # pkg-config with the install's own .pc and no other (PKG_CONFIG_LIBDIR replaces the system's
 # search path: altup.pc must not need any other package's .pc); the sysroot maps its paths
 # into the temporary folder.

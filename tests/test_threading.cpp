@@ -5,6 +5,7 @@
 #include <omp.h>
 #include <time.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <string>
@@ -13,6 +14,7 @@
 #if defined(ALTUP_HAVE_ONEDNN)
 #include "ops/gemm_dnnl.h"
 #endif
+#include "ops/op_util.h"
 #include "runtime/executor.h"
 #include "runtime/threading.h"
 
@@ -81,3 +83,25 @@ TEST_CASE("oneDNN called from the executor uses every thread it is given") {
   }
 }
 #endif  // ALTUP_HAVE_ONEDNN
+
+TEST_CASE("each op's work decides its threads: small products stay on one, large ones get them all") {
+  CHECK(threads_for(0, 16) == 1);
+  CHECK(threads_for(64 * 2048, 16) == 1);     // Gemma 3n's laurel_r at decode
+  CHECK(threads_for(2048 * 256, 16) == 4);    // ple_gate
+  CHECK(threads_for(2048 * 2048, 16) == 16);  // attention and FFN projections
+  CHECK(threads_for(2048 * 2048, 2) == 2);
+  CHECK(threads_for(int64_t{1} << 40, 0) == 1);
+  // for_rows runs on exactly that many threads, each on a contiguous share.
+  for (const int64_t cols : {int64_t{64}, int64_t{2048}}) {
+    const int64_t rows = 2048;
+    std::vector<int> who(static_cast<size_t>(rows), -1);
+    ops::for_rows(rows, cols, 8, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) who[static_cast<size_t>(r)] = omp_get_thread_num();
+    });
+    int distinct = 0;
+    for (int t = 0; t < 8; ++t) distinct += std::count(who.begin(), who.end(), t) > 0;
+    CAPTURE(cols);
+    CHECK(distinct == std::min(8, threads_for(rows * cols, 8)));
+    CHECK(std::count(who.begin(), who.end(), -1) == 0);
+  }
+}
