@@ -53,6 +53,7 @@ SessionOptions ModelOptions::session_options(int64_t context) const {
   SessionOptions opt;
   opt.threads = static_cast<int>(threads);
   opt.ctx = context;
+  opt.tune_decode_threads = tune_decode_threads;
   return opt;
 }
 

@@ -18,6 +18,7 @@ const std::string& default_model();
 struct ModelOptions {
   std::string model = default_model();
   long long threads = 0, ctx = 0;
+  bool tune_decode_threads = true;  // SessionOptions::tune_decode_threads
 
   // Puts -m and -t, and -c when ctx_help is given (accepting ctx_min and up), first in the
   // command's options. model_help

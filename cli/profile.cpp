@@ -48,6 +48,7 @@ int cmd_profile(int argc, char** argv) {
                    "Exit status: 0 on success, 1 if the model cannot be loaded or run, 2 for bad usage."};
   spec.options[0].given = &have_prompt;
   opening.add_to(spec.options, "context length (default: prefill + decode)");
+  opening.tune_decode_threads = false;  // every step on -t threads, so the profile shows that count
   if (Parsed p = parse_options(spec, argc, argv); p != Parsed::ok) return exit_status(p);
   if (opening.missing("profile")) return 2;
   const std::string& model = opening.model;

@@ -1,9 +1,10 @@
 #include "engine/session.h"
 
-#include "runtime/planner.h"
-
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+
+#include "runtime/planner.h"
 
 #include "runtime/threading.h"
 
@@ -53,6 +54,8 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const LoadedMod
     return make_error("tokens per graph must be in [1, " + std::to_string(kMaxGraphTokens) + "]");
   s->max_tokens_ = options.max_tokens;
   s->threads_ = options.threads > 0 ? options.threads : available_threads();
+  s->tune_ = options.tune_decode_threads;
+  s->tuner_ = ThreadTuner(s->threads_);
   // The whole cache must fit in the memory available now, even though it is backed only as
   // tokens arrive: a run that would die of memory half-way is refused at the start.
   const uint64_t need = s->kv_cache_bytes(s->ctx_), have = available_memory_bytes();
@@ -186,7 +189,16 @@ Result<const float*> Session::eval_chunk(const int32_t* tokens, int64_t T, bool 
   ex.bind_input((*f)->io.ids, ids_.data());
   ex.bind_input((*f)->io.pos, pos_.data());
   last_graph_ = &(*f)->graph;
-  ALTUP_TRY(ex.run(threads_, hooks_));
+  // A decode step's output is the same on any number of threads: it runs on the count that
+  // measures fastest. Prefill uses them all (oneDNN's products round by thread count).
+  if (T == 1 && tune_) {
+    const int n = tuner_.next();
+    const auto t0 = std::chrono::steady_clock::now();
+    ALTUP_TRY(ex.run(n, hooks_));
+    tuner_.record(n, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  } else {
+    ALTUP_TRY(ex.run(threads_, hooks_));
+  }
   const auto* logits = static_cast<const float*>(ex.tensor((*f)->io.logits).data);
   // NaN or Inf logits mean the numbers overflowed (or the weights hold them): an error that
   // names the position, never a token sampled from garbage.

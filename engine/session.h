@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/thread_tuner.h"
 #include "runtime/executor.h"
 #include "runtime/gguf.h"
 #include "models/model.h"
@@ -27,7 +28,10 @@ namespace altup {
 constexpr int64_t kPrefillChunk = kMaxGraphTokens;
 
 struct SessionOptions {
-  int threads = 0;  // 0: every available core
+  int threads = 0;  // at most this many threads; 0: every available core
+  // Decode steps on as many of them as measure fastest (engine/thread_tuner.h); false: always
+  // all of them (a profile that should show a fixed count).
+  bool tune_decode_threads = true;
   int64_t ctx = 0;  // 0: the model's context length
   // Tokens per forward graph, in [1, kMaxGraphTokens]; also sizes sliding-window rings
   // (tests set it small to exercise them).
@@ -60,8 +64,13 @@ class Session {
   const std::shared_ptr<const LoadedModel>& loaded() const { return loaded_; }
   int64_t ctx() const { return ctx_; }
   int64_t n_past() const { return n_past_; }
-  int threads() const { return threads_; }
-  void set_threads(int n) { threads_ = n > 0 ? n : 1; }
+  int threads() const { return threads_; }  // the most any step uses
+  void set_threads(int n) {
+    threads_ = n > 0 ? n : 1;
+    tuner_ = ThreadTuner(threads_);
+  }
+  // The thread count decode steps settled on (threads() when they are not tuned).
+  int decode_threads() const { return tune_ ? tuner_.best() : threads_; }
 
   // Forget the sequence (the caches are simply overwritten from position 0).
   void reset() { n_past_ = 0; }
@@ -111,6 +120,8 @@ class Session {
   std::shared_ptr<const LoadedModel> loaded_;
   int64_t ctx_ = 0, n_past_ = 0, max_tokens_ = kMaxGraphTokens, max_rollback_ = -1;
   int threads_ = 1;
+  bool tune_ = true;
+  ThreadTuner tuner_{1};
   std::vector<ZeroPages> states_;      // KV caches, one buffer per StateSpec, backed as written
   std::vector<float> chunked_logits_;  // [T, V]: all_logits of a prompt longer than one chunk
   std::unique_ptr<Forward> decode_, prefill_;

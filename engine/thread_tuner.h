@@ -1,0 +1,38 @@
+// How many threads a decode step gets. A one-token step's output does not depend on the
+// thread count (every kernel it runs is bit-identical across splits: docs/guarantees.md), so
+// the session may run each step on whichever share of its threads measures fastest: all of
+// them on an idle machine with a model large enough, fewer where forking and joining costs
+// more than it saves (a small model, many cores, or a machine busy with other work, where a
+// fork waits for the time slice of its slowest thread).
+//
+// The candidates are max, max/2, ..., 1. Each is timed twice to start; after that the
+// fastest (by a moving average of its step times) runs, and every kProbeEvery steps one step
+// tries a neighbour of it (half or double), so a change in the machine's load is noticed.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace altup {
+
+class ThreadTuner {
+ public:
+  static constexpr int kProbeEvery = 32;  // steps between two probes of a neighbour
+  static constexpr int kWarmup = 2;       // timed steps of each candidate before choosing
+
+  explicit ThreadTuner(int max_threads);
+  int next();                                // the thread count for the next decode step
+  void record(int threads, double seconds);  // how long a step on `threads` took
+  int best() const { return candidates_[static_cast<size_t>(best_)]; }
+
+ private:
+  std::vector<int> candidates_;  // max, max/2, ..., 1
+  std::vector<double> average_;  // moving average of step seconds, per candidate
+  std::vector<int> samples_;
+  int best_ = 0;
+  int64_t steps_ = 0;
+  bool probe_up_ = false;  // the next probe doubles (else halves)
+};
+
+}  // namespace altup
