@@ -11,6 +11,8 @@ ThreadTuner::ThreadTuner(int max_threads) {
   }
   average_.assign(candidates_.size(), 0.0);
   samples_.assign(candidates_.size(), 0);
+  interval_.assign(candidates_.size(), kProbeEvery);
+  since_.assign(candidates_.size(), 0);
 }
 
 int ThreadTuner::next() {
@@ -19,12 +21,15 @@ int ThreadTuner::next() {
   for (int round = 0; round < kWarmup; ++round)
     for (int i = 0; i < n; ++i)
       if (samples_[static_cast<size_t>(i)] <= round) return candidates_[static_cast<size_t>(i)];
-  ++steps_;
-  if (n > 1 && steps_ % kProbeEvery == 0) {
-    // A neighbour of the best, alternately more and fewer threads where both exist.
-    const bool up = (probe_up_ && best_ > 0) || best_ == n - 1;
-    probe_up_ = !probe_up_;
-    return candidates_[static_cast<size_t>(up ? best_ - 1 : best_ + 1)];
+  for (int64_t& s : since_) ++s;
+  // A neighbour of the best whose turn has come, more threads and fewer alternately.
+  for (int k = 0; k < 2; ++k) {
+    const bool up = probe_up_ != (k == 1);
+    const int i = up ? best_ - 1 : best_ + 1;
+    if (i < 0 || i >= n || since_[static_cast<size_t>(i)] < interval_[static_cast<size_t>(i)]) continue;
+    probe_up_ = !up;
+    since_[static_cast<size_t>(i)] = 0;
+    return candidates_[static_cast<size_t>(i)];
   }
   return best();
 }
@@ -33,6 +38,11 @@ void ThreadTuner::record(int threads, double seconds) {
   const auto it = std::find(candidates_.begin(), candidates_.end(), threads);
   if (it == candidates_.end() || !(seconds >= 0)) return;
   const auto i = static_cast<size_t>(it - candidates_.begin());
+  const auto b = static_cast<size_t>(best_);
+  // A probe that lost by far is tried half as often next time (up to every kMaxProbeEvery
+  // steps): on a busy machine one slow step can cost as much as dozens of fast ones.
+  if (samples_[i] >= kWarmup && i != b)
+    interval_[i] = seconds > 1.5 * average_[b] ? std::min<int64_t>(2 * interval_[i], kMaxProbeEvery) : kProbeEvery;
   // The first sample sets the average; later ones move it a quarter of the way.
   average_[i] = samples_[i] == 0 ? seconds : 0.75 * average_[i] + 0.25 * seconds;
   ++samples_[i];

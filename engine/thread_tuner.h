@@ -6,8 +6,11 @@
 // fork waits for the time slice of its slowest thread).
 //
 // The candidates are max, max/2, ..., 1. Each is timed twice to start; after that the
-// fastest (by a moving average of its step times) runs, and every kProbeEvery steps one step
-// tries a neighbour of it (half or double), so a change in the machine's load is noticed.
+// fastest (by a moving average of its step times) runs, and one step now and then tries a
+// neighbour of it (half or double), so a change in the machine's load is noticed: every
+// kProbeEvery steps, or half as often each time the neighbour lost by far (down to every
+// kMaxProbeEvery steps), since a probe on an oversubscribed machine can cost as much as
+// dozens of ordinary steps.
 #pragma once
 
 #include <cstddef>
@@ -18,8 +21,9 @@ namespace altup {
 
 class ThreadTuner {
  public:
-  static constexpr int kProbeEvery = 32;  // steps between two probes of a neighbour
-  static constexpr int kWarmup = 2;       // timed steps of each candidate before choosing
+  static constexpr int kProbeEvery = 32;       // steps between two probes of a neighbour
+  static constexpr int kMaxProbeEvery = 1024;  // ... when it keeps losing by far
+  static constexpr int kWarmup = 2;            // timed steps of each candidate before choosing
 
   explicit ThreadTuner(int max_threads);
   int next();                                // the thread count for the next decode step
@@ -30,8 +34,9 @@ class ThreadTuner {
   std::vector<int> candidates_;  // max, max/2, ..., 1
   std::vector<double> average_;  // moving average of step seconds, per candidate
   std::vector<int> samples_;
+  std::vector<int64_t> interval_;  // steps between probes, per candidate
+  std::vector<int64_t> since_;     // steps since its last probe
   int best_ = 0;
-  int64_t steps_ = 0;
   bool probe_up_ = false;  // the next probe doubles (else halves)
 };
 

@@ -38,6 +38,10 @@ TEST_CASE("the fastest count wins, and probes stay rare") {
   runs = drive(busy, 640, [](int t) { return t == 1 ? 1e-3 : 20e-3; });
   CHECK(busy.best() == 1);
   CHECK(runs[2] <= ThreadTuner::kWarmup + 640 / ThreadTuner::kProbeEvery);
+  // ... and a probe that keeps losing by far is tried less and less often.
+  ThreadTuner busier(2);
+  runs = drive(busier, 5000, [](int t) { return t == 1 ? 1e-3 : 20e-3; });
+  CHECK(runs[2] <= ThreadTuner::kWarmup + 10);  // 32, 64, ..., 1024, then every 1024 steps
   // One thread allowed: nothing to choose.
   ThreadTuner one(1);
   runs = drive(one, 10, [](int) { return 1.0; });
