@@ -132,3 +132,38 @@ TEST_CASE("Ctrl-C: run ends the text, prints its summary and exits 130; eval lea
   const std::string listing = slurp(dir.path + "/listing");
   CHECK(listing.find("l.npy") == std::string::npos);  // neither the output nor its temporary file
 }
+
+TEST_CASE("Ctrl-C in chat stops the reply and keeps the conversation") {
+  TempDir dir;
+  const std::string gemma = std::string(ALTUP_FIXTURES_DIR) + "/gemma3n_k4_wide_f16.gguf";
+  const char* wrapper = std::getenv("ALTUP_CLI_WRAPPER");
+  const std::string script = dir.path + "/chat.sh", d = "'" + dir.path + "'";
+  {
+    // A reply long enough to be interrupted (a context far past the model's, which warns),
+    // then a second turn after the interruption, then the end of input.
+    std::ofstream sh(script);
+    sh << "cd " << d << "\nmkfifo in\n"
+       << (wrapper ? wrapper : "") << " '" << ALTUP_CLI_PATH << "' chat -m '" << gemma
+       << "' -n 1000000 -c 200000 --temp 0 -t 1 <in >stdout 2>stderr &\n"
+       << "pid=$!\nexec 3>in\necho 'hello there' >&3\n"
+       << "for i in $(seq 1200); do if [ $(wc -c <stdout) -gt 200 ] || ! kill -0 $pid 2>/dev/null; then break; fi; "
+          "sleep 0.1; done\n"
+       << "kill -INT $pid\n"
+       << "for i in $(seq 1200); do if grep -q 'turn 1' stderr || ! kill -0 $pid 2>/dev/null; then break; fi; "
+          "sleep 0.1; done\n"
+       << "echo 'and again' >&3\n"  // the second turn: interrupted the same way
+       << "for i in $(seq 1200); do if [ $(grep -c 'turn' stderr) -ge 1 ] && [ $(wc -c <stdout) -gt 600 ] || "
+          "! kill -0 $pid 2>/dev/null; then break; fi; sleep 0.1; done\n"
+       << "kill -INT $pid\n"
+       << "for i in $(seq 1200); do if grep -q 'turn 2' stderr || ! kill -0 $pid 2>/dev/null; then break; fi; "
+          "sleep 0.1; done\n"
+       << "echo '/exit' >&3\nexec 3>&-\nwait $pid\necho $? >rc\n";
+  }
+  std::system(("sh '" + script + "'").c_str());
+  CHECK(std::atoi(slurp(dir.path + "/rc").c_str()) == 0);  // the conversation went on and ended normally
+  const std::string err = slurp(dir.path + "/stderr");
+  CHECK(err.find("[turn 1:") != std::string::npos);
+  CHECK(err.find("[turn 2:") != std::string::npos);  // the conversation went on after the first
+  CHECK(err.find("stop: interrupted]") != std::string::npos);
+  CHECK(err.find("stop: interrupted]", err.find("[turn 2:")) != std::string::npos);
+}
