@@ -298,7 +298,7 @@ int main(int argc, char** argv) {
   }
 
   // Prefill on quantized weights, both ways in one run: oneDNN on row blocks widened to f32
-  // (path 2; GEMV where there is no oneDNN) and the int8 kernels (path 3: tiles, or on the
+  // (MatmulPath::onednn; GEMV where there is no oneDNN) and the int8 kernels (MatmulPath::int8_tiles: tiles, or on the
   // AVX2 tables panels of 8 rows, for K-quants from 24 tokens). The ratio is int8 / widened;
   // matmul takes the int8 kernels by default where it is > 1 (ops/matmul.cpp).
   for (DType dt : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
@@ -342,8 +342,8 @@ int main(int argc, char** argv) {
             tt / tp, "ratio", -1));
       }
 
-  // f16 / bf16 prefill: the half-precision panels (path 4) against oneDNN on widened rows
-  // (path 2), 512 tokens (quick: 64), square and FFN-shaped weights.
+  // f16 / bf16 prefill: the half-precision panels (MatmulPath::half_panels) against oneDNN on widened rows
+  // (MatmulPath::onednn), 512 tokens (quick: 64), square and FFN-shaped weights.
   for (DType dt : {DType::F16, DType::BF16})
     for (const auto& [N, K] : {std::pair<int64_t, int64_t>{2048, 2048}, {8192, 2048}, {2048, 8192}}) {
       const int64_t M = quick ? 64 : 512;
@@ -362,8 +362,8 @@ int main(int argc, char** argv) {
                          tp, tw / tp, "ratio", -1));
     }
 
-  // The half-precision dot-product tiles (path 5) against oneDNN on widened rows (path 2)
-  // and, for few tokens, the GEMV (path 1): E2B's [8192 x 2048] FFN shape, by token count.
+  // The half-precision dot-product tiles (MatmulPath::half_dot) against oneDNN on widened rows (MatmulPath::onednn)
+  // and, for few tokens, the GEMV (MatmulPath::gemv): E2B's [8192 x 2048] FFN shape, by token count.
   // Time ratios, below 1 where the tiles are faster; the default takes them from 2 tokens to
   // ops::kHalfDotMaxTokensF16 / BF16.
   for (DType dt : {DType::F16, DType::BF16}) {
@@ -388,7 +388,7 @@ int main(int argc, char** argv) {
   }
 
 #if defined(ALTUP_HAVE_ONEDNN)
-  // bf16 on oneDNN's bf16 product (path 6, activations rounded to bf16: AMX tiles, or
+  // bf16 on oneDNN's bf16 product (MatmulPath::bf16_native, activations rounded to bf16: AMX tiles, or
   // vdpbf16ps without AMX) against each other path, by token count, E2B's [8192 x 2048]
   // FFN shape: time ratios, below 1 where it is faster. matmul takes it by default from
   // ops::dnnl_bf16_native_min_tokens() (0: not by default); without AMX that hangs on the

@@ -111,7 +111,7 @@ constexpr bool kHaveOneDnn = false;
 
 // Whether matmul's default sends a bf16 product of M tokens to oneDNN's bf16 product (AMX,
 // or vdpbf16ps where that is fast or ALTUP_BF16_NATIVE=1 asks), which rounds the
-// activations to bf16: relative error up to 2^-9 per product (ops/matmul.h path 6).
+// activations to bf16: relative error up to 2^-9 per product (ops/matmul.h MatmulPath::bf16_native).
 inline bool bf16_native_at(int64_t M) {
 #if defined(ALTUP_HAVE_ONEDNN)
   return ops::dnnl_bf16_native_at(M);
@@ -120,7 +120,7 @@ inline bool bf16_native_at(int64_t M) {
   return false;
 #endif
 }
-// Whether oneDNN, as capped, has a bf16 product at all (path 6 works).
+// Whether oneDNN, as capped, has a bf16 product at all (MatmulPath::bf16_native works).
 inline bool bf16_product() {
 #if defined(ALTUP_HAVE_ONEDNN)
   return ops::dnnl_has_bf16();

@@ -406,7 +406,7 @@ TEST_CASE(
             // K-quant GEMV and tiles quantize the activations to 8 bits per 256 values; the
             // decoded types (Q4_1 / Q5_* / Q2_K / Q3_K / IQ4_*) and oneDNN multiply the exactly
             // decoded weights in f32.
-            // oneDNN (on widened rows) takes path 2, and the other types' many-token products.
+            // oneDNN (on widened rows) takes MatmulPath::onednn, and the other types' many-token products.
             const bool dnnl =
                 kHaveOneDnn && (path == ops::MatmulPath::onednn ||
                                 (!kq && (path == ops::MatmulPath::int8_tiles ||
@@ -414,7 +414,8 @@ TEST_CASE(
             const double tol = (q8k && !dnnl ? 1.01 * qbound : iq4 && !dnnl ? 1.13 * qbound : 0.0) + 1e-5 * mag + 1e-6;
             check_close(y1.data(), want.data(), M * N, 0, static_cast<float>(tol), at);
             check_thread_agreement(y1.data(), y2.data(), M * N, dnnl, at);
-            // The K-quant tiles (path 3, and path 0 from 2 tokens on) give the GEMV's bits.
+            // The K-quant tiles (MatmulPath::int8_tiles, and MatmulPath::automatic from 2 tokens on) give the GEMV's
+            // bits.
             if (kq && !dnnl)
               for (size_t i = 0; i < y1.size(); ++i) REQUIRE(same_bits(y1[i], gemv[i]));
           }
