@@ -10,11 +10,13 @@
 namespace altup::cli {
 
 namespace {
-// "(default 0.8)" from the engine's defaults, so the help cannot drift from them.
+// "TEXT (default 0.8)" from the engine's defaults, so the help cannot drift from them.
 std::string with_default(const char* text, double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%g", v);
-  return std::string(text) + " (default " + buf + ")";
+  const std::string t(text);
+  const bool joined = t.empty() || t.back() == '\n';  // a default on a line of its own: no space
+  return t + (joined ? "" : " ") + "(default " + buf + ")";
 }
 Option real_option(const char* name, double* target, const SamplingRange& r, const char* value, const char* help) {
   return real(nullptr, name, target, r.lo, r.hi, value, help, r.open_lo);
@@ -35,7 +37,7 @@ void SamplingOptions::add_to(std::vector<Option>& o) {
       with_default("drop tokens below P x the most likely one; 0 = off\n", defaults.min_p);
   static const std::string penalty_help =
       with_default("penalty for the last --repeat-last-n tokens; 1 = off\n", defaults.repeat_penalty);
-  static const std::string last_n_help = with_default("", defaults.repeat_last_n).substr(1);
+  static const std::string last_n_help = with_default("", defaults.repeat_last_n);
   o.push_back(real_option("--temp", &temp, r::temperature, "T", temp_help.c_str()));
   o.push_back(int_option("--top-k", &top_k, r::top_k, "K", top_k_help.c_str()));
   o.push_back(real_option("--top-p", &top_p, r::top_p, "P", top_p_help.c_str()));

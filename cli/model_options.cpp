@@ -79,13 +79,8 @@ std::string context_hint(const Session& s) {
 }
 
 std::unique_ptr<Session> ModelOptions::open(const char* command, int64_t context) const {
-  auto session = Session::open(model, session_options(context));
-  if (session) {
-    warn_long_context(command, **session);
-    return std::move(*session);
-  }
-  std::fprintf(stderr, "altup %s: error: %s: %s\n", command, model.c_str(), session.error().message.c_str());
-  return nullptr;
+  std::shared_ptr<const LoadedModel> loaded = load(command);
+  return loaded ? open(command, std::move(loaded), context) : nullptr;
 }
 
 std::unique_ptr<Session> ModelOptions::open(const char* command, std::shared_ptr<const LoadedModel> loaded,

@@ -65,8 +65,6 @@ struct Mean {  // running mean and standard error
   }
 };
 
-bool read_text(const std::string& path, std::string* out, std::string* why) { return read_file(path, out, why); }
-
 // The reference file of --kl-divergence: header checked against the model and its length.
 struct BaseFile {
   std::ifstream in;
@@ -202,7 +200,7 @@ int cmd_perplexity(int argc, char** argv) {
     tokens = base.tokens;
   } else {
     std::string text;
-    if (!read_text(text_file, &text, &why)) {
+    if (!read_file(text_file, &text, &why)) {
       std::fprintf(stderr, "altup perplexity: error: %s\n", why.c_str());
       return 1;
     }
