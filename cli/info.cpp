@@ -12,7 +12,9 @@
 #include "api/system_info.h"
 #include "cli/options.h"
 #include "runtime/gguf.h"
+#include "cli/model_options.h"
 #include "engine/session.h"
+#include "models/decoder.h"
 
 namespace altup::cli {
 namespace {
@@ -70,29 +72,68 @@ void print_tokenizer(const GgufFile& f) {
 
 }  // namespace
 
+// The published sub-models (models/submodel.h) defined for this file's layer count, each loaded
+// as `run` would load it: effective parameters, weights read per decoded token, and the memory
+// decoding at a context of ctx tokens keeps.
+void print_submodels(const std::string& path, const Model& whole, int64_t ctx) {
+  const auto* dec = dynamic_cast<const Decoder*>(&whole);
+  if (!dec) return;
+  std::vector<const PublishedSubmodel*> fit;
+  for (const PublishedSubmodel& p : published_submodels())
+    if (p.file_layers == dec->spec().size() && dec->spec().size() == dec->spec().file_layers) fit.push_back(&p);
+  if (fit.empty()) return;
+  std::printf("\nsub-models (--submodel NAME; Google's Gemma 3n slicing table, docs/matformer.md)\n");
+  std::printf("  %-14s %6s %16s %16s %16s %6s\n", "name", "layers", "effective params", "read per token",
+              "decoding memory", "MMLU");
+  for (const PublishedSubmodel* p : fit) {
+    SessionOptions opt;
+    opt.ctx = ctx;
+    opt.tune_decode_threads = false;
+    auto s = Session::open(path, opt, SubmodelChoice{p->name, "", ""});
+    if (!s) {
+      std::printf("  %-14s refused: %s\n", p->name.c_str(), s.error().message.c_str());
+      continue;
+    }
+    auto m = (*s)->memory_estimate((*s)->ctx());
+    const auto* sub = dynamic_cast<const Decoder*>(&(*s)->model());
+    std::printf("  %-14s %6lld %16llu %16s %16s %6s\n", p->name.c_str(),
+                static_cast<long long>(sub ? sub->spec().size() : 0),
+                static_cast<unsigned long long>((*s)->model().effective_parameters()),
+                m ? human_bytes(m->weights_per_token).c_str() : "?", m ? human_bytes(m->decoding()).c_str() : "?",
+                p->source_score.c_str());
+  }
+}
+
 int cmd_info(int argc, char** argv) {
   bool no_tensors = false, system = false;
   long long mem_ctx = 0;
+  SubmodelChoice submodel;
+  std::string model;  // -m FILE, as the other commands take it
   std::vector<std::string> paths;
   const CommandSpec spec{"info",
-                         "[--no-tensors] FILE.gguf | --system",
+                         "[--no-tensors] [sub-model options] FILE.gguf | --system",
                          "Validates FILE.gguf and prints its format, architecture, hyper-parameters\n"
                          "(the keys under '<architecture>.'), a tokenizer summary, the other metadata,\n"
                          "a table of tensors (name, dtype, shape, bytes) with totals, and a model check:\n"
                          "whether this runtime runs the file, or the one problem that stops it; for a\n"
-                         "file it runs, the memory a context takes, by part.",
-                         {flag(nullptr, "--no-tensors", &no_tensors, "print the totals but not the per-tensor table"),
+                         "file it runs, the memory a context takes, by part. For a MatFormer model with\n"
+                         "published sub-models (Gemma 3n E4B), a table of them; with --submodel,\n"
+                         "--skip-layers or --ffn-widths, the check and memory are the sub-model's.",
+                         {text("-m", "--model", &model, "FILE", "the file (the same as giving it as FILE.gguf)"),
+                          flag(nullptr, "--no-tensors", &no_tensors, "print the totals but not the per-tensor table"),
                           integer("-c", "--ctx", &mem_ctx, 1, kMaxContextOption, "N",
                                   "the context the memory section is for (default: the\nmodel's)"),
+                          submodel_options(submodel)[0], submodel_options(submodel)[1], submodel_options(submodel)[2],
                           flag(nullptr, "--system", &system,
                                "describe this machine and build instead: the kernel table in use,\n"
                                "the CPU features seen, oneDNN's version and instruction set, threads")},
                          "Exit status: 0 for a valid GGUF file (even one the model check refuses), 1 if the\n"
-                         "file cannot be read or is malformed GGUF (one line on stderr names the problem),\n"
-                         "2 for bad usage.",
+                         "file cannot be read or is malformed GGUF, or a sub-model asked for cannot be\n"
+                         "made of it (one line on stderr names the problem), 2 for bad usage.",
                          &paths,
                          1};
   if (Parsed p = parse_options(spec, argc, argv); p != Parsed::ok) return exit_status(p);
+  if (!model.empty()) paths.insert(paths.begin(), model);
   if (system) {
     if (!paths.empty()) {
       std::fprintf(stderr, "altup info: --system takes no file\n");
@@ -175,7 +216,12 @@ int cmd_info(int argc, char** argv) {
   std::printf("\nmodel check\n");
   SessionOptions opt;
   opt.ctx = mem_ctx;
-  auto session = Session::open(std::move(*file), opt);  // the file read above, not a second mapping
+  auto session = Session::open(std::move(*file), opt, submodel);  // the file read above, not a second mapping
+  if (!session && !submodel.empty()) {
+    std::printf("  refused: %s\n", session.error().message.c_str());
+    std::fprintf(stderr, "altup info: error: %s: %s\n", path, session.error().message.c_str());
+    return 1;
+  }
   if (!session) {
     std::printf("  refused: %s\n", session.error().message.c_str());
   } else {
@@ -183,6 +229,20 @@ int cmd_info(int argc, char** argv) {
     std::printf("  ok: runs as '%s', vocabulary %lld, context %lld (KV cache %s when full)\n",
                 std::string(s.model().arch()).c_str(), static_cast<long long>(s.model().vocab_size()),
                 static_cast<long long>(s.ctx()), human_bytes(s.kv_cache_bytes(s.ctx())).c_str());
+    if (const auto* dec = dynamic_cast<const Decoder*>(&s.model())) {
+      std::string widths;  // runs: "64 x10, 128 x5"
+      const auto& ls = dec->spec().layers;
+      for (size_t i = 0, j = 0; i < ls.size(); i = j) {
+        while (j < ls.size() && ls[j].ffn == ls[i].ffn) ++j;
+        widths += (widths.empty() ? "" : ", ") + std::to_string(ls[i].ffn) + " x" + std::to_string(j - i);
+      }
+      std::printf("  %-22s %s: %lld of %lld layers, FFN widths %s\n", "sub-model", submodel.describe().c_str(),
+                  static_cast<long long>(dec->spec().size()), static_cast<long long>(dec->spec().file_layers),
+                  widths.c_str());
+    }
+    if (const uint64_t n = s.model().effective_parameters())
+      std::printf("  %-22s %llu (every weight but the token embedding tables)\n", "effective parameters",
+                  static_cast<unsigned long long>(n));
     // What a run with this context keeps resident while it decodes.
     auto m = s.memory_estimate(s.ctx());
     if (m) {
@@ -203,6 +263,7 @@ int cmd_info(int argc, char** argv) {
     } else {
       std::printf("  (no memory estimate: %s)\n", m.error().message.c_str());
     }
+    if (submodel.empty()) print_submodels(path, s.model(), s.ctx());
   }
   return 0;
 }

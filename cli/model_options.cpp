@@ -40,7 +40,21 @@ void ModelOptions::add_to(std::vector<Option>& o, const char* ctx_help, long lon
       integer("-t", "--threads", &threads, 1, 1024, "N", "threads (default: every available core)"),
   };
   if (ctx_help) group.push_back(integer("-c", "--ctx", &ctx, ctx_min, kMaxContextOption, "N", ctx_help));
+  for (const Option& s : submodel_options(submodel)) group.push_back(s);
   o.insert(o.begin(), group.begin(), group.end());  // first in every command's help
+}
+
+std::vector<Option> submodel_options(SubmodelChoice& choice) {
+  return {
+      text(nullptr, "--submodel", &choice.name, "NAME",
+           "run a published MatFormer sub-model of the file, e.g. E2B\n"
+           "or E2.98B-block of Gemma 3n E4B (`altup info -m FILE`\nlists them; docs/matformer.md)"),
+      text(nullptr, "--skip-layers", &choice.skip_layers, "LIST",
+           "leave out these layers (file indices; ranges: 20-24)"),
+      text(nullptr, "--ffn-widths", &choice.ffn_widths, "LIST",
+           "FFN width of each kept layer in order, or one for all\n"
+           "(a prefix of the stored width: MatFormer)"),
+  };
 }
 
 bool ModelOptions::missing(const char* command) const {
@@ -58,7 +72,7 @@ SessionOptions ModelOptions::session_options(int64_t context) const {
 }
 
 std::shared_ptr<const LoadedModel> ModelOptions::load(const char* command) const {
-  auto loaded = LoadedModel::load(model);
+  auto loaded = LoadedModel::load(model, submodel);
   if (loaded) return *loaded;
   std::fprintf(stderr, "altup %s: error: %s: %s\n", command, model.c_str(), loaded.error().message.c_str());
   return nullptr;

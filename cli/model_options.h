@@ -15,14 +15,19 @@ namespace altup::cli {
 // folder only. An installed `altup` has none (its source tree may be gone or elsewhere).
 const std::string& default_model();
 
+// --submodel, --skip-layers and --ffn-widths into `choice` (also `altup info`'s).
+std::vector<Option> submodel_options(SubmodelChoice& choice);
+
 struct ModelOptions {
   std::string model = default_model();
   long long threads = 0, ctx = 0;
   bool tune_decode_threads = true;  // SessionOptions::tune_decode_threads
+  SubmodelChoice submodel;          // --submodel / --skip-layers / --ffn-widths
 
   // Puts -m and -t, and -c when ctx_help is given (accepting ctx_min and up), first in the
-  // command's options. model_help
-  // replaces the default "GGUF model (default: the shipped demo model, PATH)".
+  // command's options, and the sub-model options (--submodel, --skip-layers, --ffn-widths)
+  // after them. model_help replaces the default "GGUF model (default: the shipped demo
+  // model, PATH)".
   void add_to(std::vector<Option>& options, const char* ctx_help = nullptr, long long ctx_min = 1,
               const char* model_help = nullptr);
 

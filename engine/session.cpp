@@ -10,16 +10,17 @@
 
 namespace altup {
 
-Result<std::shared_ptr<const LoadedModel>> LoadedModel::load(const std::string& path) {
+Result<std::shared_ptr<const LoadedModel>> LoadedModel::load(const std::string& path, const SubmodelChoice& submodel) {
   auto file = GgufFile::open(path);
   if (!file) return file.error();
-  return load(std::move(*file));
+  return load(std::move(*file), submodel);
 }
 
-Result<std::shared_ptr<const LoadedModel>> LoadedModel::load(std::unique_ptr<GgufFile> file) {
+Result<std::shared_ptr<const LoadedModel>> LoadedModel::load(std::unique_ptr<GgufFile> file,
+                                                             const SubmodelChoice& submodel) {
   auto m = std::make_shared<LoadedModel>();
   m->file = std::move(file);
-  auto model = load_model(*m->file);
+  auto model = load_model(*m->file, submodel);
   if (!model) return model.error();
   m->model = std::move(*model);
   auto tok = Tokenizer::from_gguf(*m->file);
@@ -31,14 +32,16 @@ Result<std::shared_ptr<const LoadedModel>> LoadedModel::load(std::unique_ptr<Ggu
   return std::shared_ptr<const LoadedModel>(std::move(m));
 }
 
-Result<std::unique_ptr<Session>> Session::open(const std::string& path, const SessionOptions& options) {
-  auto m = LoadedModel::load(path);
+Result<std::unique_ptr<Session>> Session::open(const std::string& path, const SessionOptions& options,
+                                               const SubmodelChoice& submodel) {
+  auto m = LoadedModel::load(path, submodel);
   if (!m) return m.error();
   return create(std::move(*m), options);
 }
 
-Result<std::unique_ptr<Session>> Session::open(std::unique_ptr<GgufFile> file, const SessionOptions& options) {
-  auto m = LoadedModel::load(std::move(file));
+Result<std::unique_ptr<Session>> Session::open(std::unique_ptr<GgufFile> file, const SessionOptions& options,
+                                               const SubmodelChoice& submodel) {
+  auto m = LoadedModel::load(std::move(file), submodel);
   if (!m) return m.error();
   return create(std::move(*m), options);
 }

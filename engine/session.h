@@ -45,8 +45,10 @@ struct LoadedModel {
   std::unique_ptr<Model> model;
   Tokenizer tokenizer;
 
-  static Result<std::shared_ptr<const LoadedModel>> load(const std::string& path);
-  static Result<std::shared_ptr<const LoadedModel>> load(std::unique_ptr<GgufFile> file);
+  // The whole model, or the sub-model `submodel` names (models/submodel.h).
+  static Result<std::shared_ptr<const LoadedModel>> load(const std::string& path, const SubmodelChoice& submodel = {});
+  static Result<std::shared_ptr<const LoadedModel>> load(std::unique_ptr<GgufFile> file,
+                                                         const SubmodelChoice& submodel = {});
 };
 
 class Session {
@@ -54,9 +56,11 @@ class Session {
   // A session of its own on a model already loaded.
   static Result<std::unique_ptr<Session>> create(std::shared_ptr<const LoadedModel> model,
                                                  const SessionOptions& options = {});
-  static Result<std::unique_ptr<Session>> open(const std::string& path, const SessionOptions& options = {});
+  static Result<std::unique_ptr<Session>> open(const std::string& path, const SessionOptions& options = {},
+                                               const SubmodelChoice& submodel = {});
   // The same for a file already read (tests, fuzzing): validation, tokenizer, caches.
-  static Result<std::unique_ptr<Session>> open(std::unique_ptr<GgufFile> file, const SessionOptions& options = {});
+  static Result<std::unique_ptr<Session>> open(std::unique_ptr<GgufFile> file, const SessionOptions& options = {},
+                                               const SubmodelChoice& submodel = {});
 
   const Tokenizer& tokenizer() const { return loaded_->tokenizer; }
   const Model& model() const { return *loaded_->model; }

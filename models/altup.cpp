@@ -69,7 +69,7 @@ Result<AltUpHParams> AltUpHParams::from_gguf(const GgufFile& f, std::string_view
     s.weights = l;
     s.window = window;
     s.rope_base = rope_theta;
-    s.ffn = ffn;
+    s.ffn = s.ffn_in_file = ffn;
     hp.spec.layers.push_back(s);
   }
   ALTUP_TRY(hp.spec.check());
@@ -98,9 +98,9 @@ WeightTable<AltUpWeights, AltUpLayerWeights> weight_table(const AltUpHParams& hp
         {blk(l, "attn_v.weight"), {kv, d}, &kMatrix, true, &L::wv},
         {blk(l, "attn_output.weight"), {d, q}, &kMatrix, true, &L::wo},
         {blk(l, "ffn_norm.weight"), {d}, &kVector, true, &L::ffn_norm},
-        {blk(l, "ffn_gate.weight"), {s.ffn, d}, &kMatrix, true, &L::gate},
-        {blk(l, "ffn_up.weight"), {s.ffn, d}, &kMatrix, true, &L::up},
-        {blk(l, "ffn_down.weight"), {d, s.ffn}, &kMatrix, true, &L::down},
+        {blk(l, "ffn_gate.weight"), {s.ffn_in_file, d}, &kMatrix, true, &L::gate},  // bound whole, then
+        {blk(l, "ffn_up.weight"), {s.ffn_in_file, d}, &kMatrix, true, &L::up},      // narrowed to s.ffn
+        {blk(l, "ffn_down.weight"), {d, s.ffn_in_file}, &kMatrix, true, &L::down},  // (narrow_ffns)
         {blk(l, "altup_predict_coef.weight"), {hp.K, hp.K}, &kVector, coefs, &L::predict},
         {blk(l, "altup_correct_coef.weight"), {hp.K}, &kVector, coefs, &L::correct},
     });
@@ -111,14 +111,21 @@ WeightTable<AltUpWeights, AltUpLayerWeights> weight_table(const AltUpHParams& hp
 
 std::vector<WeightSpec> altup_weight_list(const AltUpHParams& hp) { return weight_table(hp).specs(); }
 
-Result<std::unique_ptr<AltUpModel>> AltUpModel::load(const GgufFile& f, std::string_view arch) {
+Result<std::unique_ptr<AltUpModel>> AltUpModel::load(const GgufFile& f, std::string_view arch,
+                                                     const SubmodelChoice& choice) {
   auto hp = AltUpHParams::from_gguf(f, arch);
   if (!hp) return hp.error();
   std::unique_ptr<AltUpModel> m(new AltUpModel());
   m->arch_ = std::string(arch);
   m->hp_ = std::move(*hp);
+  if (!choice.empty()) {
+    auto sub = select_submodel(m->hp_.spec, choice);
+    if (!sub) return sub.error();
+    m->hp_.spec = std::move(*sub);
+  }
   const auto table = weight_table(m->hp_);
   ALTUP_TRY(m->bind(f, arch, table.specs()));
+  ALTUP_TRY(m->narrow_ffns([](int64_t) { return false; }, f.mapped()));
   table.bind(m->bound_, &m->w_);
   return m;
 }
@@ -144,7 +151,7 @@ void AltUpModel::layer(Pass& p) const {
   Builder& b = p.b;
   const int64_t d = hp_.sizes.d, T = p.Tr;  // rows the ring holds
   const AltUpLayerWeights& L = w_.layers[static_cast<size_t>(p.index)];
-  const int j = hp_.active_block(p.index);
+  const int j = hp_.active_block(p.spec->weights);  // a sub-model's layer keeps its block
   const AttentionShape attn{hp_.sizes.n_heads, hp_.sizes.n_kv_heads, hp_.sizes.head_dim,
                             1.0f / std::sqrt(static_cast<float>(hp_.sizes.head_dim)), hp_.rope_pairs_adjacent};
   const float eps = hp_.sizes.eps;

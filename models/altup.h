@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "models/decoder.h"
+#include "models/submodel.h"
 #include "models/weight_table.h"
 #include "ops/kernels.h"
 
@@ -50,7 +51,10 @@ std::vector<WeightSpec> altup_weight_list(const AltUpHParams& hp);
 
 class AltUpModel : public Decoder {
  public:
-  static Result<std::unique_ptr<AltUpModel>> load(const GgufFile& f, std::string_view arch);
+  // The whole model, or the sub-model `choice` names (models/submodel.h: FFN prefixes of a
+  // MatFormer-trained model, layers left out).
+  static Result<std::unique_ptr<AltUpModel>> load(const GgufFile& f, std::string_view arch,
+                                                  const SubmodelChoice& choice = {});
 
   std::string_view arch() const override { return arch_; }
   uint64_t row_lookup_bytes() const override;  // the embedding table, unless it is the output head

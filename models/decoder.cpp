@@ -1,6 +1,10 @@
 #include "models/decoder.h"
 
 #include <algorithm>
+#include <cstring>
+
+#include "models/weight_table.h"
+#include "runtime/mapped_file.h"
 
 namespace altup {
 
@@ -26,6 +30,9 @@ Status DecoderSpec::check() const {
     if (s.window < 0) return make_error(at + " has a negative window");
     if (!(s.rope_base > 0)) return make_error(at + " has a RoPE base that is not positive");
     if (s.ffn < 1) return make_error(at + " has an FFN width below 1");
+    if (s.ffn_in_file < s.ffn)
+      return make_error(at + " uses " + std::to_string(s.ffn) + " FFN units but the file stores " +
+                        std::to_string(s.ffn_in_file));
     if ((s.ffn_kind == FfnKind::sparse_gated) != (s.sparsity > 0) || !(s.sparsity < 1))
       return make_error(at + ": a sparse FFN needs a sparsity in (0, 1), a dense one none");
     if (s.attention == AttentionKind::shared_cache) {
@@ -118,11 +125,64 @@ Status Decoder::bind(const GgufFile& f, std::string_view arch, const std::vector
                       " but the file holds tensors for " + std::to_string(held) + " layers (blk.N.* tensors)");
   auto w = bind_weights(f, list);
   if (!w) return w.error();
+  // Tensors of the file's layers that the spec leaves out belong to the file, not to math this
+  // runtime lacks.
+  std::vector<bool> kept(static_cast<size_t>(spec().file_layers), false);
+  for (const LayerSpec& s : spec().layers) kept[static_cast<size_t>(s.weights)] = true;
+  std::erase_if(w->unused, [&](const std::string& name) {
+    const int64_t l = blk_index(name);
+    return l >= 0 && l < spec().file_layers && !kept[static_cast<size_t>(l)];
+  });
   if (!w->unused.empty())
     return make_error("tensor " + w->unused.front() + " is not part of the " + std::string(arch) + " architecture" +
                       (w->unused.size() > 1 ? " (and " + std::to_string(w->unused.size() - 1) + " more)" : "") +
                       "; refusing a file that may need math this runtime does not do");
   bound_ = std::move(*w);
+  for (const auto& [name, view] : bound_.views) file_weights_.push_back(name);
+  return {};
+}
+
+uint64_t Decoder::effective_parameters() const {
+  uint64_t n = 0;
+  for (const std::string& name : file_weights_)
+    if (name != "token_embd.weight" && name != "per_layer_token_embd.weight")
+      n += static_cast<uint64_t>(bound_.views.at(name).numel());
+  return n;
+}
+
+Status Decoder::narrow_ffns(const std::function<bool(int64_t)>& strided_down, bool mapped) {
+  for (int64_t i = 0; i < spec().size(); ++i) {
+    const LayerSpec& s = spec()[i];
+    if (s.ffn == s.ffn_in_file) continue;
+    const int64_t m = s.ffn;
+    for (const char* name : {"ffn_gate.weight", "ffn_up.weight"}) {
+      TensorView& v = bound_.views.at(blk(s.weights, name));  // [F, d] -> its first m rows, [m, d]
+      const uint64_t before = *tensor_bytes(v.dtype, v.shape);
+      v.shape = Shape{m, v.cols()};
+      bound_.total_bytes -= before - *tensor_bytes(v.dtype, v.shape);
+    }
+    const std::string down_name = blk(s.weights, "ffn_down.weight");
+    TensorView& down = bound_.views.at(down_name);  // [d, F] -> the first m of every row, [d, m]
+    const int64_t d = down.rows();
+    auto prefix = row_bytes(down.dtype, static_cast<uint64_t>(m));
+    if (!prefix)
+      return make_error("layer " + std::to_string(i) + " (blk." + std::to_string(s.weights) + "): an FFN width of " +
+                        std::to_string(m) + " splits the " + std::string(dtype_name(down.dtype)) + " blocks of " +
+                        down_name + " (a multiple of " + std::to_string(traits(down.dtype).block_elems) +
+                        " is needed)");
+    const uint64_t stride = down.row_stride(), file_bytes = stride * static_cast<uint64_t>(d);
+    TensorView narrow = down;
+    narrow.shape = Shape{d, m};
+    bound_.total_bytes -= file_bytes - *prefix * static_cast<uint64_t>(d);
+    if (!strided_down(i)) {
+      uint8_t* copy = narrowed_.emplace_back(new uint8_t[*prefix * static_cast<uint64_t>(d)]).get();
+      for (int64_t r = 0; r < d; ++r)
+        std::memcpy(copy + static_cast<uint64_t>(r) * *prefix, down.row<uint8_t>(r), *prefix);
+      if (mapped) release_mapped_rows(down.data, file_bytes, down.data, file_bytes);
+      narrow = TensorView::contiguous(down.dtype, narrow.shape, copy);
+    }
+    down = narrow;
+  }
   return {};
 }
 

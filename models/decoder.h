@@ -9,6 +9,7 @@
 // models/altup.cpp and models/gemma3n.cpp are the two that use it.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -52,6 +53,7 @@ class Decoder : public Model {
   int64_t vocab_size() const override { return sizes().vocab; }
   int64_t context_length() const override { return sizes().ctx; }
   uint64_t weight_bytes() const override { return bound_.total_bytes; }
+  uint64_t effective_parameters() const override;
   std::vector<StateSpec> state_specs(int64_t ctx, int64_t max_tokens) const override;
   ForwardGraph build(Graph& g, int64_t T, int64_t ctx, int64_t max_tokens, bool all_logits) const final;
 
@@ -67,10 +69,22 @@ class Decoder : public Model {
   virtual TensorId epilogue(Pass& p) const = 0;  // logits [rows, V]: every row, or the last
 
   // Checks the file against the spec (its blk.N.* layers) and binds `list` into bound_,
-  // refusing tensors the list does not name.
+  // refusing tensors the list does not name (but those of layers a sub-model leaves out,
+  // which are never read).
   Status bind(const GgufFile& f, std::string_view arch, const std::vector<WeightSpec>& list);
 
-  BoundWeights bound_;  // the views into the file the models' WeightRefs point at
+  // A MatFormer sub-model (models/submodel.h): layer i uses the first spec()[i].ffn of the
+  // ffn_in_file hidden units its file stores. Called after bind, with the weights bound at the
+  // stored widths. ffn_gate / ffn_up become views of their first rows. ffn_down's prefix of
+  // every row is copied into a contiguous matrix (its file pages handed back when `mapped`),
+  // unless strided_down(i): then it stays a strided view, for an architecture that reads it
+  // once itself (Gemma 3n transposes its sparse layers' downs at load). A prefix that splits a
+  // quantization block is refused, naming the layer.
+  Status narrow_ffns(const std::function<bool(int64_t)>& strided_down, bool mapped);
+
+  BoundWeights bound_;                                // the views into the file the models' WeightRefs point at
+  std::vector<std::string> file_weights_;             // the names bind found in the file (bound_ adds derived views)
+  std::vector<std::unique_ptr<uint8_t[]>> narrowed_;  // the down prefixes narrow_ffns copied
 };
 
 }  // namespace altup

@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 #include "ops/altup_mix.h"
 #include "ops/convert.h"
 #include "ops/matmul_sparse.h"
+#include "models/submodel.h"
 #include "runtime/mapped_file.h"
 #include "runtime/threading.h"
 
@@ -133,7 +135,7 @@ Result<Gemma3nHParams> Gemma3nHParams::from_gguf(const GgufFile& f) {
     c.weights = l;
     c.window = slide ? window : 0;
     c.rope_base = slide ? rope_swa : rope_full;
-    c.ffn = ffn[static_cast<size_t>(l)];
+    c.ffn = c.ffn_in_file = ffn[static_cast<size_t>(l)];
     c.sparsity = sparsity[static_cast<size_t>(l)];
     c.ffn_kind = c.sparsity > 0 ? FfnKind::sparse_gated : FfnKind::gated;
     if (hp.n_shared_kv > 0 && l >= first_shared) {
@@ -154,7 +156,7 @@ namespace {
 WeightTable<Gemma3nWeights, Gemma3nLayerWeights> weight_table(const Gemma3nHParams& hp) {
   using G = Gemma3nWeights;
   using W = Gemma3nLayerWeights;
-  const int64_t H = hp.sizes.d, K = hp.K, hd = hp.sizes.head_dim, LP = hp.sizes.n_layers * hp.ple;
+  const int64_t H = hp.sizes.d, K = hp.K, hd = hp.sizes.head_dim, LP = hp.spec.file_layers * hp.ple;
   const int64_t q = hp.sizes.n_heads * hd, kv = hp.sizes.n_kv_heads * hd;
   WeightTable<G, W> t;
   t.global = {
@@ -187,9 +189,9 @@ WeightTable<Gemma3nWeights, Gemma3nLayerWeights> weight_table(const Gemma3nHPara
         {blk(l, "laurel_r.weight"), {H, hp.laurel_rank}, &kMatrix, true, &W::laurel_r},
         {blk(l, "laurel_post_norm.weight"), {H}, &kVector, true, &W::laurel_norm},
         {blk(l, "ffn_norm.weight"), {H}, &kVector, true, &W::ffn_norm},
-        {blk(l, "ffn_gate.weight"), {c.ffn, H}, &kMatrix, true, &W::gate},
-        {blk(l, "ffn_up.weight"), {c.ffn, H}, &kMatrix, true, &W::up},
-        {blk(l, "ffn_down.weight"), {H, c.ffn}, &kMatrix, true, &W::down},
+        {blk(l, "ffn_gate.weight"), {c.ffn_in_file, H}, &kMatrix, true, &W::gate},  // bound whole, then
+        {blk(l, "ffn_up.weight"), {c.ffn_in_file, H}, &kMatrix, true, &W::up},      // narrowed to c.ffn
+        {blk(l, "ffn_down.weight"), {H, c.ffn_in_file}, &kMatrix, true, &W::down},  // (narrow_ffns)
         {blk(l, "post_ffw_norm.weight"), {H}, &kVector, true, &W::post_ffn_norm},
         {blk(l, "inp_gate.weight"), {hp.ple, H}, &kMatrix, true, &W::ple_gate},
         {blk(l, "proj.weight"), {H, hp.ple}, &kMatrix, true, &W::ple_proj},
@@ -211,11 +213,12 @@ std::vector<WeightSpec> gemma3n_weight_list(const Gemma3nHParams& hp) { return w
 Status Gemma3nModel::transpose_sparse_downs() {
   for (int64_t i = 0; i < hp_.spec.size(); ++i) {
     Gemma3nLayerWeights& W = w_.layers[static_cast<size_t>(i)];
-    const TensorView& down = *W.down.view;
+    const TensorView& down = *W.down.view;  // [D, F]: a MatFormer prefix of longer rows, or whole
     const int64_t B = ops::sparse_scale_block(down.dtype), D = down.rows(), F = down.cols();
-    if (hp_.spec[i].ffn_kind != FfnKind::sparse_gated || !(ops::sparse_transposable(down.dtype) || B > 0)) continue;
-    auto file_bytes = tensor_bytes(down.dtype, down.shape);
+    if (!transposes_down(i)) continue;
+    auto file_bytes = tensor_bytes(down.dtype, down.shape);  // what a file of this width holds
     if (!file_bytes) return file_bytes.error();
+    const uint64_t mapped_bytes = down.row_stride() * static_cast<uint64_t>(D);  // the rows in the file
     const std::string name = blk(hp_.spec[i].weights, "ffn_down.weight") + " (transposed)";
     if (B > 0) {
       // int8 values [F, D], then the f32 scales [F / B, D] (and as many offsets) in one allocation.
@@ -226,7 +229,7 @@ Status Gemma3nModel::transpose_sparse_downs() {
       float* st = store + (values + 3) / 4;
       ALTUP_TRY(ops::transpose_weight_q(down, qt, st, available_threads()));
       transposed_extra_ += static_cast<int64_t>(values + 4 * scales) - static_cast<int64_t>(*file_bytes);
-      if (release_rows_) release_mapped_rows(down.data, *file_bytes, down.data, *file_bytes);
+      if (release_rows_) release_mapped_rows(down.data, mapped_bytes, down.data, mapped_bytes);
       const auto v = bound_.views.emplace(name, TensorView::contiguous(DType::I8, {F, D}, qt)).first;
       const auto sv =
           bound_.views.emplace(name + " scales", TensorView::contiguous(DType::F32, {scale_rows, D}, st)).first;
@@ -236,21 +239,51 @@ Status Gemma3nModel::transpose_sparse_downs() {
     }
     float* store = transposed_.emplace_back(new float[(*file_bytes + 3) / 4]).get();
     ALTUP_TRY(ops::transpose_weight(down, store, available_threads()));
-    if (release_rows_) release_mapped_rows(down.data, *file_bytes, down.data, *file_bytes);
+    if (release_rows_) release_mapped_rows(down.data, mapped_bytes, down.data, mapped_bytes);
     const auto it = bound_.views.emplace(name, TensorView::contiguous(down.dtype, {F, D}, store)).first;
     W.down_t = {&it->first, &it->second};
   }
   return {};
 }
 
-Result<std::unique_ptr<Gemma3nModel>> Gemma3nModel::load(const GgufFile& f) {
+bool Gemma3nModel::transposes_down(int64_t i) const {
+  const DType t = bound_.views.at(blk(hp_.spec[i].weights, "ffn_down.weight")).dtype;
+  return hp_.spec[i].ffn_kind == FfnKind::sparse_gated &&
+         (ops::sparse_transposable(t) || ops::sparse_scale_block(t) > 0);
+}
+
+// A sub-model that leaves layers out keeps the rows of per_layer_model_proj that its layers
+// read (layer l's P rows at l·P, by its index in the file), as one contiguous [L'·P, H] copy:
+// the product over it is then the one a file holding only those layers computes.
+Status Gemma3nModel::gather_ple_proj() {
+  const int64_t P = hp_.ple, L = hp_.spec.size();
+  if (L == hp_.spec.file_layers) return {};
+  TensorView& proj = bound_.views.at("per_layer_model_proj.weight");
+  const uint64_t rows = proj.row_stride() * static_cast<uint64_t>(P), whole = proj.row_stride() * proj.rows();
+  auto& copy = ple_proj_copy_.emplace_back(new uint8_t[rows * static_cast<uint64_t>(L)]);
+  for (int64_t i = 0; i < L; ++i)
+    std::memcpy(copy.get() + rows * static_cast<uint64_t>(i), proj.row<uint8_t>(hp_.spec[i].weights * P), rows);
+  if (release_rows_) release_mapped_rows(proj.data, whole, proj.data, whole);
+  bound_.total_bytes -= whole - rows * static_cast<uint64_t>(L);
+  proj = TensorView::contiguous(proj.dtype, {L * P, proj.cols()}, copy.get());
+  return {};
+}
+
+Result<std::unique_ptr<Gemma3nModel>> Gemma3nModel::load(const GgufFile& f, const SubmodelChoice& choice) {
   auto hp = Gemma3nHParams::from_gguf(f);
   if (!hp) return hp.error();
   std::unique_ptr<Gemma3nModel> m(new Gemma3nModel());
   m->hp_ = std::move(*hp);
+  if (!choice.empty()) {
+    auto sub = select_submodel(m->hp_.spec, choice);
+    if (!sub) return sub.error();
+    m->hp_.spec = std::move(*sub);
+  }
   const auto table = weight_table(m->hp_);
   ALTUP_TRY(m->bind(f, "gemma3n", table.specs()));
   m->release_rows_ = f.mapped();
+  ALTUP_TRY(m->narrow_ffns([&](int64_t i) { return m->transposes_down(i); }, f.mapped()));
+  ALTUP_TRY(m->gather_ple_proj());
   const int64_t H = m->hp_.sizes.d, K = m->hp_.K;
 
   // The K-1 stream projections are one [K-1, H, H] tensor each way; each slice gets its own
@@ -308,22 +341,33 @@ TensorId router(Builder& b, TensorId x, const Gemma3nLayerWeights& L, int64_t H,
 // e = Emb[id]·√H; the per-layer inputs (Pass::side); the K streams (Pass::x).
 TensorId Gemma3nModel::prologue(Pass& p) const {
   Builder& b = p.b;
-  const int64_t H = hp_.sizes.d, L = hp_.sizes.n_layers, P = hp_.ple, K = hp_.K, T = p.T;
+  // L: the layers that run; Lf: the file's (more when a sub-model leaves some out).
+  const int64_t H = hp_.sizes.d, L = hp_.spec.size(), Lf = hp_.spec.file_layers, P = hp_.ple, K = hp_.K, T = p.T;
   const float eps = hp_.sizes.eps;
   b.cost(Cost::embedding);
   const TensorId e = b.embedding("embed", w_.embed, p.ids, std::sqrt(static_cast<float>(H)));  // [T, H]
   // Per-layer inputs: (RMSNorm(e W_plmᵀ / √H) + EmbPL[id]·√P) / √2, laid out [L, T, P] so
-  // each layer's [T, P] is one view (by the layer's index in the file). Token ids past the
+  // each layer's [T, P] is one view (by the layer's place in the spec). Token ids past the
   // per-layer table read its row 0.
   b.cost(Cost::ple);
   const TensorId ple_tok = b.embedding("ple_embed", w_.ple_embed, p.ids, std::sqrt(static_cast<float>(P)),
-                                       hp_.sizes.vocab, release_rows_);  // [T, L·P]
+                                       hp_.sizes.vocab, release_rows_);  // [T, Lf·P]
   const TensorId ple_proj = b.scale("ple_model_proj_scale", b.matmul("ple_model_proj", e, w_.ple_model_proj),
                                     1.0f / std::sqrt(static_cast<float>(H)));  // [T, L·P]
   const TensorId ple_normed =
       b.rms_norm("ple_model_proj_norm", b.view("ple_proj_rows", ple_proj, {T, L, P}), w_.ple_norm, eps);  // [T, L, P]
-  const TensorId ple_sum = b.add("ple_add_token", ple_normed, b.view("ple_tok_rows", ple_tok, {T, L, P}));
-  p.side = b.swap_axes01("ple_by_layer", b.scale("ple_input_scale", ple_sum, 1.0f / std::sqrt(2.0f)));
+  const float root_half = 1.0f / std::sqrt(2.0f);
+  if (L == Lf) {
+    const TensorId ple_sum = b.add("ple_add_token", ple_normed, b.view("ple_tok_rows", ple_tok, {T, L, P}));
+    p.side = b.swap_axes01("ple_by_layer", b.scale("ple_input_scale", ple_sum, root_half));  // [L, T, P]
+  } else {  // a sub-model: layer i adds the token table's slice of its index in the file
+    const TensorId sum = b.swap_axes01("ple_by_layer", ple_normed);                                       // [L, T, P]
+    const TensorId tok = b.swap_axes01("ple_tok_by_layer", b.view("ple_tok_rows", ple_tok, {T, Lf, P}));  // [Lf, T, P]
+    for (int64_t i = 0; i < L; ++i)
+      b.add_into("ple_add_token", b.view("ple_layer_sum", sum, {T, P}, i * T * P),
+                 b.view("ple_tok_layer", tok, {T, P}, hp_.spec[i].weights * T * P));
+    p.side = b.scale("ple_input_scale", sum, root_half);
+  }
   // Streams: X_0 = e, X_k = e W_up[k-1]ᵀ rescaled to e's RMS.                     [K, T, H]
   b.cost(Cost::streams);
   const TensorId ring = b.altup_spread("altup_stream_ring", e, static_cast<int>(K), H);
@@ -379,10 +423,9 @@ void Gemma3nModel::layer(Pass& p) const {
   // PLE: z = RMSNorm((gelu(X_a·s W_gateᵀ) ⊙ ple_l) W_projᵀ), added to streams 1..K-1.
   b.cost(Cost::ple);
   const TensorId za = b.mul("ple_scale_active", slot("corr_active", corr, a), b.weight(W.correct_scale));
-  const int64_t l = p.spec->weights;
   const TensorId gated =
       b.glu("ple_gate_act", b.matmul("ple_gate", za, W.ple_gate),
-            b.view("ple_layer", p.side, {p.Tr, P}, (l * T + T - p.Tr) * P), ops::Act::GeluTanh);  // [Tr, P]
+            b.view("ple_layer", p.side, {p.Tr, P}, (p.index * T + T - p.Tr) * P), ops::Act::GeluTanh);  // [Tr, P]
   const TensorId z = b.rms_norm("ple_post_norm", b.matmul("ple_proj", gated, W.ple_proj), W.ple_norm, eps);
   for (int64_t k = 1; k < K; ++k) b.add_into("ple_add_stream", slot("stream", p.x, k), z);
 }

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "models/decoder.h"
+#include "models/submodel.h"
 #include "models/weight_table.h"
 
 namespace altup {
@@ -55,7 +56,8 @@ std::vector<WeightSpec> gemma3n_weight_list(const Gemma3nHParams& hp);
 
 class Gemma3nModel : public Decoder {
  public:
-  static Result<std::unique_ptr<Gemma3nModel>> load(const GgufFile& f);
+  // The whole model, or the MatFormer sub-model `choice` names (models/submodel.h).
+  static Result<std::unique_ptr<Gemma3nModel>> load(const GgufFile& f, const SubmodelChoice& choice = {});
 
   std::string_view arch() const override { return "gemma3n"; }
   uint64_t row_lookup_bytes() const override;
@@ -68,10 +70,13 @@ class Gemma3nModel : public Decoder {
   TensorId prologue(Pass& p) const override;
   void layer(Pass& p) const override;
   TensorId epilogue(Pass& p) const override;
-  Status transpose_sparse_downs();  // fills down_t
+  Status transpose_sparse_downs();        // fills down_t
+  bool transposes_down(int64_t i) const;  // layer i's down is transposed at load
+  Status gather_ple_proj();               // a sub-model's rows of per_layer_model_proj
 
   Gemma3nHParams hp_;
-  std::deque<std::vector<float>> owned_;  // the clipped correct coefficients (f32)
+  std::deque<std::vector<float>> owned_;                   // the clipped correct coefficients (f32)
+  std::vector<std::unique_ptr<uint8_t[]>> ple_proj_copy_;  // gather_ple_proj's rows
   // The transposed down weights in float-aligned storage (f32 / f16 / bf16 elements, or int8
   // values then f32 scales), left uninitialised until the transposition writes every element.
   std::deque<std::unique_ptr<float[]>> transposed_;

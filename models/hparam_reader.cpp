@@ -49,17 +49,18 @@ Status HParamReader::sizes(TransformerSizes* z) const {
   return {};
 }
 
+int64_t blk_index(std::string_view name) {
+  if (name.substr(0, 4) != "blk.") return -1;
+  name.remove_prefix(4);
+  int64_t l = 0;
+  size_t k = 0;
+  while (k < name.size() && k < 10 && name[k] >= '0' && name[k] <= '9') l = l * 10 + (name[k++] - '0');
+  return k > 0 && k < name.size() && name[k] == '.' ? l : -1;
+}
+
 int64_t layers_in_file(const GgufFile& f) {
   int64_t n = 0;
-  for (const auto& t : f.tensors()) {
-    std::string_view name = t.name;
-    if (name.substr(0, 4) != "blk.") continue;
-    name.remove_prefix(4);
-    int64_t l = 0;
-    size_t k = 0;
-    while (k < name.size() && k < 10 && name[k] >= '0' && name[k] <= '9') l = l * 10 + (name[k++] - '0');
-    if (k > 0 && k < name.size() && name[k] == '.') n = std::max(n, l + 1);
-  }
+  for (const auto& t : f.tensors()) n = std::max(n, blk_index(t.name) + 1);
   return n;
 }
 

@@ -25,6 +25,8 @@ struct TransformerSizes {
 
 // 1 + the highest N of the file's "blk.N.*" tensors (0 without any).
 int64_t layers_in_file(const GgufFile& f);
+// N of a "blk.N.*" tensor name, or -1.
+int64_t blk_index(std::string_view name);
 
 class HParamReader {
  public:

@@ -11,6 +11,7 @@
 #include "runtime/error.h"
 #include "runtime/gguf.h"
 #include "runtime/graph.h"
+#include "models/submodel.h"
 
 namespace altup {
 
@@ -41,6 +42,9 @@ class Model {
   virtual int64_t vocab_size() const = 0;
   virtual int64_t context_length() const = 0;  // the longest context the model was made for
   virtual uint64_t weight_bytes() const = 0;
+  // Parameters of the weights the model computes with, but the token embedding tables (read a
+  // row per token): MatFormer's "effective parameters". 0: not counted.
+  virtual uint64_t effective_parameters() const { return 0; }
   // Bytes of the tables that are only ever read a row per token (an embedding table that is
   // not also the output head, Gemma 3n's per-layer table): mapped, but never resident whole.
   virtual uint64_t row_lookup_bytes() const { return 0; }
@@ -56,8 +60,9 @@ class Model {
   virtual ForwardGraph build(Graph& g, int64_t T, int64_t ctx, int64_t max_tokens, bool all_logits) const = 0;
 };
 
-// The model for the file's general.architecture (models/registry.cpp); the file must outlive it.
-Result<std::unique_ptr<Model>> load_model(const GgufFile& file);
+// The model for the file's general.architecture (models/registry.cpp), whole or the
+// sub-model `choice` names (models/submodel.h); the file must outlive it.
+Result<std::unique_ptr<Model>> load_model(const GgufFile& file, const SubmodelChoice& choice = {});
 
 // Architectures load_model knows, for messages.
 std::string known_architectures();

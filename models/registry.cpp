@@ -9,17 +9,17 @@ namespace altup {
 namespace {
 struct Arch {
   const char* name;
-  Result<std::unique_ptr<Model>> (*load)(const GgufFile&, std::string_view);
+  Result<std::unique_ptr<Model>> (*load)(const GgufFile&, std::string_view, const SubmodelChoice&);
 };
 
-Result<std::unique_ptr<Model>> load_altup(const GgufFile& f, std::string_view arch) {
-  auto m = AltUpModel::load(f, arch);
+Result<std::unique_ptr<Model>> load_altup(const GgufFile& f, std::string_view arch, const SubmodelChoice& choice) {
+  auto m = AltUpModel::load(f, arch, choice);
   if (!m) return m.error();
   return std::unique_ptr<Model>(std::move(*m));
 }
 
-Result<std::unique_ptr<Model>> load_gemma3n(const GgufFile& f, std::string_view) {
-  auto m = Gemma3nModel::load(f);
+Result<std::unique_ptr<Model>> load_gemma3n(const GgufFile& f, std::string_view, const SubmodelChoice& choice) {
+  auto m = Gemma3nModel::load(f, choice);
   if (!m) return m.error();
   return std::unique_ptr<Model>(std::move(*m));
 }
@@ -34,11 +34,11 @@ std::string known_architectures() {
   return s;
 }
 
-Result<std::unique_ptr<Model>> load_model(const GgufFile& file) {
+Result<std::unique_ptr<Model>> load_model(const GgufFile& file, const SubmodelChoice& choice) {
   const std::string_view arch = file.architecture();
   if (arch.empty()) return make_error("the file has no general.architecture");
   for (const Arch& a : kArchs)
-    if (arch == a.name) return a.load(file, arch);
+    if (arch == a.name) return a.load(file, arch, choice);
   return make_error("unknown architecture '" + std::string(arch) + "' (this build runs: " + known_architectures() +
                     ")");
 }

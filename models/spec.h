@@ -32,7 +32,8 @@ struct LayerSpec {
   int64_t window = 0;          // sliding window; 0: full causal attention
   float rope_base = 10000.0f;  // RoPE theta
   FfnKind ffn_kind = FfnKind::gated;
-  int64_t ffn = 0;        // FFN width
+  int64_t ffn = 0;          // FFN width: the hidden units this layer uses
+  int64_t ffn_in_file = 0;  // the width the file stores; a MatFormer sub-model uses a prefix, ffn <= it
   float sparsity = 0.0f;  // sparse_gated: the fraction of the gate Gaussian top-k zeroes
 };
 

@@ -53,8 +53,9 @@ inline float max_abs(const float* x, int64_t n) {
   return m;
 }
 
-inline void check_logits(const float* got, const float* want, int64_t n, const std::string& what) {
-  const float tol = 1e-4f * max_abs(want, n);
+inline void check_logits(const float* got, const float* want, int64_t n, const std::string& what,
+                         float rel_tol = 1e-4f) {
+  const float tol = rel_tol * max_abs(want, n);
   float worst = 0;
   for (int64_t i = 0; i < n; ++i) worst = std::max(worst, std::fabs(got[i] - want[i]));
   CAPTURE(what);
@@ -68,14 +69,18 @@ inline void check_logits(const float* got, const float* want, int64_t n, const s
 // logits, and with the last position's only (the graph that skips what no logit needs, as
 // generation prefills), whose decode steps then check the caches that prefill left.
 // `base`: options beyond the thread count (tests pass small graphs to exercise chunking).
-inline void check_golden(const Golden& g, const std::string& prefix, SessionOptions base = {}) {
+// `file` (default <prefix><name>.gguf; in the fixtures unless absolute) opened as the sub-model `submodel` names.
+// rel_tol: the tolerance as a fraction of max|logit|.
+inline void check_golden(const Golden& g, const std::string& prefix, SessionOptions base = {},
+                         const SubmodelChoice& submodel = {}, const std::string& file = "", float rel_tol = 1e-4f) {
   for (bool all_logits : {true, false})
     for (int threads : {1, 2}) {
       const std::string at = g.name + " threads=" + std::to_string(threads) +
                              " graph<=" + std::to_string(base.max_tokens) + (all_logits ? " all" : " last") + " logits";
       SessionOptions opt = base;
       opt.threads = threads;
-      auto s = Session::open(std::string(ALTUP_FIXTURES_DIR) + "/" + prefix + g.name + ".gguf", opt);
+      const std::string name = file.empty() ? prefix + g.name + ".gguf" : file;
+      auto s = Session::open(name[0] == '/' ? name : std::string(ALTUP_FIXTURES_DIR) + "/" + name, opt, submodel);
       REQUIRE_MESSAGE(s.ok(), at << ": " << (s.ok() ? "" : s.error().message));
       Session& sess = **s;
       REQUIRE(sess.model().vocab_size() == g.vocab);
@@ -84,9 +89,9 @@ inline void check_golden(const Golden& g, const std::string& prefix, SessionOpti
       // The last position's logits, where each call leaves them.
       const float* last = *logits + (all_logits ? (g.prompt_len - 1) * g.vocab : 0);
       if (all_logits)
-        check_logits(*logits, g.prefill.data(), g.prompt_len * g.vocab, "prefill " + at);
+        check_logits(*logits, g.prefill.data(), g.prompt_len * g.vocab, "prefill " + at, rel_tol);
       else
-        check_logits(last, g.prefill.data() + (g.prompt_len - 1) * g.vocab, g.vocab, "prefill " + at);
+        check_logits(last, g.prefill.data() + (g.prompt_len - 1) * g.vocab, g.vocab, "prefill " + at, rel_tol);
       // Greedy decoding through the KV cache: the first step's token comes from the prefill.
       int32_t next = static_cast<int32_t>(std::max_element(last, last + g.vocab) - last);
       for (int64_t step = 0; step < g.decode_len; ++step) {
@@ -94,10 +99,10 @@ inline void check_golden(const Golden& g, const std::string& prefix, SessionOpti
         if (step > 0) {
           auto l = sess.eval({next});
           REQUIRE_MESSAGE(l.ok(), (l.ok() ? "" : l.error().message));
-          check_logits(*l, g.decode.data() + step * g.vocab, g.vocab, "decode " + at);
+          check_logits(*l, g.decode.data() + step * g.vocab, g.vocab, "decode " + at, rel_tol);
           next = static_cast<int32_t>(std::max_element(*l, *l + g.vocab) - *l);
         } else {
-          check_logits(last, g.decode.data(), g.vocab, "decode step 0 " + at);
+          check_logits(last, g.decode.data(), g.vocab, "decode step 0 " + at, rel_tol);
         }
         REQUIRE(next == g.tokens[static_cast<size_t>(step)]);
       }

@@ -18,7 +18,7 @@ DecoderSpec plain(int n) {
   for (int i = 0; i < n; ++i) {
     LayerSpec l;
     l.weights = i;
-    l.ffn = 16;
+    l.ffn = l.ffn_in_file = 16;
     s.layers.push_back(l);
   }
   return s;

@@ -89,6 +89,20 @@ def main(argv: list[str] | None = None) -> int:
                                                    "load; a Hugging Face directory is always gemma3n")
     p.add_argument("--no-progress", action="store_true")
 
+    p = sub.add_parser("slice", help="a MatFormer sub-model as a file of its own (GGUF bytes copied, or a "
+                                     "Hugging Face Gemma 3n directory sliced)")
+    p.add_argument("source", type=Path, help="a GGUF file (any weight type), or a Hugging Face Gemma 3n directory")
+    p.add_argument("--out", type=Path, required=True,
+                   help="the GGUF to write (from a GGUF; from a directory, a .gguf is the sliced checkpoint "
+                        "converted), or a new folder for the sliced Hugging Face checkpoint")
+    p.add_argument("--submodel", default="", help="a published configuration, e.g. E2B or E2.98B-block "
+                                                  "(models/data/gemma3n_submodels.inc)")
+    p.add_argument("--skip-layers", default="", help="layers to leave out (file indices, ranges: 20-24)")
+    p.add_argument("--ffn-widths", default="", help="FFN width of each kept layer in order, or one for all")
+    p.add_argument("--dtype", default="f16", choices=("f32", "f16", "bf16", "q8_0", "q4_0"),
+                   help="the matrices' type when a Hugging Face directory is sliced into a .gguf")
+    p.add_argument("--no-progress", action="store_true")
+
     a = ap.parse_args(argv)
     try:
         if a.cmd == "corpus":
@@ -121,6 +135,17 @@ def main(argv: list[str] | None = None) -> int:
                 out = convert(a.checkpoint, a.tokenizer, a.out, a.dtype, a.name, progress=not a.no_progress,
                               arch=a.arch)
             print(f"wrote {out}")
+        elif a.cmd == "slice":
+            from .convert import ConvertError
+            from .slice import Choice, slice_gguf, slice_hf
+            choice = Choice(a.submodel, a.skip_layers, a.ffn_widths)
+            if not a.source.exists():
+                raise ConvertError(f"{a.source} does not exist")
+            if a.source.is_dir():
+                sel = slice_hf(a.source, a.out, choice, a.dtype, progress=not a.no_progress)
+            else:
+                sel = slice_gguf(a.source, a.out, choice, progress=not a.no_progress)
+            print(f"wrote {a.out}: {len(sel.kept)} layers, FFN widths {','.join(map(str, sel.widths))}")
     except Exception as e:  # noqa: BLE001 - every failure becomes one clear line and exit 1
         from .convert import ConvertError
         if not isinstance(e, (ConvertError, ValueError, FileNotFoundError, RuntimeError, OSError)):

@@ -106,13 +106,18 @@ class Checkpoint:
         self.inputs = [cfg, *([index] if index.is_file() else []), *files]
         self._maps: dict[Path, np.memmap] = {}
 
-    def get(self, name: str) -> np.ndarray:
-        """The tensor as float32 (a copy: the mapping stays read-only)."""
+    def raw(self, name: str) -> np.ndarray:
+        """The tensor as stored, read-only and mapped (bf16 as its uint16 bit patterns)."""
         ref = self.tensors[name]
         m = self._maps.get(ref.file)
         if m is None:
             m = self._maps[ref.file] = np.memmap(ref.file, dtype=np.uint8, mode="r")
-        raw = m[ref.begin:ref.end].view(DTYPES[ref.dtype]).reshape(ref.shape)
+        return m[ref.begin:ref.end].view(DTYPES[ref.dtype]).reshape(ref.shape)
+
+    def get(self, name: str) -> np.ndarray:
+        """The tensor as float32 (a copy: the mapping stays read-only)."""
+        ref = self.tensors[name]
+        raw = self.raw(name)
         if ref.dtype == "BF16":
             return (raw.astype(np.uint32) << 16).view(np.float32)
         return raw.astype(np.float32)

@@ -1,0 +1,251 @@
+// MatFormer sub-models chosen at load (models/submodel.h) against Hugging Face transformers
+// (fixtures/make_matformer_fixtures.py): a tiny Gemma 3n with E4B's structure (35 layers, the
+// period-5 pattern, a 15-layer shared-KV tail, 10 sparse layers), loaded whole and as
+// sub-models — E2B (a skipped block of the shared tail, half widths), E2.98B-layer (a mix of
+// widths, no skip), a hand-made skip-and-widths mix, and every layer at its stored width —
+// each compared with transformers run on the checkpoint sliced by the rules. Then the rules'
+// refusals, the parameter count, and that skipped layers are never read.
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "models/gemma3n.h"
+#include "models/submodel.h"
+#include "engine/session.h"
+#include "tests/cli_test_util.h"
+#include "tests/gguf_edit.h"
+#include "tests/golden_util.h"
+
+using namespace altup;
+
+namespace {
+const std::string kModel = std::string(ALTUP_FIXTURES_DIR) + "/matformer_e4b_tiny.gguf";
+
+struct Case {
+  Golden golden;
+  SubmodelChoice choice;
+};
+
+std::vector<Case> load_cases() {
+  std::vector<Golden> golden = load_golden("matformer_cases.txt", "matformer_");
+  std::ifstream idx(std::string(ALTUP_FIXTURES_DIR) + "/matformer_cases.txt");
+  std::vector<Case> out;
+  std::string line, skip;
+  for (size_t i = 0; std::getline(idx, line) && i < golden.size(); ++i) {
+    std::istringstream in(line);
+    Case c{golden[i], {}};
+    in >> skip >> skip >> skip >> skip >> c.choice.name >> c.choice.skip_layers >> c.choice.ffn_widths;
+    for (std::string* f : {&c.choice.name, &c.choice.skip_layers, &c.choice.ffn_widths})
+      if (*f == "-") f->clear();
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+void write_file(const std::string& path, const std::vector<uint8_t>& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  REQUIRE(out.good());
+}
+
+std::string error_of(const SubmodelChoice& c, const std::string& file = kModel) {
+  auto s = Session::open(file, {}, c);
+  return s.ok() ? "" : s.error().message;
+}
+
+std::vector<float> logits_of(const std::string& file, const SubmodelChoice& c, const std::vector<int32_t>& ids) {
+  auto s = Session::open(file, {}, c);
+  REQUIRE_MESSAGE(s.ok(), (s.ok() ? "" : s.error().message));
+  auto l = (*s)->eval(ids, true);
+  REQUIRE(l.ok());
+  return std::vector<float>(*l, *l + ids.size() * static_cast<size_t>((*s)->model().vocab_size()));
+}
+}  // namespace
+
+// The golden logits are transformers' float64 ones. 35 random layers amplify rounding: its own
+// float32 run strays from them by up to 6.2e-4 x max|logit| on this model, the runtime (f32)
+// by up to 7.2e-4; a wrong layer, width or table slice moves them by whole units.
+constexpr float kTol = 2e-3f;
+
+TEST_CASE("matformer: each sub-model matches transformers on the sliced checkpoint") {
+  const auto cases = load_cases();
+  REQUIRE(cases.size() == 4);
+  SessionOptions small;  // also through rings and chunks: graphs of at most 8 tokens
+  small.max_tokens = 8;
+  for (const Case& c : cases) {
+    CAPTURE(c.golden.name);
+    check_golden(c.golden, "matformer_", {}, c.choice, "matformer_e4b_tiny.gguf", kTol);
+    check_golden(c.golden, "matformer_", small, c.choice, "matformer_e4b_tiny.gguf", kTol);
+  }
+}
+
+TEST_CASE("matformer: every layer at its stored width is the whole model, bit for bit") {
+  const std::vector<int32_t> ids = {5, 77, 123, 9, 200, 31, 64, 250, 7, 18, 99, 140};
+  const auto whole = logits_of(kModel, {}, ids);
+  CHECK(logits_of(kModel, {"", "", "128"}, ids) == whole);
+  CHECK(logits_of(kModel, {"E4B", "", ""}, ids) == whole);
+  CHECK(logits_of(kModel, {}, ids) != logits_of(kModel, {"", "", "96"}, ids));  // a narrower one is not
+}
+
+TEST_CASE("matformer: the selection follows the rules, derived from the file") {
+  auto f = GgufFile::open(kModel);
+  REQUIRE(f.ok());
+  auto hp = Gemma3nHParams::from_gguf(**f);
+  REQUIRE(hp.ok());
+  const DecoderSpec& full = hp->spec;
+  REQUIRE(full.size() == 35);
+  // E2B: skip 20-24 (five of the 15 shared layers): 30 layers, 10 shared, reading the producers 18 / 19.
+  auto e2b = select_submodel(full, {"E2B", "", ""});
+  REQUIRE_MESSAGE(e2b.ok(), (e2b.ok() ? "" : e2b.error().message));
+  REQUIRE(e2b->size() == 30);
+  int shared = 0;
+  for (int64_t i = 0; i < e2b->size(); ++i) {
+    const LayerSpec& l = (*e2b)[i];
+    CHECK(l.ffn == 64);
+    CHECK(l.ffn_in_file == 128);
+    CHECK(l.weights == (i < 20 ? i : i + 5));   // kept layers keep their index in the file
+    CHECK(l.window == full[l.weights].window);  // layer types filtered by kept index
+    CHECK(l.sparsity == full[l.weights].sparsity);
+    if (l.attention == AttentionKind::shared_cache) {
+      ++shared;
+      CHECK(l.kv_source == (l.window > 0 ? 18 : 19));
+    }
+  }
+  CHECK(shared == 10);
+  // A layer-level mix: the published kept indices at 128, the rest at 64.
+  auto mix = select_submodel(full, {"E2.98B-layer", "", ""});
+  REQUIRE(mix.ok());
+  for (int64_t i = 0; i < 35; ++i) CHECK((*mix)[i].ffn == ((i >= 15 && i <= 24) || i >= 30 ? 128 : 64));
+  // One width for all; a list per kept layer.
+  auto one = select_submodel(full, {"", "0-2", "32"});
+  REQUIRE(one.ok());
+  CHECK(one->size() == 32);
+  CHECK((*one)[0].weights == 3);
+  CHECK((*one)[31].ffn == 32);
+}
+
+TEST_CASE("matformer: every bad choice is one clear error") {
+  const std::vector<std::pair<SubmodelChoice, std::string>> bad = {
+      {{"E9B", "", ""}, "--submodel: unknown configuration 'E9B' (known: E4B, E2B,"},
+      {{"E2B", "1", ""}, "give it alone"},
+      {{"", "18", ""}, "layer 18 cannot be skipped: it computes the K / V cache that layer 20"},
+      {{"", "19", ""}, "layer 19 cannot be skipped"},
+      {{"", "35", ""}, "--skip-layers: layer 35 is out of range: the model has layers 0..34"},
+      {{"", "4-2", ""}, "'4-2' is not a layer index or a range"},
+      {{"", "x", ""}, "'x' is not a layer index"},
+      {{"", "0-17,20-34", ""}, ""},  // leaves 18 and 19: allowed (checked below)
+      {{"", "", "64,64"}, "--ffn-widths has 2 widths for 35 kept layers"},
+      {{"", "", "256"}, "--ffn-widths: kept layer 0 (file layer 0) stores 128 FFN units; 256 is more"},
+      {{"", "", "0"}, "'0' is not a positive width"},
+      {{"", "", "64,"}, "'' is not a positive width"},
+  };
+  for (const auto& [choice, want] : bad) {
+    const std::string got = error_of(choice);
+    CAPTURE(choice.describe());
+    CAPTURE(got);
+    if (want.empty())
+      CHECK(got.empty());
+    else
+      CHECK(got.find(want) != std::string::npos);
+    CHECK(got.find('\n') == std::string::npos);
+  }
+  // A published configuration needs its layer count: the gemma3n fixtures have 5 to 7 layers.
+  const std::string other = std::string(ALTUP_FIXTURES_DIR) + "/gemma3n_k4_multimodal_f32.gguf";
+  CHECK(error_of({"E2B", "", ""}, other).find("--submodel E2B is defined for a 35-layer model") != std::string::npos);
+  // Any architecture with FFNs takes widths and skips; too many is refused the same way.
+  const std::string altup = std::string(ALTUP_FIXTURES_DIR) + "/model_k2_alternating_widened.gguf";
+  CHECK(error_of({"", "", "8"}, altup).empty());
+  CHECK(error_of({"", "0", ""}, altup).empty());
+  CHECK(error_of({"", "", "100000"}, altup).find("is more") != std::string::npos);
+}
+
+TEST_CASE("matformer: a width that splits a quantization block names the layer") {
+  // The fixture's ffn_down of layer 7 as Q8_0 (blocks of 32): 64 of 128 columns is a whole
+  // number of blocks, 48 is not.
+  auto f = GgufFile::open(kModel);
+  REQUIRE(f.ok());
+  auto e = test::EditableGguf::from(**f);
+  e.retype("blk.7.ffn_down.weight", DType::Q8_0, {128, 32});
+  const test::TempDir dir;
+  const std::string path = dir.path + "/q8.gguf";
+  write_file(path, e.write());
+  CHECK(error_of({"", "", "64"}, path).empty());
+  const std::string err = error_of({"", "", "48"}, path);
+  CHECK(err.find("layer 7 (blk.7): an FFN width of 48 splits the Q8_0 blocks of blk.7.ffn_down.weight") !=
+        std::string::npos);
+}
+
+TEST_CASE("matformer: a skipped layer's bytes are never read") {
+  // The fixture with every weight of layers 20-24 made NaN: E2B, which skips them, still
+  // matches transformers; the whole model no longer computes.
+  auto f = GgufFile::open(kModel);
+  REQUIRE(f.ok());
+  auto e = test::EditableGguf::from(**f);
+  int poisoned = 0;
+  for (auto& t : e.tensors) {
+    const std::string& n = t.name;
+    if (n.size() < 7 || n.compare(0, 5, "blk.2") != 0 || n[5] < '0' || n[5] > '4' || n[6] != '.') continue;
+    const uint32_t nan32 = 0x7fc00000u;
+    const uint16_t nan16 = 0x7e00u;
+    for (size_t i = 0; t.dtype == DType::F32 && i + 4 <= t.data.size(); i += 4) std::memcpy(&t.data[i], &nan32, 4);
+    for (size_t i = 0; t.dtype == DType::F16 && i + 2 <= t.data.size(); i += 2) std::memcpy(&t.data[i], &nan16, 2);
+    ++poisoned;
+  }
+  CHECK(poisoned >= 5 * 20);
+  const test::TempDir dir;
+  const std::string path = dir.path + "/nan.gguf";
+  write_file(path, e.write());
+  for (const Case& c : load_cases())
+    if (c.golden.name == "e2b") check_golden(c.golden, "matformer_", {}, c.choice, path, kTol);
+  auto whole = Session::open(path);  // refused at load (NaN coefficients) or at the first step
+  CHECK((!whole.ok() || !(*whole)->eval({5, 6, 7}).ok()));
+}
+
+TEST_CASE("matformer: every command takes the sub-model options; a bad one is one line and exit 1") {
+  const test::TempDir dir;
+  const std::string m = "-m '" + kModel + "' ";
+  const std::vector<std::string> bad = {"--submodel E9B",     "--skip-layers 18", "--skip-layers 40",
+                                        "--ffn-widths 64,64", "--ffn-widths 999", "--submodel E2B --ffn-widths 64"};
+  const std::vector<std::string> commands = {"run -n 1 -p hi ",
+                                             "chat ",
+                                             "eval -p hi --logits-out '" + dir.path + "/l.npy' ",
+                                             "perplexity -f /dev/null ",
+                                             "bench -p 4 -n 2 -r 1 ",
+                                             "profile --decode 2 ",
+                                             "info "};
+  for (const std::string& cmd : commands)
+    for (const std::string& b : bad) {
+      const test::Run r = test::run_altup(dir, cmd + m + b + " </dev/null");
+      CAPTURE(cmd + b);
+      CAPTURE(r.err);
+      CHECK(r.status == 1);
+      CHECK(test::count_lines(r.err) == 1);
+    }
+  // And a good one runs: the same greedy text as the sliced model's golden file's first tokens.
+  const test::Run ok = test::run_altup(dir, "run " + m + "--submodel E2B -n 4 -p hi --temp 0");
+  CHECK(ok.status == 0);
+  const test::Run info = test::run_altup(dir, "info " + m + "--submodel E2B --no-tensors");
+  CHECK(info.status == 0);
+  CHECK(info.out.find("E2B: 30 of 35 layers, FFN widths 64 x30") != std::string::npos);
+}
+
+TEST_CASE("matformer: effective parameters follow the MatFormer count") {
+  // Per kept layer: attention (q, k, v, o; q / k norms), LAuReL, the per-layer gate and
+  // projection, the AltUp router and coefficients, eight H-wide norms and scales, and 3·H·m
+  // for the FFN; plus the stream projections, the per-layer projection rows of the kept
+  // layers and two norms. Token tables are not counted. (E4B's numbers: docs/matformer.md.)
+  const int64_t H = 32, q = 2 * 16, kv = 1 * 16, hd = 16, r = 4, P = 8, K = 4;
+  const int64_t per_layer = 2 * H * q + 2 * H * kv + 2 * hd + 2 * H * r + 2 * P * H + K * H + K * K * K + K * K + 8 * H;
+  auto count = [&](int64_t layers, int64_t sum_m) {
+    return layers * per_layer + 3 * H * sum_m + 2 * (K - 1) * H * H + layers * P * H + H + P;
+  };
+  auto params = [&](const SubmodelChoice& c) {
+    auto s = Session::open(kModel, {}, c);
+    REQUIRE(s.ok());
+    return static_cast<int64_t>((*s)->model().effective_parameters());
+  };
+  CHECK(params({}) == count(35, 35 * 128));
+  CHECK(params({"E2B", "", ""}) == count(30, 30 * 64));
+  CHECK(params({"E2.98B-layer", "", ""}) == count(35, 15 * 128 + 20 * 64));
+}
