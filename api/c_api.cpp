@@ -69,6 +69,7 @@ altup_status classify(const altup::Error& e) {
     case altup::ErrorKind::ContextFull: return ALTUP_ERR_CONTEXT_FULL;
     case altup::ErrorKind::TokenOutOfRange: return ALTUP_ERR_TOKEN_OUT_OF_RANGE;
     case altup::ErrorKind::NonFinite: return ALTUP_ERR_NUMERIC;
+    case altup::ErrorKind::BadChoice: return ALTUP_ERR_INVALID_ARGUMENT;
     case altup::ErrorKind::Other: break;
   }
   return ALTUP_ERR_INVALID_MODEL;
@@ -137,11 +138,20 @@ const char* altup_last_error(void) { return t_last_error.c_str(); }
 const char* altup_version(void) { return ALTUP_VERSION_STRING; }
 
 altup_status altup_model_open(const char* path, altup_model** out) {
+  return altup_model_open_submodel(path, nullptr, out);
+}
+
+altup_status altup_model_open_submodel(const char* path, const altup_submodel* submodel, altup_model** out) {
   if (!out) return fail(ALTUP_ERR_INVALID_ARGUMENT, "altup_model_open: out is NULL");
   *out = nullptr;
   if (!path) return fail(ALTUP_ERR_INVALID_ARGUMENT, "altup_model_open: path is NULL");
   return guarded(nullptr, [&] {
-    auto m = altup::LoadedModel::load(path);
+    altup::SubmodelChoice choice;
+    if (submodel) {
+      auto text = [](const char* s) { return std::string(s ? s : ""); };
+      choice = {text(submodel->name), text(submodel->skip_layers), text(submodel->ffn_widths)};
+    }
+    auto m = altup::LoadedModel::load(path, choice);
     if (!m) return fail(classify(m.error()), std::string(path) + ": " + m.error().message);
     auto* h = new altup_model{std::move(*m), ""};
     h->arch = std::string(h->loaded->model->arch());

@@ -61,6 +61,19 @@ const char* altup_version(void);
 
 /* Opens and validates a GGUF model. On failure *out is set to NULL. */
 altup_status altup_model_open(const char* path, altup_model** out);
+
+/* A MatFormer sub-model of the file (docs/matformer.md), in the CLI's words: `name` a
+ * published configuration ("E2B", "E2.98B-block"; --submodel), or `skip_layers` ("20-24,30";
+ * --skip-layers) and / or `ffn_widths` (one per kept layer, or one for all; --ffn-widths).
+ * NULL or "" leaves a field unset; all unset is the whole model. */
+typedef struct altup_submodel {
+  const char* name;
+  const char* skip_layers;
+  const char* ffn_widths;
+} altup_submodel;
+/* altup_model_open for the sub-model `submodel` names (NULL: the whole model). A choice the
+ * file cannot satisfy is ALTUP_ERR_INVALID_ARGUMENT, with the reason in altup_last_error(). */
+altup_status altup_model_open_submodel(const char* path, const altup_submodel* submodel, altup_model** out);
 /* NULL is accepted and ignored; a handle already freed is an error. */
 altup_status altup_model_free(altup_model* model);
 

@@ -167,9 +167,10 @@ Status Decoder::narrow_ffns(const std::function<bool(int64_t)>& strided_down, bo
     auto prefix = row_bytes(down.dtype, static_cast<uint64_t>(m));
     if (!prefix)
       return make_error("layer " + std::to_string(i) + " (blk." + std::to_string(s.weights) + "): an FFN width of " +
-                        std::to_string(m) + " splits the " + std::string(dtype_name(down.dtype)) + " blocks of " +
-                        down_name + " (a multiple of " + std::to_string(traits(down.dtype).block_elems) +
-                        " is needed)");
+                            std::to_string(m) + " splits the " + std::string(dtype_name(down.dtype)) + " blocks of " +
+                            down_name + " (a multiple of " + std::to_string(traits(down.dtype).block_elems) +
+                            " is needed)",
+                        ErrorKind::BadChoice);
     const uint64_t stride = down.row_stride(), file_bytes = stride * static_cast<uint64_t>(d);
     TensorView narrow = down;
     narrow.shape = Shape{d, m};

@@ -9,6 +9,9 @@
 namespace altup {
 
 namespace {
+// Every refusal here is of the caller's choice, not of the file.
+Error choice_error(std::string message) { return make_error(std::move(message), ErrorKind::BadChoice); }
+
 const char* const kTable =
 #include "models/data/gemma3n_submodels.inc"
     ;
@@ -71,7 +74,7 @@ const PublishedSubmodel* find_published(const std::string& name) {
 Result<std::vector<int64_t>> parse_index_list(const std::string& text, int64_t limit, const char* what) {
   std::set<int64_t> out;
   if (!text.empty() && text.back() == ',')  // getline yields no empty last item
-    return make_error(std::string(what) + ": '' is not a layer index or a range A-B (A <= B) in '" + text + "'");
+    return choice_error(std::string(what) + ": '' is not a layer index or a range A-B (A <= B) in '" + text + "'");
   std::istringstream in(text);
   for (std::string item; std::getline(in, item, ',');) {
     item = trim(item);
@@ -81,30 +84,30 @@ Result<std::vector<int64_t>> parse_index_list(const std::string& text, int64_t l
                         ? parse_int(item, &a) && (b = a, true)
                         : parse_int(trim(item.substr(0, dash)), &a) && parse_int(trim(item.substr(dash + 1)), &b);
     if (!ok || a > b)
-      return make_error(std::string(what) + ": '" + item + "' is not a layer index or a range A-B (A <= B) in '" +
-                        text + "'");
+      return choice_error(std::string(what) + ": '" + item + "' is not a layer index or a range A-B (A <= B) in '" +
+                          text + "'");
     if (b >= limit)
-      return make_error(std::string(what) + ": layer " + std::to_string(b) +
-                        " is out of range: the model has layers 0.." + std::to_string(limit - 1));
+      return choice_error(std::string(what) + ": layer " + std::to_string(b) +
+                          " is out of range: the model has layers 0.." + std::to_string(limit - 1));
     for (int64_t i = a; i <= b; ++i) out.insert(i);
   }
-  if (out.empty()) return make_error(std::string(what) + ": no layer index in '" + text + "'");
+  if (out.empty()) return choice_error(std::string(what) + ": no layer index in '" + text + "'");
   return std::vector<int64_t>(out.begin(), out.end());
 }
 
 Result<std::vector<int64_t>> parse_width_list(const std::string& text) {
   std::vector<int64_t> out;
   if (!text.empty() && text.back() == ',')
-    return make_error("--ffn-widths: '' is not a positive width in '" + text + "'");
+    return choice_error("--ffn-widths: '' is not a positive width in '" + text + "'");
   std::istringstream in(text);
   for (std::string item; std::getline(in, item, ',');) {
     item = trim(item);
     int64_t w = 0;
     if (!parse_int(item, &w) || w < 1)
-      return make_error("--ffn-widths: '" + item + "' is not a positive width in '" + text + "'");
+      return choice_error("--ffn-widths: '" + item + "' is not a positive width in '" + text + "'");
     out.push_back(w);
   }
-  if (out.empty()) return make_error("--ffn-widths: no width in '" + text + "'");
+  if (out.empty()) return choice_error("--ffn-widths: no width in '" + text + "'");
   return out;
 }
 
@@ -115,17 +118,17 @@ Result<DecoderSpec> select_submodel(const DecoderSpec& full, const SubmodelChoic
   std::vector<int64_t> full_kept;  // a published configuration's whole-width kept layers
   if (!choice.name.empty()) {
     if (!choice.skip_layers.empty() || !choice.ffn_widths.empty())
-      return make_error("--submodel names a whole configuration: give it alone, or --skip-layers / --ffn-widths");
+      return choice_error("--submodel names a whole configuration: give it alone, or --skip-layers / --ffn-widths");
     const PublishedSubmodel* p = find_published(choice.name);
     if (!p) {
       std::string names;
       for (const PublishedSubmodel& q : published_submodels()) names += (names.empty() ? "" : ", ") + q.name;
-      return make_error("--submodel: unknown configuration '" + choice.name + "' (known: " + names + ")");
+      return choice_error("--submodel: unknown configuration '" + choice.name + "' (known: " + names + ")");
     }
     if (p->file_layers != L)
-      return make_error("--submodel " + p->name + " is defined for a " + std::to_string(p->file_layers) +
-                        "-layer model (Gemma 3n E4B); this one has " + std::to_string(L) +
-                        " layers: choose with --skip-layers / --ffn-widths instead");
+      return choice_error("--submodel " + p->name + " is defined for a " + std::to_string(p->file_layers) +
+                          "-layer model (Gemma 3n E4B); this one has " + std::to_string(L) +
+                          " layers: choose with --skip-layers / --ffn-widths instead");
     skip = p->skip;
     full_kept = p->full_width;
     half_default = true;
@@ -143,8 +146,9 @@ Result<DecoderSpec> select_submodel(const DecoderSpec& full, const SubmodelChoic
     if (!skipped[static_cast<size_t>(i)]) continue;
     for (int64_t j = i + 1; j < L; ++j)
       if (full[j].attention == AttentionKind::shared_cache && full[j].kv_source == i)
-        return make_error("layer " + std::to_string(i) + " cannot be skipped: it computes the K / V cache that layer " +
-                          std::to_string(j) + " and the other shared-cache layers of its kind read");
+        return choice_error("layer " + std::to_string(i) +
+                            " cannot be skipped: it computes the K / V cache that layer " + std::to_string(j) +
+                            " and the other shared-cache layers of its kind read");
   }
 
   DecoderSpec sub;
@@ -159,13 +163,13 @@ Result<DecoderSpec> select_submodel(const DecoderSpec& full, const SubmodelChoic
     sub.layers.push_back(s);
   }
   const int64_t kept = sub.size();
-  if (kept == 0) return make_error("--skip-layers leaves no layer");
+  if (kept == 0) return choice_error("--skip-layers leaves no layer");
 
   if (half_default) {
     for (int64_t k : full_kept)
       if (k >= kept)
-        return make_error("--submodel " + choice.name + " widens kept layer " + std::to_string(k) + " of " +
-                          std::to_string(kept));
+        return choice_error("--submodel " + choice.name + " widens kept layer " + std::to_string(k) + " of " +
+                            std::to_string(kept));
     for (int64_t i = 0; i < kept; ++i) {
       const bool whole = std::find(full_kept.begin(), full_kept.end(), i) != full_kept.end();
       widths.push_back(whole ? sub[i].ffn_in_file : sub[i].ffn_in_file / 2);
@@ -174,16 +178,16 @@ Result<DecoderSpec> select_submodel(const DecoderSpec& full, const SubmodelChoic
     auto w = parse_width_list(choice.ffn_widths);
     if (!w) return w.error();
     if (w->size() != 1 && static_cast<int64_t>(w->size()) != kept)
-      return make_error("--ffn-widths has " + std::to_string(w->size()) + " widths for " + std::to_string(kept) +
-                        " kept layers: give one per kept layer, in order, or one for all");
+      return choice_error("--ffn-widths has " + std::to_string(w->size()) + " widths for " + std::to_string(kept) +
+                          " kept layers: give one per kept layer, in order, or one for all");
     for (int64_t i = 0; i < kept; ++i) widths.push_back((*w)[w->size() == 1 ? 0 : static_cast<size_t>(i)]);
   }
   for (int64_t i = 0; i < static_cast<int64_t>(widths.size()); ++i) {
     LayerSpec& s = sub.layers[static_cast<size_t>(i)];
     if (widths[static_cast<size_t>(i)] > s.ffn_in_file)
-      return make_error("--ffn-widths: kept layer " + std::to_string(i) + " (file layer " + std::to_string(s.weights) +
-                        ") stores " + std::to_string(s.ffn_in_file) + " FFN units; " +
-                        std::to_string(widths[static_cast<size_t>(i)]) + " is more");
+      return choice_error("--ffn-widths: kept layer " + std::to_string(i) + " (file layer " +
+                          std::to_string(s.weights) + ") stores " + std::to_string(s.ffn_in_file) + " FFN units; " +
+                          std::to_string(widths[static_cast<size_t>(i)]) + " is more");
     s.ffn = widths[static_cast<size_t>(i)];
   }
   ALTUP_TRY(sub.check());

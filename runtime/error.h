@@ -10,7 +10,9 @@ namespace altup {
 
 // What kind of failure, for callers that branch on it (the C API's status codes); the message
 // is for people. Set where the failure arises; most are Other (bad input, bad model).
-enum class ErrorKind { Other, Io, OutOfMemory, ContextFull, TokenOutOfRange, NonFinite };
+// BadChoice: an option the caller gave that this model cannot take (a sub-model it does not
+// hold), as opposed to a problem with the model itself.
+enum class ErrorKind { Other, Io, OutOfMemory, ContextFull, TokenOutOfRange, NonFinite, BadChoice };
 
 struct Error {
   std::string message;

@@ -249,3 +249,84 @@ TEST_CASE("matformer: effective parameters follow the MatFormer count") {
   CHECK(params({"E2B", "", ""}) == count(30, 30 * 64));
   CHECK(params({"E2.98B-layer", "", ""}) == count(35, 15 * 128 + 20 * 64));
 }
+
+TEST_CASE("matformer: a prefix of every weight type runs as the same weights stored narrower, bit for bit") {
+  // The "altup" fixture (d = 32, 3 layers) rebuilt with FFNs 512 wide in each type: gate / up
+  // [512, 32] f32, down [32, 512] in the type under test, random but finite. Loaded with
+  // --ffn-widths 256, it must compute exactly what a file storing only the first 256 units
+  // computes; a width that splits the down projection's blocks is refused.
+  auto f = GgufFile::open(std::string(ALTUP_FIXTURES_DIR) + "/model_k2_alternating_widened.gguf");
+  REQUIRE(f.ok());
+  const int64_t d = 32, F = 512, m = 256;
+  for (DType t :
+       {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+    CAPTURE(dtype_name(t));
+    uint32_t seed = 12345;
+    auto next = [&] { return seed = seed * 1664525u + 1013904223u; };
+    auto wide = test::EditableGguf::from(**f);
+    wide.set_u32("altup.feed_forward_length", static_cast<uint32_t>(F));
+    for (int l = 0; l < 3; ++l) {
+      for (const char* name : {"ffn_gate.weight", "ffn_up.weight"}) {
+        wide.retype(blk(l, name), DType::F32, {static_cast<uint64_t>(d), static_cast<uint64_t>(F)});
+        auto& data = std::find_if(wide.tensors.begin(), wide.tensors.end(), [&](const auto& x) {
+                       return x.name == blk(l, name);
+                     })->data;
+        for (size_t i = 0; i + 4 <= data.size(); i += 4) {
+          const float v = (static_cast<float>(next() >> 8) / 16777216.0f - 0.5f) * 0.3f;
+          std::memcpy(&data[i], &v, 4);
+        }
+      }
+      wide.retype(blk(l, "ffn_down.weight"), t, {static_cast<uint64_t>(F), static_cast<uint64_t>(d)});
+      auto& down = std::find_if(wide.tensors.begin(), wide.tensors.end(), [&](const auto& x) {
+                     return x.name == blk(l, "ffn_down.weight");
+                   })->data;
+      // Random bytes, then every f16 / bf16 value (or block scale) made a small finite number.
+      for (auto& b : down) b = static_cast<uint8_t>(next() >> 24);
+      const auto& tr = traits(t);
+      const uint16_t small = t == DType::BF16 ? 0x3c00 : 0x2000;  // bf16 0.0078, f16 0.0078
+      for (size_t blk0 = 0; blk0 < down.size(); blk0 += tr.block_bytes) {
+        std::vector<size_t> at;  // offsets of the 16-bit floats in one block
+        if (t == DType::F16 || t == DType::BF16) at = {0};
+        if (t == DType::Q8_0 || t == DType::Q4_0) at = {0};
+        if (t == DType::Q4_K || t == DType::Q5_K) at = {0, 2};
+        if (t == DType::Q6_K) at = {208};
+        for (size_t o : at) std::memcpy(&down[blk0 + o], &small, 2);
+      }
+      if (t == DType::F32)
+        for (size_t i = 0; i + 4 <= down.size(); i += 4) {
+          const float v = (static_cast<float>(next() >> 8) / 16777216.0f - 0.5f) * 0.1f;
+          std::memcpy(&down[i], &v, 4);
+        }
+    }
+    // The same weights stored narrower: gate / up's first m rows, down's first m of every row.
+    auto narrow = wide;
+    narrow.set_u32("altup.feed_forward_length", static_cast<uint32_t>(m));
+    const uint64_t row_wide = *row_bytes(t, F), row_narrow = *row_bytes(t, m);
+    for (auto& x : narrow.tensors) {
+      if (x.name.find("ffn_gate") != std::string::npos || x.name.find("ffn_up") != std::string::npos) {
+        x.data.resize(static_cast<size_t>(m * d * 4));
+        x.ne = {static_cast<uint64_t>(d), static_cast<uint64_t>(m)};
+      } else if (x.name.find("ffn_down") != std::string::npos) {
+        std::vector<uint8_t> cut;
+        for (int64_t r = 0; r < d; ++r)
+          cut.insert(cut.end(), x.data.begin() + static_cast<int64_t>(r * row_wide),
+                     x.data.begin() + static_cast<int64_t>(r * row_wide + row_narrow));
+        x.data = cut;
+        x.ne = {static_cast<uint64_t>(m), static_cast<uint64_t>(d)};
+      }
+    }
+    const test::TempDir dir;
+    write_file(dir.path + "/wide.gguf", wide.write());
+    write_file(dir.path + "/narrow.gguf", narrow.write());
+    const std::vector<int32_t> ids = {1, 5, 9, 2, 7, 3, 11, 4};
+    const auto sliced = logits_of(dir.path + "/wide.gguf", {"", "", std::to_string(m)}, ids);
+    CHECK(sliced == logits_of(dir.path + "/narrow.gguf", {}, ids));
+    CHECK(sliced != logits_of(dir.path + "/wide.gguf", {}, ids));
+    const int64_t block = traits(t).block_elems;
+    if (block > 1) {
+      const std::string err = error_of({"", "", std::to_string(m + block / 2)}, dir.path + "/wide.gguf");
+      CHECK(err.find("layer 0 (blk.0): an FFN width of " + std::to_string(m + block / 2) + " splits the " +
+                     std::string(dtype_name(t)) + " blocks") != std::string::npos);
+    }
+  }
+}

@@ -49,6 +49,10 @@ class _Info(ctypes.Structure):
                 ("add_bos", ctypes.c_int32)]
 
 
+class _Submodel(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("skip_layers", ctypes.c_char_p), ("ffn_widths", ctypes.c_char_p)]
+
+
 class _Options(ctypes.Structure):
     _fields_ = [("context", ctypes.c_int64), ("threads", ctypes.c_int32), ("temperature", ctypes.c_float),
                 ("top_k", ctypes.c_int32), ("top_p", ctypes.c_float), ("min_p", ctypes.c_float),
@@ -137,6 +141,7 @@ def load_library(path: str | None = None) -> ctypes.CDLL:
         "altup_version": (ctypes.c_char_p, []),
         "altup_system_info": (ctypes.c_char_p, []),
         "altup_model_open": (S, [ctypes.c_char_p, ctypes.POINTER(P)]),
+        "altup_model_open_submodel": (S, [ctypes.c_char_p, ctypes.POINTER(_Submodel), ctypes.POINTER(P)]),
         "altup_model_free": (S, [P]),
         "altup_model_get_info": (S, [P, ctypes.POINTER(_Info)]),
         "altup_tokenize": (S, [P, ctypes.c_char_p, SZ, S, ctypes.POINTER(I32), SZ, ctypes.POINTER(SZ)]),
@@ -169,7 +174,8 @@ class Model:
 
     def __init__(self, path: str | os.PathLike, *, context: int = 0, threads: int = 0, temperature: float = 0.8,
                  top_k: int = 40, top_p: float = 0.95, min_p: float = 0.05, repeat_penalty: float = 1.1,
-                 repeat_last_n: int = 64, seed: int = 0, profile: bool = False, library: str | None = None):
+                 repeat_last_n: int = 64, seed: int = 0, profile: bool = False, library: str | None = None,
+                 submodel: str = "", skip_layers: str = "", ffn_widths: str | list[int] = ""):
         self._lib = load_library(library)
         self._model = ctypes.c_void_p()
         self._session = ctypes.c_void_p()
@@ -180,7 +186,15 @@ class Model:
         _integer("top_k", top_k, 0, _INT32_MAX)
         _integer("repeat_last_n", repeat_last_n, 0, _INT32_MAX)
         _integer("seed", seed, 0, 2**64 - 1)
-        self._check(self._lib.altup_model_open(os.fsencode(path), ctypes.byref(self._model)))
+        # A MatFormer sub-model, in the CLI's words (--submodel / --skip-layers / --ffn-widths);
+        # ffn_widths may also be a list of ints.
+        if not isinstance(ffn_widths, str):
+            ffn_widths = ",".join(str(_integer("ffn_widths[]", w, 1, 2**62)) for w in ffn_widths)
+        for what, v in (("submodel", submodel), ("skip_layers", skip_layers), ("ffn_widths", ffn_widths)):
+            if not isinstance(v, str):
+                raise TypeError(f"{what} must be a string, not {type(v).__name__}")
+        sub = _Submodel(submodel.encode(), skip_layers.encode(), ffn_widths.encode())
+        self._check(self._lib.altup_model_open_submodel(os.fsencode(path), ctypes.byref(sub), ctypes.byref(self._model)))
         o = self._lib.altup_session_default_options()
         o.context, o.threads, o.temperature, o.top_k = context, threads, temperature, top_k
         o.top_p, o.min_p, o.repeat_penalty, o.repeat_last_n = top_p, min_p, repeat_penalty, repeat_last_n

@@ -1,0 +1,130 @@
+"""`altup-tools slice` (converters/altup_tools/slice.py): a MatFormer sub-model written as a file
+of its own runs bit for bit as the whole file with the same choice at load (`altup eval
+--submodel ...`), for the weight types the converter writes; the Hugging Face path gives the
+same model; the published table the runtime compiles in is the one Python reads; bad choices
+and bad output paths are one line, exit 1, no file left behind."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import gguf
+from altup_tools.gemma3n import convert_gemma3n
+from altup_tools.slice import Choice, published, select
+from golden import ALTUP, FIX, ROOT, eval_logits
+
+WHOLE = FIX / "matformer_e4b_tiny.gguf"
+HF = FIX / "matformer" / "e4b_tiny"
+IDS = [5, 77, 123, 9, 200, 31, 64, 250, 7, 18, 99, 140, 3, 260, 45, 12]
+
+
+def choices():
+    """(args for the CLI, Choice) of each committed case (tests/fixtures/matformer_cases.txt)."""
+    for line in (FIX / "matformer_cases.txt").read_text().splitlines():
+        name, _, _, _, sub, skip, widths = line.split()
+        c = Choice(*(x if x != "-" else "" for x in (sub, skip, widths)))
+        args = [a for flag, v in (("--submodel", c.name), ("--skip-layers", c.skip_layers),
+                                  ("--ffn-widths", c.ffn_widths)) if v for a in (flag, v)]
+        yield name, args, c
+
+
+def slice_cli(*args):
+    return subprocess.run([sys.executable, "-m", "altup_tools", "slice", *map(str, args), "--no-progress"],
+                          capture_output=True, text=True, cwd=ROOT / "converters")
+
+
+@pytest.mark.parametrize("name,args,choice", list(choices()))
+def test_slice_of_the_file_equals_the_choice_at_load(tmp_path, name, args, choice):
+    out = tmp_path / "sub.gguf"
+    r = slice_cli(WHOLE, "--out", out, *args)
+    assert r.returncode == 0, r.stderr
+    at_load = eval_logits(tmp_path, WHOLE, IDS, *args)
+    assert np.array_equal(eval_logits(tmp_path, out, IDS), at_load)
+    # The file holds the sub-model only: its layers, its widths, in llama.cpp's keys.
+    rd = gguf.GGUFReader(out)
+    sel = select(choice, [128] * 35, ["full" if (i + 1) % 5 == 0 else "sliding" for i in range(35)], 15)
+    assert int(rd.fields["gemma3n.block_count"].contents()) == len(sel.kept)
+    assert list(rd.fields["gemma3n.feed_forward_length"].contents()) == sel.widths
+    assert sum(1 for t in rd.tensors if t.name.endswith(".ffn_down.weight")) == len(sel.kept)
+
+
+@pytest.mark.parametrize("dtype", ["bf16", "q8_0", "q4_0"])
+def test_quantized_slices_are_copied_bytes(tmp_path, dtype):
+    whole = tmp_path / f"whole-{dtype}.gguf"
+    convert_gemma3n(HF, whole, dtype=dtype, progress=False)
+    for args in (["--submodel", "E2B"], ["--skip-layers", "3,12-13,30", "--ffn-widths", "96"]):
+        out = tmp_path / "sub.gguf"
+        r = slice_cli(whole, "--out", out, *args)
+        assert r.returncode == 0, r.stderr
+        assert np.array_equal(eval_logits(tmp_path, out, IDS), eval_logits(tmp_path, whole, IDS, *args))
+        # Bytes, not values: a kept layer's gate rows are the whole file's first rows.
+        src = {t.name: t for t in gguf.GGUFReader(whole).tensors}
+        got = {t.name: t for t in gguf.GGUFReader(out).tensors}
+        a = np.asarray(got["blk.0.ffn_gate.weight"].data).view(np.uint8)
+        b = np.asarray(src["blk.0.ffn_gate.weight"].data).view(np.uint8)
+        assert np.array_equal(a.reshape(-1), b.reshape(-1)[:a.size])
+
+
+def test_hugging_face_slice_gives_the_same_model(tmp_path):
+    out = tmp_path / "sliced"
+    r = slice_cli(HF, "--out", out, "--submodel", "E2B")
+    assert r.returncode == 0, r.stderr
+    import json
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["num_hidden_layers"] == 30 and cfg["num_kv_shared_layers"] == 10
+    assert cfg["intermediate_size"] == [64] * 30
+    gg = tmp_path / "sliced.gguf"
+    convert_gemma3n(out, gg, dtype="f32", progress=False)
+    assert np.array_equal(eval_logits(tmp_path, gg, IDS), eval_logits(tmp_path, WHOLE, IDS, "--submodel", "E2B"))
+    # Straight to a GGUF as well.
+    r = slice_cli(HF, "--out", tmp_path / "direct.gguf", "--submodel", "E2B", "--dtype", "f32")
+    assert r.returncode == 0, r.stderr
+    assert np.array_equal(eval_logits(tmp_path, tmp_path / "direct.gguf", IDS), eval_logits(tmp_path, gg, IDS))
+
+
+def test_the_table_is_the_one_the_runtime_lists():
+    rows = published()
+    assert [p.name for p in rows][:2] == ["E4B", "E2B"] and len(rows) == 16
+    r = subprocess.run([str(ALTUP), "info", "--no-tensors", "-m", str(WHOLE)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    table = r.stdout.split("sub-models (")[1].splitlines()[2:]
+    assert [line.split()[0] for line in table] == [p.name for p in rows]
+    assert [int(line.split()[1]) for line in table] == [p.layers - len(p.skip) for p in rows]
+
+
+@pytest.mark.parametrize("args,want", [
+    (["--submodel", "E9B"], "unknown configuration 'E9B'"),
+    (["--skip-layers", "19"], "layer 19 cannot be skipped"),
+    (["--skip-layers", "0-40"], "layer 40 is out of range"),
+    (["--ffn-widths", "64,64"], "has 2 widths for 35 kept layers"),
+    (["--ffn-widths", "256"], "stores 128 FFN units; 256 is more"),
+    (["--submodel", "E2B", "--ffn-widths", "64"], "give it alone"),
+])
+def test_bad_choices_are_one_line(tmp_path, args, want):
+    out = tmp_path / "sub.gguf"
+    r = slice_cli(WHOLE, "--out", out, *args)
+    assert r.returncode == 1
+    assert want in r.stderr and r.stderr.count("\n") == 1
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_output_must_not_be_an_input(tmp_path):
+    copy = tmp_path / "m.gguf"
+    copy.write_bytes(WHOLE.read_bytes())
+    r = slice_cli(copy, "--out", copy, "--submodel", "E2B")
+    assert r.returncode == 1 and r.stderr.count("\n") == 1
+    assert copy.read_bytes() == WHOLE.read_bytes()
+    r = slice_cli(HF, "--out", HF, "--submodel", "E2B")
+    assert r.returncode == 1 and r.stderr.count("\n") == 1
+
+
+def test_a_block_split_is_refused(tmp_path):
+    whole = tmp_path / "q8.gguf"
+    convert_gemma3n(HF, whole, dtype="q8_0", progress=False)
+    r = slice_cli(whole, "--out", tmp_path / "sub.gguf", "--ffn-widths", "48")
+    assert r.returncode == 1
+    assert "splits the Q8_0 blocks of blk.0.ffn_down.weight" in r.stderr
+    r = subprocess.run([str(ALTUP), "run", "-m", str(whole), "--ffn-widths", "48", "-n", "1", "-p", "a"],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "splits the Q8_0 blocks of blk.0.ffn_down.weight" in r.stderr
