@@ -151,7 +151,7 @@ void AltUpModel::layer(Pass& p) const {
   Builder& b = p.b;
   const int64_t d = hp_.sizes.d, T = p.Tr;  // rows the ring holds
   const AltUpLayerWeights& L = w_.layers[static_cast<size_t>(p.index)];
-  const int j = hp_.active_block(p.spec->weights);  // a sub-model's layer keeps its block
+  const int j = hp_.active_block(p.index);  // by its index in the file: a sub-model's layer keeps its block
   const AttentionShape attn{hp_.sizes.n_heads, hp_.sizes.n_kv_heads, hp_.sizes.head_dim,
                             1.0f / std::sqrt(static_cast<float>(hp_.sizes.head_dim)), hp_.rope_pairs_adjacent};
   const float eps = hp_.sizes.eps;

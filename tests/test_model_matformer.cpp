@@ -27,9 +27,10 @@ struct Case {
   SubmodelChoice choice;
 };
 
-std::vector<Case> load_cases() {
-  std::vector<Golden> golden = load_golden("matformer_cases.txt", "matformer_");
-  std::ifstream idx(std::string(ALTUP_FIXTURES_DIR) + "/matformer_cases.txt");
+std::vector<Case> load_cases(const std::string& index = "matformer_cases.txt",
+                             const std::string& prefix = "matformer_") {
+  std::vector<Golden> golden = load_golden(index, prefix);
+  std::ifstream idx(std::string(ALTUP_FIXTURES_DIR) + "/" + index);
   std::vector<Case> out;
   std::string line, skip;
   for (size_t i = 0; std::getline(idx, line) && i < golden.size(); ++i) {
@@ -77,6 +78,17 @@ TEST_CASE("matformer: each sub-model matches transformers on the sliced checkpoi
     CAPTURE(c.golden.name);
     check_golden(c.golden, "matformer_", {}, c.choice, "matformer_e4b_tiny.gguf", kTol);
     check_golden(c.golden, "matformer_", small, c.choice, "matformer_e4b_tiny.gguf", kTol);
+  }
+}
+
+TEST_CASE("matformer: the \"altup\" architecture's sub-models match the PyTorch reference") {
+  // A K = 2 model with 64-wide FFNs: all layers at 8, a per-layer mix, a skipped layer (the
+  // kept ones keep their active blocks). Our reference is the authority for "altup".
+  const auto cases = load_cases("matformer_altup_cases.txt", "matformer_altup_");
+  REQUIRE(cases.size() == 3);
+  for (const Case& c : cases) {
+    CAPTURE(c.golden.name);
+    check_golden(c.golden, "matformer_altup_", {}, c.choice, "matformer_altup.gguf");
   }
 }
 

@@ -35,13 +35,18 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--ffn-act", choices=["swiglu", "geglu"], default=d.ffn_act)
     g.add_argument("--rope-theta", type=float, default=d.rope_theta)
     g.add_argument("--sliding-window", type=int, default=0)
+    g.add_argument("--matformer", type=int, default=1,
+                   help="train the FFNs nested at this many widths, F, F/2, F/4, ... (MatFormer; the losses "
+                        "at each are summed every step): any prefix width then runs with altup --ffn-widths "
+                        "(default 1: a plain FFN)")
 
 
 def config_from(a: argparse.Namespace, vocab_size: int) -> AltUpConfig:
     c = AltUpConfig(vocab_size=a.vocab_size or vocab_size, d=a.d, n_layers=a.layers, n_heads=a.heads,
                     n_kv_heads=a.kv_heads, head_dim=a.head_dim, ffn_dim=a.ffn, context_length=a.context, K=a.K,
                     alternating=not a.fixed_block, embedding=a.embedding, output=a.output, tie_embeddings=a.tie,
-                    ffn_act=a.ffn_act, rope_theta=a.rope_theta, sliding_window=a.sliding_window)
+                    ffn_act=a.ffn_act, rope_theta=a.rope_theta, sliding_window=a.sliding_window,
+                    matformer=a.matformer)
     c.validate()
     return c
 
@@ -145,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
                 sel = slice_hf(a.source, a.out, choice, a.dtype, progress=not a.no_progress)
             else:
                 sel = slice_gguf(a.source, a.out, choice, progress=not a.no_progress)
-            print(f"wrote {a.out}: {len(sel.kept)} layers, FFN widths {','.join(map(str, sel.widths))}")
+            from .slice import runs
+            print(f"wrote {a.out}: {len(sel.kept)} layers, FFN widths {runs(sel.widths)}")
     except Exception as e:  # noqa: BLE001 - every failure becomes one clear line and exit 1
         from .convert import ConvertError
         if not isinstance(e, (ConvertError, ValueError, FileNotFoundError, RuntimeError, OSError)):

@@ -30,6 +30,10 @@ class AltUpConfig:
     rope_theta: float = 10000.0
     rms_eps: float = 1e-5
     sliding_window: int = 0       # 0: full causal attention
+    # MatFormer: the FFNs are trained nested at this many granularities, ffn_dim / 2^g for
+    # g = 0 .. n-1 (4: F, F/2, F/4, F/8), so any prefix width runs as a smaller model
+    # (`altup --ffn-widths`). 1: a plain FFN. Training only; the GGUF does not change.
+    matformer: int = 1
 
     def validate(self) -> None:
         # Types first: a config read from JSON may hold anything ("K": "2", "d": null).
@@ -43,6 +47,9 @@ class AltUpConfig:
         for name in ("vocab_size", "d", "n_layers", "n_heads", "n_kv_heads", "head_dim", "ffn_dim", "context_length"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 1 <= self.matformer <= 8 or self.ffn_dim % (1 << (self.matformer - 1)):
+            raise ValueError(f"matformer must be 1..8 with ffn_dim ({self.ffn_dim}) divisible by "
+                             f"2^(matformer - 1), got {self.matformer}")
         if self.sliding_window < 0:
             raise ValueError(f"sliding_window must be 0 (off) or positive, got {self.sliding_window}")
         for name in ("rope_theta", "rms_eps"):
@@ -73,6 +80,10 @@ class AltUpConfig:
     @property
     def out_width(self) -> int:
         return self.K * self.d if self.output == "concat" else self.d
+
+    def granularities(self) -> list[int]:
+        """The nested FFN widths training optimises, smallest first (MatFormer)."""
+        return [self.ffn_dim >> g for g in reversed(range(self.matformer))]
 
     def active_block(self, layer: int) -> int:
         return layer % self.K if self.alternating else 0

@@ -81,10 +81,13 @@ class FeedForward(nn.Module):
         self.down = nn.Linear(c.ffn_dim, c.d, bias=False)
         self.act = c.ffn_act
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        g = self.gate(x)
+    def forward(self, x: torch.Tensor, m: int | None = None) -> torch.Tensor:
+        """down[:, :m] (act(gate[:m] x) * up[:m] x): the first m hidden units (MatFormer);
+        None: all of them."""
+        m = m or self.gate.weight.shape[0]
+        g = F.linear(x, self.gate.weight[:m])
         g = F.silu(g) if self.act == "swiglu" else F.gelu(g, approximate="tanh")
-        return self.down(g * self.up(x))
+        return F.linear(g * F.linear(x, self.up.weight[:m]), self.down.weight[:, :m])
 
 
 class Layer(nn.Module):
@@ -97,9 +100,9 @@ class Layer(nn.Module):
         self.ffn_norm = RMSNorm(c.d, c.rms_eps)
         self.ffn = FeedForward(c)
 
-    def forward(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, positions: torch.Tensor, ffn_width: int | None = None) -> torch.Tensor:
         x = x + self.attn(self.attn_norm(x), positions)
-        return x + self.ffn(self.ffn_norm(x))
+        return x + self.ffn(self.ffn_norm(x), ffn_width)
 
 
 class AltUpModel(nn.Module):
@@ -134,17 +137,24 @@ class AltUpModel(nn.Module):
             return [e[..., k * c.d:(k + 1) * c.d] for k in range(c.K)]
         return [e for _ in range(c.K)]                                       # Recycled-AltUp
 
-    def forward(self, ids: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits [B, T, V] for token ids [B, T] at positions [T] (default 0..T-1)."""
+    def forward(self, ids: torch.Tensor, positions: torch.Tensor | None = None,
+                ffn_widths: int | list[int] | None = None, skip_layers: tuple[int, ...] = ()) -> torch.Tensor:
+        """Logits [B, T, V] for token ids [B, T] at positions [T] (default 0..T-1). A MatFormer
+        sub-model: ffn_widths, one FFN width for every layer or one per kept layer (None: all);
+        skip_layers, layers left out (a kept layer keeps its own active block)."""
         c = self.c
         if positions is None:
             positions = torch.arange(ids.shape[1])
+        kept = [l for l in range(c.n_layers) if l not in skip_layers]
+        widths = dict(zip(kept, ffn_widths if isinstance(ffn_widths, (list, tuple)) else [ffn_widths] * len(kept)))
         x = self.blocks_of(ids)
         for l, layer in enumerate(self.layers):
+            if l not in widths:
+                continue
             j = c.active_block(l)
             p, g = self.predict[l], self.correct[l]
             xhat = [sum(p[i, k] * x[k] for k in range(c.K)) for i in range(c.K)]
-            y = layer(x[j], positions)
+            y = layer(x[j], positions, widths[l])
             x = [xhat[i] + g[i] * (y - xhat[j]) for i in range(c.K)]
         h = sum(x) if c.output == "sum" else torch.cat(x, dim=-1)
         h = self.norm(h)

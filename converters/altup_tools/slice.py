@@ -276,6 +276,18 @@ def slice_gguf(src: Path, out: Path, choice: Choice, progress: bool = True) -> S
     return sel
 
 
+def runs(widths: list[int]) -> str:
+    """[64, 64, 128] -> '64 x2, 128 x1', as `altup info` prints widths."""
+    out, i = [], 0
+    while i < len(widths):
+        j = i
+        while j < len(widths) and widths[j] == widths[i]:
+            j += 1
+        out.append(f"{widths[i]} x{j - i}")
+        i = j
+    return ", ".join(out)
+
+
 def describe(choice: Choice) -> str:
     if choice.name:
         return choice.name

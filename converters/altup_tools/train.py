@@ -92,12 +92,17 @@ def train(config: AltUpConfig, corpus: Path, tokenizer: Path, out: Path, steps: 
     val_rng = np.random.default_rng(seed + 1)
     val_batches = [batch_of(val_ids, batch, val_rng) for _ in range(8)]  # fixed, so losses compare
 
-    def val_loss() -> float:
+    def val_loss(width: int | None = None) -> float:
         model.eval()
         with torch.no_grad():
-            losses = [torch.nn.functional.cross_entropy(model(x).flatten(0, 1), y.flatten()).item() for x, y in val_batches]
+            losses = [torch.nn.functional.cross_entropy(model(x, ffn_widths=width).flatten(0, 1), y.flatten()).item()
+                      for x, y in val_batches]
         model.train()
         return float(np.mean(losses))
+
+    # MatFormer: every step runs forward and backward at each nested width and sums the losses,
+    # as the reference reproduction of the paper does (granularity 1: the plain loss).
+    widths = config.granularities() if config.matformer > 1 else [None]
 
     def save() -> None:
         state = {"config": config.to_dict(), "model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
@@ -117,18 +122,23 @@ def train(config: AltUpConfig, corpus: Path, tokenizer: Path, out: Path, steps: 
         for group in opt.param_groups:
             group["lr"] = lr * scale
         x, y = batch_of(train_ids, batch, rng)
-        loss = torch.nn.functional.cross_entropy(model(x).flatten(0, 1), y.flatten())
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        for m in widths:
+            loss = torch.nn.functional.cross_entropy(model(x, ffn_widths=m).flatten(0, 1), y.flatten())
+            loss.backward()  # gradients add up over the widths: the summed loss
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
         bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.3f}")
+        bar.set_postfix(loss=f"{loss.item():.3f}")  # at the full width
         if step % eval_every == 0 or step == steps:
             v = val_loss()
-            history.append({"step": step, "train_loss": loss.item(), "val_loss": v, "seconds": time.time() - t0})
-            bar.write(f"step {step}: train loss {loss.item():.4f}, validation loss {v:.4f}")
+            entry = {"step": step, "train_loss": loss.item(), "val_loss": v, "seconds": time.time() - t0}
+            if config.matformer > 1:
+                entry["val_loss_by_width"] = {str(m): (v if m == config.ffn_dim else val_loss(m)) for m in widths}
+            history.append(entry)
+            bar.write(f"step {step}: train loss {loss.item():.4f}, validation loss {v:.4f}" +
+                      (f" (by FFN width: {entry['val_loss_by_width']})" if config.matformer > 1 else ""))
         if step % save_every == 0 or step == steps:
             save()
     bar.close()

@@ -15,7 +15,8 @@ SCRIPTS = sorted(FIXTURES.glob("make_*.py"))
 
 # What each script needs beyond the test environment; without it the check is skipped (and
 # reported as skipped, never as passed).
-NEEDS = {"make_model_fixtures.py": "torch", "make_gemma3n_fixtures.py": "transformers"}
+NEEDS = {"make_model_fixtures.py": "torch", "make_gemma3n_fixtures.py": "transformers",
+         "make_matformer_fixtures.py": "transformers"}
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=[s.stem for s in SCRIPTS])
@@ -36,7 +37,8 @@ def test_fixture_script_reproduces_committed_files(script, tmp_path):
 def test_there_are_fixture_scripts():
     assert {s.name for s in SCRIPTS} >= {"make_gguf_fixtures.py", "make_attention_fixtures.py", "make_altup_fixtures.py",
                                          "make_model_fixtures.py", "make_tokenizer_fixtures.py",
-                                         "make_gemma3n_fixtures.py", "make_quant_fixtures.py"}
+                                         "make_gemma3n_fixtures.py", "make_quant_fixtures.py",
+                                         "make_matformer_fixtures.py"}
 
 
 def test_gguf_package_reads_our_fixture_tensors_back():

@@ -45,3 +45,37 @@ def test_resume_gives_the_same_model_as_one_run(tmp_path):
     assert [h["step"] for h in history] == [2, 4, 6]
     assert all(h["val_loss"] > 0 for h in history)
     convert(tmp_path / "b" / "model.safetensors", TOKENIZER, tmp_path / "b.gguf", "f16", progress=False)
+
+
+def test_matformer_training_logs_each_width_and_every_prefix_runs(tmp_path):
+    """--matformer 3: the losses of widths 8, 16 and 32 are logged; the exported model run by
+    the runtime at a prefix width gives the PyTorch reference's logits at that width."""
+    import subprocess
+
+    import numpy as np
+
+    from altup_tools.model import AltUpModel
+    c = AltUpConfig(vocab_size=2048, d=16, n_layers=2, n_heads=2, n_kv_heads=1, head_dim=8, ffn_dim=32,
+                    context_length=16, K=2, matformer=3)
+    assert c.granularities() == [8, 16, 32]
+    train(c, corpus(tmp_path), TOKENIZER, tmp_path / "m", steps=4, batch=4, lr=1e-3, warmup=2, eval_every=2,
+          save_every=2, seed=3, threads=1, val_fraction=0.2)
+    history = json.loads((tmp_path / "m" / "history.json").read_text())
+    assert set(history[-1]["val_loss_by_width"]) == {"8", "16", "32"}
+    assert history[-1]["val_loss_by_width"]["32"] == history[-1]["val_loss"]
+    convert(tmp_path / "m" / "model.safetensors", TOKENIZER, tmp_path / "m.gguf", "f32", progress=False)
+    state = torch.load(tmp_path / "m" / "state.pt", weights_only=False)
+    model = AltUpModel(c)
+    model.load_state_dict(state["model"])
+    ids = [5, 9, 100, 7, 33, 12]
+    (tmp_path / "ids.txt").write_text(" ".join(map(str, ids)))
+    for widths in ("8", "16,32"):
+        r = subprocess.run([str(ROOT / "build" / "cli" / "altup"), "eval", "-m", str(tmp_path / "m.gguf"), "--tokens",
+                            str(tmp_path / "ids.txt"), "--logits-out", str(tmp_path / "l.npy"), "--ffn-widths",
+                            widths], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        w = [int(x) for x in widths.split(",")]
+        with torch.no_grad():
+            want = model(torch.tensor([ids]), ffn_widths=w[0] if len(w) == 1 else w)[0].numpy()
+        got = np.load(tmp_path / "l.npy")
+        assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
