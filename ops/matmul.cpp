@@ -1,6 +1,7 @@
 #include "ops/matmul.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #if defined(ALTUP_HAVE_ONEDNN)
@@ -249,6 +250,15 @@ Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int thre
               const Kernels* table) {
   ALTUP_TRY(detail::check_weight(w));
   if (M == 0 || w.rows() == 0) return {};
+  // A weight whose rows are prefixes of longer ones (a MatFormer sub-model's sparse down
+  // projection, read in place by the sparse product): the kernels take contiguous rows, so
+  // this rare dense fallback packs it first, and computes the bits a file of that width would.
+  if (const uint64_t rb = *row_bytes(w.dtype, static_cast<uint64_t>(w.cols())); w.row_stride() != rb) {
+    std::vector<uint8_t> packed(rb * static_cast<uint64_t>(w.rows()));
+    for (int64_t r = 0; r < w.rows(); ++r)
+      std::memcpy(packed.data() + rb * static_cast<uint64_t>(r), w.row<uint8_t>(r), rb);
+    return matmul(x, M, TensorView::contiguous(w.dtype, w.shape, packed.data()), y, threads, path, table);
+  }
   const int64_t max_gemv = w.dtype == DType::F32 ? kGemvMaxTokensF32 : kGemvMaxTokensHalf;
   const bool use_gemv = path == MatmulPath::gemv || (path == MatmulPath::automatic && M <= max_gemv);
   const Kernels& k = table ? *table : kernels();

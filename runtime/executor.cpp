@@ -59,6 +59,7 @@ void Executor::refresh(TensorId t) {
         break;
     }
     ctx_.views_[t] = TensorView::contiguous(d.dtype, d.shape, data);
+    if (d.row_stride) ctx_.views_[t].stride_bytes[d.shape.ndim - 2] = static_cast<int64_t>(d.row_stride);
   }
   for (TensorId v : views_of_[t]) refresh(v);
 }

@@ -10,6 +10,10 @@ TensorId Graph::add_input(std::string name, DType dtype, const Shape& shape) {
 TensorId Graph::add_weight(std::string name, const TensorView& view) {
   TensorDesc d{std::move(name), view.dtype, view.shape, TensorKind::Weight};
   d.data = view.data;
+  if (view.shape.ndim >= 2) {
+    auto contiguous = row_bytes(view.dtype, static_cast<uint64_t>(view.cols()));
+    if (contiguous && *contiguous != view.row_stride()) d.row_stride = view.row_stride();
+  }
   tensors_.push_back(std::move(d));
   return static_cast<TensorId>(tensors_.size() - 1);
 }

@@ -36,6 +36,9 @@ struct TensorDesc {
   bool is_output = false;        // kept alive to the end of the run
   TensorId view_of = kNoTensor;  // View: the tensor it looks into
   uint64_t view_offset = 0;      // View: byte offset into that tensor
+  // Weight: bytes from one row to the next when they are not contiguous (a MatFormer prefix
+  // of longer rows, models/decoder.h); 0: contiguous.
+  uint64_t row_stride = 0;
 };
 
 // Op parameters. Each op that takes any declares a small struct of them beside its OpDef
