@@ -167,16 +167,26 @@ def slice_gguf(src: Path, out: Path, choice: Choice, progress: bool = True) -> S
     if not src.is_file():
         raise ConvertError(f"{src} does not exist")
     check_output_path(out, [src])
-    r = gguf.GGUFReader(src)
+    try:
+        r = gguf.GGUFReader(src)
+    except (ValueError, KeyError, IndexError) as e:
+        raise ConvertError(f"{src} is not a readable GGUF file ({e})") from e
     arch_field = r.fields.get("general.architecture")
     arch = arch_field.contents() if arch_field else ""
     if arch not in ("gemma3n", "altup", "llama"):
         raise ConvertError(f"{src}: architecture '{arch}' has no MatFormer sub-models (gemma3n, altup, llama have)")
     key = lambda k: f"{arch}.{k}"  # noqa: E731
-    L = int(r.fields[key("block_count")].contents())
-    ffn_field = r.fields[key("feed_forward_length")]
-    ffn = _field_value(ffn_field)
+
+    def required(k: str):
+        if key(k) not in r.fields:
+            raise ConvertError(f"{src}: the key {key(k)} is missing")
+        return r.fields[key(k)]
+
+    L = int(required("block_count").contents())
+    ffn = _field_value(required("feed_forward_length"))
     widths_in_file = [int(x) for x in ffn] if isinstance(ffn, list) else [int(ffn)] * L
+    if len(widths_in_file) != L:
+        raise ConvertError(f"{src}: {key('feed_forward_length')} has {len(widths_in_file)} entries for {L} layers")
     n_shared = int(r.fields[key("attention.shared_kv_layers")].contents()) if key(
         "attention.shared_kv_layers") in r.fields else 0
     if key("attention.sliding_window_pattern") in r.fields:
@@ -189,7 +199,7 @@ def slice_gguf(src: Path, out: Path, choice: Choice, progress: bool = True) -> S
     new_of = {l: i for i, l in enumerate(kept)}
 
     tensors = {t.name: t for t in r.tensors}
-    P = int(r.fields[key("embedding_length_per_layer_input")].contents()) if arch == "gemma3n" else 0
+    P = int(required("embedding_length_per_layer_input").contents()) if arch == "gemma3n" else 0
 
     def block_of(t) -> tuple[int, int]:
         return gguf.GGML_QUANT_SIZES[t.tensor_type]
@@ -211,7 +221,7 @@ def slice_gguf(src: Path, out: Path, choice: Choice, progress: bool = True) -> S
         name = t.name
         ne = [int(x) for x in t.shape]
         if name.startswith("blk."):
-            l = int(name.split(".")[1])
+            l = int(name.split(".")[1]) if name.split(".")[1].isdigit() else -1
             if l not in new_of:
                 continue
             i = new_of[l]
