@@ -197,6 +197,16 @@ def slice_gguf(src: Path, out: Path, choice: Choice, progress: bool = True) -> S
     sel = select(choice, widths_in_file, types, n_shared)
     kept, widths = sel.kept, sel.widths
     new_of = {l: i for i, l in enumerate(kept)}
+    # An alternating AltUp layer runs on block l mod K; a file numbers its layers 0.. and has no
+    # other way to say which block, so a skip may not shift a kept layer onto another block.
+    K = int(r.fields[key("altup.num_inputs")].contents()) if key("altup.num_inputs") in r.fields else 1
+    alternating = key("altup.alternating") in r.fields and bool(r.fields[key("altup.alternating")].contents())
+    if arch == "altup" and alternating and K > 1:
+        moved = [l for i, l in enumerate(kept) if i % K != l % K]
+        if moved:
+            raise ConvertError(f"layer {moved[0]} would run on block {new_of[moved[0]] % K} instead of {moved[0] % K} "
+                               f"in a file of its own (an alternating K = {K} model): skip a multiple of {K} "
+                               "consecutive layers, or run this choice from the whole file at load")
 
     tensors = {t.name: t for t in r.tensors}
     P = int(required("embedding_length_per_layer_input").contents()) if arch == "gemma3n" else 0

@@ -150,3 +150,27 @@ def test_dense_fallback_of_a_narrowed_sparse_layer(tmp_path):
     a, b = Model(out, temperature=0), Model(whole, temperature=0, submodel="E2B")
     for t in IDS:  # one token at a time: the decode step's product
         assert np.array_equal(a.eval([t]), b.eval([t]))
+
+
+def test_altup_and_llama_files_slice_too(tmp_path):
+    for name, skip in (("model_k2_alternating_widened.gguf", "1-2"), ("model_llama_dense.gguf", "1")):
+        out = tmp_path / f"sub-{name}"
+        args = ["--skip-layers", skip, "--ffn-widths", "16"]
+        r = slice_cli(FIX / name, "--out", out, *args)
+        assert r.returncode == 0, r.stderr
+        ids = [5, 9, 100, 7, 33, 12]
+        assert np.array_equal(eval_logits(tmp_path, out, ids), eval_logits(tmp_path, FIX / name, ids, *args))
+    # An alternating AltUp layer keeps its block only at load: a skip that would move it is refused.
+    r = slice_cli(FIX / "model_k2_alternating_widened.gguf", "--out", tmp_path / "m.gguf", "--skip-layers", "1")
+    assert r.returncode == 1 and "layer 2 would run on block 1 instead of 0" in r.stderr
+    # One FFN width per file: a mix is for the choice at load.
+    r = slice_cli(FIX / "model_k1_dense.gguf", "--out", tmp_path / "mix.gguf", "--ffn-widths", "16,32,48")
+    assert r.returncode == 1 and "stores one FFN width" in r.stderr
+    assert not (tmp_path / "mix.gguf").exists()
+
+
+def test_not_a_gguf_file(tmp_path):
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"not a gguf at all")
+    r = slice_cli(bad, "--out", tmp_path / "o.gguf", "--submodel", "E2B")
+    assert r.returncode == 1 and "is not a readable GGUF file" in r.stderr and r.stderr.count("\n") == 1
