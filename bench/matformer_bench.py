@@ -54,6 +54,15 @@ def cpu_name() -> str:
     return platform.machine()
 
 
+def write_result(path: Path, fields: dict) -> None:
+    """The result file, whole or not at all: the command, date and machine, then `fields`."""
+    out = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "date": time.strftime("%Y-%m-%d"),
+           "machine": cpu_name(), "cpus": os.cpu_count(), **fields}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(out, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
 def peer_available() -> bool:
     try:
         import llama_cpp  # noqa: F401
@@ -117,12 +126,7 @@ def main() -> int:
               f"{row[tg] or 0:10.2f}")
     for k, v in ratios.items():
         print(f"{k}: {v:.3f}")
-    out = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "date": time.strftime("%Y-%m-%d"),
-           "machine": cpu_name(), "cpus": os.cpu_count(),
-           "threads": a.t, "rounds": a.rounds, "table": table, "ratios": ratios, "runs": runs}
-    tmp = a.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(out, indent=1) + "\n")
-    os.replace(tmp, a.out)
+    write_result(a.out, {"threads": a.t, "rounds": a.rounds, "table": table, "ratios": ratios, "runs": runs})
     return 0
 
 

@@ -14,15 +14,17 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import re
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from matformer_bench import write_result  # noqa: E402
+
 ALTUP = ROOT / "build" / "cli" / "altup"
 
 # (label, model file in the run folder, --ffn-widths; "" = the file's own width)
@@ -75,11 +77,7 @@ def main() -> int:
             rows.append({"model": label, "file": model, "ffn_widths": widths or "(file)", "held_out_loss": math.log(ppl),
                          "ppl": ppl, "decode_tokens_per_s": tg})
             print(f"{label:<40} loss {math.log(ppl):.4f}  PPL {ppl:8.2f}  tg{a.n} {tg:8.1f} t/s", flush=True)
-    out = {"command": " ".join(["bench/matformer_demo.py", *sys.argv[1:]]), "date": time.strftime("%Y-%m-%d"),
-           "threads": a.t, "held_out_lines": len(held_out), "rows": rows}
-    tmp_out = a.out.with_suffix(".tmp")
-    tmp_out.write_text(json.dumps(out, indent=1) + "\n")
-    os.replace(tmp_out, a.out)
+    write_result(a.out, {"threads": a.t, "held_out_lines": len(held_out), "rows": rows})
     return 0
 
 

@@ -110,28 +110,30 @@ int cmd_info(int argc, char** argv) {
   SubmodelChoice submodel;
   std::string model;  // -m FILE, as the other commands take it
   std::vector<std::string> paths;
-  const CommandSpec spec{"info",
-                         "[--no-tensors] [sub-model options] FILE.gguf | --system",
-                         "Validates FILE.gguf and prints its format, architecture, hyper-parameters\n"
-                         "(the keys under '<architecture>.'), a tokenizer summary, the other metadata,\n"
-                         "a table of tensors (name, dtype, shape, bytes) with totals, and a model check:\n"
-                         "whether this runtime runs the file, or the one problem that stops it; for a\n"
-                         "file it runs, the memory a context takes, by part. For a MatFormer model with\n"
-                         "published sub-models (Gemma 3n E4B), a table of them; with --submodel,\n"
-                         "--skip-layers or --ffn-widths, the check and memory are the sub-model's.",
-                         {text("-m", "--model", &model, "FILE", "the file (the same as giving it as FILE.gguf)"),
-                          flag(nullptr, "--no-tensors", &no_tensors, "print the totals but not the per-tensor table"),
-                          integer("-c", "--ctx", &mem_ctx, 1, kMaxContextOption, "N",
-                                  "the context the memory section is for (default: the\nmodel's)"),
-                          submodel_options(submodel)[0], submodel_options(submodel)[1], submodel_options(submodel)[2],
-                          flag(nullptr, "--system", &system,
-                               "describe this machine and build instead: the kernel table in use,\n"
-                               "the CPU features seen, oneDNN's version and instruction set, threads")},
-                         "Exit status: 0 for a valid GGUF file (even one the model check refuses), 1 if the\n"
-                         "file cannot be read or is malformed GGUF, or a sub-model asked for cannot be\n"
-                         "made of it (one line on stderr names the problem), 2 for bad usage.",
-                         &paths,
-                         1};
+  CommandSpec spec{"info",
+                   "[--no-tensors] [sub-model options] FILE.gguf | --system",
+                   "Validates FILE.gguf and prints its format, architecture, hyper-parameters\n"
+                   "(the keys under '<architecture>.'), a tokenizer summary, the other metadata,\n"
+                   "a table of tensors (name, dtype, shape, bytes) with totals, and a model check:\n"
+                   "whether this runtime runs the file, or the one problem that stops it; for a\n"
+                   "file it runs, the memory a context takes, by part. For a MatFormer model with\n"
+                   "published sub-models (Gemma 3n E4B), a table of them; with --submodel,\n"
+                   "--skip-layers or --ffn-widths, the check and memory are the sub-model's.",
+                   {text("-m", "--model", &model, "FILE", "the file (the same as giving it as FILE.gguf)"),
+                    flag(nullptr, "--no-tensors", &no_tensors, "print the totals but not the per-tensor table"),
+                    integer("-c", "--ctx", &mem_ctx, 1, kMaxContextOption, "N",
+                            "the context the memory section is for (default: the\nmodel's)"),
+                    flag(nullptr, "--system", &system,
+                         "describe this machine and build instead: the kernel table in use,\n"
+                         "the CPU features seen, oneDNN's version and instruction set, threads")},
+                   "Exit status: 0 for a valid GGUF file (even one the model check refuses), 1 if the\n"
+                   "file cannot be read or is malformed GGUF, or a sub-model asked for cannot be\n"
+                   "made of it (one line on stderr names the problem), 2 for bad usage.",
+                   &paths,
+                   1};
+  // The sub-model options, after -c as in the other commands.
+  const std::vector<Option> sub = submodel_options(submodel);
+  spec.options.insert(spec.options.begin() + 3, sub.begin(), sub.end());
   if (Parsed p = parse_options(spec, argc, argv); p != Parsed::ok) return exit_status(p);
   if (!model.empty()) paths.insert(paths.begin(), model);
   if (system) {
