@@ -194,12 +194,14 @@ std::string Profiler::table() const {
 }
 
 std::string Profiler::csv() const {
-  std::string out = "phase,layer,node,op,category,calls,total_ms,share,gflops,gbs\n";
+  // flop and bytes are the rows' estimated work, totals over all calls: they do not depend on the
+  // clock, so they stay meaningful for an op too quick to time (total_ms 0, rates 0).
+  std::string out = "phase,layer,node,op,category,calls,total_ms,share,gflops,gbs,flop,bytes\n";
   for (const Row& r : rows()) {
-    char line[256];
-    std::snprintf(line, sizeof line, "%s,%d,%s,%s,%s,%lld,%.6f,%.6f,%.4f,%.4f\n", r.phase.c_str(), r.layer,
+    char line[320];
+    std::snprintf(line, sizeof line, "%s,%d,%s,%s,%s,%lld,%.6f,%.6f,%.4f,%.4f,%.0f,%.0f\n", r.phase.c_str(), r.layer,
                   r.name.c_str(), r.op.c_str(), r.category.c_str(), static_cast<long long>(r.calls), r.ms, r.share,
-                  r.gflops(), r.gbs());
+                  r.gflops(), r.gbs(), r.flops, r.bytes);
     out += line;
   }
   return out;
@@ -218,13 +220,14 @@ std::string Profiler::json() const {
   const auto rs = rows();
   for (size_t i = 0; i < rs.size(); ++i) {
     const Row& r = rs[i];
-    char line[384];
+    char line[448];
     std::snprintf(line, sizeof line,
                   "    {\"phase\": \"%s\", \"layer\": %d, \"node\": \"%s\", \"op\": \"%s\", \"category\": \"%s\", "
-                  "\"calls\": %lld, \"total_ms\": %.6f, \"share\": %.6f, \"gflops\": %.4f, \"gbs\": %.4f}%s\n",
+                  "\"calls\": %lld, \"total_ms\": %.6f, \"share\": %.6f, \"gflops\": %.4f, \"gbs\": %.4f, "
+                  "\"flop\": %.0f, \"bytes\": %.0f}%s\n",
                   json_escape(r.phase).c_str(), r.layer, json_escape(r.name).c_str(), json_escape(r.op).c_str(),
-                  r.category.c_str(), static_cast<long long>(r.calls), r.ms, r.share, r.gflops(), r.gbs(),
-                  i + 1 < rs.size() ? "," : "");
+                  r.category.c_str(), static_cast<long long>(r.calls), r.ms, r.share, r.gflops(), r.gbs(), r.flops,
+                  r.bytes, i + 1 < rs.size() ? "," : "");
     out += line;
   }
   return out + "  ]\n}\n";

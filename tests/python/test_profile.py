@@ -106,6 +106,11 @@ def test_table_csv_and_json_agree(model):
         assert abs(share - 1.0) < 1e-3
         json_share = sum(r["share"] for r in doc["rows"] if r["phase"] == phase)
         assert abs(json_share - 1.0) < 1e-3
+    for phase in ("prefill", "decode"):  # the work estimates do not depend on the clock: equal in both runs
+        for key in ("flop", "bytes"):
+            from_csv = sum(float(r[key]) for r in rows if r["phase"] == phase)
+            from_json = sum(r[key] for r in doc["rows"] if r["phase"] == phase)
+            assert from_csv > 0 and from_csv == from_json
     layers = {int(r["layer"]) for r in rows if r["node"] == "altup_predict"}
     assert layers == {0, 1, 2, 3}
 
