@@ -15,19 +15,29 @@ int64_t DecoderSpec::last_cache_writer() const {
   return last;
 }
 
+bool DecoderSpec::has_cross() const {
+  for (const LayerSpec& s : layers)
+    if (s.cross) return true;
+  return false;
+}
+
 Status DecoderSpec::check() const {
   if (layers.empty()) return make_error("the model has no layers");
-  std::vector<bool> used(static_cast<size_t>(std::max<int64_t>(file_layers, 0)), false);
+  // The stack of the last layer that read each blk.N.*: a layer of another stack may read it
+  // again (StagFormer's shared weights), one of the same stack may not.
+  std::vector<int> used(static_cast<size_t>(std::max<int64_t>(file_layers, 0)), -1);
   for (int64_t i = 0; i < size(); ++i) {
     const LayerSpec& s = (*this)[i];
     const std::string at = "layer " + std::to_string(i);
     if (s.weights < 0 || s.weights >= file_layers)
       return make_error(at + " reads blk." + std::to_string(s.weights) + ".* but the file holds layers 0.." +
                         std::to_string(file_layers - 1));
-    if (used[static_cast<size_t>(s.weights)])
-      return make_error(at + " reads blk." + std::to_string(s.weights) + ".*, which an earlier layer reads too");
-    used[static_cast<size_t>(s.weights)] = true;
-    if (s.window < 0) return make_error(at + " has a negative window");
+    if (used[static_cast<size_t>(s.weights)] == s.stack)
+      return make_error(at + " reads blk." + std::to_string(s.weights) +
+                        ".*, which an earlier layer of its stack reads too");
+    used[static_cast<size_t>(s.weights)] = s.stack;
+    if (s.window < 0 || s.cross_window < 0) return make_error(at + " has a negative window");
+    if (s.cross && s.stack == 0) return make_error(at + " cross-attends but is in the first stack");
     if (!(s.rope_base > 0)) return make_error(at + " has a RoPE base that is not positive");
     if (s.ffn < 1) return make_error(at + " has an FFN width below 1");
     if (s.ffn_in_file < s.ffn)
@@ -65,17 +75,31 @@ int64_t Decoder::cache_slots(int64_t i, int64_t ctx, int64_t max_tokens) const {
   return w > 0 ? std::min(ctx, w + max_tokens) : ctx;
 }
 
+// The memory a cross-attending layer reads is one position behind its queries, so a window of
+// w needs no more than w + max_tokens slots either.
+int64_t Decoder::cross_cache_slots(int64_t i, int64_t ctx, int64_t max_tokens) const {
+  const int64_t w = spec()[i].cross_window;
+  return w > 0 ? std::min(ctx, w + max_tokens) : ctx;
+}
+
 // A cache per layer that owns one, [Hkv, slots, hd] for K and for V. A ring (fewer slots than
 // the context) can take back slots - window positions with their keys intact.
 std::vector<StateSpec> Decoder::state_specs(int64_t ctx, int64_t max_tokens) const {
   std::vector<StateSpec> s;
   const TransformerSizes& z = sizes();
   for (int64_t i = 0; i < spec().size(); ++i) {
-    if (spec().cache_owner(i) != i) continue;
-    const int64_t slots = cache_slots(i, ctx, max_tokens);
-    const int64_t rollback = slots < ctx ? slots - spec()[i].window : -1;
-    s.push_back({"kcache-" + std::to_string(i), {z.n_kv_heads, slots, z.head_dim}, rollback});
-    s.push_back({"vcache-" + std::to_string(i), {z.n_kv_heads, slots, z.head_dim}, rollback});
+    if (spec().cache_owner(i) == i) {
+      const int64_t slots = cache_slots(i, ctx, max_tokens);
+      const int64_t rollback = slots < ctx ? slots - spec()[i].window : -1;
+      s.push_back({"kcache-" + std::to_string(i), {z.n_kv_heads, slots, z.head_dim}, rollback});
+      s.push_back({"vcache-" + std::to_string(i), {z.n_kv_heads, slots, z.head_dim}, rollback});
+    }
+    if (spec()[i].cross) {
+      const int64_t slots = cross_cache_slots(i, ctx, max_tokens);
+      const int64_t rollback = slots < ctx ? slots - spec()[i].cross_window : -1;
+      s.push_back({"xkcache-" + std::to_string(i), {z.n_kv_heads, slots, z.head_dim}, rollback});
+      s.push_back({"xvcache-" + std::to_string(i), {z.n_kv_heads, slots, z.head_dim}, rollback});
+    }
   }
   return s;
 }
@@ -86,17 +110,23 @@ ForwardGraph Decoder::build(Graph& g, int64_t T, int64_t ctx, int64_t max_tokens
   ForwardGraph io;
   io.ids = b.input("ids", DType::I32, {T});
   io.pos = b.input("pos", DType::I32, {T});
-  // The caches, looked up by layer: a shared layer gets its source's.
-  std::vector<KvCache> caches(static_cast<size_t>(layers.size()));
-  for (const StateSpec& s : state_specs(ctx, max_tokens)) io.states.push_back(b.state(s.name, s.shape));
-  for (int64_t i = 0, next = 0; i < layers.size(); ++i)
-    if (layers.cache_owner(i) == i) {
-      caches[static_cast<size_t>(i)] = {io.states[static_cast<size_t>(next)], io.states[static_cast<size_t>(next + 1)],
-                                        cache_slots(i, ctx, max_tokens) < ctx};
-      next += 2;
-    }
-
+  // The caches, looked up by layer (in state_specs' order): a shared layer gets its source's.
   Pass p{b};
+  p.caches.resize(static_cast<size_t>(layers.size()));
+  p.cross_caches.resize(static_cast<size_t>(layers.size()));
+  for (const StateSpec& s : state_specs(ctx, max_tokens)) io.states.push_back(b.state(s.name, s.shape));
+  for (int64_t i = 0, next = 0; i < layers.size(); ++i) {
+    auto take = [&](int64_t slots) {
+      const KvCache c{io.states[static_cast<size_t>(next)], io.states[static_cast<size_t>(next + 1)], slots < ctx};
+      next += 2;
+      return c;
+    };
+    if (layers.cache_owner(i) == i) p.caches[static_cast<size_t>(i)] = take(cache_slots(i, ctx, max_tokens));
+    if (layers[i].cross) p.cross_caches[static_cast<size_t>(i)] = take(cross_cache_slots(i, ctx, max_tokens));
+  }
+  for (int64_t i = 0; i < layers.size(); ++i)
+    p.caches[static_cast<size_t>(i)] = p.caches[static_cast<size_t>(layers.cache_owner(i))];
+
   p.T = p.Tr = T;
   p.ids = io.ids;
   p.pos = p.pos_r = io.pos;
@@ -107,7 +137,8 @@ ForwardGraph Decoder::build(Graph& g, int64_t T, int64_t ctx, int64_t max_tokens
     b.layer(static_cast<int>(i));
     p.index = i;
     p.spec = &layers[i];
-    p.cache = caches[static_cast<size_t>(layers.cache_owner(i))];
+    p.cache = p.caches[static_cast<size_t>(i)];
+    p.cross_cache = p.cross_caches[static_cast<size_t>(i)];
     p.cut = i == cut_at;
     b.cost(Cost::other);  // until the hook says what its nodes are
     layer(p);

@@ -36,10 +36,13 @@ struct Pass {
   TensorId side = kNoTensor;  // a prologue product every layer reads (Gemma 3n's per-layer inputs)
 
   // Set before each layer's hook:
-  int64_t index = 0;                // the layer's place in the spec
-  const LayerSpec* spec = nullptr;  // its spec
-  KvCache cache;                    // the cache its attention reads (its own or its source's)
-  bool cut = false;                 // see queries()
+  int64_t index = 0;                          // the layer's place in the spec
+  const LayerSpec* spec = nullptr;            // its spec
+  KvCache cache;                              // the cache its attention reads (its own or its source's)
+  KvCache cross_cache;                        // its cross-attention's (LayerSpec::cross)
+  std::vector<KvCache> caches, cross_caches;  // every layer's, by place in the spec (a hook that runs several)
+  TensorId memory = kNoTensor;                // StagFormer: the previous stack's outputs, normed, [Tr, d]
+  bool cut = false;                           // see queries()
   // When only the last token's logits are wanted, the last layer that stores K / V stores
   // them for every row but computes the rest for the last row alone (no later layer reads
   // the other rows): attention_block's `queries`.
@@ -62,6 +65,7 @@ class Decoder : public Model {
   // K / V rows layer i's cache keeps for a context of ctx fed max_tokens at a time: ctx, or
   // window + max_tokens for a sliding layer when that is fewer (a ring).
   int64_t cache_slots(int64_t i, int64_t ctx, int64_t max_tokens) const;
+  int64_t cross_cache_slots(int64_t i, int64_t ctx, int64_t max_tokens) const;  // a cross-attending layer's
 
  protected:
   virtual TensorId prologue(Pass& p) const = 0;

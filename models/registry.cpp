@@ -3,6 +3,7 @@
 
 #include "models/altup.h"
 #include "models/gemma3n.h"
+#include "models/stagformer.h"
 
 namespace altup {
 
@@ -24,8 +25,15 @@ Result<std::unique_ptr<Model>> load_gemma3n(const GgufFile& f, std::string_view,
   return std::unique_ptr<Model>(std::move(*m));
 }
 
+Result<std::unique_ptr<Model>> load_stagformer(const GgufFile& f, std::string_view, const SubmodelChoice& choice) {
+  auto m = StagFormerModel::load(f, choice);
+  if (!m) return m.error();
+  return std::unique_ptr<Model>(std::move(*m));
+}
+
 // llama.cpp's "llama" is the dense (K = 1) case of "altup" with adjacent-pair RoPE.
-constexpr Arch kArchs[] = {{"altup", load_altup}, {"llama", load_altup}, {"gemma3n", load_gemma3n}};
+constexpr Arch kArchs[] = {
+    {"altup", load_altup}, {"llama", load_altup}, {"gemma3n", load_gemma3n}, {"stagformer", load_stagformer}};
 }  // namespace
 
 std::string known_architectures() {

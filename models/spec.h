@@ -26,7 +26,7 @@ enum class FfnKind {
 
 struct LayerSpec {
   int64_t weights = 0;  // the layer's tensors in the file: blk.<weights>.*
-  int stack = 0;        // the stack or section the layer belongs to (profiles group by it)
+  int stack = 0;        // the stack or section the layer belongs to; layers of different stacks may share weights
   AttentionKind attention = AttentionKind::own_cache;
   int kv_source = -1;          // shared_cache: the index (in the spec) of the layer whose cache it reads
   int64_t window = 0;          // sliding window; 0: full causal attention
@@ -34,7 +34,12 @@ struct LayerSpec {
   FfnKind ffn_kind = FfnKind::gated;
   int64_t ffn = 0;          // FFN width: the hidden units this layer uses
   int64_t ffn_in_file = 0;  // the width the file stores; a MatFormer sub-model uses a prefix, ffn <= it
-  float sparsity = 0.0f;  // sparse_gated: the fraction of the gate Gaussian top-k zeroes
+  float sparsity = 0.0f;    // sparse_gated: the fraction of the gate Gaussian top-k zeroes
+  // Cross-attention (StagFormer): after its self-attention the layer attends over the previous
+  // stack's outputs at strictly earlier positions, the last cross_window of them (0: all),
+  // from a cache of its own (K / V of those outputs, by position).
+  bool cross = false;
+  int64_t cross_window = 0;
 };
 
 struct DecoderSpec {
@@ -50,6 +55,7 @@ struct DecoderSpec {
   }
   // The last layer that stores K / V: no later layer needs rows of other tokens than its own.
   int64_t last_cache_writer() const;
+  bool has_cross() const;  // a layer cross-attends
   // Every field in range and consistent with the others (a shared layer reads an earlier
   // own-cache layer of the same window, weights indices distinct and in the file, ...).
   Status check() const;

@@ -284,8 +284,27 @@ Status run_attention(const Node& node, ExecContext& ctx) {
   s->scale = p.scale;
   s->window = p.window;
   s->ring = p.ring;
-  return attention(*s, q.as<float>(), kc.as<float>(), vc.as<float>(), pos.as<int32_t>(), q.shape[0], y.as<float>(),
-                   ctx.threads());
+  const int64_t T = q.shape[0];
+  if (p.lag == 0)
+    return attention(*s, q.as<float>(), kc.as<float>(), vc.as<float>(), pos.as<int32_t>(), T, y.as<float>(),
+                     ctx.threads());
+  // Lagged: the queries that see no key (the first ones, positions increase) give 0; the rest
+  // attend at their lagged positions.
+  if (p.lag < 0) return make_error("attention: a negative lag");
+  std::vector<int32_t> lagged(static_cast<size_t>(T));
+  int64_t none = 0;
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t at = static_cast<int64_t>(pos.as<int32_t>()[t]) - p.lag;
+    if (t > 0 && pos.as<int32_t>()[t] <= pos.as<int32_t>()[t - 1])
+      return make_error("attention: a lagged attention's positions must increase");
+    lagged[static_cast<size_t>(t)] = static_cast<int32_t>(std::max<int64_t>(at, -1));
+    none += at < 0;
+  }
+  const int64_t row = q.shape[1] * q.shape[2];
+  std::fill(y.as<float>(), y.as<float>() + none * row, 0.0f);
+  if (none == T) return {};
+  return attention(*s, q.as<float>() + none * row, kc.as<float>(), vc.as<float>(), lagged.data() + none, T - none,
+                   y.as<float>() + none * row, ctx.threads());
 }
 
 Status run_kv_store(const Node& node, ExecContext& ctx) {
@@ -310,7 +329,7 @@ void attention_work(const Node& node, const ExecContext& ctx, double* flops, dou
   const int64_t T = q.shape[0], H = q.shape[1], hd = q.shape[2], Hkv = kc.shape[0];
   double keys = 0;
   for (int64_t t = 0; t < T && t < pos.numel(); ++t) {
-    const int64_t seen = static_cast<int64_t>(pos.as<int32_t>()[t]) + 1;
+    const int64_t seen = std::max<int64_t>(0, static_cast<int64_t>(pos.as<int32_t>()[t]) - p.lag + 1);
     keys += static_cast<double>(p.window > 0 ? std::min<int64_t>(seen, p.window) : seen);
   }
   *flops = keys * static_cast<double>(H * hd * 4);

@@ -69,6 +69,10 @@ struct AttentionParams {
   float scale = 1.0f;
   int64_t window = 0;  // sliding window; 0: full causal attention
   bool ring = false;   // the caches are rings (AttentionShape::ring)
+  // A query at position p attends as one at p - lag: keys at positions <= p - lag, the window
+  // counted from there. A query left with no key (p < lag) gives 0. StagFormer's
+  // cross-attention (lag 1) reads the previous stack's outputs at strictly earlier positions.
+  int64_t lag = 0;
 };
 struct KvStoreParams {
   bool ring = false;  // optional; the cache is a ring

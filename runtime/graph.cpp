@@ -58,6 +58,8 @@ const char* cost_name(Cost c) {
     case Cost::ple: return "ple";
     case Cost::laurel: return "laurel";
     case Cost::altup: return "altup";
+    case Cost::cross: return "cross_attn";
+    case Cost::memory: return "memory";
     case Cost::output: return "output";
   }
   return "other";

@@ -104,11 +104,13 @@ enum class Cost : uint8_t {
   ple,
   laurel,
   altup,
+  cross,   // StagFormer's cross-attention over the previous stack's outputs
+  memory,  // StagFormer: the previous stack's outputs normed, their cross-attention K / V stored
   output
 };
 const char* cost_name(Cost c);  // "attention", ...
-inline constexpr Cost kAllCosts[] = {Cost::attention, Cost::ffn,       Cost::predict, Cost::correct,
-                                     Cost::router,    Cost::streams,   Cost::ple,     Cost::laurel,
+inline constexpr Cost kAllCosts[] = {Cost::attention, Cost::cross,     Cost::memory,  Cost::ffn,  Cost::predict,
+                                     Cost::correct,   Cost::router,    Cost::streams, Cost::ple,  Cost::laurel,
                                      Cost::altup,     Cost::embedding, Cost::output,  Cost::other};
 
 struct Node {

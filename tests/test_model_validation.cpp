@@ -287,12 +287,56 @@ std::vector<Row> gemma3n_rows() {
   };
 }
 
+// A StagFormer of 2 stacks of 2 layers, separate weights (4 blk.N.* layers, cross.0-1.*).
+const std::string kStagBase = std::string(ALTUP_FIXTURES_DIR) + "/stagformer_p2_separate.gguf";
+
+std::vector<Row> stagformer_rows() {
+  using E = EditableGguf;
+  using F = const GgufFile&;
+  return {
+      {"no stacks", [](E& e, F) { e.set_u32("stagformer.stack_count", 0); }, "stack_count = 0 is out of range"},
+      {"3 stacks of 4 layers", [](E& e, F) { e.set_u32("stagformer.stack_count", 3); },
+       "4 layers do not split into stagformer.stack_count = 3 stacks"},
+      {"shared weights with one stack",
+       [](E& e, F) {
+         e.set_u32("stagformer.stack_count", 1);
+         e.set_bool("stagformer.shared_weights", true);
+       },
+       "there is no other stack to share with"},
+      {"a cross window with one stack",
+       [](E& e, F) {
+         e.set_u32("stagformer.stack_count", 1);
+         e.set_u32("stagformer.cross_window", 5);
+       },
+       "cross_window = 5 but a single stack has no cross-attention"},
+      {"one stack that leaves cross-attention weights unused", [](E& e, F) { e.set_u32("stagformer.stack_count", 1); },
+       "is not part of the stagformer architecture"},
+      {"no sharing flag", [](E& e, F) { e.erase("stagformer.shared_weights"); }, "stagformer.shared_weights"},
+      {"shared weights with 4 layers a stack",
+       [](E& e, F) {
+         e.set_bool("stagformer.shared_weights", true);  // 2 stacks of the 4 stored layers: cross.2-3 missing
+       },
+       "cross.2.attn_norm.weight"},
+      {"no cross-attention query", [](E& e, F) { e.erase_tensor("cross.1.attn_q.weight"); }, "cross.1.attn_q.weight"},
+      {"no memory norm", [](E& e, F) { e.erase_tensor("stack.0.mem_norm.weight"); }, "stack.0.mem_norm.weight"},
+      {"a cross-attention key of the wrong width",
+       [](E& e, F) {
+         e.retype("cross.0.attn_k.weight", DType::F32, {32, 8});
+       },
+       "cross.0.attn_k.weight"},
+      {"an unknown activation", [](E& e, F) { e.set_str("stagformer.ffn_activation", "relu"); },
+       "ffn_activation = 'relu' is neither"},
+  };
+}
+
 // Each base model with its table of edits.
 struct Table {
   const std::string* base;
   std::vector<Row> rows;
 };
-std::vector<Table> tables() { return {{&kBase, rows()}, {&kGemmaBase, gemma3n_rows()}}; }
+std::vector<Table> tables() {
+  return {{&kBase, rows()}, {&kGemmaBase, gemma3n_rows()}, {&kStagBase, stagformer_rows()}};
+}
 
 std::string write_case(const TempDir& dir, size_t k, const Row& row, const GgufFile& base) {
   EditableGguf e = EditableGguf::from(base);

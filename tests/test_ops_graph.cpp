@@ -381,3 +381,55 @@ TEST_CASE("a node carrying another op's parameters is an error, not a misread") 
   REQUIRE_FALSE(s.ok());
   CHECK(s.error().message.find("does not carry this op's parameters") != std::string::npos);
 }
+
+TEST_CASE("a lagged attention node attends as its query's position minus the lag, and gives 0 before any key") {
+  // StagFormer's cross-attention: lag 1 reads strictly earlier positions. Rows 0 .. lag-1 see
+  // nothing; the others equal the reference at their lagged positions, on the tiled (T = 64) and
+  // row (a decode step) paths, with and without a window.
+  constexpr int64_t Tq = 64, H = 4, Hkv = 2, hd = 32;
+  auto q = rnd(Tq * H * hd, 21), kc = rnd(Hkv * Tq * hd, 22), vc = rnd(Hkv * Tq * hd, 23);
+  for (int64_t lag : {1, 3})
+    for (int64_t window : {0, 5})
+      for (int64_t first : {int64_t{0}, Tq - 1}) {  // a prefill from 0, a decode step at the end
+        CAPTURE(lag);
+        CAPTURE(window);
+        CAPTURE(first);
+        const int64_t n = Tq - first;
+        std::vector<int32_t> pos(static_cast<size_t>(n));
+        for (int64_t t = 0; t < n; ++t) pos[static_cast<size_t>(t)] = static_cast<int32_t>(first + t);
+        ops::AttentionParams p{0.2f, window};
+        p.lag = lag;
+        TensorId pos_id = -1, kc_id = -1, vc_id = -1;
+        const auto y = run_both(
+            [&](Graph& g) {
+              pos_id = g.add_input("pos", DType::I32, {n});
+              kc_id = g.add_state("kcache", DType::F32, {Hkv, Tq, hd});
+              vc_id = g.add_state("vcache", DType::F32, {Hkv, Tq, hd});
+              return g.add_node(&ops::kAttention, {g.add_weight("q", f32(q, {n, H, hd})), kc_id, vc_id, pos_id}, "attn",
+                                0, DType::F32, {n, H, hd}, p);
+            },
+            [&](Executor& ex) {
+              ex.bind_input(pos_id, pos.data());
+              ex.bind_input(kc_id, kc.data());
+              ex.bind_input(vc_id, vc.data());
+            });
+        ops::AttentionShape s;
+        s.n_heads = H;
+        s.n_kv_heads = Hkv;
+        s.head_dim = hd;
+        s.ctx = Tq;
+        s.scale = 0.2f;
+        s.window = window;
+        std::vector<float> want(static_cast<size_t>(n * H * hd), 0.0f);
+        for (int64_t t = 0; t < n; ++t) {
+          const int32_t at = static_cast<int32_t>(pos[static_cast<size_t>(t)] - lag);
+          if (at >= 0)
+            ops::ref::attention(s, &q[static_cast<size_t>(t * H * hd)], kc.data(), vc.data(), &at, 1,
+                                &want[static_cast<size_t>(t * H * hd)]);
+        }
+        check_close(y.data(), want.data(), n * H * hd, 1e-5f, 1e-5f, "lagged attention node");
+        for (int64_t t = 0; t < n; ++t)
+          if (pos[static_cast<size_t>(t)] < lag)
+            for (int64_t i = 0; i < H * hd; ++i) REQUIRE(y[static_cast<size_t>(t * H * hd + i)] == 0.0f);
+      }
+}

@@ -34,6 +34,12 @@ class AltUpConfig:
     # g = 0 .. n-1 (4: F, F/2, F/4, F/8), so any prefix width runs as a smaller model
     # (`altup --ffn-widths`). 1: a plain FFN. Training only; the GGUF does not change.
     matformer: int = 1
+    # StagFormer (docs/stagformer.md): 0, not one; p >= 1, the n_layers layers form p stacks of
+    # n_layers / p, each stack after the first cross-attending to the previous stack's outputs
+    # at earlier positions (p = 1 is the plain decoder in the "stagformer" format). K must be 1.
+    stacks: int = 0
+    shared_stacks: bool = False   # every stack runs the first stack's layers (own cross-attention)
+    cross_window: int = 0         # cross-attention reads the last w earlier positions; 0: all of them
 
     def validate(self) -> None:
         # Types first: a config read from JSON may hold anything ("K": "2", "d": null).
@@ -70,6 +76,20 @@ class AltUpConfig:
             raise ValueError(f"{self.n_heads} heads cannot share {self.n_kv_heads} KV heads")
         if self.head_dim % 2:
             raise ValueError("head_dim must be even for RoPE")
+        if not 0 <= self.stacks <= 8:
+            raise ValueError(f"stacks must be 0 (not a StagFormer) or 1..8, got {self.stacks}")
+        if self.stacks:
+            if self.K != 1 or self.matformer != 1:
+                raise ValueError("a StagFormer is dense: K = 1 and matformer = 1")
+            if self.n_layers % self.stacks:
+                raise ValueError(f"{self.n_layers} layers do not split into {self.stacks} stacks")
+            if self.sliding_window:
+                raise ValueError("a StagFormer's self-attention has no sliding window here")
+        if self.shared_stacks and self.stacks < 2:
+            raise ValueError("shared_stacks needs at least 2 stacks")
+        if self.cross_window < 0 or (self.cross_window and self.stacks < 2):
+            raise ValueError(f"cross_window must be 0 (all earlier positions) or positive, on a StagFormer "
+                             f"of 2 or more stacks, got {self.cross_window}")
         if self.tie_embeddings and self.embed_width != self.out_width:
             raise ValueError("tied embeddings need the embedding and unembedding to have the same width")
 
@@ -80,6 +100,16 @@ class AltUpConfig:
     @property
     def out_width(self) -> int:
         return self.K * self.d if self.output == "concat" else self.d
+
+    @property
+    def stack_depth(self) -> int:
+        """Layers per StagFormer stack (h)."""
+        return self.n_layers // self.stacks if self.stacks else self.n_layers
+
+    @property
+    def stored_layers(self) -> int:
+        """Self-attention + FFN layers with weights of their own: one stack's when shared."""
+        return self.stack_depth if self.shared_stacks else self.n_layers
 
     def granularities(self) -> list[int]:
         """The nested FFN widths training optimises, smallest first (MatFormer)."""

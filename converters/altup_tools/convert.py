@@ -21,7 +21,8 @@ from .gguf_out import atomic_output
 from .tokenizer import read_vocab
 
 ARCH = "altup"
-ARCHS = ("altup", "llama")
+STAGFORMER = "stagformer"
+ARCHS = ("altup", "llama")  # what --arch chooses; a StagFormer checkpoint is always "stagformer"
 DTYPES = ("f32", "f16", "bf16", "q8_0", "q4_0")
 # general.file_type, as llama.cpp numbers it (LlamaFileType in the gguf package).
 FILE_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 7, "bf16": 32}
@@ -38,7 +39,18 @@ def tensor_map(c: AltUpConfig) -> dict[str, tuple[str, tuple[int, ...]]]:
     if not c.tie_embeddings:
         m["unembed.weight"] = ("output.weight", (c.vocab_size, c.out_width))
     q, kv = c.n_heads * c.head_dim, c.n_kv_heads * c.head_dim
-    for l in range(c.n_layers):
+    for k in range((c.stacks - 1) * c.stack_depth if c.stacks else 0):  # StagFormer's cross-attention
+        p, b = f"cross.{k}.", f"cross.{k}."
+        m.update({
+            p + "norm.weight": (b + "attn_norm.weight", (c.d,)),
+            p + "attn.q.weight": (b + "attn_q.weight", (q, c.d)),
+            p + "attn.k.weight": (b + "attn_k.weight", (kv, c.d)),
+            p + "attn.v.weight": (b + "attn_v.weight", (kv, c.d)),
+            p + "attn.o.weight": (b + "attn_output.weight", (c.d, q)),
+        })
+    for s in range(c.stacks - 1 if c.stacks else 0):
+        m[f"mem_norm.{s}.weight"] = (f"stack.{s}.mem_norm.weight", (c.d,))
+    for l in range(c.stored_layers):
         p, b = f"layers.{l}.", f"blk.{l}."
         m.update({
             p + "attn_norm.weight": (b + "attn_norm.weight", (c.d,)),
@@ -109,7 +121,7 @@ def check_tensors(c: AltUpConfig, tensors: dict[str, np.ndarray]) -> None:
     """Every expected tensor present with its shape; all problems reported at once."""
     problems = []
     expected = tensor_map(c)
-    expected_extra = {"predict": (c.n_layers, c.K, c.K), "correct": (c.n_layers, c.K)}
+    expected_extra = {} if c.stacks else {"predict": (c.n_layers, c.K, c.K), "correct": (c.n_layers, c.K)}
     for name, shape in [(k, v[1]) for k, v in expected.items()] + list(expected_extra.items()):
         if name not in tensors:
             problems.append(f"missing tensor {name} {list(shape)}")
@@ -181,7 +193,7 @@ def add_backbone_metadata(w, c: AltUpConfig, name: str) -> None:
     w.add_name(name)
     w.add_context_length(c.context_length)
     w.add_embedding_length(c.d)
-    w.add_block_count(c.n_layers)
+    w.add_block_count(c.stored_layers)  # the layers with weights of their own (a StagFormer may share)
     w.add_feed_forward_length(c.ffn_dim)
     w.add_head_count(c.n_heads)
     w.add_head_count_kv(c.n_kv_heads)
@@ -206,6 +218,15 @@ def add_metadata(w, c: AltUpConfig, name: str) -> None:
     w.add_string(f"{ARCH}.altup.output", c.output)
     w.add_string(f"{ARCH}.ffn_activation", c.ffn_act)
     w.add_bool(f"{ARCH}.tie_word_embeddings", c.tie_embeddings)
+
+
+def add_stagformer_metadata(w, c: AltUpConfig, name: str) -> None:
+    add_backbone_metadata(w, c, name)
+    w.add_uint32(f"{STAGFORMER}.stack_count", c.stacks)
+    w.add_bool(f"{STAGFORMER}.shared_weights", c.shared_stacks)
+    w.add_uint32(f"{STAGFORMER}.cross_window", c.cross_window)
+    w.add_string(f"{STAGFORMER}.ffn_activation", c.ffn_act)
+    w.add_bool(f"{STAGFORMER}.tie_word_embeddings", c.tie_embeddings)
 
 
 def add_tokenizer(w, tokenizer: Path, vocab_size: int) -> None:
@@ -245,10 +266,15 @@ def convert(checkpoint: Path, tokenizer: Path | None, out: Path, dtype: str = "f
     llama = arch == "llama"
     if llama:
         check_llama_compatible(c, tensors)
+    if c.stacks:
+        if llama:
+            raise ConvertError("cannot write a StagFormer as 'llama': it has cross-attention")
+        arch = STAGFORMER
 
     with atomic_output(out) as tmp:
         w = gguf.GGUFWriter(tmp, arch=arch)
-        (add_llama_metadata if llama else add_metadata)(w, c, name or Path(checkpoint).stem)
+        add = add_llama_metadata if llama else add_stagformer_metadata if c.stacks else add_metadata
+        add(w, c, name or Path(checkpoint).stem)
         add_tokenizer(w, Path(tokenizer), c.vocab_size)
         w.add_file_type(FILE_TYPES[dtype])
         for src, (dst, _) in tensor_map(c).items():
@@ -260,7 +286,7 @@ def convert(checkpoint: Path, tokenizer: Path | None, out: Path, dtype: str = "f
             else:
                 data, raw = to_dtype(a, matrix_dtype(dst, a.shape, dtype, c.tie_embeddings), dst)
                 w.add_tensor(dst, data, raw_dtype=raw)
-        for l in range(0 if llama else c.n_layers):  # AltUp's few scalars per layer, always f32
+        for l in range(0 if llama or c.stacks else c.n_layers):  # AltUp's few scalars per layer, always f32
             w.add_tensor(f"blk.{l}.altup_predict_coef.weight", np.ascontiguousarray(tensors["predict"][l], np.float32))
             w.add_tensor(f"blk.{l}.altup_correct_coef.weight", np.ascontiguousarray(tensors["correct"][l], np.float32))
         w.write_header_to_file()

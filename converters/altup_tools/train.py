@@ -55,7 +55,7 @@ def train(config: AltUpConfig, corpus: Path, tokenizer: Path, out: Path, steps: 
     import torch
     from tqdm import tqdm
 
-    from .model import AltUpModel
+    from .stagformer import build_model
 
     torch.set_num_threads(threads)
     if not out.parent.is_dir():  # the run folder is made here; a mistyped path above it is an error
@@ -67,7 +67,7 @@ def train(config: AltUpConfig, corpus: Path, tokenizer: Path, out: Path, steps: 
         raise ValueError(f"corpus too small for a context of {T} tokens")
 
     torch.manual_seed(seed)
-    model = AltUpModel(config)
+    model = build_model(config)  # AltUp, or StagFormer when config.stacks > 0
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.1)
     rng = np.random.default_rng(seed)
     step, history = 0, []

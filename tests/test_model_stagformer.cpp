@@ -1,0 +1,160 @@
+// StagFormer (models/stagformer.h) against our PyTorch reference (converters/altup_tools/
+// stagformer.py, fixtures/make_stagformer_fixtures.py): tiny random models of 2 and 3 stacks,
+// separate and shared weights, full and windowed cross-attention (window 1 checked against
+// its linear-map form), and one stack. Then the equivalences the design rests on: prefill
+// equals token-by-token decode, the concurrent decode step equals the stacks one after the
+// other bit for bit, and one stack is the plain decoder.
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+
+#include "engine/session.h"
+#include "models/stagformer.h"
+#include "tests/cli_test_util.h"
+#include "tests/gguf_edit.h"
+#include "tests/golden_util.h"
+
+using namespace altup;
+
+namespace {
+
+std::string fixture(const std::string& name) { return std::string(ALTUP_FIXTURES_DIR) + "/" + name; }
+
+// ALTUP_STAGGER=0 for the scope: decode steps run the stacks one after the other.
+struct Sequential {
+  Sequential() { setenv("ALTUP_STAGGER", "0", 1); }
+  ~Sequential() { unsetenv("ALTUP_STAGGER"); }
+};
+
+std::unique_ptr<Session> open(const std::string& path, int threads = 1, int64_t max_tokens = kMaxGraphTokens) {
+  SessionOptions opt;
+  opt.threads = threads;
+  opt.tune_decode_threads = false;
+  opt.max_tokens = max_tokens;
+  auto s = Session::open(path, opt);
+  REQUIRE_MESSAGE(s.ok(), (s.ok() ? "" : s.error().message));
+  return std::move(*s);
+}
+
+// The logits of `tokens`: a prefill of the first `prefill` of them, then one at a time.
+std::vector<float> run(Session& s, const std::vector<int32_t>& tokens, size_t prefill) {
+  const int64_t V = s.model().vocab_size();
+  std::vector<float> out;
+  auto first = s.eval({tokens.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(prefill)}, true);
+  REQUIRE(first.ok());
+  out.insert(out.end(), *first, *first + static_cast<int64_t>(prefill) * V);
+  for (size_t t = prefill; t < tokens.size(); ++t) {
+    auto l = s.eval({tokens[t]});
+    REQUIRE(l.ok());
+    out.insert(out.end(), *l, *l + V);
+  }
+  return out;
+}
+
+std::vector<int32_t> sequence(const Golden& g) {
+  std::vector<int32_t> ids = g.prompt;
+  ids.insert(ids.end(), g.tokens.begin(), g.tokens.end() - 1);
+  return ids;
+}
+
+}  // namespace
+
+TEST_CASE("every StagFormer variant matches the PyTorch reference: prefill and 16 decode steps") {
+  for (const Golden& g : load_golden("stagformer_cases.txt", "stagformer_")) {
+    CAPTURE(g.name);
+    check_golden(g, "stagformer_");
+    SessionOptions small;  // 8-token graphs: chunked prefill, windows as rings
+    small.max_tokens = 8;
+    check_golden(g, "stagformer_", small);
+    const Sequential seq;  // and with the stacks of each decode step one after the other
+    check_golden(g, "stagformer_");
+  }
+}
+
+TEST_CASE("the model describes its stacks") {
+  auto f = GgufFile::open(fixture("stagformer_p3_shared_w3_tied_geglu.gguf"));
+  REQUIRE(f.ok());
+  auto m = StagFormerModel::load(**f);
+  REQUIRE(m.ok());
+  const StagFormerHParams& hp = (*m)->hparams();
+  CHECK(hp.stacks == 3);
+  CHECK(hp.depth == 2);
+  CHECK(hp.shared);
+  CHECK(hp.cross_window == 3);
+  REQUIRE((*m)->spec().size() == 6);
+  for (int64_t l = 0; l < 6; ++l) {
+    CHECK((*m)->spec()[l].stack == l / 2);
+    CHECK((*m)->spec()[l].weights == l % 2);  // shared: every stack reads blk.0-1
+    CHECK((*m)->spec()[l].cross == (l >= 2));
+  }
+  CHECK((*m)->concurrent());
+}
+
+TEST_CASE("prefill of a sequence equals feeding it a token at a time") {
+  for (const Golden& g : load_golden("stagformer_cases.txt", "stagformer_")) {
+    CAPTURE(g.name);
+    const std::vector<int32_t> ids = sequence(g);
+    auto a = open(fixture("stagformer_" + g.name + ".gguf"));
+    const std::vector<float> whole = run(*a, ids, ids.size());
+    auto b = open(fixture("stagformer_" + g.name + ".gguf"));
+    const std::vector<float> stepped = run(*b, ids, 1);
+    check_logits(stepped.data(), whole.data(), static_cast<int64_t>(whole.size()), "token by token");
+  }
+}
+
+TEST_CASE("a decode step with the stacks together gives the bits of the stacks one after the other") {
+  // f32 and Q8_0 products of 1 and of 3 rows take the GEMV, whose rows do not depend on each other.
+  for (const char* file : {"stagformer_p2_shared.gguf", "stagformer_p2_shared_q8_0.gguf",
+                           "stagformer_p3_shared_w3_tied_geglu.gguf", "stagformer_p2_shared_w1.gguf"})
+    for (int threads : {1, 2}) {
+      CAPTURE(file);
+      CAPTURE(threads);
+      const Golden g = load_golden("stagformer_cases.txt", "stagformer_").at(1);  // any tokens of the vocabulary
+      const std::vector<int32_t> ids = sequence(g);
+      auto together = open(fixture(file), threads, 8);
+      REQUIRE(dynamic_cast<const StagFormerModel&>(together->model()).concurrent());
+      const std::vector<float> a = run(*together, ids, 5);
+      std::vector<float> b;
+      {
+        const Sequential seq;
+        auto apart = open(fixture(file), threads, 8);
+        REQUIRE_FALSE(dynamic_cast<const StagFormerModel&>(apart->model()).concurrent());
+        b = run(*apart, ids, 5);
+      }
+      REQUIRE(a.size() == b.size());
+      CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+    }
+}
+
+TEST_CASE("one stack is the plain decoder: the same weights as an altup K = 1 file give the same bits") {
+  const Golden g = load_golden("stagformer_cases.txt", "stagformer_").back();
+  REQUIRE(g.name == "p1");
+  const std::vector<int32_t> ids = sequence(g);
+  // Without its coefficients (predict [[1]], correct [1]) a K = 1 file runs its layers plainly,
+  // as a StagFormer's stack does; with them x + 1·(y - x) would round differently.
+  auto file = GgufFile::open(fixture("stagformer_p1_as_altup.gguf"));
+  REQUIRE(file.ok());
+  test::EditableGguf e = test::EditableGguf::from(**file);
+  for (int l = 0; l < 3; ++l)
+    for (const char* t : {"altup_predict_coef.weight", "altup_correct_coef.weight"})
+      e.erase_tensor("blk." + std::to_string(l) + "." + t);
+  test::TempDir dir;
+  const std::string path = dir.path + "/plain.gguf";
+  const auto bytes = e.write();
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  auto stag = open(fixture("stagformer_p1.gguf"));
+  auto plain = open(path);
+  REQUIRE(plain->model().arch() == "altup");
+  const std::vector<float> a = run(*stag, ids, 7), b = run(*plain, ids, 7);
+  REQUIRE(a.size() == b.size());
+  CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+}
+
+TEST_CASE("a StagFormer refuses a sub-model choice with one clear error") {
+  SubmodelChoice c;
+  c.ffn_widths = "24";
+  auto s = Session::open(fixture("stagformer_p2_shared.gguf"), {}, c);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().message.find("a StagFormer has no sub-models") != std::string::npos);
+}
