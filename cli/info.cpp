@@ -15,6 +15,7 @@
 #include "cli/model_options.h"
 #include "engine/session.h"
 #include "models/decoder.h"
+#include "models/stagformer.h"
 
 namespace altup::cli {
 namespace {
@@ -71,6 +72,29 @@ void print_tokenizer(const GgufFile& f) {
 }
 
 }  // namespace
+
+// A model of several stacks (StagFormer): how many, of how many layers, whether they share
+// weights, what the cross-attention reads, and how a decode step runs them.
+void print_stacks(const Decoder& dec) {
+  const DecoderSpec& spec = dec.spec();
+  const int stacks = spec.layers.back().stack + 1;
+  const int64_t depth = spec.size() / stacks;
+  const bool shared = spec.file_layers < spec.size();
+  int64_t window = 0;
+  for (const LayerSpec& l : spec.layers)
+    if (l.cross) window = l.cross_window;
+  const std::string reads =
+      window > 0 ? "the " + std::to_string(window) + " positions before the token" : "every earlier position";
+  std::printf("  %-22s %d of %lld layers each, %s\n", "stacks", stacks, static_cast<long long>(depth),
+              shared ? "shared weights (every stack runs the first one's layers)" : "separate weights");
+  std::printf("  %-22s each stack after the first, over the previous stack's outputs at %s\n", "cross-attention",
+              reads.c_str());
+  const auto* stag = dynamic_cast<const StagFormerModel*>(&dec);
+  if (stag && stacks > 1)
+    std::printf("  %-22s %s\n", "decode step",
+                stag->concurrent() && shared ? "every stack at once, one multi-row pass through each shared weight"
+                                             : "the stacks one after the other");
+}
 
 // The published sub-models (models/submodel.h) defined for this file's layer count, each loaded
 // as `run` would load it: effective parameters, weights read per decoded token, and the memory
@@ -231,7 +255,10 @@ int cmd_info(int argc, char** argv) {
     std::printf("  ok: runs as '%s', vocabulary %lld, context %lld (KV cache %s when full)\n",
                 std::string(s.model().arch()).c_str(), static_cast<long long>(s.model().vocab_size()),
                 static_cast<long long>(s.ctx()), human_bytes(s.kv_cache_bytes(s.ctx())).c_str());
-    if (const auto* dec = dynamic_cast<const Decoder*>(&s.model())) {
+    const auto* dec = dynamic_cast<const Decoder*>(&s.model());
+    if (dec && dec->spec().layers.back().stack > 0) {
+      print_stacks(*dec);
+    } else if (dec) {
       std::string widths;  // runs: "64 x10, 128 x5"
       const auto& ls = dec->spec().layers;
       for (size_t i = 0, j = 0; i < ls.size(); i = j) {

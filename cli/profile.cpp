@@ -12,6 +12,7 @@
 #include "cli/options.h"
 #include "cli/util.h"
 #include "engine/profiler.h"
+#include "models/decoder.h"
 #include "engine/session.h"
 
 namespace altup::cli {
@@ -102,6 +103,11 @@ int cmd_profile(int argc, char** argv) {
     s.reset();
   }
   Profiler prof;
+  if (const auto* dec = dynamic_cast<const Decoder*>(&s.model())) {
+    std::vector<int> stacks;
+    for (const LayerSpec& l : dec->spec().layers) stacks.push_back(l.stack);
+    prof.set_stacks(std::move(stacks));
+  }
   s.set_hooks(&prof);
   double wall_ms[2] = {0, 0};
   prof.set_phase("prefill");

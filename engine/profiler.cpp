@@ -164,6 +164,23 @@ std::string Profiler::table() const {
     out += "    share ";
     for (const char* c : cols) out += fmt("%10.1f%%", total > 0 ? 100 * col_total[c] / total : 0);
     out += "\n";
+    // Per stack, when the layers form several (nodes outside the layers belong to none).
+    std::map<int, std::map<std::string, double>> by_stack;
+    for (auto& [layer, cats] : by_layer)
+      if (layer >= 0 && static_cast<size_t>(layer) < stacks_.size())
+        for (auto& [c, ms] : cats) by_stack[stacks_[static_cast<size_t>(layer)]][c] += ms;
+    if (by_stack.size() > 1)
+      for (auto& [stack, cats] : by_stack) {
+        char label[24];
+        std::snprintf(label, sizeof label, "  stack %-2d", stack);
+        out += label;
+        double t = 0;
+        for (const char* c : cols) {
+          out += fmt("%11.3f", cats[c]);
+          t += cats[c];
+        }
+        out += fmt("%11.3f", t) + fmt("%6.1f%%\n", total > 0 ? 100 * t / total : 0);
+      }
     // Per op (node name), over all layers. A name can run different ops in different layers
     // (Gemma 3n's ffn_up: matmul_masked on sparse layers, matmul elsewhere): each is listed.
     std::map<std::string, Row> by_op;

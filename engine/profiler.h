@@ -47,6 +47,10 @@ class Profiler : public ExecHooks {
   std::vector<Row> rows() const;
   double total_ms(const std::string& phase) const;
 
+  // The stack each layer belongs to (StagFormer; indexed by layer): the table then adds a row
+  // per stack. Empty, or every layer in stack 0: no such rows.
+  void set_stacks(std::vector<int> stack_of_layer) { stacks_ = std::move(stack_of_layer); }
+
   // Outputs.
   std::string table() const;         // terminal: per layer by category, then per op, per phase
   std::string csv() const;           // every row
@@ -58,6 +62,7 @@ class Profiler : public ExecHooks {
   std::vector<std::string> phases_{"run"};
   int phase_ = 0;
   std::vector<Event> events_;
+  std::vector<int> stacks_;
   const Graph* graph_ = nullptr;
   std::vector<double> node_flops_, node_bytes_;  // estimates for graph_'s nodes
   std::vector<int> node_name_;                   // index into names_ for graph_'s nodes

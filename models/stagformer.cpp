@@ -273,7 +273,10 @@ void StagFormerModel::layer_all_stacks(Pass& p) const {
     b.cost(Cost::memory);
     const TensorId mem = b.rms_norm("mem_norm", b.view("x_stack", y, {1, d}, s * d),
                                     w_.layers[static_cast<size_t>((s + 1) * h)].mem_norm, eps);
-    for (int64_t j = 0; j < h; ++j) store_memory(p, (s + 1) * h + j, mem, p.pos);
+    for (int64_t j = 0; j < h; ++j) {
+      b.layer(static_cast<int>((s + 1) * h + j));  // the layer whose cache it fills
+      store_memory(p, (s + 1) * h + j, mem, p.pos);
+    }
   }
   b.layer(static_cast<int>(i));
   p.x = b.view("x_last_stack", y, {1, d}, (P - 1) * d);
