@@ -23,19 +23,20 @@ bool DecoderSpec::has_cross() const {
 
 Status DecoderSpec::check() const {
   if (layers.empty()) return make_error("the model has no layers");
-  // The stack of the last layer that read each blk.N.*: a layer of another stack may read it
-  // again (StagFormer's shared weights), one of the same stack may not.
-  std::vector<int> used(static_cast<size_t>(std::max<int64_t>(file_layers, 0)), -1);
+  // The stacks whose layers read each blk.N.*: a layer of another stack may read it again
+  // (StagFormer's shared weights), one of the same stack may not.
+  std::vector<std::vector<int>> used(static_cast<size_t>(std::max<int64_t>(file_layers, 0)));
   for (int64_t i = 0; i < size(); ++i) {
     const LayerSpec& s = (*this)[i];
     const std::string at = "layer " + std::to_string(i);
     if (s.weights < 0 || s.weights >= file_layers)
       return make_error(at + " reads blk." + std::to_string(s.weights) + ".* but the file holds layers 0.." +
                         std::to_string(file_layers - 1));
-    if (used[static_cast<size_t>(s.weights)] == s.stack)
+    std::vector<int>& readers = used[static_cast<size_t>(s.weights)];
+    if (std::find(readers.begin(), readers.end(), s.stack) != readers.end())
       return make_error(at + " reads blk." + std::to_string(s.weights) +
                         ".*, which an earlier layer of its stack reads too");
-    used[static_cast<size_t>(s.weights)] = s.stack;
+    readers.push_back(s.stack);
     if (s.window < 0 || s.cross_window < 0) return make_error(at + " has a negative window");
     if (s.cross && s.stack == 0) return make_error(at + " cross-attends but is in the first stack");
     if (!(s.rope_base > 0)) return make_error(at + " has a RoPE base that is not positive");

@@ -39,7 +39,15 @@ TEST_CASE("a spec is checked once: each inconsistency is one message") {
   CHECK(error_of(s).find("layer 2 reads blk.9.* but the file holds layers 0..3") != std::string::npos);
   s = plain(4);
   s.layers[3].weights = 1;
-  CHECK(error_of(s).find("which an earlier layer reads too") != std::string::npos);
+  CHECK(error_of(s).find("which an earlier layer of its stack reads too") != std::string::npos);
+  s.layers[2].stack = s.layers[3].stack = 1;  // another stack may run the same weights (shared StagFormer)
+  s.layers[3].weights = 0;
+  CHECK(error_of(s) == "");
+  s.layers[3].weights = 2;  // but not twice within its own
+  CHECK(error_of(s).find("layer 3 reads blk.2.*, which an earlier layer of its stack reads too") != std::string::npos);
+  s = plain(4);
+  s.layers[1].cross = true;  // cross-attention needs a stack before
+  CHECK(error_of(s).find("layer 1 cross-attends but is in the first stack") != std::string::npos);
   s = plain(4);
   s.layers[1].ffn = 0;
   CHECK(error_of(s).find("layer 1 has an FFN width below 1") != std::string::npos);

@@ -264,12 +264,12 @@ def convert(checkpoint: Path, tokenizer: Path | None, out: Path, dtype: str = "f
     c, tensors = load_checkpoint(checkpoint)
     check_tensors(c, tensors)
     llama = arch == "llama"
-    if llama:
-        check_llama_compatible(c, tensors)
     if c.stacks:
         if llama:
             raise ConvertError("cannot write a StagFormer as 'llama': it has cross-attention")
         arch = STAGFORMER
+    if llama:
+        check_llama_compatible(c, tensors)
 
     with atomic_output(out) as tmp:
         w = gguf.GGUFWriter(tmp, arch=arch)

@@ -74,7 +74,8 @@ def train(config: AltUpConfig, corpus: Path, tokenizer: Path, out: Path, steps: 
     state_path = out / "state.pt"
     if state_path.exists():
         state = torch.load(state_path, weights_only=False)
-        if state["config"] != config.to_dict():
+        # Keys added to the config since the run began take their defaults.
+        if AltUpConfig.from_dict(state["config"]).to_dict() != config.to_dict():
             raise ValueError(f"{state_path} was trained with another config; use a new --out")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])

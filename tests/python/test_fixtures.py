@@ -16,7 +16,7 @@ SCRIPTS = sorted(FIXTURES.glob("make_*.py"))
 # What each script needs beyond the test environment; without it the check is skipped (and
 # reported as skipped, never as passed).
 NEEDS = {"make_model_fixtures.py": "torch", "make_gemma3n_fixtures.py": "transformers",
-         "make_matformer_fixtures.py": "transformers"}
+         "make_matformer_fixtures.py": "transformers", "make_stagformer_fixtures.py": "torch"}
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=[s.stem for s in SCRIPTS])
@@ -38,7 +38,7 @@ def test_there_are_fixture_scripts():
     assert {s.name for s in SCRIPTS} >= {"make_gguf_fixtures.py", "make_attention_fixtures.py", "make_altup_fixtures.py",
                                          "make_model_fixtures.py", "make_tokenizer_fixtures.py",
                                          "make_gemma3n_fixtures.py", "make_quant_fixtures.py",
-                                         "make_matformer_fixtures.py"}
+                                         "make_matformer_fixtures.py", "make_stagformer_fixtures.py"}
 
 
 def test_gguf_package_reads_our_fixture_tensors_back():
