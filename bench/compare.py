@@ -100,17 +100,24 @@ def run_altup(altup: Path, model: Path, n_prompt: int, n_gen: int, threads: int,
 
 def decode_bytes(model: Path) -> int:
     """Bytes of weights one decode step reads, as the GGUF stores them (the `gguf` package's
-    reader): every tensor once, except embedding tables (names with "token_embd"), of which a
+    reader): every tensor once (of a mixture of experts' stacked "_exps" tensors, the k of E
+    experts a token chooses), except embedding tables (names with "token_embd"), of which a
     token reads one row, unless the file has no "output.weight" and the token embedding is
     the output head too (tied), read whole. The KV cache and activations are not counted:
     at short contexts they are a small part."""
     from gguf import GGUFReader
 
-    tensors = GGUFReader(str(model)).tensors
+    reader = GGUFReader(str(model))
+    tensors = reader.tensors
     tied = not any(t.name == "output.weight" for t in tensors)
+    # A mixture of experts reads the k chosen of its E stacked experts ("_exps" tensors).
+    counts = {k.rsplit(".", 1)[-1]: int(f.parts[-1][0]) for k, f in reader.fields.items()
+              if k.endswith((".expert_count", ".expert_used_count"))}
     total = 0
     for t in tensors:
         n = int(t.n_bytes)
+        if t.name.endswith("_exps.weight") and counts.get("expert_count"):
+            n = n * counts["expert_used_count"] // counts["expert_count"]
         if "token_embd" in t.name and not (tied and t.name == "token_embd.weight"):
             rows = int(t.shape[-1]) if len(t.shape) > 1 else 1  # gguf shapes: innermost first
             n //= max(rows, 1)

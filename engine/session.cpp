@@ -88,7 +88,7 @@ Result<Session::MemoryEstimate> Session::memory_estimate(int64_t ctx) const {
   MemoryEstimate m;
   m.weights_file = model().weight_bytes();
   m.row_lookup = model().row_lookup_bytes();
-  m.weights_per_token = m.weights_file - std::min(m.row_lookup, m.weights_file);
+  m.weights_per_token = m.weights_file - std::min(m.row_lookup + model().unchosen_expert_bytes(), m.weights_file);
   m.weights_rewritten = model().rewritten_extra_bytes();
   m.kv_cache = kv_cache_bytes(ctx);
   m.prefill_tokens = std::min(ctx, max_tokens_);

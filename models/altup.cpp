@@ -26,6 +26,17 @@ Result<AltUpHParams> AltUpHParams::from_gguf(const GgufFile& f, std::string_view
   ALTUP_TRY(r.count("feed_forward_length", 1, kMaxWidth * 16, &ffn));
   if (r.has("rope.freq_base")) ALTUP_TRY(r.positive("rope.freq_base", INFINITY, &rope_theta));
   ALTUP_TRY(r.optional_count("attention.sliding_window", 0, kMaxContext, &window));
+  // A mixture of experts in every layer (llama.cpp's keys for Mixtral files; "altup" takes the same).
+  int64_t experts = 0, experts_used = 0;
+  ALTUP_TRY(r.optional_count("expert_count", 0, ops::kMaxExperts, &experts));
+  if (experts > 0) {
+    ALTUP_TRY(r.count("expert_used_count", 1, experts, &experts_used));
+  } else if (r.has("expert_used_count")) {  // no experts: none used (llama.cpp writes 0 for dense files)
+    ALTUP_TRY(r.count("expert_used_count", 0, kMaxLayers, &experts_used));
+    if (experts_used != 0)
+      return make_error(key("expert_used_count") + " = " + std::to_string(experts_used) + " but the file has no " +
+                        "experts (" + key("expert_count") + " is 0 or absent)");
+  }
 
   if (arch == "altup") {
     int64_t K;
@@ -70,6 +81,11 @@ Result<AltUpHParams> AltUpHParams::from_gguf(const GgufFile& f, std::string_view
     s.window = window;
     s.rope_base = rope_theta;
     s.ffn = s.ffn_in_file = ffn;
+    if (experts > 0) {
+      s.ffn_kind = FfnKind::moe;
+      s.experts = experts;
+      s.experts_used = experts_used;
+    }
     hp.spec.layers.push_back(s);
   }
   ALTUP_TRY(hp.spec.check());
@@ -91,6 +107,24 @@ WeightTable<AltUpWeights, AltUpLayerWeights> weight_table(const AltUpHParams& hp
   const bool coefs = hp.K > 1;  // a dense K = 1 model may omit them (predict = [[1]], correct = [1])
   for (const LayerSpec& s : hp.spec.layers) {
     const int64_t l = s.weights;
+    if (s.ffn_kind == FfnKind::moe) {  // the router and the experts stacked, as llama.cpp stores them
+      const int64_t E = s.experts, F = s.ffn_in_file;
+      t.layers.push_back({
+          {blk(l, "attn_norm.weight"), {d}, &kVector, true, &L::attn_norm},
+          {blk(l, "attn_q.weight"), {q, d}, &kMatrix, true, &L::wq},
+          {blk(l, "attn_k.weight"), {kv, d}, &kMatrix, true, &L::wk},
+          {blk(l, "attn_v.weight"), {kv, d}, &kMatrix, true, &L::wv},
+          {blk(l, "attn_output.weight"), {d, q}, &kMatrix, true, &L::wo},
+          {blk(l, "ffn_norm.weight"), {d}, &kVector, true, &L::ffn_norm},
+          {blk(l, "ffn_gate_inp.weight"), {E, d}, &kMatrix, true, &L::router},
+          {blk(l, "ffn_gate_exps.weight"), {E, F, d}, &kMatrix, true, &L::gate},
+          {blk(l, "ffn_up_exps.weight"), {E, F, d}, &kMatrix, true, &L::up},
+          {blk(l, "ffn_down_exps.weight"), {E, d, F}, &kMatrix, true, &L::down},
+          {blk(l, "altup_predict_coef.weight"), {hp.K, hp.K}, &kVector, coefs, &L::predict},
+          {blk(l, "altup_correct_coef.weight"), {hp.K}, &kVector, coefs, &L::correct},
+      });
+      continue;
+    }
     t.layers.push_back({
         {blk(l, "attn_norm.weight"), {d}, &kVector, true, &L::attn_norm},
         {blk(l, "attn_q.weight"), {q, d}, &kMatrix, true, &L::wq},
@@ -164,7 +198,10 @@ void AltUpModel::layer(Pass& p) const {
   const TensorId xr = p.cut ? b.view("x_active_last", p.x, {1, d}, j * T * d + (T - 1) * d) : xj;
   const TensorId h = b.add("attn_residual", xr, att);
   b.cost(Cost::ffn);
-  const TensorId ffn = gated_ffn(b, b.rms_norm("ffn_norm", h, L.ffn_norm, eps), L.gate, L.up, L.down, hp_.act, *p.spec);
+  const TensorId hn = b.rms_norm("ffn_norm", h, L.ffn_norm, eps);
+  const TensorId ffn = p.spec->ffn_kind == FfnKind::moe
+                           ? moe_ffn_block(b, hn, L.router, L.gate, L.up, L.down, hp_.act, *p.spec)
+                           : gated_ffn(b, hn, L.gate, L.up, L.down, hp_.act, *p.spec);
   const TensorId y = b.add("ffn_residual", h, ffn);  // [Tq, d]
   if (p.cut) p.x = p.keep_last_row(p.x);             // [K, 1, d]
   if (L.predict) {

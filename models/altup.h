@@ -36,7 +36,8 @@ struct AltUpHParams {
 // The weights, typed: one struct for the whole model, one per layer (models/weight_table.h).
 struct AltUpLayerWeights {
   WeightRef attn_norm, wq, wk, wv, wo;  // [d], [H·hd, d], [Hkv·hd, d] x2, [d, H·hd]
-  WeightRef ffn_norm, gate, up, down;   // [d], [ffn, d] x2, [d, ffn]
+  WeightRef ffn_norm, gate, up, down;   // [d], [ffn, d] x2, [d, ffn]; a mixture of experts: [E, ffn, d] x2, [E, d, ffn]
+  WeightRef router;                     // a mixture of experts: [E, d]
   WeightRef predict, correct;           // AltUp's P [K, K] and g [K]; absent in a dense file
 };
 struct AltUpWeights {

@@ -49,4 +49,15 @@ TensorId gated_ffn(Builder& b, TensorId xn, WeightRef gate, WeightRef up, Weight
   return b.matmul("ffn_down", h, down);  // [T, d]
 }
 
+TensorId moe_ffn_block(Builder& b, TensorId xn, WeightRef router, WeightRef gate_exps, WeightRef up_exps,
+                       WeightRef down_exps, ops::Act act, const LayerSpec& cfg) {
+  TensorId logits;
+  {
+    const CostScope cost(b, Cost::router);
+    logits = b.matmul("ffn_router", xn, router);  // [T, E]
+  }
+  const CostScope cost(b, Cost::experts);
+  return b.moe_ffn("ffn_experts", xn, logits, gate_exps, up_exps, down_exps, {cfg.experts_used, act});
+}
+
 }  // namespace altup

@@ -49,4 +49,9 @@ TensorId attention_block(Builder& b, TensorId xn, const AttentionWeights& w, con
 TensorId gated_ffn(Builder& b, TensorId xn, WeightRef gate, WeightRef up, WeightRef down, ops::Act act,
                    const LayerSpec& cfg, WeightRef down_t = {}, WeightRef down_s = {});
 
+// A mixture of experts (Mixtral's routing, ops/moe.h): logits = xn · routerᵀ, then the k
+// chosen experts' gated FFNs weighted by their renormalised gates.        xn [T, d] -> [T, d]
+TensorId moe_ffn_block(Builder& b, TensorId xn, WeightRef router, WeightRef gate_exps, WeightRef up_exps,
+                       WeightRef down_exps, ops::Act act, const LayerSpec& cfg);
+
 }  // namespace altup

@@ -105,6 +105,13 @@ TensorId Builder::gaussian_topk(const std::string& name, TensorId x, float spars
   return node(ops::kGaussianTopK, {x}, name, shape(x), ops::GaussianTopKParams{sparsity});
 }
 
+TensorId Builder::moe_ffn(const std::string& name, TensorId x, TensorId logits, WeightRef gate, WeightRef up,
+                          WeightRef down, ops::MoeParams p) {
+  const Shape out = shape(x);  // a copy: adding the weights below may move the graph's tensors
+  const std::vector<TensorId> in = {x, logits, weight(gate), weight(up), weight(down)};
+  return node(ops::kMoeFfn, in, name, out, p);
+}
+
 void Builder::rope(const std::string& name, TensorId x, TensorId pos, ops::RopeParams p) {
   g_.add_node_into(&ops::kRope, {x, pos}, x, name, layer_, p);
 }

@@ -9,6 +9,7 @@
 #include "ops/altup_mix.h"
 #include "ops/attention.h"
 #include "ops/elementwise.h"
+#include "ops/moe.h"
 #include "ops/rope.h"
 #include "runtime/graph.h"
 
@@ -83,6 +84,9 @@ class Builder {
   TensorId slice_axis1(const std::string& name, TensorId x, int64_t start, int64_t n);  // [A, B, C] -> [A, n, C]
   TensorId glu(const std::string& name, TensorId gate, TensorId up, ops::Act act);      // act(gate) * up
   TensorId gaussian_topk(const std::string& name, TensorId x, float sparsity);
+  // Mixture of experts (ops/moe.h): x [T, d], router logits [T, E], stacked experts -> [T, d].
+  TensorId moe_ffn(const std::string& name, TensorId x, TensorId logits, WeightRef gate, WeightRef up, WeightRef down,
+                   ops::MoeParams p);
   void rope(const std::string& name, TensorId x, TensorId pos, ops::RopeParams p);  // in place on [T, H, hd]
   void kv_store(const std::string& name, TensorId kv, TensorId pos, TensorId cache, bool ring = false);
   TensorId attention(const std::string& name, TensorId q, TensorId kcache, TensorId vcache, TensorId pos,

@@ -44,6 +44,9 @@ Status DecoderSpec::check() const {
     if (s.ffn_in_file < s.ffn)
       return make_error(at + " uses " + std::to_string(s.ffn) + " FFN units but the file stores " +
                         std::to_string(s.ffn_in_file));
+    if ((s.ffn_kind == FfnKind::moe) != (s.experts > 0) || s.experts_used < 0 || s.experts_used > s.experts ||
+        (s.experts > 0 && s.experts_used < 1))
+      return make_error(at + ": a mixture of experts needs 1 <= experts used <= experts, a dense FFN neither");
     if ((s.ffn_kind == FfnKind::sparse_gated) != (s.sparsity > 0) || !(s.sparsity < 1))
       return make_error(at + ": a sparse FFN needs a sparsity in (0, 1), a dense one none");
     if (s.attention == AttentionKind::shared_cache) {
@@ -174,6 +177,20 @@ Status Decoder::bind(const GgufFile& f, std::string_view arch, const std::vector
   return {};
 }
 
+uint64_t Decoder::unchosen_expert_bytes() const {
+  uint64_t n = 0;
+  for (const LayerSpec& s : spec().layers) {
+    if (s.ffn_kind != FfnKind::moe) continue;
+    for (const char* name : {"ffn_gate_exps.weight", "ffn_up_exps.weight", "ffn_down_exps.weight"}) {
+      const auto it = bound_.views.find(blk(s.weights, name));
+      if (it == bound_.views.end()) continue;
+      const auto bytes = tensor_bytes(it->second.dtype, it->second.shape);
+      if (bytes) n += *bytes / static_cast<uint64_t>(s.experts) * static_cast<uint64_t>(s.experts - s.experts_used);
+    }
+  }
+  return n;
+}
+
 uint64_t Decoder::effective_parameters() const {
   uint64_t n = 0;
   for (const std::string& name : file_weights_)
@@ -186,6 +203,9 @@ Status Decoder::narrow_ffns(const std::function<bool(int64_t)>& strided_down, bo
   for (int64_t i = 0; i < spec().size(); ++i) {
     const LayerSpec& s = spec()[i];
     if (s.ffn == s.ffn_in_file) continue;
+    if (s.ffn_kind == FfnKind::moe)
+      return make_error("layer " + std::to_string(i) + " is a mixture of experts: its FFN width cannot be narrowed",
+                        ErrorKind::BadChoice);
     const int64_t m = s.ffn;
     for (const char* name : {"ffn_gate.weight", "ffn_up.weight"}) {
       TensorView& v = bound_.views.at(blk(s.weights, name));  // [F, d] -> its first m rows, [m, d]

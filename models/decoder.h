@@ -57,6 +57,7 @@ class Decoder : public Model {
   int64_t context_length() const override { return sizes().ctx; }
   uint64_t weight_bytes() const override { return bound_.total_bytes; }
   uint64_t effective_parameters() const override;
+  uint64_t unchosen_expert_bytes() const override;
   std::vector<StateSpec> state_specs(int64_t ctx, int64_t max_tokens) const override;
   ForwardGraph build(Graph& g, int64_t T, int64_t ctx, int64_t max_tokens, bool all_logits) const final;
 

@@ -52,6 +52,9 @@ class Model {
   // down weights, transposed: the file's pages are handed back, the new copy stays resident);
   // negative when the rewritten copies are smaller.
   virtual int64_t rewritten_extra_bytes() const { return 0; }
+  // Bytes of weights a decode step leaves unread by design: the experts a mixture of experts
+  // does not choose ((E - k) / E of its stacked experts).
+  virtual uint64_t unchosen_expert_bytes() const { return 0; }
   // State for a context of `ctx` tokens fed at most `max_tokens` at a time (each layer's K
   // and V caches).
   virtual std::vector<StateSpec> state_specs(int64_t ctx, int64_t max_tokens) const = 0;

@@ -22,6 +22,7 @@ enum class AttentionKind {
 enum class FfnKind {
   gated,         // down(act(gate x) ⊙ up x)
   sparse_gated,  // the same with Gaussian top-k on the gate (sparsity > 0)
+  moe,           // a mixture of `experts` gated FFNs, `experts_used` of them per token (ops/moe.h)
 };
 
 struct LayerSpec {
@@ -32,9 +33,10 @@ struct LayerSpec {
   int64_t window = 0;          // sliding window; 0: full causal attention
   float rope_base = 10000.0f;  // RoPE theta
   FfnKind ffn_kind = FfnKind::gated;
-  int64_t ffn = 0;          // FFN width: the hidden units this layer uses
-  int64_t ffn_in_file = 0;  // the width the file stores; a MatFormer sub-model uses a prefix, ffn <= it
-  float sparsity = 0.0f;    // sparse_gated: the fraction of the gate Gaussian top-k zeroes
+  int64_t ffn = 0;                        // FFN width: the hidden units this layer uses
+  int64_t ffn_in_file = 0;                // the width the file stores; a MatFormer sub-model uses a prefix, ffn <= it
+  float sparsity = 0.0f;                  // sparse_gated: the fraction of the gate Gaussian top-k zeroes
+  int64_t experts = 0, experts_used = 0;  // moe: E experts of width ffn, k of them per token
   // Cross-attention (StagFormer): after its self-attention the layer attends over the previous
   // stack's outputs at strictly earlier positions, the last cross_window of them (0: all),
   // from a cache of its own (K / V of those outputs, by position).

@@ -60,6 +60,7 @@ const char* cost_name(Cost c) {
     case Cost::altup: return "altup";
     case Cost::cross: return "cross_attn";
     case Cost::memory: return "memory";
+    case Cost::experts: return "experts";
     case Cost::output: return "output";
   }
   return "other";

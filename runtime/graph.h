@@ -104,14 +104,15 @@ enum class Cost : uint8_t {
   ple,
   laurel,
   altup,
-  cross,   // StagFormer's cross-attention over the previous stack's outputs
-  memory,  // StagFormer: the previous stack's outputs normed, their cross-attention K / V stored
+  cross,    // StagFormer's cross-attention over the previous stack's outputs
+  memory,   // StagFormer: the previous stack's outputs normed, their cross-attention K / V stored
+  experts,  // a mixture of experts' FFNs (its router counts as router)
   output
 };
 const char* cost_name(Cost c);  // "attention", ...
-inline constexpr Cost kAllCosts[] = {Cost::attention, Cost::cross,     Cost::memory,  Cost::ffn,  Cost::predict,
-                                     Cost::correct,   Cost::router,    Cost::streams, Cost::ple,  Cost::laurel,
-                                     Cost::altup,     Cost::embedding, Cost::output,  Cost::other};
+inline constexpr Cost kAllCosts[] = {Cost::attention, Cost::cross,   Cost::memory,    Cost::ffn,     Cost::experts,
+                                     Cost::predict,   Cost::correct, Cost::router,    Cost::streams, Cost::ple,
+                                     Cost::laurel,    Cost::altup,   Cost::embedding, Cost::output,  Cost::other};
 
 struct Node {
   const OpDef* op = nullptr;

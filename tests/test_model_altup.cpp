@@ -1,7 +1,8 @@
 // The "altup" model end to end against the PyTorch reference (fixtures/make_model_fixtures.py):
 // tiny random models for K = 1, 2, 3, alternating and fixed blocks, widened and recycled
-// embeddings, tied / concatenated outputs, GeGLU and a sliding window, each converted by the
-// real converter, and a dense model written as llama.cpp's "llama" architecture. The prompt is prefilled in one pass
+// embeddings, tied / concatenated outputs, GeGLU, a sliding window and a mixture of experts,
+// each converted by the real converter, and dense models (one with experts) written as
+// llama.cpp's "llama" architecture. The prompt is prefilled in one pass
 // (logits of every position), then 16 tokens are decoded one at a time through the KV cache; logits must agree within
 // 1e-4 x max|logit| and the greedy continuation must be identical.
 #include <cstring>
@@ -24,7 +25,7 @@ std::vector<Golden> load() { return load_golden("model_cases.txt", "model_"); }
 
 TEST_CASE("prefill and decode match the PyTorch reference for every configuration") {
   const auto cases = load();
-  REQUIRE(cases.size() == 8);
+  REQUIRE(cases.size() == 10);
   for (const Golden& g : cases) check_golden(g, "model_");
 }
 
@@ -128,8 +129,9 @@ TEST_CASE("a prefill that wants the last logits only runs the last layer past it
         const int64_t rows = graph.tensor(n.output).shape.rows();
         if (n.layer == last && n.name == "attn_k") k_rows = rows;
         if (n.layer == last && n.name == "attn_q") q_rows = rows;
-        if (n.layer == last && n.name == "ffn_gate") ffn_rows = rows;
-        if (n.layer == 0 && n.name == "ffn_gate" && last > 0) earlier_ffn = rows;
+        const bool ffn = n.name == "ffn_gate" || n.name == "ffn_router";  // dense, or a mixture of experts
+        if (n.layer == last && ffn) ffn_rows = rows;
+        if (n.layer == 0 && ffn && last > 0) earlier_ffn = rows;
       }
       CHECK(k_rows == T);
       CHECK(q_rows == (all ? T : 1));

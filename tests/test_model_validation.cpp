@@ -329,13 +329,45 @@ std::vector<Row> stagformer_rows() {
   };
 }
 
+// An AltUp K = 2 model with a mixture of 4 experts (2 used) in each of its 3 layers.
+const std::string kMoeBase = std::string(ALTUP_FIXTURES_DIR) + "/model_k2_moe.gguf";
+
+std::vector<Row> moe_rows() {
+  using E = EditableGguf;
+  using F = const GgufFile&;
+  return {
+      {"more experts used than there are", [](E& e, F) { e.set_u32("altup.expert_used_count", 5); },
+       "expert_used_count = 5 is out of range [1, 4]"},
+      {"no expert used", [](E& e, F) { e.set_u32("altup.expert_used_count", 0); },
+       "expert_used_count = 0 is out of range [1, 4]"},
+      {"too many experts", [](E& e, F) { e.set_u32("altup.expert_count", 100000); },
+       "expert_count = 100000 is out of range"},
+      {"experts without a count of those used", [](E& e, F) { e.erase("altup.expert_used_count"); },
+       "altup.expert_used_count"},
+      {"no router", [](E& e, F) { e.erase_tensor("blk.1.ffn_gate_inp.weight"); }, "blk.1.ffn_gate_inp.weight"},
+      {"3 experts stacked where 4 are counted",
+       [](E& e, F) {
+         e.retype("blk.0.ffn_up_exps.weight", DType::F32, {32, 48, 3});
+       },
+       "blk.0.ffn_up_exps.weight"},
+      {"experts used of none", [](E& e, F) { e.set_u32("altup.expert_count", 0); },
+       "expert_used_count = 2 but the file has no experts"},
+      {"no experts at all: the dense FFN is missing",
+       [](E& e, F) {
+         e.set_u32("altup.expert_count", 0);
+         e.set_u32("altup.expert_used_count", 0);
+       },
+       "blk.0.ffn_gate.weight"},
+  };
+}
+
 // Each base model with its table of edits.
 struct Table {
   const std::string* base;
   std::vector<Row> rows;
 };
 std::vector<Table> tables() {
-  return {{&kBase, rows()}, {&kGemmaBase, gemma3n_rows()}, {&kStagBase, stagformer_rows()}};
+  return {{&kBase, rows()}, {&kGemmaBase, gemma3n_rows()}, {&kStagBase, stagformer_rows()}, {&kMoeBase, moe_rows()}};
 }
 
 std::string write_case(const TempDir& dir, size_t k, const Row& row, const GgufFile& base) {

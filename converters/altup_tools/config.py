@@ -38,6 +38,10 @@ class AltUpConfig:
     # n_layers / p, each stack after the first cross-attending to the previous stack's outputs
     # at earlier positions (p = 1 is the plain decoder in the "stagformer" format). K must be 1.
     stacks: int = 0
+    # A mixture of experts in every layer's FFN (Mixtral's token-choice routing: softmax over
+    # the experts, the top experts_used kept and renormalised); 0: a dense FFN.
+    experts: int = 0
+    experts_used: int = 2
     shared_stacks: bool = False   # every stack runs the first stack's layers (own cross-attention)
     cross_window: int = 0         # cross-attention reads the last w earlier positions; 0: all of them
 
@@ -76,6 +80,11 @@ class AltUpConfig:
             raise ValueError(f"{self.n_heads} heads cannot share {self.n_kv_heads} KV heads")
         if self.head_dim % 2:
             raise ValueError("head_dim must be even for RoPE")
+        if self.experts and not (2 <= self.experts <= 256 and 1 <= self.experts_used <= self.experts):
+            raise ValueError(f"a mixture of experts needs 2..256 experts and 1..experts used, got {self.experts} "
+                             f"and {self.experts_used}")
+        if self.experts and (self.matformer != 1 or self.stacks):
+            raise ValueError("a mixture of experts is not combined with MatFormer or StagFormer here")
         if not 0 <= self.stacks <= 8:
             raise ValueError(f"stacks must be 0 (not a StagFormer) or 1..8, got {self.stacks}")
         if self.stacks:

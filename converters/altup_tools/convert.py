@@ -52,6 +52,11 @@ def tensor_map(c: AltUpConfig) -> dict[str, tuple[str, tuple[int, ...]]]:
         m[f"mem_norm.{s}.weight"] = (f"stack.{s}.mem_norm.weight", (c.d,))
     for l in range(c.stored_layers):
         p, b = f"layers.{l}.", f"blk.{l}."
+        if c.experts:  # the router and the stacked experts, under llama.cpp's names
+            m.update({p + "ffn.router.weight": (b + "ffn_gate_inp.weight", (c.experts, c.d)),
+                      p + "ffn.gate": (b + "ffn_gate_exps.weight", (c.experts, c.ffn_dim, c.d)),
+                      p + "ffn.up": (b + "ffn_up_exps.weight", (c.experts, c.ffn_dim, c.d)),
+                      p + "ffn.down": (b + "ffn_down_exps.weight", (c.experts, c.d, c.ffn_dim))})
         m.update({
             p + "attn_norm.weight": (b + "attn_norm.weight", (c.d,)),
             p + "attn.q.weight": (b + "attn_q.weight", (q, c.d)),
@@ -59,10 +64,11 @@ def tensor_map(c: AltUpConfig) -> dict[str, tuple[str, tuple[int, ...]]]:
             p + "attn.v.weight": (b + "attn_v.weight", (kv, c.d)),
             p + "attn.o.weight": (b + "attn_output.weight", (c.d, q)),
             p + "ffn_norm.weight": (b + "ffn_norm.weight", (c.d,)),
-            p + "ffn.gate.weight": (b + "ffn_gate.weight", (c.ffn_dim, c.d)),
-            p + "ffn.up.weight": (b + "ffn_up.weight", (c.ffn_dim, c.d)),
-            p + "ffn.down.weight": (b + "ffn_down.weight", (c.d, c.ffn_dim)),
         })
+        if not c.experts:
+            m.update({p + "ffn.gate.weight": (b + "ffn_gate.weight", (c.ffn_dim, c.d)),
+                      p + "ffn.up.weight": (b + "ffn_up.weight", (c.ffn_dim, c.d)),
+                      p + "ffn.down.weight": (b + "ffn_down.weight", (c.d, c.ffn_dim))})
     return m
 
 
@@ -207,6 +213,9 @@ def add_backbone_metadata(w, c: AltUpConfig, name: str) -> None:
 def add_llama_metadata(w, c: AltUpConfig, name: str) -> None:
     add_backbone_metadata(w, c, name)
     w.add_rope_dimension_count(c.head_dim)
+    if c.experts:  # as llama.cpp writes Mixtral
+        w.add_expert_count(c.experts)
+        w.add_expert_used_count(c.experts_used)
 
 
 def add_metadata(w, c: AltUpConfig, name: str) -> None:
@@ -218,6 +227,9 @@ def add_metadata(w, c: AltUpConfig, name: str) -> None:
     w.add_string(f"{ARCH}.altup.output", c.output)
     w.add_string(f"{ARCH}.ffn_activation", c.ffn_act)
     w.add_bool(f"{ARCH}.tie_word_embeddings", c.tie_embeddings)
+    if c.experts:
+        w.add_expert_count(c.experts)
+        w.add_expert_used_count(c.experts_used)
 
 
 def add_stagformer_metadata(w, c: AltUpConfig, name: str) -> None:

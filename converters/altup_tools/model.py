@@ -90,6 +90,42 @@ class FeedForward(nn.Module):
         return F.linear(g * F.linear(x, self.up.weight[:m]), self.down.weight[:, :m])
 
 
+class MoE(nn.Module):
+    """Mixtral's mixture of experts: softmax over the router's logits, the top k kept and
+    renormalised, y = sum_e g_e FFN_e(x). Experts stacked as llama.cpp stores them."""
+
+    def __init__(self, c: AltUpConfig):
+        super().__init__()
+        self.router = nn.Linear(c.d, c.experts, bias=False)
+        self.gate = nn.Parameter(torch.empty(c.experts, c.ffn_dim, c.d))  # [E, F, d]
+        self.up = nn.Parameter(torch.empty(c.experts, c.ffn_dim, c.d))
+        self.down = nn.Parameter(torch.empty(c.experts, c.d, c.ffn_dim))  # [E, d, F]
+        for p in (self.gate, self.up, self.down):
+            nn.init.normal_(p, std=0.02)
+        self.k, self.act = c.experts_used, c.ffn_act
+        self.aux_loss = torch.zeros(())  # the last call's load-balancing loss (training)
+
+    def forward(self, x: torch.Tensor, m: int | None = None) -> torch.Tensor:
+        if m is not None:
+            raise ValueError("a mixture of experts has no MatFormer widths")
+        probs = self.router(x).softmax(-1)                                   # [.., E]
+        top, ids = probs.topk(self.k, dim=-1)                                # [.., k]
+        gates = top / top.sum(-1, keepdim=True)
+        y = torch.zeros_like(x)
+        for e in range(self.gate.shape[0]):
+            w = (gates * (ids == e)).sum(-1, keepdim=True)                   # [.., 1], 0 where not chosen
+            if not bool((ids == e).any()):
+                continue
+            g = F.linear(x, self.gate[e])
+            g = F.silu(g) if self.act == "swiglu" else F.gelu(g, approximate="tanh")
+            y = y + w * F.linear(g * F.linear(x, self.up[e]), self.down[e])
+        # Switch Transformer's load balance: E * sum_e (fraction of choices to e) * (mean prob of e).
+        E = self.gate.shape[0]
+        frac = F.one_hot(ids, E).float().sum(-2).flatten(0, -2).mean(0) / self.k
+        self.aux_loss = E * (frac * probs.flatten(0, -2).mean(0)).sum()
+        return y
+
+
 class Layer(nn.Module):
     """Llama-style pre-norm block of width d."""
 
@@ -98,7 +134,7 @@ class Layer(nn.Module):
         self.attn_norm = RMSNorm(c.d, c.rms_eps)
         self.attn = Attention(c)
         self.ffn_norm = RMSNorm(c.d, c.rms_eps)
-        self.ffn = FeedForward(c)
+        self.ffn = MoE(c) if c.experts else FeedForward(c)
 
     def forward(self, x: torch.Tensor, positions: torch.Tensor, ffn_width: int | None = None) -> torch.Tensor:
         x = x + self.attn(self.attn_norm(x), positions)

@@ -18,6 +18,9 @@ import numpy as np
 from .config import AltUpConfig
 
 
+MOE_BALANCE = 0.01  # the weight of a mixture of experts' load-balancing loss
+
+
 def encode_corpus(corpus: Path, tokenizer: Path, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
     """Token streams (train, validation): each line is BOS + its pieces."""
     import sentencepiece as spm
@@ -126,6 +129,9 @@ def train(config: AltUpConfig, corpus: Path, tokenizer: Path, out: Path, steps: 
         opt.zero_grad(set_to_none=True)
         for m in widths:
             loss = torch.nn.functional.cross_entropy(model(x, ffn_widths=m).flatten(0, 1), y.flatten())
+            if config.experts:  # the experts' load balance (Switch Transformer's loss, weight 0.01)
+                (loss + MOE_BALANCE * sum(layer.ffn.aux_loss for layer in model.layers)).backward()
+                continue
             loss.backward()  # gradients add up over the widths: the summed loss
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()

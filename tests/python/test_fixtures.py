@@ -16,7 +16,8 @@ SCRIPTS = sorted(FIXTURES.glob("make_*.py"))
 # What each script needs beyond the test environment; without it the check is skipped (and
 # reported as skipped, never as passed).
 NEEDS = {"make_model_fixtures.py": "torch", "make_gemma3n_fixtures.py": "transformers",
-         "make_matformer_fixtures.py": "transformers", "make_stagformer_fixtures.py": "torch"}
+         "make_matformer_fixtures.py": "transformers", "make_stagformer_fixtures.py": "torch",
+         "make_moe_fixtures.py": "transformers"}
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=[s.stem for s in SCRIPTS])
@@ -25,6 +26,10 @@ def test_fixture_script_reproduces_committed_files(script, tmp_path):
         pytest.importorskip(NEEDS[script.name], reason=f"{script.name} needs {NEEDS[script.name]} (reference-only)")
     if script.name == "make_tokenizer_fixtures.py" and shutil.which("bible") is None:
         pytest.skip("needs Debian's bible-kjv for the corpus")
+    if script.name == "make_moe_fixtures.py" and not ((ROOT / ".llama-converter" / "convert_hf_to_gguf.py").is_file()
+                                                      and (ROOT / ".llama-tools" / "bin" / "llama-quantize").is_file()):
+        pytest.skip("needs llama.cpp's converter and llama-quantize (scripts/fetch-llama-converter.sh, "
+                    "scripts/build-llama-tools.sh)")
     env = {**os.environ, "PYTHONPATH": str(ROOT / "converters")}
     subprocess.run([sys.executable, str(script), "--out", str(tmp_path)], check=True, capture_output=True, env=env)
     made = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
@@ -38,7 +43,8 @@ def test_there_are_fixture_scripts():
     assert {s.name for s in SCRIPTS} >= {"make_gguf_fixtures.py", "make_attention_fixtures.py", "make_altup_fixtures.py",
                                          "make_model_fixtures.py", "make_tokenizer_fixtures.py",
                                          "make_gemma3n_fixtures.py", "make_quant_fixtures.py",
-                                         "make_matformer_fixtures.py", "make_stagformer_fixtures.py"}
+                                         "make_matformer_fixtures.py", "make_stagformer_fixtures.py",
+                                         "make_moe_fixtures.py"}
 
 
 def test_gguf_package_reads_our_fixture_tensors_back():
