@@ -107,37 +107,19 @@ WeightTable<AltUpWeights, AltUpLayerWeights> weight_table(const AltUpHParams& hp
   const bool coefs = hp.K > 1;  // a dense K = 1 model may omit them (predict = [[1]], correct = [1])
   for (const LayerSpec& s : hp.spec.layers) {
     const int64_t l = s.weights;
+    auto rows = attention_rows<L>(l, d, q, kv, &kMatrix, &kVector);
     if (s.ffn_kind == FfnKind::moe) {  // the router and the experts stacked, as llama.cpp stores them
       const int64_t E = s.experts, F = s.ffn_in_file;
-      t.layers.push_back({
-          {blk(l, "attn_norm.weight"), {d}, &kVector, true, &L::attn_norm},
-          {blk(l, "attn_q.weight"), {q, d}, &kMatrix, true, &L::wq},
-          {blk(l, "attn_k.weight"), {kv, d}, &kMatrix, true, &L::wk},
-          {blk(l, "attn_v.weight"), {kv, d}, &kMatrix, true, &L::wv},
-          {blk(l, "attn_output.weight"), {d, q}, &kMatrix, true, &L::wo},
-          {blk(l, "ffn_norm.weight"), {d}, &kVector, true, &L::ffn_norm},
-          {blk(l, "ffn_gate_inp.weight"), {E, d}, &kMatrix, true, &L::router},
-          {blk(l, "ffn_gate_exps.weight"), {E, F, d}, &kMatrix, true, &L::gate},
-          {blk(l, "ffn_up_exps.weight"), {E, F, d}, &kMatrix, true, &L::up},
-          {blk(l, "ffn_down_exps.weight"), {E, d, F}, &kMatrix, true, &L::down},
-          {blk(l, "altup_predict_coef.weight"), {hp.K, hp.K}, &kVector, coefs, &L::predict},
-          {blk(l, "altup_correct_coef.weight"), {hp.K}, &kVector, coefs, &L::correct},
-      });
-      continue;
+      rows.push_back({blk(l, "ffn_gate_inp.weight"), {E, d}, &kMatrix, true, &L::router});
+      rows.push_back({blk(l, "ffn_gate_exps.weight"), {E, F, d}, &kMatrix, true, &L::gate});
+      rows.push_back({blk(l, "ffn_up_exps.weight"), {E, F, d}, &kMatrix, true, &L::up});
+      rows.push_back({blk(l, "ffn_down_exps.weight"), {E, d, F}, &kMatrix, true, &L::down});
+    } else {
+      append_ffn_rows<L>(l, d, s.ffn_in_file, &kMatrix, &rows);  // bound whole, then narrowed to s.ffn (narrow_ffns)
     }
-    t.layers.push_back({
-        {blk(l, "attn_norm.weight"), {d}, &kVector, true, &L::attn_norm},
-        {blk(l, "attn_q.weight"), {q, d}, &kMatrix, true, &L::wq},
-        {blk(l, "attn_k.weight"), {kv, d}, &kMatrix, true, &L::wk},
-        {blk(l, "attn_v.weight"), {kv, d}, &kMatrix, true, &L::wv},
-        {blk(l, "attn_output.weight"), {d, q}, &kMatrix, true, &L::wo},
-        {blk(l, "ffn_norm.weight"), {d}, &kVector, true, &L::ffn_norm},
-        {blk(l, "ffn_gate.weight"), {s.ffn_in_file, d}, &kMatrix, true, &L::gate},  // bound whole, then
-        {blk(l, "ffn_up.weight"), {s.ffn_in_file, d}, &kMatrix, true, &L::up},      // narrowed to s.ffn
-        {blk(l, "ffn_down.weight"), {d, s.ffn_in_file}, &kMatrix, true, &L::down},  // (narrow_ffns)
-        {blk(l, "altup_predict_coef.weight"), {hp.K, hp.K}, &kVector, coefs, &L::predict},
-        {blk(l, "altup_correct_coef.weight"), {hp.K}, &kVector, coefs, &L::correct},
-    });
+    rows.push_back({blk(l, "altup_predict_coef.weight"), {hp.K, hp.K}, &kVector, coefs, &L::predict});
+    rows.push_back({blk(l, "altup_correct_coef.weight"), {hp.K}, &kVector, coefs, &L::correct});
+    t.layers.push_back(std::move(rows));
   }
   return t;
 }

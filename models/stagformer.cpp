@@ -82,18 +82,8 @@ WeightTable<StagFormerWeights, StagLayerWeights> weight_table(const StagFormerHP
     const LayerSpec& s = hp.spec[n];
     std::vector<WeightRow<L>> rows;
     if (s.stack == 0 || !hp.shared) {
-      const int64_t l = s.weights;
-      rows = {
-          {blk(l, "attn_norm.weight"), {d}, &kVector, true, &L::attn_norm},
-          {blk(l, "attn_q.weight"), {q, d}, &kMatrix, true, &L::wq},
-          {blk(l, "attn_k.weight"), {kv, d}, &kMatrix, true, &L::wk},
-          {blk(l, "attn_v.weight"), {kv, d}, &kMatrix, true, &L::wv},
-          {blk(l, "attn_output.weight"), {d, q}, &kMatrix, true, &L::wo},
-          {blk(l, "ffn_norm.weight"), {d}, &kVector, true, &L::ffn_norm},
-          {blk(l, "ffn_gate.weight"), {s.ffn, d}, &kMatrix, true, &L::gate},
-          {blk(l, "ffn_up.weight"), {s.ffn, d}, &kMatrix, true, &L::up},
-          {blk(l, "ffn_down.weight"), {d, s.ffn}, &kMatrix, true, &L::down},
-      };
+      rows = attention_rows<L>(s.weights, d, q, kv, &kMatrix, &kVector);
+      append_ffn_rows<L>(s.weights, d, s.ffn, &kMatrix, &rows);
     }
     if (s.cross) {
       const std::string c = "cross." + std::to_string(n - hp.depth) + ".";  // layer i of stack s: (s-1)·h + i

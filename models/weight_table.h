@@ -59,4 +59,28 @@ struct WeightTable {
 // "blk.<l>.<name>", llama.cpp's per-layer tensor names.
 inline std::string blk(int64_t l, const char* name) { return "blk." + std::to_string(l) + "." + name; }
 
+// The rows of a Llama-style layer blk.<l>: self-attention (q [q, d], k / v [kv, d], output
+// [d, q]) with its norm, and the FFN norm. L has the members attn_norm, wq, wk, wv, wo, ffn_norm.
+template <class L>
+std::vector<WeightRow<L>> attention_rows(int64_t l, int64_t d, int64_t q, int64_t kv, const std::vector<DType>* matrix,
+                                         const std::vector<DType>* vector) {
+  return {
+      {blk(l, "attn_norm.weight"), {d}, vector, true, &L::attn_norm},
+      {blk(l, "attn_q.weight"), {q, d}, matrix, true, &L::wq},
+      {blk(l, "attn_k.weight"), {kv, d}, matrix, true, &L::wk},
+      {blk(l, "attn_v.weight"), {kv, d}, matrix, true, &L::wv},
+      {blk(l, "attn_output.weight"), {d, q}, matrix, true, &L::wo},
+      {blk(l, "ffn_norm.weight"), {d}, vector, true, &L::ffn_norm},
+  };
+}
+
+// The gated FFN of blk.<l>, [ffn, d] x2 and [d, ffn]: L has gate, up, down.
+template <class L>
+void append_ffn_rows(int64_t l, int64_t d, int64_t ffn, const std::vector<DType>* matrix,
+                     std::vector<WeightRow<L>>* rows) {
+  rows->push_back({blk(l, "ffn_gate.weight"), {ffn, d}, matrix, true, &L::gate});
+  rows->push_back({blk(l, "ffn_up.weight"), {ffn, d}, matrix, true, &L::up});
+  rows->push_back({blk(l, "ffn_down.weight"), {d, ffn}, matrix, true, &L::down});
+}
+
 }  // namespace altup

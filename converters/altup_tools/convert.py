@@ -208,14 +208,14 @@ def add_backbone_metadata(w, c: AltUpConfig, name: str) -> None:
     w.add_layer_norm_rms_eps(c.rms_eps)
     w.add_rope_freq_base(c.rope_theta)
     w.add_vocab_size(c.vocab_size)
+    if c.experts:  # under the architecture's prefix, as llama.cpp writes Mixtral's
+        w.add_expert_count(c.experts)
+        w.add_expert_used_count(c.experts_used)
 
 
 def add_llama_metadata(w, c: AltUpConfig, name: str) -> None:
     add_backbone_metadata(w, c, name)
     w.add_rope_dimension_count(c.head_dim)
-    if c.experts:  # as llama.cpp writes Mixtral
-        w.add_expert_count(c.experts)
-        w.add_expert_used_count(c.experts_used)
 
 
 def add_metadata(w, c: AltUpConfig, name: str) -> None:
@@ -227,9 +227,6 @@ def add_metadata(w, c: AltUpConfig, name: str) -> None:
     w.add_string(f"{ARCH}.altup.output", c.output)
     w.add_string(f"{ARCH}.ffn_activation", c.ffn_act)
     w.add_bool(f"{ARCH}.tie_word_embeddings", c.tie_embeddings)
-    if c.experts:
-        w.add_expert_count(c.experts)
-        w.add_expert_used_count(c.experts_used)
 
 
 def add_stagformer_metadata(w, c: AltUpConfig, name: str) -> None:
