@@ -23,17 +23,12 @@ import torch
 import torch.nn as nn
 
 from .config import AltUpConfig
-from .model import Layer, RMSNorm, apply_rope, rope_cos_sin
+from .model import Attention, Layer, RMSNorm, apply_rope, rope_cos_sin
 
 
-class CrossAttention(nn.Module):
-    def __init__(self, c: AltUpConfig):
-        super().__init__()
-        self.c = c
-        self.q = nn.Linear(c.d, c.n_heads * c.head_dim, bias=False)
-        self.k = nn.Linear(c.d, c.n_kv_heads * c.head_dim, bias=False)
-        self.v = nn.Linear(c.d, c.n_kv_heads * c.head_dim, bias=False)
-        self.o = nn.Linear(c.n_heads * c.head_dim, c.d, bias=False)
+class CrossAttention(Attention):
+    """Self-attention's weights (q, k, v, o), queried from the stack's own rows, keyed by the
+    memory at strictly earlier positions."""
 
     def heads(self, t: torch.Tensor, n: int) -> torch.Tensor:
         B, T, _ = t.shape
