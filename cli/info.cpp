@@ -268,6 +268,12 @@ int cmd_info(int argc, char** argv) {
       std::printf("  %-22s %s: %lld of %lld layers, FFN widths %s\n", "sub-model", submodel.describe().c_str(),
                   static_cast<long long>(dec->spec().size()), static_cast<long long>(dec->spec().file_layers),
                   widths.c_str());
+      for (const LayerSpec& l : ls)
+        if (l.ffn_kind == FfnKind::moe) {
+          std::printf("  %-22s %lld per layer, %lld used per token (Mixtral's routing)\n", "experts",
+                      static_cast<long long>(l.experts), static_cast<long long>(l.experts_used));
+          break;
+        }
     }
     if (const uint64_t n = s.model().effective_parameters())
       std::printf("  %-22s %llu (every weight but the token embedding tables)\n", "effective parameters",
