@@ -49,11 +49,11 @@ ALTUP = ROOT / "build" / "cli" / "altup"
 TOKENIZER = ROOT / "demo" / "tokenizer.model"
 
 
-def altup(args: list[str], env: dict | None = None) -> str:
+def altup(args: list[str], env: dict | None = None, stdout_only: bool = False) -> str:
     r = subprocess.run([str(ALTUP), *args], capture_output=True, text=True, env={**os.environ, **(env or {})})
     if r.returncode != 0:
         raise RuntimeError(f"altup {' '.join(args)} failed:\n{r.stderr.strip()}")
-    return r.stdout + r.stderr
+    return r.stdout if stdout_only else r.stdout + r.stderr
 
 
 def make_model(out: Path, name: str, d: int, layers: int, stacks: int, shared: bool, dtype: str) -> Path:
@@ -79,7 +79,7 @@ def make_model(out: Path, name: str, d: int, layers: int, stacks: int, shared: b
 
 def bench_once(model: Path, p: int, n: int, threads: int, env: dict | None = None) -> dict:
     j = json.loads(altup(["bench", "-m", str(model), "-p", str(p), "-n", str(n), "-r", "1", "-t", str(threads),
-                          "-o", "json"], env))
+                          "-o", "json"], env, stdout_only=True))
     tests = {t["test"]: t["tokens_per_s"]["median"] for t in j["tests"]}
     return {"pp": tests.get(f"pp{p}"), "tg": tests[f"tg{n}"], "peak_rss_mib": j["peak_rss_mib"]}
 
