@@ -133,18 +133,22 @@ QUALITY_ROWS = [("plain 3 layers (h)", "plain-3"), ("plain 6 layers (2h)", "plai
                 ("StagFormer 3x2, separate weights", "stag-3x2")]
 
 
-def quality(a) -> int:
+def held_out_table(a, rows: list[tuple[str, str]], extra=None) -> int:
+    """For each (label, run name) of a.runs: held-out loss (the natural log of `altup
+    perplexity` on the trainer's validation verses, the last 2% of the corpus, 256-token
+    chunks), the trainer's last validation loss and decode tokens/s (`altup bench -p 0 -n N`,
+    median of a.rounds); extra(path) adds fields. Prints a table, writes a.out."""
     corpus = a.runs / "kjv.txt"
     if not corpus.is_file():
-        print(f"stagformer_bench: {corpus} is missing: run demo/make_stagformer_models.sh first", file=sys.stderr)
+        print(f"{corpus} is missing: train the models first", file=sys.stderr)
         return 1
     lines = [line for line in corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
     held_out = lines[-max(1, int(len(lines) * 0.02)):]  # the trainer's validation verses (val_fraction 0.02)
-    rows = []
+    out_rows = []
     with tempfile.TemporaryDirectory() as tmp:
         text = Path(tmp) / "held_out.txt"
         text.write_text("\n".join(held_out) + "\n", encoding="utf-8")
-        for label, name in QUALITY_ROWS:
+        for label, name in rows:
             path = a.runs / f"{name}.gguf"
             if not path.is_file():
                 print(f"skipping {label}: {path} is missing", flush=True)
@@ -153,11 +157,16 @@ def quality(a) -> int:
             ppl = float(re.search(r"PPL = ([0-9.]+)", out).group(1))
             tg = statistics.median(bench_once(path, 0, a.n, a.threads)["tg"] for _ in range(a.rounds))
             hist = json.loads((a.runs / name / "history.json").read_text())[-1]
-            rows.append({"model": label, "file": path.name, "held_out_loss": math.log(ppl), "ppl": ppl,
-                         "trainer_val_loss": hist["val_loss"], "steps": hist["step"], "decode_tokens_per_s": tg})
+            out_rows.append({"model": label, "file": path.name, "held_out_loss": math.log(ppl), "ppl": ppl,
+                             "trainer_val_loss": hist["val_loss"], "steps": hist["step"], "decode_tokens_per_s": tg,
+                             **(extra(path) if extra else {})})
             print(f"{label:<40} loss {math.log(ppl):.4f}  PPL {ppl:7.2f}  tg{a.n} {tg:8.1f} t/s", flush=True)
-    write_result(a.out, {"threads": a.threads, "held_out_lines": len(held_out), "rows": rows})
+    write_result(a.out, {"threads": a.threads, "held_out_lines": len(held_out), "rows": out_rows})
     return 0
+
+
+def quality(a) -> int:
+    return held_out_table(a, QUALITY_ROWS)
 
 
 def main() -> int:
