@@ -25,11 +25,6 @@ declare -A shape=(
   [altup-k2]="--K 2 --embedding widened"
   [altup-k2-moe]="--K 2 --embedding widened --experts 4 --experts-used 2"
 )
-for name in $RUNS; do
-  [[ -n ${shape[$name]:-} ]] || { echo "unknown run $name (known: ${!shape[*]})" >&2; exit 1; }
-  echo "== training $name (${shape[$name]})"
-  # shellcheck disable=SC2086
-  "$PY" -m altup_tools train "${common[@]}" ${shape[$name]} --out "$work/$name"
-  "$PY" -m altup_tools convert "$work/$name/model.safetensors" --tokenizer demo/tokenizer.model \
-    --out "$work/$name.gguf" --dtype f32 --name "kjv-$name" --no-progress
-done
+# shellcheck source=demo/train_runs.sh
+source demo/train_runs.sh
+train_runs

@@ -32,14 +32,9 @@ declare -A shape=(
   [stag-2x3-w128]="--layers 6 --stacks 2 --cross-window 128"
   [stag-3x2]="--layers 6 --stacks 3"
 )
-for name in $RUNS; do
-  [[ -n ${shape[$name]:-} ]] || { echo "unknown run $name (known: ${!shape[*]})" >&2; exit 1; }
-  echo "== training $name (${shape[$name]})"
-  # shellcheck disable=SC2086
-  "$PY" -m altup_tools train "${common[@]}" ${shape[$name]} --out "$work/$name"
-  "$PY" -m altup_tools convert "$work/$name/model.safetensors" --tokenizer demo/tokenizer.model \
-    --out "$work/$name.gguf" --dtype f32 --name "kjv-$name" --no-progress
-done
+# shellcheck source=demo/train_runs.sh
+source demo/train_runs.sh
+train_runs
 if [[ -f $work/stag-2x3-shared.gguf ]]; then
   "$PY" -m altup_tools convert "$work/stag-2x3-shared/model.safetensors" --tokenizer demo/tokenizer.model \
     --out demo/kjv-stagformer-2x3-shared.gguf --dtype f16 --name kjv-stagformer-2x3-shared --no-progress
