@@ -55,17 +55,8 @@ Result<AltUpHParams> AltUpHParams::from_gguf(const GgufFile& f, std::string_view
     if (*out != "sum" && *out != "concat")
       return make_error(key("altup.output") + " = '" + std::string(*out) + "' is neither sum nor concat");
     hp.concat_out = *out == "concat";
-    auto act = f.get_string(key("ffn_activation"));
-    if (!act) return act.error();
-    if (*act == "swiglu")
-      hp.act = ops::Act::Silu;
-    else if (*act == "geglu")
-      hp.act = ops::Act::GeluTanh;
-    else
-      return make_error(key("ffn_activation") + " = '" + std::string(*act) + "' is neither swiglu nor geglu");
-    auto tie = f.get_bool(key("tie_word_embeddings"));
-    if (!tie) return tie.error();
-    hp.tied = *tie;
+    ALTUP_TRY(r.activation(&hp.act));
+    ALTUP_TRY(r.flag("tie_word_embeddings", &hp.tied));
   } else {
     hp.tied = f.tensor("output.weight") == nullptr;  // llama.cpp omits output.weight when tied
     hp.rope_pairs_adjacent = true;                   // llama.cpp's converter permutes q / k for it

@@ -15,12 +15,6 @@ int64_t DecoderSpec::last_cache_writer() const {
   return last;
 }
 
-bool DecoderSpec::has_cross() const {
-  for (const LayerSpec& s : layers)
-    if (s.cross) return true;
-  return false;
-}
-
 Status DecoderSpec::check() const {
   if (layers.empty()) return make_error("the model has no layers");
   // The stacks whose layers read each blk.N.*: a layer of another stack may read it again

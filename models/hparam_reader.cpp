@@ -64,4 +64,16 @@ int64_t layers_in_file(const GgufFile& f) {
   return n;
 }
 
+Status HParamReader::activation(ops::Act* out) const {
+  auto act = f_.get_string(key("ffn_activation"));
+  if (!act) return act.error();
+  if (*act == "swiglu")
+    *out = ops::Act::Silu;
+  else if (*act == "geglu")
+    *out = ops::Act::GeluTanh;
+  else
+    return make_error(key("ffn_activation") + " = '" + std::string(*act) + "' is neither swiglu nor geglu");
+  return {};
+}
+
 }  // namespace altup

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <string>
 
+#include "ops/kernels.h"
 #include "runtime/gguf.h"
 
 namespace altup {
@@ -52,6 +53,15 @@ class HParamReader {
   // The same, leaving *out as it is when the key is absent.
   Status optional_count(const char* k, int64_t lo, int64_t hi, int64_t* out) const {
     return has(k) ? count(k, lo, hi, out) : Status{};
+  }
+  // "<arch>.ffn_activation": "swiglu" (SiLU) or "geglu" (tanh-approximated GELU).
+  Status activation(ops::Act* out) const;
+  // A bool key.
+  Status flag(const char* k, bool* out) const {
+    auto v = f_.get_bool(key(k));
+    if (!v) return v.error();
+    *out = *v;
+    return {};
   }
   // A float key that must be finite and in (0, hi].
   Status positive(const char* k, double hi, float* out) const {

@@ -57,7 +57,6 @@ struct DecoderSpec {
   }
   // The last layer that stores K / V: no later layer needs rows of other tokens than its own.
   int64_t last_cache_writer() const;
-  bool has_cross() const;  // a layer cross-attends
   // Every field in range and consistent with the others (a shared layer reads an earlier
   // own-cache layer of the same window, weights indices distinct and in the file, ...).
   Status check() const;

@@ -24,20 +24,9 @@ Result<StagFormerHParams> StagFormerHParams::from_gguf(const GgufFile& f) {
   ALTUP_TRY(r.count("stack_count", 1, 8, &stacks));
   hp.stacks = static_cast<int>(stacks);
   ALTUP_TRY(r.count("cross_window", 0, kMaxContext, &hp.cross_window));
-  auto shared = f.get_bool(key("shared_weights"));
-  if (!shared) return shared.error();
-  hp.shared = *shared;
-  auto act = f.get_string(key("ffn_activation"));
-  if (!act) return act.error();
-  if (*act == "swiglu")
-    hp.act = ops::Act::Silu;
-  else if (*act == "geglu")
-    hp.act = ops::Act::GeluTanh;
-  else
-    return make_error(key("ffn_activation") + " = '" + std::string(*act) + "' is neither swiglu nor geglu");
-  auto tie = f.get_bool(key("tie_word_embeddings"));
-  if (!tie) return tie.error();
-  hp.tied = *tie;
+  ALTUP_TRY(r.flag("shared_weights", &hp.shared));
+  ALTUP_TRY(r.activation(&hp.act));
+  ALTUP_TRY(r.flag("tie_word_embeddings", &hp.tied));
   const int64_t stored = hp.sizes.n_layers;
   if (hp.shared && hp.stacks < 2)
     return make_error(key("shared_weights") + " is true but " + key("stack_count") + " = " + std::to_string(hp.stacks) +
