@@ -92,13 +92,20 @@ Result<Session::MemoryEstimate> Session::memory_estimate(int64_t ctx) const {
   m.weights_rewritten = model().rewritten_extra_bytes();
   m.kv_cache = kv_cache_bytes(ctx);
   m.prefill_tokens = std::min(ctx, max_tokens_);
-  for (int64_t T : {int64_t{1}, m.prefill_tokens}) {
+  // A decode graph per phase (Model::period), all kept; a prefill chunk's from phase 0, which
+  // holds the most Sequence-AltUp anchors.
+  for (int64_t phase = 0; phase < model().period(); ++phase) {
     Graph g;
-    model().build(g, T, ctx, max_tokens_, /*all_logits=*/false);
+    model().build(g, 1, ctx, max_tokens_, /*all_logits=*/false, phase);
     auto plan = plan_memory(g);
     if (!plan) return plan.error();
-    (T == 1 ? m.activations_decode : m.activations_prefill) = plan->arena_bytes;
+    m.activations_decode += plan->arena_bytes;
   }
+  Graph g;
+  model().build(g, m.prefill_tokens, ctx, max_tokens_, /*all_logits=*/false);
+  auto plan = plan_memory(g);
+  if (!plan) return plan.error();
+  m.activations_prefill = plan->arena_bytes;
   return m;
 }
 
@@ -121,15 +128,20 @@ uint64_t Session::kv_cache_bytes(int64_t ctx) const {
 }
 
 Result<Session::Forward*> Session::forward_for(int64_t T, bool all_logits) {
-  // Single-token decode reuses one graph and executor for the whole generation; anything
+  // Single-token decode reuses one graph and executor for the whole generation (one per phase
+  // of a model with Sequence-AltUp layers: which of them run depends on the position); anything
   // else gets a graph built for its length (replacing the previous prefill graph).
   const bool is_decode = T == 1 && !all_logits;
-  std::unique_ptr<Forward>& slot = is_decode ? decode_ : prefill_;
-  if (slot && slot->T == T && slot->all_logits == all_logits) return slot.get();
+  const int64_t phase = n_past_ % model().period();
+  if (is_decode && decode_.size() != static_cast<size_t>(model().period()))
+    decode_.resize(static_cast<size_t>(model().period()));
+  std::unique_ptr<Forward>& slot = is_decode ? decode_[static_cast<size_t>(phase)] : prefill_;
+  if (slot && slot->T == T && slot->all_logits == all_logits && slot->phase == phase) return slot.get();
   auto f = std::make_unique<Forward>();
   f->T = T;
   f->all_logits = all_logits;
-  f->io = model().build(f->graph, T, ctx_, max_tokens_, all_logits);
+  f->phase = phase;
+  f->io = model().build(f->graph, T, ctx_, max_tokens_, all_logits, phase);
   auto ex = Executor::create(f->graph);
   if (!ex) return make_error("building the forward graph: " + ex.error().message);
   f->exec = std::move(*ex);

@@ -93,7 +93,8 @@ class Session {
     uint64_t activations_decode = 0, activations_prefill = 0;
     int64_t prefill_tokens = 0;
     int64_t weights_rewritten = 0;  // Model::rewritten_extra_bytes
-    // What stays resident while decoding after a prompt: the session keeps both graphs' arenas.
+    // What stays resident while decoding after a prompt: the session keeps the decode graphs'
+    // arenas (one per phase) and the prefill graph's.
     uint64_t decoding() const {
       const int64_t w = static_cast<int64_t>(weights_per_token) + weights_rewritten;
       return static_cast<uint64_t>(std::max<int64_t>(0, w)) + kv_cache + activations_decode + activations_prefill;
@@ -117,6 +118,7 @@ class Session {
     std::unique_ptr<Executor> exec;
     int64_t T = 0;
     bool all_logits = false;
+    int64_t phase = 0;  // the first position modulo Model::period()
   };
   Result<Forward*> forward_for(int64_t T, bool all_logits);
   Result<const float*> eval_chunk(const int32_t* tokens, int64_t T, bool all_logits);
@@ -126,9 +128,10 @@ class Session {
   int threads_ = 1;
   bool tune_ = true;
   ThreadTuner tuner_{1};
-  std::vector<ZeroPages> states_;      // KV caches, one buffer per StateSpec, backed as written
-  std::vector<float> chunked_logits_;  // [T, V]: all_logits of a prompt longer than one chunk
-  std::unique_ptr<Forward> decode_, prefill_;
+  std::vector<ZeroPages> states_;                 // KV caches, one buffer per StateSpec, backed as written
+  std::vector<float> chunked_logits_;             // [T, V]: all_logits of a prompt longer than one chunk
+  std::vector<std::unique_ptr<Forward>> decode_;  // by phase
+  std::unique_ptr<Forward> prefill_;
   std::vector<int32_t> ids_, pos_;
   ExecHooks* hooks_ = nullptr;
   const Graph* last_graph_ = nullptr;

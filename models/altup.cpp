@@ -26,6 +26,10 @@ Result<AltUpHParams> AltUpHParams::from_gguf(const GgufFile& f, std::string_view
   ALTUP_TRY(r.count("feed_forward_length", 1, kMaxWidth * 16, &ffn));
   if (r.has("rope.freq_base")) ALTUP_TRY(r.positive("rope.freq_base", INFINITY, &rope_theta));
   ALTUP_TRY(r.optional_count("attention.sliding_window", 0, kMaxContext, &window));
+  // Sequence-AltUp: each layer's stride (absent: 1 everywhere).
+  std::vector<int64_t> strides(static_cast<size_t>(hp.sizes.n_layers), 1);
+  if (arch == "altup" && r.has("sequence.stride"))
+    ALTUP_TRY(r.per_layer_counts("sequence.stride", hp.sizes.n_layers, 1, ops::kMaxSeqStride, &strides));
   // A mixture of experts in every layer (llama.cpp's keys for Mixtral files; "altup" takes the same).
   int64_t experts = 0, experts_used = 0;
   ALTUP_TRY(r.optional_count("expert_count", 0, ops::kMaxExperts, &experts));
@@ -72,6 +76,7 @@ Result<AltUpHParams> AltUpHParams::from_gguf(const GgufFile& f, std::string_view
     s.window = window;
     s.rope_base = rope_theta;
     s.ffn = s.ffn_in_file = ffn;
+    s.seq_stride = strides[static_cast<size_t>(l)];
     if (experts > 0) {
       s.ffn_kind = FfnKind::moe;
       s.experts = experts;
@@ -110,6 +115,7 @@ WeightTable<AltUpWeights, AltUpLayerWeights> weight_table(const AltUpHParams& hp
     }
     rows.push_back({blk(l, "altup_predict_coef.weight"), {hp.K, hp.K}, &kVector, coefs, &L::predict});
     rows.push_back({blk(l, "altup_correct_coef.weight"), {hp.K}, &kVector, coefs, &L::correct});
+    if (s.seq_stride > 1) rows.push_back({blk(l, "seq_coef.weight"), {3}, &kVector, true, &L::seq});
     t.layers.push_back(std::move(rows));
   }
   return t;
@@ -155,8 +161,36 @@ TensorId AltUpModel::prologue(Pass& p) const {
 }
 
 void AltUpModel::layer(Pass& p) const {
+  const int64_t k = p.spec->seq_stride;
+  if (k == 1) {
+    p.x = step(p, p.x, p.pos_r, kNoTensor, p.cut);
+    return;
+  }
+  // Sequence-AltUp: the step on this call's anchors only (rows first, first + k, ...: the
+  // graph's phase says which), then every row corrected from its anchor, in this call or
+  // (through the layer's state) an earlier one. A layer with a cache runs before any cut.
   Builder& b = p.b;
-  const int64_t d = hp_.sizes.d, T = p.Tr;  // rows the ring holds
+  const ops::SeqParams sp{k, ops::seq_first_anchor(p.phase, k)};
+  const int64_t A = ops::seq_anchor_count(p.Tr, sp.first, k);
+  TensorId xa = kNoTensor, ya = kNoTensor;
+  if (A > 0) {
+    {
+      const CostScope cost(b, Cost::altup);
+      xa = b.seq_anchors("seq_anchors_in", p.x, sp, A);  // [K, A, d], kept for the correction
+      ya = b.seq_anchors("seq_anchors", p.x, sp, A);     // [K, A, d], stepped in place
+    }
+    const TensorId pos_a = b.seq_positions("seq_pos", p.pos_r, sp, A);  // [A]: RoPE at their positions
+    const TensorId slots = b.seq_positions("seq_slots", p.pos_r, {k, sp.first, /*divide=*/true}, A);
+    ya = step(p, ya, pos_a, slots, /*cut=*/false);
+  }
+  b.cost(Cost::correct);
+  b.seq_correct("seq_correct", p.x, w_.layers[static_cast<size_t>(p.index)].seq, p.seq_state, p.pos_r, xa, ya, sp);
+  if (p.cut) p.x = p.keep_last_row(p.x);  // [K, 1, d]
+}
+
+TensorId AltUpModel::step(Pass& p, TensorId ring, TensorId pos, TensorId slots, bool cut) const {
+  Builder& b = p.b;
+  const int64_t d = hp_.sizes.d, T = b.shape(ring)[1];  // rows the ring holds
   const AltUpLayerWeights& L = w_.layers[static_cast<size_t>(p.index)];
   const int j = hp_.active_block(p.index);  // by its index in the file: a sub-model's layer keeps its block
   const AttentionShape attn{hp_.sizes.n_heads, hp_.sizes.n_kv_heads, hp_.sizes.head_dim,
@@ -164,11 +198,11 @@ void AltUpModel::layer(Pass& p) const {
   const float eps = hp_.sizes.eps;
   // y = Layer_l(x_j): the layer sees the active block before predict rewrites the ring.
   b.cost(Cost::attention);
-  const TensorId xj = b.view("x_active", p.x, {T, d}, j * T * d);  // [T, d]
+  const TensorId xj = b.view("x_active", ring, {T, d}, j * T * d);  // [T, d]
   const TensorId att =
       attention_block(b, b.rms_norm("attn_norm", xj, L.attn_norm, eps), {L.wq, L.wk, L.wv, L.wo, {}, {}}, attn, *p.spec,
-                      p.pos_r, p.cache, p.queries());  // [Tq, d]
-  const TensorId xr = p.cut ? b.view("x_active_last", p.x, {1, d}, j * T * d + (T - 1) * d) : xj;
+                      pos, p.cache, cut ? 1 : 0, slots);  // [Tq, d]
+  const TensorId xr = cut ? b.view("x_active_last", ring, {1, d}, j * T * d + (T - 1) * d) : xj;
   const TensorId h = b.add("attn_residual", xr, att);
   b.cost(Cost::ffn);
   const TensorId hn = b.rms_norm("ffn_norm", h, L.ffn_norm, eps);
@@ -176,19 +210,20 @@ void AltUpModel::layer(Pass& p) const {
                            ? moe_ffn_block(b, hn, L.router, L.gate, L.up, L.down, hp_.act, *p.spec)
                            : gated_ffn(b, hn, L.gate, L.up, L.down, hp_.act, *p.spec);
   const TensorId y = b.add("ffn_residual", h, ffn);  // [Tq, d]
-  if (p.cut) p.x = p.keep_last_row(p.x);             // [K, 1, d]
+  if (cut) ring = p.keep_last_row(ring);             // [K, 1, d]
   if (L.predict) {
     // predict: x̂ = P x over the whole ring, in place; correct: x̂_i += g_i (y − x̂_j).
     // (Also for K = 1 when the file has coefficients: they are part of the model.)
     b.cost(Cost::predict);
-    const TensorId predicted = b.altup_predict("altup_predict", p.x, L.predict);
+    const TensorId predicted = b.altup_predict("altup_predict", ring, L.predict);
     b.cost(Cost::correct);
     b.altup_correct("altup_correct", predicted, y, L.correct, j);
   } else {
     // Dense without coefficients (P = [[1]], g = [1]): the one block becomes the layer's output.
     b.cost(Cost::altup);
-    b.copy_into("copy_block", y, b.view("ring_dense", p.x, {p.Tr, d}));
+    b.copy_into("copy_block", y, b.view("ring_dense", ring, {b.shape(ring)[1], d}));
   }
+  return ring;
 }
 
 // Combine the blocks (sum or side by side), keep the rows whose logits are wanted, norm, unembed.

@@ -1,7 +1,8 @@
 // The "altup" architecture (../shared/reference/altup.md): a Llama-style backbone of width d
 // that runs on one of K blocks per layer, with predict / correct keeping all K blocks
 // current. K = 1 is the dense Llama-style model, which is how llama.cpp's "llama" GGUF files
-// run here too (their q / k rows are laid out for adjacent-pair RoPE).
+// run here too (their q / k rows are laid out for adjacent-pair RoPE). A layer may be a
+// Sequence-AltUp layer (ops/seq_altup.h): its step runs on every k-th position only.
 #pragma once
 
 #include <memory>
@@ -39,6 +40,7 @@ struct AltUpLayerWeights {
   WeightRef ffn_norm, gate, up, down;   // [d], [ffn, d] x2, [d, ffn]; a mixture of experts: [E, ffn, d] x2, [E, d, ffn]
   WeightRef router;                     // a mixture of experts: [E, d]
   WeightRef predict, correct;           // AltUp's P [K, K] and g [K]; absent in a dense file
+  WeightRef seq;                        // Sequence-AltUp's (α, β, γ) [3]; a layer of stride > 1 only
 };
 struct AltUpWeights {
   WeightRef embed;        // [V, K·d] widened, [V, d] recycled
@@ -62,10 +64,15 @@ class AltUpModel : public Decoder {
   const DecoderSpec& spec() const override { return hp_.spec; }
   const TransformerSizes& sizes() const override { return hp_.sizes; }
   const AltUpHParams& hparams() const { return hp_; }
+  int64_t state_blocks() const override { return hp_.K; }
 
  private:
   TensorId prologue(Pass& p) const override;
   void layer(Pass& p) const override;
+  // One AltUp step of the current layer on `ring` [K, T, d], in place, for tokens at `pos`
+  // whose K / V go to cache rows `slots` (kNoTensor: their positions). cut: only the last
+  // row's result is wanted (Pass::queries); returns the ring then left ([K, 1, d]).
+  TensorId step(Pass& p, TensorId ring, TensorId pos, TensorId slots, bool cut) const;
   TensorId epilogue(Pass& p) const override;
 
   std::string arch_;

@@ -5,7 +5,7 @@
 namespace altup {
 
 TensorId attention_block(Builder& b, TensorId xn, const AttentionWeights& w, const AttentionShape& s,
-                         const LayerSpec& cfg, TensorId pos, KvCache cache, int64_t queries) {
+                         const LayerSpec& cfg, TensorId pos, KvCache cache, int64_t queries, TensorId slots) {
   const CostScope cost(b, Cost::attention);
   const int64_t T = b.shape(xn).rows(), d = b.shape(xn).inner(), H = s.n_heads, Hkv = s.n_kv_heads, hd = s.head_dim;
   const ops::RopeParams rope{cfg.rope_base, s.rope_adjacent_pairs};
@@ -13,7 +13,9 @@ TensorId attention_block(Builder& b, TensorId xn, const AttentionWeights& w, con
   const int64_t Tq = queries > 0 ? std::min(queries, T) : T;
   const TensorId xq = Tq == T ? xn : b.view("query_rows", xn, {Tq, d}, (T - Tq) * d);  // [Tq, d]
   const TensorId pos_q = Tq == T ? pos : b.view("query_pos", pos, {Tq}, T - Tq);       // [Tq]
-  const TensorId qh = b.view("q_heads", b.matmul("attn_q", xq, w.wq), {Tq, H, hd});    // [Tq, H, hd]
+  if (slots == kNoTensor) slots = pos;
+  const TensorId slots_q = Tq == T ? slots : b.view("query_slots", slots, {Tq}, T - Tq);  // [Tq]
+  const TensorId qh = b.view("q_heads", b.matmul("attn_q", xq, w.wq), {Tq, H, hd});       // [Tq, H, hd]
   if (w.q_norm) b.rms_norm_in_place("attn_q_norm", qh, w.q_norm, s.norm_eps);
   b.rope("rope_q", qh, pos_q, rope);
   // A KV-shared layer computes q only and reads its source's cache.
@@ -23,10 +25,10 @@ TensorId attention_block(Builder& b, TensorId xn, const AttentionWeights& w, con
     if (w.k_norm) b.rms_norm_in_place("attn_k_norm", kh, w.k_norm, s.norm_eps);
     if (s.v_norm) b.rms_norm_in_place("attn_v_norm", vh, WeightRef{}, s.norm_eps);
     b.rope("rope_k", kh, pos, rope);
-    b.kv_store("k_store", kh, pos, cache.k, cache.ring);
-    b.kv_store("v_store", vh, pos, cache.v, cache.ring);
+    b.kv_store("k_store", kh, slots, cache.k, cache.ring);
+    b.kv_store("v_store", vh, slots, cache.v, cache.ring);
   }
-  const TensorId att = b.attention("attention", qh, cache.k, cache.v, pos_q, {s.scale, cfg.window, cache.ring});
+  const TensorId att = b.attention("attention", qh, cache.k, cache.v, slots_q, {s.scale, cfg.window, cache.ring});
   return b.matmul("attn_output", b.view("attn_heads_joined", att, {Tq, H * hd}), w.wo);  // [Tq, d]
 }
 

@@ -38,8 +38,12 @@ struct KvCache {
 // queries > 0: only the last `queries` rows of xn ask (q, attention and the output projection
 // for them alone, [queries, d] out), while k and v are still stored for every row: what a
 // prefill needs from its last cache-writing layer when only the last logits are wanted.
+// slots [T]: the cache rows of the tokens, which also order them for the causal mask (a
+// Sequence-AltUp layer's anchors, ops/seq_altup.h); kNoTensor: their positions. RoPE always
+// takes the positions.
 TensorId attention_block(Builder& b, TensorId xn, const AttentionWeights& w, const AttentionShape& s,
-                         const LayerSpec& cfg, TensorId pos, KvCache cache, int64_t queries = 0);
+                         const LayerSpec& cfg, TensorId pos, KvCache cache, int64_t queries = 0,
+                         TensorId slots = kNoTensor);
 
 // down(act(gate(xn)) ⊙ up(xn)), with Gaussian top-k on the gate on a sparse_gated layer: then
 // up is computed only where the gate kept a value, and with down_t (down transposed, [F, d];

@@ -163,4 +163,21 @@ TensorId Builder::altup_correct(const std::string& name, TensorId predicted, Ten
   return out;
 }
 
+TensorId Builder::seq_anchors(const std::string& name, TensorId ring, ops::SeqParams p, int64_t A) {
+  const Shape s = shape(ring);
+  return node(ops::kSeqAnchors, {ring}, name, {s[0], A, s[2]}, p);
+}
+
+TensorId Builder::seq_positions(const std::string& name, TensorId pos, ops::SeqParams p, int64_t A) {
+  return g_.add_node(&ops::kSeqPositions, {pos}, name, layer_, DType::I32, Shape{A}, p);
+}
+
+void Builder::seq_correct(const std::string& name, TensorId ring, WeightRef coef, TensorId state, TensorId pos,
+                          TensorId xa, TensorId ya, ops::SeqParams p) {
+  std::vector<TensorId> in = {ring, weight(coef), state, pos};
+  if (xa != kNoTensor) in.insert(in.end(), {xa, ya});
+  const TensorId out = view("ring_seq_corrected", g_.root_of(ring), shape(ring));
+  g_.add_node_into(&ops::kSeqCorrect, std::move(in), out, name, layer_, p);
+}
+
 }  // namespace altup

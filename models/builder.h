@@ -11,6 +11,7 @@
 #include "ops/elementwise.h"
 #include "ops/moe.h"
 #include "ops/rope.h"
+#include "ops/seq_altup.h"
 #include "runtime/graph.h"
 
 namespace altup {
@@ -105,6 +106,15 @@ class Builder {
   // The same with g [T, K] computed per token, each plus p.g_offset.
   TensorId altup_correct(const std::string& name, TensorId predicted, TensorId y, TensorId coef,
                          ops::AltupCorrectParams p);
+
+  // Sequence-AltUp (ops/seq_altup.h): the A anchors' rows of a ring [K, T, d] -> [K, A, d];
+  // their positions, or their cache slots (p.divide), [T] -> [A] I32; every row of the ring
+  // corrected in place from its anchor (xa, ya [K, A, d]: the anchors before and after the
+  // layer, none when A = 0), the anchors' c rows written into `state`.
+  TensorId seq_anchors(const std::string& name, TensorId ring, ops::SeqParams p, int64_t A);
+  TensorId seq_positions(const std::string& name, TensorId pos, ops::SeqParams p, int64_t A);
+  void seq_correct(const std::string& name, TensorId ring, WeightRef coef, TensorId state, TensorId pos, TensorId xa,
+                   TensorId ya, ops::SeqParams p);
 
   void output(TensorId t) { g_.mark_output(t); }
 

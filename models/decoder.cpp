@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <numeric>
 
 #include "models/weight_table.h"
 #include "runtime/mapped_file.h"
@@ -15,11 +16,18 @@ int64_t DecoderSpec::last_cache_writer() const {
   return last;
 }
 
+int64_t DecoderSpec::period() const {
+  int64_t p = 1;
+  for (const LayerSpec& s : layers) p = std::lcm(p, std::max<int64_t>(s.seq_stride, 1));
+  return p;
+}
+
 Status DecoderSpec::check() const {
   if (layers.empty()) return make_error("the model has no layers");
   // The stacks whose layers read each blk.N.*: a layer of another stack may read it again
   // (StagFormer's shared weights), one of the same stack may not.
   std::vector<std::vector<int>> used(static_cast<size_t>(std::max<int64_t>(file_layers, 0)));
+  int64_t period_so_far = 1;
   for (int64_t i = 0; i < size(); ++i) {
     const LayerSpec& s = (*this)[i];
     const std::string at = "layer " + std::to_string(i);
@@ -43,6 +51,22 @@ Status DecoderSpec::check() const {
       return make_error(at + ": a mixture of experts needs 1 <= experts used <= experts, a dense FFN neither");
     if ((s.ffn_kind == FfnKind::sparse_gated) != (s.sparsity > 0) || !(s.sparsity < 1))
       return make_error(at + ": a sparse FFN needs a sparsity in (0, 1), a dense one none");
+    if (s.seq_stride < 1 || s.seq_stride > ops::kMaxSeqStride)
+      return make_error(at + " has a Sequence-AltUp stride of " + std::to_string(s.seq_stride) + " (1.." +
+                        std::to_string(ops::kMaxSeqStride) + ")");
+    if (s.seq_stride > 1) {
+      if (s.attention != AttentionKind::own_cache || s.window > 0 || s.cross)
+        return make_error(at + ": a Sequence-AltUp layer has full attention over a cache of its own here");
+      for (int64_t j = i + 1; j < size(); ++j)
+        if ((*this)[j].kv_source == i)
+          return make_error("layer " + std::to_string(j) + " shares the K / V of layer " + std::to_string(i) +
+                            ", whose cache holds only its Sequence-AltUp anchors");
+      // (a period past the largest stride would multiply the graphs a session keeps)
+      if (std::lcm(period_so_far, s.seq_stride) > ops::kMaxSeqStride)
+        return make_error("the Sequence-AltUp strides' least common multiple exceeds " +
+                          std::to_string(ops::kMaxSeqStride));
+      period_so_far = std::lcm(period_so_far, s.seq_stride);
+    }
     if (s.attention == AttentionKind::shared_cache) {
       if (s.kv_source < 0 || s.kv_source >= i)
         return make_error(at + " shares the K / V of layer " + std::to_string(s.kv_source) +
@@ -69,8 +93,15 @@ TensorId Pass::keep_last_row(TensorId state) {
 }
 
 int64_t Decoder::cache_slots(int64_t i, int64_t ctx, int64_t max_tokens) const {
-  const int64_t w = spec()[spec().cache_owner(i)].window;
+  const LayerSpec& owner = spec()[spec().cache_owner(i)];
+  if (owner.seq_stride > 1) return (ctx + owner.seq_stride - 1) / owner.seq_stride;  // the anchors alone
+  const int64_t w = owner.window;
   return w > 0 ? std::min(ctx, w + max_tokens) : ctx;
+}
+
+bool Decoder::cache_is_ring(int64_t i, int64_t ctx, int64_t max_tokens) const {
+  const LayerSpec& owner = spec()[spec().cache_owner(i)];
+  return owner.window > 0 && cache_slots(i, ctx, max_tokens) < ctx;
 }
 
 // The memory a cross-attending layer reads is one position behind its queries, so a window of
@@ -88,7 +119,7 @@ std::vector<StateSpec> Decoder::state_specs(int64_t ctx, int64_t max_tokens) con
   for (int64_t i = 0; i < spec().size(); ++i) {
     if (spec().cache_owner(i) == i) {
       const int64_t slots = cache_slots(i, ctx, max_tokens);
-      const int64_t rollback = slots < ctx ? slots - spec()[i].window : -1;
+      const int64_t rollback = cache_is_ring(i, ctx, max_tokens) ? slots - spec()[i].window : -1;
       s.push_back({"kcache-" + std::to_string(i), {z.n_kv_heads, slots, z.head_dim}, rollback});
       s.push_back({"vcache-" + std::to_string(i), {z.n_kv_heads, slots, z.head_dim}, rollback});
     }
@@ -98,11 +129,14 @@ std::vector<StateSpec> Decoder::state_specs(int64_t ctx, int64_t max_tokens) con
       s.push_back({"xkcache-" + std::to_string(i), {z.n_kv_heads, slots, z.head_dim}, rollback});
       s.push_back({"xvcache-" + std::to_string(i), {z.n_kv_heads, slots, z.head_dim}, rollback});
     }
+    if (const int64_t k = spec()[i].seq_stride; k > 1)  // each anchor's correction row (ops/seq_altup.h)
+      s.push_back({"seqstate-" + std::to_string(i), {state_blocks(), (ctx + k - 1) / k, z.d}});
   }
   return s;
 }
 
-ForwardGraph Decoder::build(Graph& g, int64_t T, int64_t ctx, int64_t max_tokens, bool all_logits) const {
+ForwardGraph Decoder::build(Graph& g, int64_t T, int64_t ctx, int64_t max_tokens, bool all_logits,
+                            int64_t phase) const {
   const DecoderSpec& layers = spec();
   Builder b(g);
   ForwardGraph io;
@@ -112,15 +146,17 @@ ForwardGraph Decoder::build(Graph& g, int64_t T, int64_t ctx, int64_t max_tokens
   Pass p{b};
   p.caches.resize(static_cast<size_t>(layers.size()));
   p.cross_caches.resize(static_cast<size_t>(layers.size()));
+  p.seq_states.resize(static_cast<size_t>(layers.size()), kNoTensor);
   for (const StateSpec& s : state_specs(ctx, max_tokens)) io.states.push_back(b.state(s.name, s.shape));
   for (int64_t i = 0, next = 0; i < layers.size(); ++i) {
-    auto take = [&](int64_t slots) {
-      const KvCache c{io.states[static_cast<size_t>(next)], io.states[static_cast<size_t>(next + 1)], slots < ctx};
+    auto take = [&](bool ring) {
+      const KvCache c{io.states[static_cast<size_t>(next)], io.states[static_cast<size_t>(next + 1)], ring};
       next += 2;
       return c;
     };
-    if (layers.cache_owner(i) == i) p.caches[static_cast<size_t>(i)] = take(cache_slots(i, ctx, max_tokens));
-    if (layers[i].cross) p.cross_caches[static_cast<size_t>(i)] = take(cross_cache_slots(i, ctx, max_tokens));
+    if (layers.cache_owner(i) == i) p.caches[static_cast<size_t>(i)] = take(cache_is_ring(i, ctx, max_tokens));
+    if (layers[i].cross) p.cross_caches[static_cast<size_t>(i)] = take(cross_cache_slots(i, ctx, max_tokens) < ctx);
+    if (layers[i].seq_stride > 1) p.seq_states[static_cast<size_t>(i)] = io.states[static_cast<size_t>(next++)];
   }
   for (int64_t i = 0; i < layers.size(); ++i)
     p.caches[static_cast<size_t>(i)] = p.caches[static_cast<size_t>(layers.cache_owner(i))];
@@ -129,6 +165,7 @@ ForwardGraph Decoder::build(Graph& g, int64_t T, int64_t ctx, int64_t max_tokens
   p.ids = io.ids;
   p.pos = p.pos_r = io.pos;
   p.all_logits = all_logits;
+  p.phase = phase;
   p.x = prologue(p);
   const int64_t cut_at = !all_logits && T > 1 ? layers.last_cache_writer() : -1;
   for (int64_t i = 0; i < layers.size(); ++i) {
@@ -137,6 +174,7 @@ ForwardGraph Decoder::build(Graph& g, int64_t T, int64_t ctx, int64_t max_tokens
     p.spec = &layers[i];
     p.cache = p.caches[static_cast<size_t>(i)];
     p.cross_cache = p.cross_caches[static_cast<size_t>(i)];
+    p.seq_state = p.seq_states[static_cast<size_t>(i)];
     p.cut = i == cut_at;
     b.cost(Cost::other);  // until the hook says what its nodes are
     layer(p);

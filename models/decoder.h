@@ -42,6 +42,9 @@ struct Pass {
   KvCache cross_cache;                        // its cross-attention's (LayerSpec::cross)
   std::vector<KvCache> caches, cross_caches;  // every layer's, by place in the spec (a hook that runs several)
   TensorId memory = kNoTensor;                // StagFormer: the previous stack's outputs, normed, [Tr, d]
+  int64_t phase = 0;                          // the first position modulo DecoderSpec::period()
+  std::vector<TensorId> seq_states;           // Sequence-AltUp layers' anchor rows, by place in the spec
+  TensorId seq_state = kNoTensor;             // this layer's
   bool cut = false;                           // see queries()
   // When only the last token's logits are wanted, the last layer that stores K / V stores
   // them for every row but computes the rest for the last row alone (no later layer reads
@@ -59,7 +62,9 @@ class Decoder : public Model {
   uint64_t effective_parameters() const override;
   uint64_t unchosen_expert_bytes() const override;
   std::vector<StateSpec> state_specs(int64_t ctx, int64_t max_tokens) const override;
-  ForwardGraph build(Graph& g, int64_t T, int64_t ctx, int64_t max_tokens, bool all_logits) const final;
+  int64_t period() const override { return spec().period(); }
+  ForwardGraph build(Graph& g, int64_t T, int64_t ctx, int64_t max_tokens, bool all_logits,
+                     int64_t phase = 0) const final;
 
   virtual const DecoderSpec& spec() const = 0;
   virtual const TransformerSizes& sizes() const = 0;
@@ -67,6 +72,10 @@ class Decoder : public Model {
   // window + max_tokens for a sliding layer when that is fewer (a ring).
   int64_t cache_slots(int64_t i, int64_t ctx, int64_t max_tokens) const;
   int64_t cross_cache_slots(int64_t i, int64_t ctx, int64_t max_tokens) const;  // a cross-attending layer's
+  // Whether layer i's cache is a ring (a sliding window shorter than the context).
+  bool cache_is_ring(int64_t i, int64_t ctx, int64_t max_tokens) const;
+  // The blocks of the state the layers update (AltUp's K): the rows of a Sequence-AltUp state.
+  virtual int64_t state_blocks() const { return 1; }
 
  protected:
   virtual TensorId prologue(Pass& p) const = 0;

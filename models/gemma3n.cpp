@@ -70,20 +70,7 @@ Result<Gemma3nHParams> Gemma3nHParams::from_gguf(const GgufFile& f) {
   std::vector<int64_t> ffn(static_cast<size_t>(L), 0);
   const GgufValue* fv = f.find(r.key("feed_forward_length"));
   if (fv && fv->type == GgufType::ARRAY) {
-    if (fv->elem_type != GgufType::I32 && fv->elem_type != GgufType::U32)
-      return make_error(r.key("feed_forward_length") + " is an array of " + std::string(gguf_type_name(fv->elem_type)) +
-                        ", expected i32 or u32");
-    if (static_cast<int64_t>(fv->count) != L)
-      return make_error(r.key("feed_forward_length") + " has " + std::to_string(fv->count) + " entries for " +
-                        std::to_string(L) + " layers");
-    for (int64_t l = 0; l < L; ++l) {
-      const int64_t v = fv->elem_type == GgufType::I32 ? fv->at<int32_t>(static_cast<uint64_t>(l))
-                                                       : fv->at<uint32_t>(static_cast<uint64_t>(l));
-      if (v < 1 || v > kMaxWidth * 16)
-        return make_error(r.key("feed_forward_length") + "[" + std::to_string(l) + "] = " + std::to_string(v) +
-                          " is out of range [1, " + std::to_string(kMaxWidth * 16) + "]");
-      ffn[static_cast<size_t>(l)] = v;
-    }
+    ALTUP_TRY(r.per_layer_counts("feed_forward_length", L, 1, kMaxWidth * 16, &ffn));
   } else {
     int64_t all = 0;
     ALTUP_TRY(r.count("feed_forward_length", 1, kMaxWidth * 16, &all));

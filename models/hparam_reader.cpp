@@ -76,4 +76,28 @@ Status HParamReader::activation(ops::Act* out) const {
   return {};
 }
 
+Status HParamReader::per_layer_counts(const char* k, int64_t layers, int64_t lo, int64_t hi,
+                                      std::vector<int64_t>* out) const {
+  const GgufValue* v = f_.find(key(k));
+  if (!v || v->type != GgufType::ARRAY) return make_error(key(k) + " must be an array of i32 or u32, one per layer");
+  if (v->elem_type != GgufType::I32 && v->elem_type != GgufType::U32)
+    return make_error(key(k) + " is an array of " + std::string(gguf_type_name(v->elem_type)) +
+                      ", expected i32 or u32 (one per layer)");
+  if (static_cast<int64_t>(v->count) != layers)
+    return make_error(key(k) + " has " + std::to_string(v->count) + " entries for " + std::to_string(layers) +
+                      " layers");
+  out->assign(static_cast<size_t>(layers), 0);
+  for (int64_t l = 0; l < layers; ++l) {
+    const auto i = static_cast<uint64_t>(l);
+    // (each branch widened on its own: a common type of int32 and uint32 would wrap -2 to 2^32 - 2)
+    const int64_t x = v->elem_type == GgufType::I32 ? static_cast<int64_t>(v->at<int32_t>(i))
+                                                    : static_cast<int64_t>(v->at<uint32_t>(i));
+    if (x < lo || x > hi)
+      return make_error(key(k) + "[" + std::to_string(l) + "] = " + std::to_string(x) + " is out of range [" +
+                        std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    (*out)[static_cast<size_t>(l)] = x;
+  }
+  return {};
+}
+
 }  // namespace altup

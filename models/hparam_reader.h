@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "ops/kernels.h"
 #include "runtime/gguf.h"
@@ -54,6 +55,8 @@ class HParamReader {
   Status optional_count(const char* k, int64_t lo, int64_t hi, int64_t* out) const {
     return has(k) ? count(k, lo, hi, out) : Status{};
   }
+  // An array of one integer per layer (INT32 or UINT32), each in [lo, hi].
+  Status per_layer_counts(const char* k, int64_t layers, int64_t lo, int64_t hi, std::vector<int64_t>* out) const;
   // "<arch>.ffn_activation": "swiglu" (SiLU) or "geglu" (tanh-approximated GELU).
   Status activation(ops::Act* out) const;
   // A bool key.

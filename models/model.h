@@ -59,8 +59,11 @@ class Model {
   // and V caches).
   virtual std::vector<StateSpec> state_specs(int64_t ctx, int64_t max_tokens) const = 0;
   // The forward pass for T <= max_tokens new tokens; all_logits: logits for every token,
-  // else the last only.
-  virtual ForwardGraph build(Graph& g, int64_t T, int64_t ctx, int64_t max_tokens, bool all_logits) const = 0;
+  // else the last only. The graph may depend on the first position modulo period() (which
+  // layers' Sequence-AltUp anchors the tokens hold): phase is that remainder.
+  virtual int64_t period() const { return 1; }
+  virtual ForwardGraph build(Graph& g, int64_t T, int64_t ctx, int64_t max_tokens, bool all_logits,
+                             int64_t phase = 0) const = 0;
 };
 
 // The model for the file's general.architecture (models/registry.cpp), whole or the

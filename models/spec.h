@@ -42,6 +42,10 @@ struct LayerSpec {
   // from a cache of its own (K / V of those outputs, by position).
   bool cross = false;
   int64_t cross_window = 0;
+  // Sequence-AltUp (ops/seq_altup.h): the layer runs on every seq_stride-th position only
+  // (attention among those anchors, whose cache holds them alone, slot p / stride); the
+  // other tokens are predicted and corrected from their anchor. 1: every token.
+  int64_t seq_stride = 1;
 };
 
 struct DecoderSpec {
@@ -57,6 +61,9 @@ struct DecoderSpec {
   }
   // The last layer that stores K / V: no later layer needs rows of other tokens than its own.
   int64_t last_cache_writer() const;
+  // The graph of T tokens depends on the first position modulo this: the least common multiple
+  // of the Sequence-AltUp strides (1 without them).
+  int64_t period() const;
   // Every field in range and consistent with the others (a shared layer reads an earlier
   // own-cache layer of the same window, weights indices distinct and in the file, ...).
   Status check() const;

@@ -361,13 +361,62 @@ std::vector<Row> moe_rows() {
   };
 }
 
+// A K = 1 model with Sequence-AltUp strides [1, 2, 2, 1].
+const std::string kSeqBase = std::string(ALTUP_FIXTURES_DIR) + "/seq_k1_s2_inner.gguf";
+
+std::vector<Row> seq_rows() {
+  using E = EditableGguf;
+  using F = const GgufFile&;
+  const char* key = "altup.sequence.stride";
+  return {
+      {"a stride of 0", [=](E& e, F f) { e.set_raw(key, numeric_array<int32_t>(f, key, 5, 1, 0)); },
+       "altup.sequence.stride[1] = 0 is out of range [1, 64]"},
+      {"a stride of 65", [=](E& e, F f) { e.set_raw(key, numeric_array<int32_t>(f, key, 5, 2, 65)); },
+       "altup.sequence.stride[2] = 65 is out of range [1, 64]"},
+      {"a negative stride", [=](E& e, F f) { e.set_raw(key, numeric_array<int32_t>(f, key, 5, 2, -2)); },
+       "altup.sequence.stride[2] = -2 is out of range"},
+      {"strides one short", [=](E& e, F f) { e.set_raw(key, numeric_array<int32_t>(f, key, 5, -1, 0, true)); },
+       "altup.sequence.stride has 3 entries for 4 layers"},
+      {"strides as floats",
+       [=](E& e, F) {
+         Bytes b;
+         b.put<uint32_t>(9).put<uint32_t>(6).put<uint64_t>(4);
+         for (int i = 0; i < 4; ++i) b.put<float>(2.0f);
+         e.set_raw(key, b.bytes());
+       },
+       "altup.sequence.stride is an array of f32"},
+      {"a single stride, not one per layer", [=](E& e, F) { e.set_u32(key, 2); },
+       "altup.sequence.stride must be an array"},
+      {"strides whose least common multiple is past 64",
+       [=](E& e, F) {
+         Bytes b;
+         b.put<uint32_t>(9).put<uint32_t>(5).put<uint64_t>(4);
+         for (int32_t k : {1, 9, 8, 1}) b.put<int32_t>(k);
+         e.set_raw(key, b.bytes());
+       },
+       "least common multiple exceeds 64"},
+      {"a strided layer without its coefficients", [](E& e, F) { e.erase_tensor("blk.2.seq_coef.weight"); },
+       "blk.2.seq_coef.weight"},
+      {"two coefficients where three are read", [](E& e, F) { e.retype("blk.1.seq_coef.weight", DType::F32, {2}); },
+       "blk.1.seq_coef.weight"},
+      {"coefficients on a dense layer", [=](E& e, F f) { e.set_raw(key, numeric_array<int32_t>(f, key, 5, 1, 1)); },
+       "tensor blk.1.seq_coef.weight is not part of the altup architecture"},
+      {"a strided layer with a sliding window", [](E& e, F) { e.set_u32("altup.attention.sliding_window", 8); },
+       "a Sequence-AltUp layer has full attention"},
+  };
+}
+
 // Each base model with its table of edits.
 struct Table {
   const std::string* base;
   std::vector<Row> rows;
 };
 std::vector<Table> tables() {
-  return {{&kBase, rows()}, {&kGemmaBase, gemma3n_rows()}, {&kStagBase, stagformer_rows()}, {&kMoeBase, moe_rows()}};
+  return {{&kBase, rows()},
+          {&kGemmaBase, gemma3n_rows()},
+          {&kStagBase, stagformer_rows()},
+          {&kMoeBase, moe_rows()},
+          {&kSeqBase, seq_rows()}};
 }
 
 std::string write_case(const TempDir& dir, size_t k, const Row& row, const GgufFile& base) {

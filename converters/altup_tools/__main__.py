@@ -50,6 +50,12 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
                    help="StagFormer: every stack runs the first stack's weights (each keeps its own cross-attention)")
     g.add_argument("--cross-window", type=int, default=0,
                    help="StagFormer: cross-attention reads the last W earlier positions (default 0: all of them)")
+    g.add_argument("--seq-stride", type=int, default=1,
+                   help="Sequence-AltUp: the --seq-layers layers run on every K-th position only (the anchors), "
+                        "the other tokens predicted and corrected from their anchor (default 1: off)")
+    g.add_argument("--seq-layers", default=d.seq_layers,
+                   help="Sequence-AltUp's layers: 'all', 'inner' (all but the first and the last) or indices "
+                        f"such as 1,2,4 (default {d.seq_layers})")
 
 
 def config_from(a: argparse.Namespace, vocab_size: int) -> AltUpConfig:
@@ -58,7 +64,7 @@ def config_from(a: argparse.Namespace, vocab_size: int) -> AltUpConfig:
                     alternating=not a.fixed_block, embedding=a.embedding, output=a.output, tie_embeddings=a.tie,
                     ffn_act=a.ffn_act, rope_theta=a.rope_theta, sliding_window=a.sliding_window,
                     matformer=a.matformer, experts=a.experts, experts_used=a.experts_used, stacks=a.stacks, shared_stacks=a.shared_stacks,
-                    cross_window=a.cross_window)
+                    cross_window=a.cross_window, seq_stride=a.seq_stride, seq_layers=a.seq_layers)
     c.validate()
     return c
 

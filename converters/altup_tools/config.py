@@ -44,6 +44,11 @@ class AltUpConfig:
     experts_used: int = 2
     shared_stacks: bool = False   # every stack runs the first stack's layers (own cross-attention)
     cross_window: int = 0         # cross-attention reads the last w earlier positions; 0: all of them
+    # Sequence-AltUp (docs/sequence-altup.md): the layers seq_layers names run on the anchors
+    # only, the positions i with i mod seq_stride == 0; every other token is predicted and
+    # corrected from its anchor with three trained scalars per layer. 1: off.
+    seq_stride: int = 1
+    seq_layers: str = "inner"     # "all", "inner" (all but the first and the last) or indices "1,2,4"
 
     def validate(self) -> None:
         # Types first: a config read from JSON may hold anything ("K": "2", "d": null).
@@ -99,6 +104,11 @@ class AltUpConfig:
         if self.cross_window < 0 or (self.cross_window and self.stacks < 2):
             raise ValueError(f"cross_window must be 0 (all earlier positions) or positive, on a StagFormer "
                              f"of 2 or more stacks, got {self.cross_window}")
+        if not 1 <= self.seq_stride <= 64:
+            raise ValueError(f"seq_stride must be 1 (off) .. 64, got {self.seq_stride}")
+        self.seq_layer_list()  # raises on a malformed list
+        if self.seq_stride > 1 and (self.stacks or self.sliding_window):
+            raise ValueError("Sequence-AltUp is not combined with StagFormer or a sliding window here")
         if self.tie_embeddings and self.embed_width != self.out_width:
             raise ValueError("tied embeddings need the embedding and unembedding to have the same width")
 
@@ -119,6 +129,27 @@ class AltUpConfig:
     def stored_layers(self) -> int:
         """Self-attention + FFN layers with weights of their own: one stack's when shared."""
         return self.stack_depth if self.shared_stacks else self.n_layers
+
+    def seq_layer_list(self) -> list[int]:
+        """The layers Sequence-AltUp applies to (whatever the stride)."""
+        L, v = self.n_layers, self.seq_layers.strip()
+        if v == "all":
+            return list(range(L))
+        if v == "inner":
+            return list(range(1, L - 1))
+        try:
+            layers = sorted({int(t) for t in v.split(",") if t.strip()})
+        except ValueError:
+            raise ValueError(f"seq_layers must be 'all', 'inner' or layer indices like '1,2', got {v!r}") from None
+        if any(not 0 <= l < L for l in layers):
+            raise ValueError(f"seq_layers {v!r} names a layer outside 0..{L - 1}")
+        return layers
+
+    @property
+    def strides(self) -> list[int]:
+        """Each layer's Sequence-AltUp stride (1: a dense layer)."""
+        on = set(self.seq_layer_list()) if self.seq_stride > 1 else set()
+        return [self.seq_stride if l in on else 1 for l in range(self.n_layers)]
 
     def granularities(self) -> list[int]:
         """The nested FFN widths training optimises, smallest first (MatFormer)."""

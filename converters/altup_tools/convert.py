@@ -128,6 +128,8 @@ def check_tensors(c: AltUpConfig, tensors: dict[str, np.ndarray]) -> None:
     problems = []
     expected = tensor_map(c)
     expected_extra = {} if c.stacks else {"predict": (c.n_layers, c.K, c.K), "correct": (c.n_layers, c.K)}
+    if c.seq_stride > 1:
+        expected_extra["seq"] = (c.n_layers, 3)  # Sequence-AltUp's (α, β, γ) per layer
     for name, shape in [(k, v[1]) for k, v in expected.items()] + list(expected_extra.items()):
         if name not in tensors:
             problems.append(f"missing tensor {name} {list(shape)}")
@@ -188,6 +190,8 @@ def check_llama_compatible(c: AltUpConfig, tensors: dict[str, np.ndarray]) -> No
         problems.append(f"ffn_act {c.ffn_act!r} (llama uses swiglu)")
     if c.sliding_window:
         problems.append("a sliding window (llama has none)")
+    if c.seq_stride > 1:
+        problems.append("Sequence-AltUp layers (llama runs every layer on every token)")
     if c.K == 1 and (not np.all(tensors["predict"] == 1) or not np.all(tensors["correct"] == 1)):
         problems.append("AltUp coefficients other than predict = [[1]], correct = [1] (a llama file cannot hold them)")
     if problems:
@@ -227,6 +231,8 @@ def add_metadata(w, c: AltUpConfig, name: str) -> None:
     w.add_string(f"{ARCH}.altup.output", c.output)
     w.add_string(f"{ARCH}.ffn_activation", c.ffn_act)
     w.add_bool(f"{ARCH}.tie_word_embeddings", c.tie_embeddings)
+    if c.seq_stride > 1:  # Sequence-AltUp: every layer's stride (1: a dense layer)
+        w.add_array(f"{ARCH}.sequence.stride", c.strides)
 
 
 def add_stagformer_metadata(w, c: AltUpConfig, name: str) -> None:
@@ -298,6 +304,8 @@ def convert(checkpoint: Path, tokenizer: Path | None, out: Path, dtype: str = "f
         for l in range(0 if llama or c.stacks else c.n_layers):  # AltUp's few scalars per layer, always f32
             w.add_tensor(f"blk.{l}.altup_predict_coef.weight", np.ascontiguousarray(tensors["predict"][l], np.float32))
             w.add_tensor(f"blk.{l}.altup_correct_coef.weight", np.ascontiguousarray(tensors["correct"][l], np.float32))
+            if c.strides[l] > 1:  # Sequence-AltUp's (α, β, γ)
+                w.add_tensor(f"blk.{l}.seq_coef.weight", np.ascontiguousarray(tensors["seq"][l], np.float32))
         w.write_header_to_file()
         w.write_kv_data_to_file()
         w.write_tensors_to_file(progress=progress)

@@ -156,6 +156,11 @@ class AltUpModel(nn.Module):
             # decayed), so a trained K = 1 model is a plain transformer and converts to "llama".
             self.predict.requires_grad_(False)
             self.correct.requires_grad_(False)
+        # Sequence-AltUp's (α, β, γ) per layer, used by the layers whose stride is above 1. They
+        # start at (1, 0, 1): a token takes its anchor's update y_a - x_a. Only a model that has
+        # such layers holds them.
+        if c.seq_stride > 1:
+            self.seq = nn.Parameter(torch.tensor([[1.0, 0.0, 1.0]]).repeat(c.n_layers, 1))  # [L, 3]
         self.norm = RMSNorm(c.out_width, c.rms_eps)
         self.unembed = None if c.tie_embeddings else nn.Linear(c.out_width, c.vocab_size, bias=False)
         self.apply(self._init)
@@ -173,6 +178,38 @@ class AltUpModel(nn.Module):
             return [e[..., k * c.d:(k + 1) * c.d] for k in range(c.K)]
         return [e for _ in range(c.K)]                                       # Recycled-AltUp
 
+    def step(self, l: int, x: list[torch.Tensor], positions: torch.Tensor, width: int | None) -> list[torch.Tensor]:
+        """Layer l's AltUp step on the K blocks [B, T, d]: predict, the layer on the active
+        block, correct (altup.md)."""
+        c = self.c
+        j = c.active_block(l)
+        p, g = self.predict[l], self.correct[l]
+        xhat = [sum(p[i, k] * x[k] for k in range(c.K)) for i in range(c.K)]
+        y = self.layers[l](x[j], positions, width)
+        return [xhat[i] + g[i] * (y - xhat[j]) for i in range(c.K)]
+
+    def sequence_step(self, l: int, x: list[torch.Tensor], positions: torch.Tensor, width: int | None,
+                      k: int) -> list[torch.Tensor]:
+        """Sequence-AltUp (docs/sequence-altup.md): layer l's step on the anchors only (positions
+        i mod k == 0: attention among them, RoPE at their own positions), then for every token
+        x̂ = α x + β x_a, x' = x̂ + γ (y_a − (α + β) x_a) from its anchor a = k floor(i / k); the
+        anchors take y_a. Positions must be consecutive and start at an anchor. k = 1 is step()."""
+        if positions[0] % k or bool((positions[1:] - positions[:-1] != 1).any()):
+            raise ValueError(f"Sequence-AltUp (stride {k}) needs consecutive positions from an anchor, "
+                             f"got {positions[:4].tolist()}...")
+        anchor = positions % k == 0                                    # [T]
+        rows = anchor.nonzero().squeeze(1)                             # [A]
+        ya = self.step(l, [b[:, rows] for b in x], positions[rows], width)
+        j = torch.cumsum(anchor.long(), 0) - 1                         # [T]: each token's anchor among them
+        alpha, beta, gamma = self.seq[l]
+        out = []
+        for xb, yb in zip(x, ya):
+            xa, ya_t = xb[:, rows][:, j], yb[:, j]                     # [B, T, d]: the anchor's x and y per token
+            xhat = alpha * xb + beta * xa
+            xn = xhat + gamma * (ya_t - (alpha + beta) * xa)
+            out.append(torch.where(anchor[None, :, None], ya_t, xn))
+        return out
+
     def forward(self, ids: torch.Tensor, positions: torch.Tensor | None = None,
                 ffn_widths: int | list[int] | None = None, skip_layers: tuple[int, ...] = ()) -> torch.Tensor:
         """Logits [B, T, V] for token ids [B, T] at positions [T] (default 0..T-1). A MatFormer
@@ -184,14 +221,13 @@ class AltUpModel(nn.Module):
         kept = [l for l in range(c.n_layers) if l not in skip_layers]
         widths = dict(zip(kept, ffn_widths if isinstance(ffn_widths, (list, tuple)) else [ffn_widths] * len(kept)))
         x = self.blocks_of(ids)
-        for l, layer in enumerate(self.layers):
+        for l in range(c.n_layers):
             if l not in widths:
                 continue
-            j = c.active_block(l)
-            p, g = self.predict[l], self.correct[l]
-            xhat = [sum(p[i, k] * x[k] for k in range(c.K)) for i in range(c.K)]
-            y = layer(x[j], positions, widths[l])
-            x = [xhat[i] + g[i] * (y - xhat[j]) for i in range(c.K)]
+            if c.strides[l] == 1:
+                x = self.step(l, x, positions, widths[l])
+            else:
+                x = self.sequence_step(l, x, positions, widths[l], c.strides[l])
         h = sum(x) if c.output == "sum" else torch.cat(x, dim=-1)
         h = self.norm(h)
         w = self.embed.weight if self.unembed is None else self.unembed.weight
