@@ -274,6 +274,17 @@ int cmd_info(int argc, char** argv) {
                       static_cast<long long>(l.experts), static_cast<long long>(l.experts_used));
           break;
         }
+      if (dec->period() > 1) {  // Sequence-AltUp: "1, 4 x4, 1"
+        std::string strides;
+        for (size_t i = 0, j = 0; i < ls.size(); i = j) {
+          while (j < ls.size() && ls[j].seq_stride == ls[i].seq_stride) ++j;
+          strides += (strides.empty() ? "" : ", ") + std::to_string(ls[i].seq_stride) +
+                     (j - i > 1 ? " x" + std::to_string(j - i) : "");
+        }
+        std::printf("  %-22s strides %s (a layer of stride k runs on every k-th position; the other tokens "
+                    "are predicted and corrected from it)\n",
+                    "Sequence-AltUp", strides.c_str());
+      }
     }
     if (const uint64_t n = s.model().effective_parameters())
       std::printf("  %-22s %llu (every weight but the token embedding tables)\n", "effective parameters",
@@ -293,7 +304,7 @@ int cmd_info(int argc, char** argv) {
       std::printf("  %-30s %s decoding, %s for a %lld-token prefill chunk\n", "activations",
                   human_bytes(m->activations_decode).c_str(), human_bytes(m->activations_prefill).c_str(),
                   static_cast<long long>(m->prefill_tokens));
-      std::printf("  %-30s %s (weights read + rewritten + KV cache + both activation arenas)\n", "while decoding",
+      std::printf("  %-30s %s (weights read + rewritten + KV cache + the activation arenas)\n", "while decoding",
                   human_bytes(m->decoding()).c_str());
     } else {
       std::printf("  (no memory estimate: %s)\n", m.error().message.c_str());
