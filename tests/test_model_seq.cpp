@@ -133,5 +133,7 @@ TEST_CASE("Q8_0: near the reference, and prefill equals decode") {
   const std::vector<float> whole = run(*a, ids, {ids.size()});
   auto b = open(fixture("seq_" + g.name + "_q8_0.gguf"));
   const std::vector<float> stepped = run(*b, ids, {1});
-  check_logits(stepped.data(), whole.data(), static_cast<int64_t>(whole.size()), "Q8_0 token by token");
+  // A prefill's products may take kernels that keep the activations in f32 (oneDNN on some
+  // tables) where a decode step quantizes them to 8 bits: 3% of max|logit| (1.7% seen).
+  check_logits(stepped.data(), whole.data(), static_cast<int64_t>(whole.size()), "Q8_0 token by token", 3e-2f);
 }
