@@ -1,5 +1,6 @@
 #include "models/altup.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "ops/altup_mix.h"
@@ -42,6 +43,15 @@ Result<AltUpHParams> AltUpHParams::from_gguf(const GgufFile& f, std::string_view
                         "experts (" + key("expert_count") + " is 0 or absent)");
   }
 
+  // Which layers have the experts (absent: every layer).
+  std::vector<bool> moe(static_cast<size_t>(hp.sizes.n_layers), experts > 0);
+  if (arch == "altup" && r.has("expert_layers")) {
+    if (experts == 0) return make_error(key("expert_layers") + " names layers for experts the file does not have");
+    ALTUP_TRY(r.per_layer_flags("expert_layers", hp.sizes.n_layers, &moe));
+    if (std::find(moe.begin(), moe.end(), true) == moe.end())
+      return make_error(key("expert_layers") + " gives the experts to no layer");
+  }
+
   if (arch == "altup") {
     int64_t K;
     ALTUP_TRY(r.count("altup.num_inputs", 1, ops::kMaxAltupBlocks, &K));
@@ -77,7 +87,7 @@ Result<AltUpHParams> AltUpHParams::from_gguf(const GgufFile& f, std::string_view
     s.rope_base = rope_theta;
     s.ffn = s.ffn_in_file = ffn;
     s.seq_stride = strides[static_cast<size_t>(l)];
-    if (experts > 0) {
+    if (moe[static_cast<size_t>(l)]) {
       s.ffn_kind = FfnKind::moe;
       s.experts = experts;
       s.experts_used = experts_used;

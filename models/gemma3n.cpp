@@ -54,12 +54,7 @@ Result<Gemma3nHParams> Gemma3nHParams::from_gguf(const GgufFile& f) {
   // pattern (every 5th layer full).
   hp.sliding.assign(static_cast<size_t>(L), false);
   if (r.has("attention.sliding_window_pattern")) {
-    auto pat = f.get_array(r.key("attention.sliding_window_pattern"), GgufType::BOOL);
-    if (!pat) return pat.error();
-    if (static_cast<int64_t>((*pat)->count) != L)
-      return make_error(r.key("attention.sliding_window_pattern") + " has " + std::to_string((*pat)->count) +
-                        " entries for " + std::to_string(L) + " layers");
-    for (int64_t l = 0; l < L; ++l) hp.sliding[static_cast<size_t>(l)] = (*pat)->at<uint8_t>(static_cast<uint64_t>(l));
+    ALTUP_TRY(r.per_layer_flags("attention.sliding_window_pattern", L, &hp.sliding));
   } else {
     for (int64_t l = 0; l < L; ++l) hp.sliding[static_cast<size_t>(l)] = (l + 1) % 5 != 0;
   }

@@ -100,4 +100,16 @@ Status HParamReader::per_layer_counts(const char* k, int64_t layers, int64_t lo,
   return {};
 }
 
+Status HParamReader::per_layer_flags(const char* k, int64_t layers, std::vector<bool>* out) const {
+  auto v = f_.get_array(key(k), GgufType::BOOL);
+  if (!v) return v.error();
+  if (static_cast<int64_t>((*v)->count) != layers)
+    return make_error(key(k) + " has " + std::to_string((*v)->count) + " entries for " + std::to_string(layers) +
+                      " layers");
+  out->assign(static_cast<size_t>(layers), false);
+  for (int64_t l = 0; l < layers; ++l)
+    (*out)[static_cast<size_t>(l)] = (*v)->at<uint8_t>(static_cast<uint64_t>(l)) != 0;
+  return {};
+}
+
 }  // namespace altup

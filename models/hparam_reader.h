@@ -57,6 +57,8 @@ class HParamReader {
   }
   // An array of one integer per layer (INT32 or UINT32), each in [lo, hi].
   Status per_layer_counts(const char* k, int64_t layers, int64_t lo, int64_t hi, std::vector<int64_t>* out) const;
+  // A BOOL array of one flag per layer.
+  Status per_layer_flags(const char* k, int64_t layers, std::vector<bool>* out) const;
   // "<arch>.ffn_activation": "swiglu" (SiLU) or "geglu" (tanh-approximated GELU).
   Status activation(ops::Act* out) const;
   // A bool key.

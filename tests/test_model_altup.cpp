@@ -25,7 +25,7 @@ std::vector<Golden> load() { return load_golden("model_cases.txt", "model_"); }
 
 TEST_CASE("prefill and decode match the PyTorch reference for every configuration") {
   const auto cases = load();
-  REQUIRE(cases.size() == 10);
+  REQUIRE(cases.size() == 11);
   for (const Golden& g : cases) check_golden(g, "model_");
 }
 

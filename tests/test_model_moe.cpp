@@ -8,6 +8,7 @@
 
 #include "engine/profiler.h"
 #include "engine/session.h"
+#include "models/decoder.h"
 #include "tests/golden_util.h"
 
 using namespace altup;
@@ -48,4 +49,18 @@ TEST_CASE("a decode step reads the router and the chosen experts only: the profi
   CHECK(experts >= 2 * expert_bytes);
   CHECK(experts < 2 * expert_bytes + 16 * 1024);  // plus the token's activations
   CHECK(router > 0);
+}
+
+TEST_CASE("experts in some layers only: altup.expert_layers sets each layer's FFN") {
+  auto f = GgufFile::open(std::string(ALTUP_FIXTURES_DIR) + "/model_k2_moe_middle.gguf");
+  REQUIRE(f.ok());
+  auto m = load_model(**f);
+  REQUIRE(m.ok());
+  const auto& spec = dynamic_cast<const Decoder&>(**m).spec();
+  REQUIRE(spec.size() == 3);
+  CHECK(spec[0].ffn_kind == FfnKind::gated);
+  CHECK(spec[1].ffn_kind == FfnKind::moe);
+  CHECK(spec[1].experts == 4);
+  CHECK(spec[2].ffn_kind == FfnKind::gated);
+  // Its logits against the reference: test_model_altup (model_cases.txt, k2_moe_middle).
 }

@@ -51,6 +51,14 @@ std::vector<uint8_t> token_array(const GgufFile& f, int64_t change_at, const std
   return b.bytes();
 }
 
+// A BOOL array value.
+std::vector<uint8_t> bool_array(std::initializer_list<uint8_t> flags) {
+  Bytes b;
+  b.put<uint32_t>(9).put<uint32_t>(7).put<uint64_t>(flags.size());
+  for (uint8_t f : flags) b.put<uint8_t>(f);
+  return b.bytes();
+}
+
 const float kNaN = std::nanf(""), kInf = INFINITY;
 
 std::vector<Row> rows() {
@@ -352,6 +360,29 @@ std::vector<Row> moe_rows() {
        "blk.0.ffn_up_exps.weight"},
       {"experts used of none", [](E& e, F) { e.set_u32("altup.expert_count", 0); },
        "expert_used_count = 2 but the file has no experts"},
+      {"experts in no layer",
+       [](E& e, F) {
+         e.set_raw("altup.expert_layers", bool_array({0, 0, 0}));
+       },
+       "altup.expert_layers gives the experts to no layer"},
+      {"expert layers one short",
+       [](E& e, F) {
+         e.set_raw("altup.expert_layers", bool_array({1, 1}));
+       },
+       "altup.expert_layers has 2 entries for 3 layers"},
+      {"expert layers as integers", [](E& e, F) { e.set_u32("altup.expert_layers", 1); }, "altup.expert_layers"},
+      {"a dense layer 0 whose FFN is stored as experts",
+       [](E& e, F) {
+         e.set_raw("altup.expert_layers", bool_array({0, 1, 1}));
+       },
+       "blk.0.ffn_gate.weight"},
+      {"expert layers without experts",
+       [](E& e, F) {
+         e.set_u32("altup.expert_count", 0);
+         e.set_u32("altup.expert_used_count", 0);
+         e.set_raw("altup.expert_layers", bool_array({1, 1, 1}));
+       },
+       "altup.expert_layers names layers for experts the file does not have"},
       {"no experts at all: the dense FFN is missing",
        [](E& e, F) {
          e.set_u32("altup.expert_count", 0);

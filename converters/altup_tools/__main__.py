@@ -42,6 +42,9 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--experts", type=int, default=0,
                    help="a mixture of this many experts in every layer's FFN, Mixtral's routing (default 0: dense)")
     g.add_argument("--experts-used", type=int, default=2, help="experts each token uses (default 2)")
+    g.add_argument("--moe-layers", default=d.moe_layers,
+                   help="the layers with the experts: 'all', 'inner' (all but the first and the last) or "
+                        f"indices such as 0,2; the others keep a dense FFN (default {d.moe_layers})")
     g.add_argument("--stacks", type=int, default=0,
                    help="a StagFormer of this many stacks of layers/stacks layers each, every stack after "
                         "the first cross-attending to the previous one's outputs at earlier positions; needs "
@@ -63,7 +66,7 @@ def config_from(a: argparse.Namespace, vocab_size: int) -> AltUpConfig:
                     n_kv_heads=a.kv_heads, head_dim=a.head_dim, ffn_dim=a.ffn, context_length=a.context, K=a.K,
                     alternating=not a.fixed_block, embedding=a.embedding, output=a.output, tie_embeddings=a.tie,
                     ffn_act=a.ffn_act, rope_theta=a.rope_theta, sliding_window=a.sliding_window,
-                    matformer=a.matformer, experts=a.experts, experts_used=a.experts_used, stacks=a.stacks, shared_stacks=a.shared_stacks,
+                    matformer=a.matformer, experts=a.experts, experts_used=a.experts_used, moe_layers=a.moe_layers, stacks=a.stacks, shared_stacks=a.shared_stacks,
                     cross_window=a.cross_window, seq_stride=a.seq_stride, seq_layers=a.seq_layers)
     c.validate()
     return c

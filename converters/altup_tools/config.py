@@ -42,6 +42,7 @@ class AltUpConfig:
     # the experts, the top experts_used kept and renormalised); 0: a dense FFN.
     experts: int = 0
     experts_used: int = 2
+    moe_layers: str = "all"       # the layers with experts: "all", "inner" or indices "0,2"; the others dense
     shared_stacks: bool = False   # every stack runs the first stack's layers (own cross-attention)
     cross_window: int = 0         # cross-attention reads the last w earlier positions; 0: all of them
     # Sequence-AltUp (docs/sequence-altup.md): the layers seq_layers names run on the anchors
@@ -107,6 +108,8 @@ class AltUpConfig:
         if not 1 <= self.seq_stride <= 64:
             raise ValueError(f"seq_stride must be 1 (off) .. 64, got {self.seq_stride}")
         self.seq_layer_list()  # raises on a malformed list
+        if self.experts and not any(self.moe):
+            raise ValueError(f"moe_layers {self.moe_layers!r} names no layer for the experts")
         if self.seq_stride > 1 and (self.stacks or self.sliding_window):
             raise ValueError("Sequence-AltUp is not combined with StagFormer or a sliding window here")
         if self.tie_embeddings and self.embed_width != self.out_width:
@@ -130,9 +133,10 @@ class AltUpConfig:
         """Self-attention + FFN layers with weights of their own: one stack's when shared."""
         return self.stack_depth if self.shared_stacks else self.n_layers
 
-    def seq_layer_list(self) -> list[int]:
-        """The layers Sequence-AltUp applies to (whatever the stride)."""
-        L, v = self.n_layers, self.seq_layers.strip()
+    def layer_list(self, value: str, name: str) -> list[int]:
+        """The layers a per-layer option names: "all", "inner" (all but the first and the
+        last) or comma-separated indices."""
+        L, v = self.n_layers, value.strip()
         if v == "all":
             return list(range(L))
         if v == "inner":
@@ -140,10 +144,20 @@ class AltUpConfig:
         try:
             layers = sorted({int(t) for t in v.split(",") if t.strip()})
         except ValueError:
-            raise ValueError(f"seq_layers must be 'all', 'inner' or layer indices like '1,2', got {v!r}") from None
+            raise ValueError(f"{name} must be 'all', 'inner' or layer indices like '1,2', got {v!r}") from None
         if any(not 0 <= l < L for l in layers):
-            raise ValueError(f"seq_layers {v!r} names a layer outside 0..{L - 1}")
+            raise ValueError(f"{name} {v!r} names a layer outside 0..{L - 1}")
         return layers
+
+    def seq_layer_list(self) -> list[int]:
+        """The layers Sequence-AltUp applies to (whatever the stride)."""
+        return self.layer_list(self.seq_layers, "seq_layers")
+
+    @property
+    def moe(self) -> list[bool]:
+        """Whether each layer's FFN is the mixture of experts."""
+        on = set(self.layer_list(self.moe_layers, "moe_layers")) if self.experts else set()
+        return [l in on for l in range(self.n_layers)]
 
     @property
     def strides(self) -> list[int]:

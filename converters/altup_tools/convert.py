@@ -52,7 +52,7 @@ def tensor_map(c: AltUpConfig) -> dict[str, tuple[str, tuple[int, ...]]]:
         m[f"mem_norm.{s}.weight"] = (f"stack.{s}.mem_norm.weight", (c.d,))
     for l in range(c.stored_layers):
         p, b = f"layers.{l}.", f"blk.{l}."
-        if c.experts:  # the router and the stacked experts, under llama.cpp's names
+        if c.moe[l]:  # the router and the stacked experts, under llama.cpp's names
             m.update({p + "ffn.router.weight": (b + "ffn_gate_inp.weight", (c.experts, c.d)),
                       p + "ffn.gate": (b + "ffn_gate_exps.weight", (c.experts, c.ffn_dim, c.d)),
                       p + "ffn.up": (b + "ffn_up_exps.weight", (c.experts, c.ffn_dim, c.d)),
@@ -65,7 +65,7 @@ def tensor_map(c: AltUpConfig) -> dict[str, tuple[str, tuple[int, ...]]]:
             p + "attn.o.weight": (b + "attn_output.weight", (c.d, q)),
             p + "ffn_norm.weight": (b + "ffn_norm.weight", (c.d,)),
         })
-        if not c.experts:
+        if not c.moe[l]:
             m.update({p + "ffn.gate.weight": (b + "ffn_gate.weight", (c.ffn_dim, c.d)),
                       p + "ffn.up.weight": (b + "ffn_up.weight", (c.ffn_dim, c.d)),
                       p + "ffn.down.weight": (b + "ffn_down.weight", (c.d, c.ffn_dim))})
@@ -192,6 +192,8 @@ def check_llama_compatible(c: AltUpConfig, tensors: dict[str, np.ndarray]) -> No
         problems.append("a sliding window (llama has none)")
     if c.seq_stride > 1:
         problems.append("Sequence-AltUp layers (llama runs every layer on every token)")
+    if c.experts and not all(c.moe):
+        problems.append("experts in some layers only (llama's mixtures of experts are in every layer)")
     if c.K == 1 and (not np.all(tensors["predict"] == 1) or not np.all(tensors["correct"] == 1)):
         problems.append("AltUp coefficients other than predict = [[1]], correct = [1] (a llama file cannot hold them)")
     if problems:
@@ -231,6 +233,8 @@ def add_metadata(w, c: AltUpConfig, name: str) -> None:
     w.add_string(f"{ARCH}.altup.output", c.output)
     w.add_string(f"{ARCH}.ffn_activation", c.ffn_act)
     w.add_bool(f"{ARCH}.tie_word_embeddings", c.tie_embeddings)
+    if c.experts and not all(c.moe):  # which layers have the experts (absent: every layer)
+        w.add_array(f"{ARCH}.expert_layers", c.moe)
     if c.seq_stride > 1:  # Sequence-AltUp: every layer's stride (1: a dense layer)
         w.add_array(f"{ARCH}.sequence.stride", c.strides)
 

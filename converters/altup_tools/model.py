@@ -129,12 +129,12 @@ class MoE(nn.Module):
 class Layer(nn.Module):
     """Llama-style pre-norm block of width d."""
 
-    def __init__(self, c: AltUpConfig):
+    def __init__(self, c: AltUpConfig, moe: bool | None = None):
         super().__init__()
         self.attn_norm = RMSNorm(c.d, c.rms_eps)
         self.attn = Attention(c)
         self.ffn_norm = RMSNorm(c.d, c.rms_eps)
-        self.ffn = MoE(c) if c.experts else FeedForward(c)
+        self.ffn = MoE(c) if (bool(c.experts) if moe is None else moe) else FeedForward(c)
 
     def forward(self, x: torch.Tensor, positions: torch.Tensor, ffn_width: int | None = None) -> torch.Tensor:
         x = x + self.attn(self.attn_norm(x), positions)
@@ -147,7 +147,7 @@ class AltUpModel(nn.Module):
         c.validate()
         self.c = c
         self.embed = nn.Embedding(c.vocab_size, c.embed_width)
-        self.layers = nn.ModuleList(Layer(c) for _ in range(c.n_layers))
+        self.layers = nn.ModuleList(Layer(c, c.moe[l]) for l in range(c.n_layers))
         # p[l] starts as the identity and g[l] as ones: every block gets the layer's update.
         self.predict = nn.Parameter(torch.eye(c.K).repeat(c.n_layers, 1, 1))   # [L, K, K]
         self.correct = nn.Parameter(torch.ones(c.n_layers, c.K))              # [L, K]

@@ -130,7 +130,8 @@ def train(config: AltUpConfig, corpus: Path, tokenizer: Path, out: Path, steps: 
         for m in widths:
             loss = torch.nn.functional.cross_entropy(model(x, ffn_widths=m).flatten(0, 1), y.flatten())
             if config.experts:  # the experts' load balance (Switch Transformer's loss, weight 0.01)
-                (loss + MOE_BALANCE * sum(layer.ffn.aux_loss for layer in model.layers)).backward()
+                aux = sum(layer.ffn.aux_loss for layer in model.layers if hasattr(layer.ffn, "aux_loss"))
+                (loss + MOE_BALANCE * aux).backward()
                 continue
             loss.backward()  # gradients add up over the widths: the summed loss
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -81,8 +81,8 @@ def test_matformer_training_logs_each_width_and_every_prefix_runs(tmp_path):
         assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
 
 
-@pytest.mark.parametrize("K, arch", [(2, "altup"), (1, "llama")])
-def test_mixture_of_experts_trains_converts_and_runs_as_the_reference(tmp_path, K, arch):
+@pytest.mark.parametrize("K, arch, layers", [(2, "altup", "all"), (1, "llama", "all"), (2, "altup", "1")])
+def test_mixture_of_experts_trains_converts_and_runs_as_the_reference(tmp_path, K, arch, layers):
     """--experts 4 --experts-used 2: the balance loss is added, the checkpoint converts (AltUp +
     MoE as "altup", a dense one as "llama" the way llama.cpp writes Mixtral) and the runtime
     gives the reference's logits."""
@@ -92,16 +92,18 @@ def test_mixture_of_experts_trains_converts_and_runs_as_the_reference(tmp_path, 
     from golden import eval_logits
 
     c = AltUpConfig(vocab_size=2048, d=32, n_layers=2, n_heads=2, n_kv_heads=1, head_dim=16, ffn_dim=32,
-                    context_length=16, K=K, experts=4, experts_used=2)
+                    context_length=16, K=K, experts=4, experts_used=2, moe_layers=layers)
     train(c, corpus(tmp_path), TOKENIZER, tmp_path / "m", steps=4, batch=4, lr=1e-3, warmup=2, eval_every=2,
           save_every=2, seed=3, threads=1, val_fraction=0.2)
     convert(tmp_path / "m" / "model.safetensors", TOKENIZER, tmp_path / "m.gguf", "f32", progress=False, arch=arch)
     model = AltUpModel(c)
     model.load_state_dict(torch.load(tmp_path / "m" / "state.pt", weights_only=False)["model"])
-    assert model.layers[0].ffn.aux_loss.item() == 0.0  # a fresh model has run nothing yet
+    moe = model.layers[1].ffn  # (layer 0 is dense with --moe-layers 1)
+    assert hasattr(model.layers[0].ffn, "aux_loss") == (layers == "all")
+    assert moe.aux_loss.item() == 0.0  # a fresh model has run nothing yet
     ids = [5, 9, 100, 7, 33, 12, 400, 8]
     with torch.no_grad():
         want = model(torch.tensor([ids]))[0].numpy()
-    assert model.layers[0].ffn.aux_loss.item() > 0  # the balance loss of this forward pass
+    assert moe.aux_loss.item() > 0  # the balance loss of this forward pass
     got = eval_logits(tmp_path, tmp_path / "m.gguf", ids)
     assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
