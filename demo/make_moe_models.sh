@@ -10,21 +10,15 @@
 # minutes a run on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-.venv-train/bin/python}
-STEPS=${STEPS:-600}
+# shellcheck source=demo/train_runs.sh
+source demo/train_runs.sh
+train_setup runs/moe
 RUNS=${RUNS:-"dense moe altup-k2 altup-k2-moe"}
-work=runs/moe
-mkdir -p "$work"
-[[ -f $work/kjv.txt ]] || "$PY" -m altup_tools corpus --out "$work/kjv.txt"
-common=(--corpus "$work/kjv.txt" --tokenizer demo/tokenizer.model --steps "$STEPS" --batch 16 --lr 3e-3
-  --warmup 100 --eval-every 100 --save-every 100 --seed 0 --d 128 --layers 6 --heads 4 --kv-heads 2
-  --head-dim 32 --ffn 384 --context 256)
+common+=(--layers 6)
 declare -A shape=(
   [dense]="--K 1"
   [moe]="--K 1 --experts 4 --experts-used 2"
   [altup-k2]="--K 2 --embedding widened"
   [altup-k2-moe]="--K 2 --embedding widened --experts 4 --experts-used 2"
 )
-# shellcheck source=demo/train_runs.sh
-source demo/train_runs.sh
 train_runs

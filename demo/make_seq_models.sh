@@ -9,20 +9,14 @@
 # a run on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-.venv-train/bin/python}
-STEPS=${STEPS:-600}
+# shellcheck source=demo/train_runs.sh
+source demo/train_runs.sh
+train_setup runs/seq
 RUNS=${RUNS:-"dense seq-k2 seq-k4"}
-work=runs/seq
-mkdir -p "$work"
-[[ -f $work/kjv.txt ]] || "$PY" -m altup_tools corpus --out "$work/kjv.txt"
-common=(--corpus "$work/kjv.txt" --tokenizer demo/tokenizer.model --steps "$STEPS" --batch 16 --lr 3e-3
-  --warmup 100 --eval-every 100 --save-every 100 --seed 0 --d 128 --layers 6 --heads 4 --kv-heads 2
-  --head-dim 32 --ffn 384 --context 256)
+common+=(--layers 6)
 declare -A shape=(
   [dense]="--K 1"
   [seq-k2]="--K 1 --seq-stride 2 --seq-layers inner"
   [seq-k4]="--K 1 --seq-stride 4 --seq-layers inner"
 )
-# shellcheck source=demo/train_runs.sh
-source demo/train_runs.sh
 train_runs

@@ -14,15 +14,11 @@
 # 6 minutes a run on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-.venv-train/bin/python}
-STEPS=${STEPS:-600}
+# shellcheck source=demo/train_runs.sh
+source demo/train_runs.sh
+train_setup runs/stagformer
 RUNS=${RUNS:-"plain-6 plain-3 stag-2x3-shared stag-2x3 stag-2x3-shared-w1 stag-2x3-w128 stag-3x2"}
-work=runs/stagformer
-mkdir -p "$work"
-[[ -f $work/kjv.txt ]] || "$PY" -m altup_tools corpus --out "$work/kjv.txt"
-common=(--corpus "$work/kjv.txt" --tokenizer demo/tokenizer.model --steps "$STEPS" --batch 16 --lr 3e-3
-  --warmup 100 --eval-every 100 --save-every 100 --seed 0 --d 128 --heads 4 --kv-heads 2
-  --head-dim 32 --ffn 384 --context 256 --K 1)
+common+=(--K 1)
 declare -A shape=(
   [plain-6]="--layers 6"
   [plain-3]="--layers 3"
@@ -32,8 +28,6 @@ declare -A shape=(
   [stag-2x3-w128]="--layers 6 --stacks 2 --cross-window 128"
   [stag-3x2]="--layers 6 --stacks 3"
 )
-# shellcheck source=demo/train_runs.sh
-source demo/train_runs.sh
 train_runs
 if [[ -f $work/stag-2x3-shared.gguf ]]; then
   "$PY" -m altup_tools convert "$work/stag-2x3-shared/model.safetensors" --tokenizer demo/tokenizer.model \

@@ -1,6 +1,21 @@
-# Sourced by demo/make_stagformer_models.sh and demo/make_moe_models.sh, after they set PY,
-# work, RUNS, common (the options every run shares) and shape (each run's own options):
-# trains each run of RUNS into $work/NAME and converts it to $work/NAME.gguf (f32).
+# shellcheck shell=bash
+# Sourced by demo/make_stagformer_models.sh, make_moe_models.sh and make_seq_models.sh.
+# train_setup WORK: the corpus in WORK (made once) and `common`, the options every run of the
+# demo model's recipe shares (its data, tokenizer, width, heads, FFN, context, schedule and
+# seed; STEPS steps, default 600). The scripts then set `shape` (each run's own options) and
+# RUNS, and call train_runs.
+train_setup() {
+  PY=${PYTHON:-.venv-train/bin/python}
+  STEPS=${STEPS:-600}
+  work=$1
+  mkdir -p "$work"
+  [[ -f $work/kjv.txt ]] || "$PY" -m altup_tools corpus --out "$work/kjv.txt"
+  common=(--corpus "$work/kjv.txt" --tokenizer demo/tokenizer.model --steps "$STEPS" --batch 16 --lr 3e-3
+    --warmup 100 --eval-every 100 --save-every 100 --seed 0 --d 128 --heads 4 --kv-heads 2
+    --head-dim 32 --ffn 384 --context 256)
+}
+
+# Trains each run of RUNS into $work/NAME and converts it to $work/NAME.gguf (f32).
 train_runs() {
   local name
   for name in $RUNS; do

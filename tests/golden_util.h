@@ -115,4 +115,25 @@ inline void check_golden(const Golden& g, const std::string& prefix, SessionOpti
     }
 }
 
+// A session on `path` with a fixed thread count (decode not tuned) and graphs of at most
+// max_tokens tokens.
+inline std::unique_ptr<Session> open_session(const std::string& path, int threads = 1,
+                                             int64_t max_tokens = kMaxGraphTokens) {
+  SessionOptions opt;
+  opt.threads = threads;
+  opt.tune_decode_threads = false;
+  opt.max_tokens = max_tokens;
+  auto s = Session::open(path, opt);
+  REQUIRE_MESSAGE(s.ok(), (s.ok() ? "" : s.error().message));
+  return std::move(*s);
+}
+
+// The case's prompt followed by its greedy tokens but the last: every token whose logits the
+// case holds, in order.
+inline std::vector<int32_t> golden_sequence(const Golden& g) {
+  std::vector<int32_t> ids = g.prompt;
+  ids.insert(ids.end(), g.tokens.begin(), g.tokens.end() - 1);
+  return ids;
+}
+
 }  // namespace altup

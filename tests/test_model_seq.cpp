@@ -15,16 +15,6 @@ namespace {
 
 std::string fixture(const std::string& name) { return std::string(ALTUP_FIXTURES_DIR) + "/" + name; }
 
-std::unique_ptr<Session> open(const std::string& path, int threads = 1, int64_t max_tokens = kMaxGraphTokens) {
-  SessionOptions opt;
-  opt.threads = threads;
-  opt.tune_decode_threads = false;
-  opt.max_tokens = max_tokens;
-  auto s = Session::open(path, opt);
-  REQUIRE_MESSAGE(s.ok(), (s.ok() ? "" : s.error().message));
-  return std::move(*s);
-}
-
 // The logits of every token, fed in pieces of the sizes `pieces` cycles through.
 std::vector<float> run(Session& s, const std::vector<int32_t>& tokens, const std::vector<size_t>& pieces) {
   const int64_t V = s.model().vocab_size();
@@ -38,12 +28,6 @@ std::vector<float> run(Session& s, const std::vector<int32_t>& tokens, const std
     t += n;
   }
   return out;
-}
-
-std::vector<int32_t> sequence(const Golden& g) {
-  std::vector<int32_t> ids = g.prompt;
-  ids.insert(ids.end(), g.tokens.begin(), g.tokens.end() - 1);
-  return ids;
 }
 
 }  // namespace
@@ -91,11 +75,11 @@ TEST_CASE("the strides are read per layer") {
 TEST_CASE("prefill equals feeding the tokens one at a time, and in pieces of any phase") {
   for (const Golden& g : load_golden("seq_cases.txt", "seq_")) {
     CAPTURE(g.name);
-    const std::vector<int32_t> ids = sequence(g);
-    auto a = open(fixture("seq_" + g.name + ".gguf"));
+    const std::vector<int32_t> ids = golden_sequence(g);
+    auto a = open_session(fixture("seq_" + g.name + ".gguf"));
     const std::vector<float> whole = run(*a, ids, {ids.size()});
     for (const std::vector<size_t>& pieces : std::vector<std::vector<size_t>>{{1}, {3, 1, 2}, {7}}) {
-      auto b = open(fixture("seq_" + g.name + ".gguf"), 2);
+      auto b = open_session(fixture("seq_" + g.name + ".gguf"), 2);
       const std::vector<float> stepped = run(*b, ids, pieces);
       check_logits(stepped.data(), whole.data(), static_cast<int64_t>(whole.size()), "in pieces");
     }
@@ -104,10 +88,10 @@ TEST_CASE("prefill equals feeding the tokens one at a time, and in pieces of any
 
 TEST_CASE("taking tokens back and feeding others continues from the right anchor") {
   const Golden g = load_golden("seq_cases.txt", "seq_").at(1);  // stride 3 on every layer
-  const std::vector<int32_t> ids = sequence(g);
-  auto ref = open(fixture("seq_" + g.name + ".gguf"));
+  const std::vector<int32_t> ids = golden_sequence(g);
+  auto ref = open_session(fixture("seq_" + g.name + ".gguf"));
   const std::vector<float> want = run(*ref, ids, {ids.size()});
-  auto s = open(fixture("seq_" + g.name + ".gguf"));
+  auto s = open_session(fixture("seq_" + g.name + ".gguf"));
   std::vector<int32_t> other = ids;
   for (size_t t = 10; t < other.size(); ++t) other[t] = (other[t] + 7) % 320;
   run(*s, other, {4});                 // the anchors past 10 now hold other tokens' states
@@ -128,10 +112,10 @@ TEST_CASE("Q8_0: near the reference, and prefill equals decode") {
   // worst on this model, so 6% here; what the strided layers compute is checked at f32 above.
   const Golden g = load_golden("seq_cases.txt", "seq_").at(0);
   check_golden(g, "seq_", {}, {}, "seq_" + g.name + "_q8_0.gguf", 6e-2f, /*reference_tokens=*/true);
-  const std::vector<int32_t> ids = sequence(g);
-  auto a = open(fixture("seq_" + g.name + "_q8_0.gguf"));
+  const std::vector<int32_t> ids = golden_sequence(g);
+  auto a = open_session(fixture("seq_" + g.name + "_q8_0.gguf"));
   const std::vector<float> whole = run(*a, ids, {ids.size()});
-  auto b = open(fixture("seq_" + g.name + "_q8_0.gguf"));
+  auto b = open_session(fixture("seq_" + g.name + "_q8_0.gguf"));
   const std::vector<float> stepped = run(*b, ids, {1});
   // A prefill's products may take kernels that keep the activations in f32 (oneDNN on some
   // tables) where a decode step quantizes them to 8 bits: 3% of max|logit| (1.7% seen).

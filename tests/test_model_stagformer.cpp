@@ -28,16 +28,6 @@ struct Sequential {
   ~Sequential() { unsetenv("ALTUP_STAGGER"); }
 };
 
-std::unique_ptr<Session> open(const std::string& path, int threads = 1, int64_t max_tokens = kMaxGraphTokens) {
-  SessionOptions opt;
-  opt.threads = threads;
-  opt.tune_decode_threads = false;
-  opt.max_tokens = max_tokens;
-  auto s = Session::open(path, opt);
-  REQUIRE_MESSAGE(s.ok(), (s.ok() ? "" : s.error().message));
-  return std::move(*s);
-}
-
 // The logits of `tokens`: a prefill of the first `prefill` of them, then one at a time.
 std::vector<float> run(Session& s, const std::vector<int32_t>& tokens, size_t prefill) {
   const int64_t V = s.model().vocab_size();
@@ -51,12 +41,6 @@ std::vector<float> run(Session& s, const std::vector<int32_t>& tokens, size_t pr
     out.insert(out.end(), *l, *l + V);
   }
   return out;
-}
-
-std::vector<int32_t> sequence(const Golden& g) {
-  std::vector<int32_t> ids = g.prompt;
-  ids.insert(ids.end(), g.tokens.begin(), g.tokens.end() - 1);
-  return ids;
 }
 
 }  // namespace
@@ -95,10 +79,10 @@ TEST_CASE("the model describes its stacks") {
 TEST_CASE("prefill of a sequence equals feeding it a token at a time") {
   for (const Golden& g : load_golden("stagformer_cases.txt", "stagformer_")) {
     CAPTURE(g.name);
-    const std::vector<int32_t> ids = sequence(g);
-    auto a = open(fixture("stagformer_" + g.name + ".gguf"));
+    const std::vector<int32_t> ids = golden_sequence(g);
+    auto a = open_session(fixture("stagformer_" + g.name + ".gguf"));
     const std::vector<float> whole = run(*a, ids, ids.size());
-    auto b = open(fixture("stagformer_" + g.name + ".gguf"));
+    auto b = open_session(fixture("stagformer_" + g.name + ".gguf"));
     const std::vector<float> stepped = run(*b, ids, 1);
     check_logits(stepped.data(), whole.data(), static_cast<int64_t>(whole.size()), "token by token");
   }
@@ -112,14 +96,14 @@ TEST_CASE("a decode step with the stacks together gives the bits of the stacks o
       CAPTURE(file);
       CAPTURE(threads);
       const Golden g = load_golden("stagformer_cases.txt", "stagformer_").at(1);  // any tokens of the vocabulary
-      const std::vector<int32_t> ids = sequence(g);
-      auto together = open(fixture(file), threads, 8);
+      const std::vector<int32_t> ids = golden_sequence(g);
+      auto together = open_session(fixture(file), threads, 8);
       REQUIRE(dynamic_cast<const StagFormerModel&>(together->model()).concurrent());
       const std::vector<float> a = run(*together, ids, 5);
       std::vector<float> b;
       {
         const Sequential seq;
-        auto apart = open(fixture(file), threads, 8);
+        auto apart = open_session(fixture(file), threads, 8);
         REQUIRE_FALSE(dynamic_cast<const StagFormerModel&>(apart->model()).concurrent());
         b = run(*apart, ids, 5);
       }
@@ -131,7 +115,7 @@ TEST_CASE("a decode step with the stacks together gives the bits of the stacks o
 TEST_CASE("one stack is the plain decoder: the same weights as an altup K = 1 file give the same bits") {
   const Golden g = load_golden("stagformer_cases.txt", "stagformer_").back();
   REQUIRE(g.name == "p1");
-  const std::vector<int32_t> ids = sequence(g);
+  const std::vector<int32_t> ids = golden_sequence(g);
   // Without its coefficients (predict [[1]], correct [1]) a K = 1 file runs its layers plainly,
   // as a StagFormer's stack does; with them x + 1·(y - x) would round differently.
   auto file = GgufFile::open(fixture("stagformer_p1_as_altup.gguf"));
@@ -145,8 +129,8 @@ TEST_CASE("one stack is the plain decoder: the same weights as an altup K = 1 fi
   const auto bytes = e.write();
   std::ofstream(path, std::ios::binary)
       .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  auto stag = open(fixture("stagformer_p1.gguf"));
-  auto plain = open(path);
+  auto stag = open_session(fixture("stagformer_p1.gguf"));
+  auto plain = open_session(path);
   REQUIRE(plain->model().arch() == "altup");
   const std::vector<float> a = run(*stag, ids, 7), b = run(*plain, ids, 7);
   REQUIRE(a.size() == b.size());
@@ -175,7 +159,7 @@ TEST_CASE("the shipped StagFormer generates, with its stacks together or apart a
   auto tokens = [&](bool together) {
     std::unique_ptr<Sequential> seq;
     if (!together) seq = std::make_unique<Sequential>();
-    auto s = open(demo, 1);
+    auto s = open_session(demo, 1);
     std::vector<int32_t> ids = {1, 100, 200, 300};
     auto l = s->eval(ids);
     REQUIRE(l.ok());
