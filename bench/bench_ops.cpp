@@ -160,9 +160,48 @@ double measure_fma_peak(int threads, PeakFn fn) {
 
 }  // namespace
 
+// M = 2..4 tokens through one quantized weight (a StagFormer's shared-weights decode step
+// reads every weight with its p rows) against one token, both ways: the GEMV (each token's
+// int8 dot products over the row block while it is in cache) and the int8 tiles (a block
+// of weights against every token in registers). Cold copies, as decoding reads them.
+int few_tokens(const ops::Kernels& k, int threads, bool quick, double bw) {
+  const int64_t N = quick ? 2048 : 4096, K = quick ? 1024 : 2048;
+  const int copies = quick ? 4 : 8;
+  auto xs = random_vec(static_cast<size_t>(4 * K), 2);
+  std::vector<float> ys(static_cast<size_t>(4 * N));
+  for (DType dt : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+    const size_t bytes = static_cast<size_t>(*tensor_bytes(dt, {N, K}));
+    std::vector<std::vector<uint8_t>> wq(static_cast<size_t>(copies));
+    for (int c = 0; c < copies; ++c) wq[c] = random_blocks(dt, bytes, 7 + c);
+    const std::string base =
+        "few_tokens_" + std::string(traits(dt).name) + "_" + std::to_string(N) + "x" + std::to_string(K);
+    auto time = [&](int64_t M, ops::MatmulPath path) {
+      int next = 0;
+      return median_seconds(
+          [&] {
+            (void)ops::matmul(xs.data(), M, TensorView::contiguous(dt, {N, K}, wq[next].data()), ys.data(), threads,
+                              path);
+            next = (next + 1) % copies;
+          },
+          5 * copies);
+    };
+    const double t1 = time(1, ops::MatmulPath::gemv);
+    report(Measurement(base + "_M1_gemv", t1, static_cast<double>(bytes) / t1 / 1e9, "GB/s",
+                       static_cast<double>(bytes) / t1 / 1e9 / bw));
+    for (int64_t M : {2, 3, 4})
+      for (auto [path, name] :
+           {std::pair{ops::MatmulPath::gemv, "gemv"}, std::pair{ops::MatmulPath::int8_tiles, "tiles"},
+            std::pair{ops::MatmulPath::automatic, "auto"}}) {
+        const double t = time(M, path);
+        report(Measurement(base + "_M" + std::to_string(M) + "_" + name + "_over_M1", t, t / t1, "x one token", -1));
+      }
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   int threads = std::min(2, available_threads());
-  bool quick = false, bandwidth_only = false;
+  bool quick = false, bandwidth_only = false, few_tokens_only = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if ((a == "-t" || a == "--threads") && i + 1 < argc) {
@@ -171,14 +210,17 @@ int main(int argc, char** argv) {
       quick = true;
     } else if (a == "--bandwidth") {
       bandwidth_only = true;
+    } else if (a == "--few-tokens") {
+      few_tokens_only = true;
     } else if (a == "-h" || a == "--help") {
       std::printf(
-          "usage: bench_ops [-t THREADS] [--quick] [--bandwidth]\n"
+          "usage: bench_ops [-t THREADS] [--quick] [--bandwidth] [--few-tokens]\n"
           "Times every op, measures read bandwidth and FMA peak in the same run, and checks\n"
           "the kernel targets. JSON lines on stdout, a table on stderr. ALTUP_ISA=scalar|sse4.2|\n"
           "avx2|avx512|avx512_vnni|neon|neon_dotprod picks the kernel table. --quick: smaller sizes (a smoke run).\n"
           "--bandwidth: measure the read bandwidth only (bench/compare.py's reference for\n"
-          "decode), then stop.\n");
+          "decode), then stop. --few-tokens: only 2-4 tokens through quantized weights (a\n"
+          "StagFormer's shared-weights decode step) against one, by path.\n");
       return 0;
     } else {
       std::fprintf(stderr, "bench_ops: unknown argument '%s' (see --help)\n", argv[i]);
@@ -199,6 +241,7 @@ int main(int argc, char** argv) {
   const double bw = std::max(bw1, bw4);
   report(Measurement("peak_read_bandwidth", 0, bw, "GB/s"));
   if (bandwidth_only) return 0;
+  if (few_tokens_only) return few_tokens(k, threads, quick, bw);
   const PeakFn peak = peak_fn_for(k.isa);
   const double fma = peak ? measure_fma_peak(threads, peak) : 0.0;
   if (peak) report(Measurement("peak_fma", 0, fma, "GFLOP/s"));

@@ -89,6 +89,7 @@ const Kernels& scalar_kernels() {
       .quantize_q8x = quantize_row_q8x,
       .quantize_q8k = quantize_row_q8k,
       .gemv_q8_0 = ref::gemv_q8_0,
+      .gemv2_q8_0 = ref::gemv2_q8_0,
       .gemv_q4_0 = ref::gemv_q4_0,
       .gemv_iq4_nl = ref::gemv_iq4_nl,
       .gemm_q8_0 = ref::gemm_q8_0,

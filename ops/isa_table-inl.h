@@ -56,6 +56,7 @@ const Kernels* ALTUP_TABLE_FN() {
       .quantize_q8x = k::quantize_q8x,
       .quantize_q8k = k::quantize_q8k,
       .gemv_q8_0 = k::gemv_q8_0,
+      .gemv2_q8_0 = k::gemv2_q8_0,
       .gemv_q4_0 = k::gemv_q4_0,
       .gemv_iq4_nl = k::gemv_iq4_nl,
       .gemm_q8_0 = k::gemm_q8_0,

@@ -68,6 +68,10 @@ struct Kernels {
   // Quantized weights (Q8_0 / Q4_0 rows of n_blocks blocks, row_bytes apart) against an
   // activation row already quantized to 8-bit blocks (ops/qgemv.h).
   void (*gemv_q8_0)(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* y, int64_t rows, int64_t n_blocks);
+  // Q8_0 for two activation rows x0 / x1 at once (a StagFormer's shared-weights decode step):
+  // each weight block loaded once for both; y0 / y1 get gemv_q8_0's bits for each row.
+  void (*gemv2_q8_0)(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x0, const BlockQ8x* x1, float* y0, float* y1,
+                     int64_t rows, int64_t n_blocks);
   void (*gemv_q4_0)(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* y, int64_t rows, int64_t n_blocks);
   // IQ4_NL (Q4_0's block layout, the nibbles indexing kIq4Values) the same way.
   void (*gemv_iq4_nl)(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* y, int64_t rows, int64_t n_blocks);

@@ -131,7 +131,12 @@ void gemv_block(const Kernels& k, const TensorView& w, const float* x, const voi
       for (int64_t r = 0; r < rows; ++r)
         (void)dequantize_row(w.dtype, w.row<const uint8_t>(b + r), decoded.data() + r * K, static_cast<uint64_t>(K));
     }
-    for (int64_t m = 0; m < M; ++m) {
+    int64_t m = 0;
+    if (w.dtype == DType::Q8_0)  // two tokens per pass over the block where a kernel takes them
+      for (const auto* xb = static_cast<const BlockQ8x*>(xq); m + 1 < M; m += 2)
+        k.gemv2_q8_0(w.row<const uint8_t>(b), static_cast<int64_t>(w.row_stride()), xb + m * (K / 32),
+                     xb + (m + 1) * (K / 32), y + m * N + b, y + (m + 1) * N + b, rows, K / 32);
+    for (; m < M; ++m) {
       if (decode)
         k.gemv_f32(decoded.data(), K, x + m * K, y + m * N + b, rows, K);
       else

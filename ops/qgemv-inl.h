@@ -188,6 +188,37 @@ void gemv_blocks(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* 
   }
 }
 
+// Two tokens through the same rows: each weight block and its scale loaded once for both,
+// and each token's sum taken with gemv_blocks' float steps (even and odd blocks apart), so
+// y0 / y1 hold the bits gemv_blocks gives each token alone. (A StagFormer's shared-weights
+// decode step: decode on 8-bit weights is bound by the integer work, not the bytes.)
+template <size_t kBlockBytes, W32 (*Load)(const uint8_t*)>
+void gemv2_blocks(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x0, const BlockQ8x* x1, float* y0, float* y1,
+                  int64_t rows, int64_t n_blocks) {
+  auto step = [&](const uint8_t* row, int64_t b, Acc& a0, Acc& a1) {
+    const uint8_t* blk = row + b * static_cast<int64_t>(kBlockBytes);
+    uint16_t d;
+    std::memcpy(&d, blk, 2);
+    const float dw = half(d);
+    const W32 wv = Load(blk + 2);
+    a0 = fma(a0, dw * x0[b].d, block_dot(wv, x0[b].qs));
+    a1 = fma(a1, dw * x1[b].d, block_dot(wv, x1[b].qs));
+  };
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint8_t* row = w + r * row_bytes;
+    Acc a0 = zero(), a1 = zero(), b0 = zero(), b1 = zero();  // token 0 even / odd, token 1 even / odd
+    int64_t b = 0;
+    for (; b + 1 < n_blocks; b += 2) {
+      prefetch_ahead(row + b * static_cast<int64_t>(kBlockBytes), 2 * kBlockBytes);
+      step(row, b, a0, b0);
+      step(row, b + 1, a1, b1);
+    }
+    if (b < n_blocks) step(row, b, a0, b0);
+    y0[r] = hsum(add(a0, a1));
+    y1[r] = hsum(add(b0, b1));
+  }
+}
+
 // Prefill: a tile of RM weight rows x RN tokens. Each weight block is loaded (and its scale
 // converted) once for RN tokens, each activation block once for RM rows; every output keeps
 // one accumulator over the blocks in order, so any tiling gives the same bits.
@@ -254,6 +285,15 @@ inline void gemv_q8_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, fl
                                                                                                 rows, n_blocks);
 #else
   ref::gemv_q8_0(w, row_bytes, x, y, rows, n_blocks);
+#endif
+}
+
+inline void gemv2_q8_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x0, const BlockQ8x* x1, float* y0,
+                       float* y1, int64_t rows, int64_t n_blocks) {
+#if defined(__AVX2__) || defined(__SSSE3__) || defined(__ARM_NEON)
+  qgemv_detail::gemv2_blocks<sizeof(BlockQ8_0), qgemv_detail::load_q8>(w, row_bytes, x0, x1, y0, y1, rows, n_blocks);
+#else
+  ref::gemv2_q8_0(w, row_bytes, x0, x1, y0, y1, rows, n_blocks);
 #endif
 }
 

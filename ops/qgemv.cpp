@@ -55,6 +55,12 @@ void gemv_q8_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* y,
   }
 }
 
+void gemv2_q8_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x0, const BlockQ8x* x1, float* y0, float* y1,
+                int64_t rows, int64_t n_blocks) {
+  gemv_q8_0(w, row_bytes, x0, y0, rows, n_blocks);
+  gemv_q8_0(w, row_bytes, x1, y1, rows, n_blocks);
+}
+
 void gemv_iq4_nl(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* y, int64_t rows, int64_t n_blocks) {
   for (int64_t r = 0; r < rows; ++r) {
     float sum = 0;

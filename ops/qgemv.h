@@ -89,6 +89,9 @@ namespace ref {
 // y[r] = sum over blocks b of scale_w(r, b) * x[b].d * sum_i q_w(r, b, i) * x[b].qs[i], for
 // rows r in [0, rows); W rows are row_bytes apart; n_blocks blocks per row.
 void gemv_q8_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* y, int64_t rows, int64_t n_blocks);
+// gemv_q8_0 for x0 into y0 and x1 into y1.
+void gemv2_q8_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x0, const BlockQ8x* x1, float* y0, float* y1,
+                int64_t rows, int64_t n_blocks);
 void gemv_q4_0(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* y, int64_t rows, int64_t n_blocks);
 void gemv_iq4_nl(const uint8_t* w, int64_t row_bytes, const BlockQ8x* x, float* y, int64_t rows, int64_t n_blocks);
 // The same for M activation rows (x: M rows of n_blocks blocks): y[m * ldy + r] for m < M.

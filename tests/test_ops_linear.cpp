@@ -205,6 +205,37 @@ TEST_CASE("quantized GEMV kernels match the scalar reference on every table, siz
           }
 }
 
+TEST_CASE("the two-token Q8_0 GEMV gives each token the one-token GEMV's bits, on every table") {
+  std::mt19937 rng(23);
+  for (const ops::Kernels* k : all_tables())
+    for (int64_t nb : {0, 1, 2, 3, 8, 9, 128})
+      for (int64_t rows : {1, 3, 16, 17})
+        for (int off : {0, 1, 3}) {  // row starts and the activation blocks misaligned
+          const auto rows_bytes = random_quant_rows(DType::Q8_0, rows, std::max<int64_t>(nb, 1) * 32, rng, 0.05f);
+          std::vector<uint8_t> wbuf(rows_bytes.size() + 64);
+          uint8_t* w = wbuf.data() + off;
+          std::memcpy(w, rows_bytes.data(), rows_bytes.size());
+          const int64_t row_bytes = static_cast<int64_t>(rows_bytes.size()) / rows;
+          std::vector<float> x(static_cast<size_t>(2 * std::max<int64_t>(nb, 1) * 32));
+          fill(x.data(), static_cast<int64_t>(x.size()), rng);
+          std::vector<unsigned char> xbuf((2 * nb + 2) * sizeof(ops::BlockQ8x) + 8);
+          auto* xq = reinterpret_cast<ops::BlockQ8x*>(xbuf.data() + (off ? 4 : 0));
+          ops::quantize_row_q8x(x.data(), xq, 2 * nb * 32);
+          std::vector<float> y0(rows, -1.0f), y1(rows, -1.0f), want0(rows), want1(rows);
+          k->gemv2_q8_0(w, row_bytes, xq, xq + nb, y0.data(), y1.data(), rows, nb);
+          k->gemv_q8_0(w, row_bytes, xq, want0.data(), rows, nb);
+          k->gemv_q8_0(w, row_bytes, xq + nb, want1.data(), rows, nb);
+          CAPTURE(k->isa);
+          CAPTURE(nb);
+          CAPTURE(rows);
+          CAPTURE(off);
+          for (int64_t r = 0; r < rows; ++r) {
+            REQUIRE(same_bits(y0[r], want0[r]));
+            REQUIRE(same_bits(y1[r], want1[r]));
+          }
+        }
+}
+
 TEST_CASE("quantized GEMM tiles (prefill) match the scalar reference on every table: tokens x rows x blocks") {
   std::mt19937 rng(24);
   const ops::Kernels& ref = ops::scalar_kernels();
