@@ -281,9 +281,12 @@ Status matmul(const float* x, int64_t M, const TensorView& w, float* y, int thre
   const bool tiles_by_default = true;
 #endif
   const bool int8 = int8_gemm(w.dtype);
-  // The K-quant tiles give the GEMV's bits per token, so they take over from 2 tokens on.
-  const bool tiles = path == MatmulPath::int8_tiles || (path == MatmulPath::automatic && tiles_by_default &&
-                                                        (!use_gemv || (kquant_gemm(w.dtype) && M > 1)));
+  // The K-quant tiles give the GEMV's bits per token, so they take over below the GEMV's
+  // limit, from kKquantTilesMinTokens.
+  const bool tiles =
+      path == MatmulPath::int8_tiles ||
+      (path == MatmulPath::automatic && tiles_by_default &&
+       (!use_gemv || (kquant_gemm(w.dtype) && M >= kKquantTilesMinTokens)));
   if (int8 && tiles) return gemm_quantized(k, x, M, w, y, threads);
   const bool half = w.dtype == DType::F16 || w.dtype == DType::BF16;
   // Half-precision panels (gemm_half) where there is no oneDNN, or when forced (half_panels).

@@ -22,6 +22,13 @@ namespace altup::ops {
 // weights stay on GEMV longer because the oneDNN path must first widen them to f32.
 constexpr int64_t kGemvMaxTokensF32 = 6;
 constexpr int64_t kGemvMaxTokensHalf = 8;
+// K-quant weights take the int8 tiles from this many tokens (they give the GEMV's bits per
+// token, so the switch is for speed alone). 2-3 tokens (a StagFormer's p-row decode step)
+// stay on the GEMV: 4096 x 2048 cold Q4_K / Q6_K on a 2-core Xeon, avx512_vnni and avx2
+// tables, the tiles took 2.9-3.2x one token's time at 2 tokens and 3.8-4.5x at 3, the GEMV
+// 1.8-2.0x and 2.8-2.9x; from 4 the tiles won (2.4-3.1x against 3.6-3.9x).
+// bench_ops --few-tokens measures it.
+constexpr int64_t kKquantTilesMinTokens = 4;
 // From 2 tokens up to these, f16 / bf16 products take the dot-product tiles
 // (Kernels::gemm_f16_dot) instead of the GEMV or oneDNN on widened rows, where the table
 // widens in hardware (bench_ops "matmul_*_dot_over_*"; see docs/kernels.md). bf16's widening by
