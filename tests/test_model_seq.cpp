@@ -4,9 +4,12 @@
 // a mixture of experts. Prefill in one graph and in chunks that start between anchors, decode
 // through the anchors' caches and states; and token-by-token decode equals prefill.
 #include <cstring>
+#include <fstream>
 
 #include "engine/session.h"
 #include "models/altup.h"
+#include "tests/cli_test_util.h"
+#include "tests/gguf_edit.h"
 #include "tests/golden_util.h"
 
 using namespace altup;
@@ -120,4 +123,35 @@ TEST_CASE("Q8_0: near the reference, and prefill equals decode") {
   // A prefill's products may take kernels that keep the activations in f32 (oneDNN on some
   // tables) where a decode step quantizes them to 8 bits: 3% of max|logit| (1.7% seen).
   check_logits(stepped.data(), whole.data(), static_cast<int64_t>(whole.size()), "Q8_0 token by token", 3e-2f);
+}
+
+TEST_CASE("stride 1 on every layer is the dense model, bit for bit") {
+  // The same file with its strides set to 1 (and so without the coefficients) against the
+  // file without the key: every layer runs on every token either way.
+  auto file = GgufFile::open(fixture("seq_k1_s2_inner.gguf"));
+  REQUIRE(file.ok());
+  test::TempDir dir;
+  auto write = [&](bool with_key) {
+    test::EditableGguf e = test::EditableGguf::from(**file);
+    test::Bytes b;
+    b.put<uint32_t>(9).put<uint32_t>(5).put<uint64_t>(4);
+    for (int i = 0; i < 4; ++i) b.put<int32_t>(1);
+    if (with_key)
+      e.set_raw("altup.sequence.stride", b.bytes());
+    else
+      e.erase("altup.sequence.stride");
+    for (int l : {1, 2}) e.erase_tensor("blk." + std::to_string(l) + ".seq_coef.weight");
+    const std::string path = dir.path + (with_key ? "/ones.gguf" : "/dense.gguf");
+    const auto bytes = e.write();
+    std::ofstream(path, std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    return path;
+  };
+  const Golden g = load_golden("seq_cases.txt", "seq_").at(0);
+  const std::vector<int32_t> ids = golden_sequence(g);
+  auto ones = open_session(write(true), 1, 5), dense = open_session(write(false), 1, 5);
+  REQUIRE(ones->model().period() == 1);
+  const std::vector<float> a = run(*ones, ids, {3, 1}), b = run(*dense, ids, {3, 1});
+  REQUIRE(a.size() == b.size());
+  CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
