@@ -17,7 +17,7 @@ SCRIPTS = sorted(FIXTURES.glob("make_*.py"))
 # reported as skipped, never as passed).
 NEEDS = {"make_model_fixtures.py": "torch", "make_gemma3n_fixtures.py": "transformers",
          "make_matformer_fixtures.py": "transformers", "make_stagformer_fixtures.py": "torch",
-         "make_moe_fixtures.py": "transformers"}
+         "make_moe_fixtures.py": "transformers", "make_seq_fixtures.py": "torch"}
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=[s.stem for s in SCRIPTS])
@@ -44,7 +44,7 @@ def test_there_are_fixture_scripts():
                                          "make_model_fixtures.py", "make_tokenizer_fixtures.py",
                                          "make_gemma3n_fixtures.py", "make_quant_fixtures.py",
                                          "make_matformer_fixtures.py", "make_stagformer_fixtures.py",
-                                         "make_moe_fixtures.py"}
+                                         "make_moe_fixtures.py", "make_seq_fixtures.py"}
 
 
 def test_gguf_package_reads_our_fixture_tensors_back():
