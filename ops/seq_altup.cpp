@@ -1,5 +1,6 @@
 #include "ops/seq_altup.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -50,7 +51,7 @@ Status seq_correct(float* ring, const float* xa, const float* ya, const float* c
       for (int b = 0; b < K; ++b) {
         float* x = ring + (b * T + t) * d;
         if (pos[t] % k == 0) {
-          std::memcpy(x, ya + (b * A + (t - p.first) / k) * d, static_cast<size_t>(d) * sizeof(float));
+          std::copy_n(ya + (b * A + (t - p.first) / k) * d, d, x);  // (copy_n: d may be 0, ya then null)
         } else {
           kt.scale(x, alpha, x, d);
           kt.add(x, state + (b * slots + pos[t] / k) * d, x, d);
