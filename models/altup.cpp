@@ -182,19 +182,18 @@ void AltUpModel::layer(Pass& p) const {
   Builder& b = p.b;
   const ops::SeqParams sp{k, ops::seq_first_anchor(p.phase, k)};
   const int64_t A = ops::seq_anchor_count(p.Tr, sp.first, k);
-  TensorId xa = kNoTensor, ya = kNoTensor;
+  TensorId ya = kNoTensor;
   if (A > 0) {
     {
       const CostScope cost(b, Cost::altup);
-      xa = b.seq_anchors("seq_anchors_in", p.x, sp, A);  // [K, A, d], kept for the correction
-      ya = b.seq_anchors("seq_anchors", p.x, sp, A);     // [K, A, d], stepped in place
+      ya = b.seq_anchors("seq_anchors", p.x, sp, A);  // [K, A, d], stepped in place (the ring keeps x_a)
     }
     const TensorId pos_a = b.seq_positions("seq_pos", p.pos_r, sp, A);  // [A]: RoPE at their positions
     const TensorId slots = b.seq_positions("seq_slots", p.pos_r, {k, sp.first, /*divide=*/true}, A);
     ya = step(p, ya, pos_a, slots, /*cut=*/false);
   }
   b.cost(Cost::correct);
-  b.seq_correct("seq_correct", p.x, w_.layers[static_cast<size_t>(p.index)].seq, p.seq_state, p.pos_r, xa, ya, sp);
+  b.seq_correct("seq_correct", p.x, w_.layers[static_cast<size_t>(p.index)].seq, p.seq_state, p.pos_r, ya, sp);
   if (p.cut) p.x = p.keep_last_row(p.x);  // [K, 1, d]
 }
 

@@ -173,9 +173,9 @@ TensorId Builder::seq_positions(const std::string& name, TensorId pos, ops::SeqP
 }
 
 void Builder::seq_correct(const std::string& name, TensorId ring, WeightRef coef, TensorId state, TensorId pos,
-                          TensorId xa, TensorId ya, ops::SeqParams p) {
+                          TensorId ya, ops::SeqParams p) {
   std::vector<TensorId> in = {ring, weight(coef), state, pos};
-  if (xa != kNoTensor) in.insert(in.end(), {xa, ya});
+  if (ya != kNoTensor) in.push_back(ya);
   const TensorId out = view("ring_seq_corrected", g_.root_of(ring), shape(ring));
   g_.add_node_into(&ops::kSeqCorrect, std::move(in), out, name, layer_, p);
 }

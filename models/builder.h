@@ -109,12 +109,12 @@ class Builder {
 
   // Sequence-AltUp (ops/seq_altup.h): the A anchors' rows of a ring [K, T, d] -> [K, A, d];
   // their positions, or their cache slots (p.divide), [T] -> [A] I32; every row of the ring
-  // corrected in place from its anchor (xa, ya [K, A, d]: the anchors before and after the
-  // layer, none when A = 0), the anchors' c rows written into `state`.
+  // corrected in place from its anchor (ya [K, A, d]: the anchors after the layer, none when
+  // A = 0; their x_a are still the ring's rows), the anchors' c rows written into `state`.
   TensorId seq_anchors(const std::string& name, TensorId ring, ops::SeqParams p, int64_t A);
   TensorId seq_positions(const std::string& name, TensorId pos, ops::SeqParams p, int64_t A);
-  void seq_correct(const std::string& name, TensorId ring, WeightRef coef, TensorId state, TensorId pos, TensorId xa,
-                   TensorId ya, ops::SeqParams p);
+  void seq_correct(const std::string& name, TensorId ring, WeightRef coef, TensorId state, TensorId pos, TensorId ya,
+                   ops::SeqParams p);
 
   void output(TensorId t) { g_.mark_output(t); }
 

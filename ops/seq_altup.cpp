@@ -32,18 +32,19 @@ Status check(const int32_t* pos, int64_t T, int64_t A, int64_t slots, const SeqP
 
 }  // namespace
 
-Status seq_correct(float* ring, const float* xa, const float* ya, const float* coef, float* state, const int32_t* pos,
-                   int K, int64_t T, int64_t A, int64_t slots, int64_t d, const SeqParams& p, int threads,
-                   const Kernels* table) {
+Status seq_correct(float* ring, const float* ya, const float* coef, float* state, const int32_t* pos, int K, int64_t T,
+                   int64_t A, int64_t slots, int64_t d, const SeqParams& p, int threads, const Kernels* table) {
   ALTUP_TRY(check(pos, T, A, slots, p));
   const Kernels& kt = table ? *table : kernels();
   const int64_t k = p.stride;
   const float alpha = coef[0], beta = coef[1], gamma = coef[2], delta = beta - gamma * (alpha + beta);
-  // First every anchor's c (a later row of this call reads it), then every row.
+  // First every anchor's c from its row of the ring, still x_a (a later row of this call reads
+  // c), then every row.
   for (int b = 0; b < K; ++b)
     for (int64_t j = 0; j < A; ++j) {
-      float* c = state + (b * slots + pos[p.first + j * k] / k) * d;
-      kt.scale(xa + (b * A + j) * d, delta, c, d);
+      const int64_t row = p.first + j * k;
+      float* c = state + (b * slots + pos[row] / k) * d;
+      kt.scale(ring + (b * T + row) * d, delta, c, d);
       kt.axpy(gamma, ya + (b * A + j) * d, c, d);
     }
   for_rows(T, K * d, threads, [&](int64_t t0, int64_t t1) {
@@ -61,15 +62,16 @@ Status seq_correct(float* ring, const float* xa, const float* ya, const float* c
   return {};
 }
 
-void ref::seq_correct(float* ring, const float* xa, const float* ya, const float* coef, float* state,
-                      const int32_t* pos, int K, int64_t T, int64_t A, int64_t slots, int64_t d, const SeqParams& p) {
+void ref::seq_correct(float* ring, const float* ya, const float* coef, float* state, const int32_t* pos, int K,
+                      int64_t T, int64_t A, int64_t slots, int64_t d, const SeqParams& p) {
   const double alpha = coef[0], beta = coef[1], gamma = coef[2];
   const int64_t k = p.stride;
-  // The anchors' x_a and y_a by slot: this call's, else what the state's c stands for.
+  // The anchors' x_a (their rows of the ring) and y_a by slot: this call's, else what the
+  // state's c stands for.
   for (int b = 0; b < K; ++b)
     for (int64_t j = 0; j < A; ++j)
       for (int64_t i = 0; i < d; ++i) {
-        const double x = xa[(b * A + j) * d + i], y = ya[(b * A + j) * d + i];
+        const double x = ring[(b * T + p.first + j * k) * d + i], y = ya[(b * A + j) * d + i];
         state[(b * slots + pos[p.first + j * k] / k) * d + i] =
             static_cast<float>(beta * x + gamma * (y - (alpha + beta) * x));
       }
@@ -131,18 +133,17 @@ Status run_correct(const Node& node, ExecContext& ctx) {
     return make_error("seq_correct: ring " + ring.shape.str() + ", coefficients " + coef.shape.str() + ", state " +
                       state.shape.str() + ", positions " + pos.shape.str() + " do not agree (in place)");
   const int64_t K = ring.shape[0], T = ring.shape[1], d = ring.shape[2];
-  const float *xa = nullptr, *ya = nullptr;
+  const float* ya = nullptr;
   int64_t A = 0;
-  if (node.inputs.size() == 6) {
-    const TensorView &a = ctx.input(node, 4), &y = ctx.input(node, 5);
-    ALTUP_TRY(expect_f32({&a, &y}));
-    if (a.shape != y.shape || a.shape.ndim != 3 || a.shape[0] != K || a.shape[2] != d)
-      return make_error("seq_correct: anchors " + a.shape.str() + " and " + y.shape.str() + " for ring " +
-                        ring.shape.str());
-    A = a.shape[1], xa = a.as<float>(), ya = y.as<float>();
+  if (node.inputs.size() == 5) {
+    const TensorView& y = ctx.input(node, 4);
+    ALTUP_TRY(expect_f32({&y}));
+    if (y.shape.ndim != 3 || y.shape[0] != K || y.shape[2] != d)
+      return make_error("seq_correct: anchors " + y.shape.str() + " for ring " + ring.shape.str());
+    A = y.shape[1], ya = y.as<float>();
   }
-  return seq_correct(out.as<float>(), xa, ya, coef.as<float>(), state.as<float>(), pos.as<int32_t>(),
-                     static_cast<int>(K), T, A, state.shape[1], d, p, ctx.threads());
+  return seq_correct(out.as<float>(), ya, coef.as<float>(), state.as<float>(), pos.as<int32_t>(), static_cast<int>(K),
+                     T, A, state.shape[1], d, p, ctx.threads());
 }
 
 // 2 operations per element of the ring, and 4 per anchor element for c; the ring read and
@@ -150,7 +151,7 @@ Status run_correct(const Node& node, ExecContext& ctx) {
 void correct_work(const Node& node, const ExecContext& ctx, double* flops, double* bytes) {
   const TensorView& ring = ctx.input(node, 0);
   const double n = static_cast<double>(ring.numel());
-  const double anchors = node.inputs.size() == 6 ? static_cast<double>(ctx.input(node, 4).numel()) : 0.0;
+  const double anchors = node.inputs.size() == 5 ? static_cast<double>(ctx.input(node, 4).numel()) : 0.0;
   *flops = 2.0 * n + 4.0 * anchors;
   *bytes = 12.0 * n + 12.0 * anchors;
 }

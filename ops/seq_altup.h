@@ -30,24 +30,24 @@ struct SeqParams {
 inline int64_t seq_first_anchor(int64_t pos0, int64_t k) { return (k - pos0 % k) % k; }
 inline int64_t seq_anchor_count(int64_t T, int64_t first, int64_t k) { return T > first ? (T - first + k - 1) / k : 0; }
 
-// ring [K, T, d] corrected in place; xa / ya [K, A, d]: the anchors' rows before and after
-// the layer (null when A = 0); coef (α, β, γ); state [K, slots, d]; pos [T].
-// `table` picks a kernel table (tests run every one); null: the one in use.
-Status seq_correct(float* ring, const float* xa, const float* ya, const float* coef, float* state, const int32_t* pos,
-                   int K, int64_t T, int64_t A, int64_t slots, int64_t d, const SeqParams& p, int threads,
+// ring [K, T, d] corrected in place (its anchor rows are the x_a the layer ran on); ya
+// [K, A, d]: the anchors' rows after the layer (null when A = 0); coef (α, β, γ); state
+// [K, slots, d]; pos [T]. `table` picks a kernel table (tests run every one); null: the one in use.
+Status seq_correct(float* ring, const float* ya, const float* coef, float* state, const int32_t* pos, int K, int64_t T,
+                   int64_t A, int64_t slots, int64_t d, const SeqParams& p, int threads,
                    const Kernels* table = nullptr);
 
 namespace ref {
 // The formula as written above, in double, row by row.
-void seq_correct(float* ring, const float* xa, const float* ya, const float* coef, float* state, const int32_t* pos,
-                 int K, int64_t T, int64_t A, int64_t slots, int64_t d, const SeqParams& p);
+void seq_correct(float* ring, const float* ya, const float* coef, float* state, const int32_t* pos, int K, int64_t T,
+                 int64_t A, int64_t slots, int64_t d, const SeqParams& p);
 }  // namespace ref
 
 // Graph ops, all with SeqParams:
 // kSeqAnchors: inputs {ring [K, T, d]}, output [K, A, d]: rows first + j·k.
 // kSeqPositions: inputs {pos [T] I32}, output [A] I32: the anchors' positions (or slots).
-// kSeqCorrect: inputs {ring, coef [3], state [K, slots, d], pos [T]} and, when A > 0,
-//   {xa, ya}; output the ring, in place. It also writes the anchors' c rows into the state.
+// kSeqCorrect: inputs {ring, coef [3], state [K, slots, d], pos [T]} and, when A > 0, ya;
+//   output the ring, in place. It also writes the anchors' c rows into the state.
 extern const OpDef kSeqAnchors;
 extern const OpDef kSeqPositions;
 extern const OpDef kSeqCorrect;
