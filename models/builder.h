@@ -49,6 +49,10 @@ class Builder {
   const Shape& shape(TensorId t) const { return g_.tensor(t).shape; }
   Graph& graph() { return g_; }
   void cost(Cost c) { g_.set_cost(c); }  // nodes from now on count as c (CostScope for a block)
+  // Nodes from now on belong to branch s of a section of branches that run at once, until
+  // join() (runtime/graph.h Section).
+  void branch(int s) { g_.branch(s); }
+  void join() { g_.join(); }
 
   TensorId input(const std::string& name, DType dtype, const Shape& shape) { return g_.add_input(name, dtype, shape); }
   TensorId state(const std::string& name, const Shape& shape) { return g_.add_state(name, DType::F32, shape); }

@@ -1,5 +1,7 @@
 #include "runtime/graph.h"
 
+#include <algorithm>
+
 namespace altup {
 
 TensorId Graph::add_input(std::string name, DType dtype, const Shape& shape) {
@@ -42,7 +44,22 @@ TensorId Graph::add_node(const OpDef* op, std::vector<TensorId> inputs, std::str
 
 void Graph::add_node_into(const OpDef* op, std::vector<TensorId> inputs, TensorId output, std::string name, int layer,
                           const OpParams& params) {
-  nodes_.push_back({op, std::move(inputs), output, params, std::move(name), layer, cost_});
+  nodes_.push_back({op, std::move(inputs), output, params, std::move(name), layer, cost_, branch_});
+}
+
+void Graph::branch(int b) {
+  if (branch_ < 0) {
+    const int at = static_cast<int>(nodes_.size());
+    sections_.push_back({at, at, 0});
+  }
+  branch_ = b;
+  sections_.back().branches = std::max(sections_.back().branches, b + 1);
+}
+
+void Graph::join() {
+  if (branch_ < 0) return;
+  sections_.back().end = static_cast<int>(nodes_.size());
+  branch_ = -1;
 }
 
 const char* cost_name(Cost c) {
@@ -110,6 +127,66 @@ Status Graph::validate() const {
       return make_error(where + " writes " + tensors_[node.output].name + ", which another node already wrote");
     ready[node.output] = true;
     ready[root_of(node.output)] = true;
+  }
+  return validate_sections();
+}
+
+// The bytes of its root a tensor covers: [lo, hi).
+std::pair<uint64_t, uint64_t> Graph::byte_range(TensorId t) const {
+  const auto bytes = tensor_bytes(tensors_[t].dtype, tensors_[t].shape);
+  uint64_t lo = 0;
+  for (TensorId v = t; tensors_[v].kind == TensorKind::View; v = tensors_[v].view_of) lo += tensors_[v].view_offset;
+  return {lo, lo + (bytes ? *bytes : 0)};
+}
+
+// Branches run at once, so a branch must not touch what another writes: any two touches of
+// the same root's bytes by different branches, one of them a write, are refused.
+Status Graph::validate_sections() const {
+  if (branch_ >= 0) return make_error("a section of branches is still open (Graph::join was not called)");
+  int next = 0;  // sections are in node order and do not overlap
+  for (const Section& sec : sections_) {
+    if (sec.first < next || sec.end < sec.first || sec.end > static_cast<int>(nodes_.size()))
+      return make_error("a section of branches covers nodes out of order");
+    next = sec.end;
+  }
+  struct Touch {
+    TensorId root;
+    uint64_t lo, hi;
+    int node;
+    bool write;
+  };
+  for (size_t k = 0; k < nodes_.size(); ++k) {
+    const bool inside = std::any_of(sections_.begin(), sections_.end(), [&](const Section& s) {
+      return static_cast<int>(k) >= s.first && static_cast<int>(k) < s.end;
+    });
+    if (!inside && nodes_[k].branch >= 0)
+      return make_error("node " + nodes_[k].name + " has a branch outside a section");
+  }
+  for (const Section& sec : sections_) {
+    std::vector<Touch> touches;
+    auto touch = [&](TensorId t, int k, bool write) {
+      const TensorId r = root_of(t);
+      if (tensors_[r].kind == TensorKind::Input || tensors_[r].kind == TensorKind::Weight) return;  // read-only
+      const auto [lo, hi] = byte_range(t);
+      touches.push_back({r, lo, hi, k, write});
+    };
+    for (int k = sec.first; k < sec.end; ++k) {
+      const Node& n = nodes_[static_cast<size_t>(k)];
+      if (n.branch < 0 || n.branch >= sec.branches)
+        return make_error("node " + n.name + " is in a section but in none of its branches");
+      for (TensorId in : n.inputs) touch(in, k, false);
+      touch(n.output, k, true);
+    }
+    std::sort(touches.begin(), touches.end(), [](const Touch& a, const Touch& b) { return a.root < b.root; });
+    for (size_t i = 0; i < touches.size(); ++i)
+      for (size_t j = i + 1; j < touches.size() && touches[j].root == touches[i].root; ++j) {
+        const Touch &a = touches[i], &b = touches[j];
+        const Node &na = nodes_[static_cast<size_t>(a.node)], &nb = nodes_[static_cast<size_t>(b.node)];
+        if (na.branch == nb.branch || !(a.write || b.write) || a.hi <= b.lo || b.hi <= a.lo) continue;
+        return make_error("nodes " + na.name + " (branch " + std::to_string(na.branch) + ") and " + nb.name +
+                          " (branch " + std::to_string(nb.branch) + ") both touch bytes of " + tensors_[a.root].name +
+                          " and one of them writes them: branches must not share data");
+      }
   }
   return {};
 }

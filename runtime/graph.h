@@ -7,8 +7,9 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
-#include <type_traits>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "runtime/error.h"
@@ -122,6 +123,16 @@ struct Node {
   std::string name;  // e.g. "attn_norm"
   int layer = -1;    // -1 for nodes outside the layer stack
   Cost cost = Cost::other;
+  int branch = -1;  // its branch in a Section, -1 outside any
+};
+
+// Nodes that may run at the same time: the nodes [first, end) form `branches` chains with no
+// data between them (a StagFormer's stacks in a decode step). The executor runs each chain in
+// order, the chains at once on shares of the threads (runtime/executor.h); validate() checks
+// that no chain touches bytes another one writes.
+struct Section {
+  int first = 0, end = 0;
+  int branches = 0;
 };
 
 class Graph {
@@ -140,9 +151,15 @@ class Graph {
   void add_node_into(const OpDef* op, std::vector<TensorId> inputs, TensorId output, std::string name, int layer,
                      const OpParams& params = {});
   void mark_output(TensorId t) { tensors_[t].is_output = true; }
+  // Nodes added from now on belong to branch b (0, 1, ...) of a Section, opened by the first
+  // call after a join(); join() closes it: nodes after it run once every branch is done.
+  void branch(int b);
+  void join();
+  const std::vector<Section>& sections() const { return sections_; }
 
   // Every id in range, every input produced (or bound) before it is read, views inside
-  // their base, activations written by exactly one node.
+  // their base, activations written by exactly one node, sections closed, and no branch of a
+  // section touching the bytes another branch writes.
   Status validate() const;
 
   const std::vector<TensorDesc>& tensors() const { return tensors_; }
@@ -157,9 +174,14 @@ class Graph {
   TensorId root_of(TensorId t) const;
 
  private:
+  Status validate_sections() const;
+  std::pair<uint64_t, uint64_t> byte_range(TensorId t) const;
+
   std::vector<TensorDesc> tensors_;
   std::vector<Node> nodes_;
   Cost cost_ = Cost::other;
+  std::vector<Section> sections_;
+  int branch_ = -1;  // the branch new nodes join, -1 outside a section
 };
 
 }  // namespace altup

@@ -20,6 +20,12 @@ std::vector<Lifetime> tensor_lifetimes(const Graph& graph) {
     for (TensorId in : nodes[k].inputs) touch(in, k);
     touch(nodes[k].output, k);
   }
+  // The nodes of a section run at once: whatever one of them touches is alive for all of them.
+  for (const Section& sec : graph.sections())
+    for (int k = sec.first; k < sec.end; ++k) {
+      for (TensorId in : nodes[k].inputs) touch(in, sec.first), touch(in, sec.end - 1);
+      touch(nodes[k].output, sec.first), touch(nodes[k].output, sec.end - 1);
+    }
   const int end = static_cast<int>(nodes.size());
   for (TensorId t = 0; t < static_cast<TensorId>(tensors.size()); ++t)
     if (tensors[t].is_output) touch(t, end);

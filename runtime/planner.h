@@ -25,7 +25,8 @@ struct MemoryPlan {
   uint64_t lower_bound = 0;  // max over nodes of the bytes live at that node
 };
 
-// Lifetimes of arena tensors (activations; a view's uses count for its root).
+// Lifetimes of arena tensors (activations; a view's uses count for its root). A tensor a
+// node of a Section touches lives across the whole section, whose branches run at once.
 std::vector<Lifetime> tensor_lifetimes(const Graph& graph);
 
 // Place activations: greedy by size (largest first, each in the best-fitting gap among the

@@ -1,10 +1,15 @@
 // Graph, planner and executor: tensors that are alive together never share bytes, the arena
 // is as small as possible on a chain, results equal a naive evaluation with a buffer per
-// tensor, and hooks see every node begin and end in order.
+// tensor, hooks see every node begin and end in order, and a section's branches run at once
+// on shares of the threads.
 #include <doctest/doctest.h>
+#include <omp.h>
 
+#include <atomic>
+#include <chrono>
 #include <random>
 #include <string>
+#include <thread>
 
 #include "runtime/executor.h"
 
@@ -49,17 +54,20 @@ struct Recorder : ExecHooks {
 };
 
 // Lifetimes computed here, independently of the planner: [first node, last node] touching
-// the tensor's root, outputs to the end.
+// the tensor's root, outputs to the end; a touch inside a section of branches counts for the
+// whole section, whose nodes run at once.
 bool alive_together(const Graph& g, TensorId a, TensorId b) {
   auto span = [&](TensorId t) {
     int first = -1, last = -1;
     for (int k = 0; k < static_cast<int>(g.nodes().size()); ++k) {
       bool uses = g.root_of(g.nodes()[k].output) == t;
       for (TensorId in : g.nodes()[k].inputs) uses |= g.root_of(in) == t;
-      if (uses) {
-        if (first < 0) first = k;
-        last = k;
-      }
+      if (!uses) continue;
+      int lo = k, hi = k;
+      for (const Section& s : g.sections())
+        if (k >= s.first && k < s.end) lo = s.first, hi = s.end - 1;
+      if (first < 0 || lo < first) first = lo;
+      last = std::max(last, hi);
     }
     if (g.tensor(t).is_output) last = static_cast<int>(g.nodes().size());
     return std::pair{first, last};
@@ -238,5 +246,176 @@ TEST_CASE("validate rejects graphs that read before writing or write what they m
     Graph g;
     g.add_node(&kAdd, {5}, "dangling", 0, DType::F32, {16});
     CHECK(g.validate().error().message.find("reads an unknown tensor id 5") != std::string::npos);
+  }
+}
+
+namespace {
+
+// Ops for the branch tests. "meet": each of two nodes waits (up to 5 s) for the other to have
+// started, and writes 1 if it did: two meets in different branches both see 1 only if the
+// branches really run at once. "threads": writes ctx.threads() and the size of the team a
+// parallel region of that many threads gets (nested inside a branch's group).
+std::atomic<int> g_arrived{0};
+Status run_meet(const Node& n, ExecContext& ctx) {
+  g_arrived.fetch_add(1);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (g_arrived.load() < 2 && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+  ctx.output(n).as<float>()[0] = g_arrived.load() >= 2 ? 1.0f : 0.0f;
+  return {};
+}
+Status run_threads(const Node& n, ExecContext& ctx) {
+  float* y = ctx.output(n).as<float>();
+  y[0] = static_cast<float>(ctx.threads());
+  int team = 0;
+#pragma omp parallel num_threads(ctx.threads())
+  {
+#pragma omp single
+    team = omp_get_num_threads();
+  }
+  y[1] = static_cast<float>(team);
+  return {};
+}
+const OpDef kMeet = {"meet", run_meet};
+const OpDef kThreads = {"threads", run_threads};
+
+}  // namespace
+
+TEST_CASE("branches: random sections give the naive results on any number of threads, and never share bytes") {
+  std::mt19937 rng(11);
+  for (int trial = 0; trial < 40; ++trial) {
+    Graph g;
+    const int64_t n = 16 * (1 + static_cast<int64_t>(rng() % 4));
+    std::vector<float> input(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) input[i] = static_cast<float>(i % 5) - 2.0f;
+    const TensorId in = g.add_input("in", DType::F32, {n});
+    std::vector<TensorId> ids{in};
+    std::vector<std::vector<float>> naive{input};
+    auto add = [&](std::vector<size_t> picks, float s, int branch) {
+      std::vector<TensorId> inputs;
+      std::vector<float> out(static_cast<size_t>(n), 0.0f);
+      for (size_t p : picks) inputs.push_back(ids[p]);
+      for (int64_t i = 0; i < n; ++i) {
+        for (size_t p : picks) out[i] += naive[p][i];
+        out[i] *= s;
+      }
+      ids.push_back(g.add_node(&kAdd, inputs, "add", branch, DType::F32, {n}, scale(s)));
+      naive.push_back(out);
+      return ids.size() - 1;
+    };
+    const size_t before = add({0, 0}, 0.5f, -1);
+    const int branches = 2 + static_cast<int>(rng() % 3);
+    std::vector<std::vector<size_t>> own(static_cast<size_t>(branches));
+    // Interleaved in graph order: each new node reads what came before the section or its own
+    // branch's earlier nodes.
+    for (int step = 0; step < 6 * branches; ++step) {
+      const int b = static_cast<int>(rng() % static_cast<unsigned>(branches));
+      auto& mine = own[static_cast<size_t>(b)];
+      g.branch(b);
+      std::vector<size_t> picks{mine.empty() ? before : mine[rng() % mine.size()]};
+      if (rng() % 2) picks.push_back(rng() % (before + 1));
+      mine.push_back(add(picks, 0.75f, b));
+    }
+    g.join();
+    std::vector<size_t> lasts;
+    for (auto& mine : own) lasts.push_back(mine.empty() ? before : mine.back());
+    const size_t out = add(lasts, 1.0f, -1);
+    g.mark_output(ids[out]);
+
+    auto ex = Executor::create(g);
+    REQUIRE(ex.ok());
+    check_no_live_overlap(g, (*ex)->plan());
+    (*ex)->bind_input(in, input.data());
+    for (int threads : {1, 2, 3, 5}) {
+      CAPTURE(threads);
+      REQUIRE((*ex)->run(threads).ok());
+      for (int64_t i = 0; i < n; ++i) REQUIRE((*ex)->tensor(ids[out]).as<float>()[i] == naive[out][i]);
+    }
+  }
+}
+
+TEST_CASE("branches run at once, each on its group's share of the threads; with hooks, one node at a time") {
+  Graph g;
+  std::vector<TensorId> met, seen;
+  for (int b = 0; b < 2; ++b) {
+    g.branch(b);
+    met.push_back(g.add_node(&kMeet, {}, "meet", b, DType::F32, {1}));
+    seen.push_back(g.add_node(&kThreads, {}, "threads", b, DType::F32, {2}));
+  }
+  g.join();
+  for (TensorId t : met) g.mark_output(t);
+  for (TensorId t : seen) g.mark_output(t);
+  auto ex = Executor::create(g);
+  REQUIRE(ex.ok());
+  for (int threads : {2, 5}) {
+    CAPTURE(threads);
+    g_arrived = 0;
+    REQUIRE((*ex)->run(threads).ok());
+    for (TensorId t : met) CHECK((*ex)->tensor(t).as<float>()[0] == 1.0f);
+    // Groups of threads / 2 and the rest; an op's own team in a group has the group's size.
+    const float first = static_cast<float>(threads / 2), second = static_cast<float>(threads - threads / 2);
+    CHECK((*ex)->tensor(seen[0]).as<float>()[0] == first);
+    CHECK((*ex)->tensor(seen[1]).as<float>()[0] == second);
+    CHECK((*ex)->tensor(seen[0]).as<float>()[1] == first);
+    CHECK((*ex)->tensor(seen[1]).as<float>()[1] == second);
+  }
+  Recorder rec;
+  g_arrived = 2;  // the meets would wait for each other in vain: nodes run one at a time
+  REQUIRE((*ex)->run(2, &rec).ok());
+  CHECK(rec.events == std::vector<std::string>{"begin meet 0", "end meet 0", "begin threads 1", "end threads 1",
+                                               "begin meet 2", "end meet 2", "begin threads 3", "end threads 3"});
+  CHECK((*ex)->tensor(seen[1]).as<float>()[0] == 2.0f);  // every thread
+}
+
+TEST_CASE("an error in a branch stops the run and names the node") {
+  Graph g;
+  const TensorId x = g.add_node(&kFill, {}, "fill", -1, DType::F32, {16}, scale(1));
+  g.branch(0);
+  const TensorId a = g.add_node(&kAdd, {x}, "fine", 0, DType::F32, {16}, scale(1));
+  g.branch(1);
+  const TensorId b = g.add_node(&kFail, {x}, "broken", 4, DType::F32, {16});
+  g.join();
+  g.mark_output(g.add_node(&kAdd, {a, b}, "after", -1, DType::F32, {16}, scale(1)));
+  auto ex = Executor::create(g);
+  REQUIRE(ex.ok());
+  for (int threads : {1, 2}) {
+    Status s = (*ex)->run(threads);
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.error().message == "broken (layer 4): deliberate failure");
+  }
+}
+
+TEST_CASE("validate refuses branches that share data, and a section left open") {
+  {
+    Graph g;  // branch 1 reads what branch 0 writes
+    const TensorId x = g.add_node(&kFill, {}, "x", -1, DType::F32, {16});
+    g.branch(0);
+    const TensorId a = g.add_node(&kAdd, {x}, "a", 0, DType::F32, {16});
+    g.branch(1);
+    g.add_node(&kAdd, {a}, "b", 1, DType::F32, {16});
+    g.join();
+    CHECK(g.validate().error().message.find("nodes a (branch 0) and b (branch 1) both touch bytes of a-0") !=
+          std::string::npos);
+  }
+  for (uint64_t second : {32u, 64u}) {  // two branches writing rows of one tensor: overlapping, or not
+    Graph g;
+    const TensorId x = g.add_node(&kFill, {}, "x", -1, DType::F32, {32});
+    const TensorId lo = g.add_view("lo", x, 0, DType::F32, {16});
+    const TensorId hi = g.add_view("hi", x, second, DType::F32, {16});
+    g.branch(0);
+    g.add_node_into(&kFill, {}, lo, "write_lo", 0);
+    g.branch(1);
+    g.add_node_into(&kFill, {}, hi, "write_hi", 1);
+    g.join();
+    CAPTURE(second);
+    if (second == 64)
+      CHECK(g.validate().ok());
+    else
+      CHECK(g.validate().error().message.find("both touch bytes of x") != std::string::npos);
+  }
+  {
+    Graph g;
+    g.branch(0);
+    g.add_node(&kFill, {}, "x", -1, DType::F32, {16});
+    CHECK(g.validate().error().message.find("still open") != std::string::npos);
   }
 }
