@@ -134,17 +134,26 @@ TensorId StagFormerModel::prologue(Pass& p) const {
   return p.b.view("stacks", p.b.altup_spread("stack_rows", p.side, hp_.stacks, d), {hp_.stacks, d});
 }
 
-void StagFormerModel::store_memory(Pass& p, int64_t l, TensorId mem, TensorId pos) const {
+KvPair StagFormerModel::memory_kv(Pass& p, int64_t l, TensorId mem, TensorId pos) const {
   Builder& b = p.b;
   const CostScope cost(b, Cost::memory);
   const StagLayerWeights& L = w_.layers[static_cast<size_t>(l)];
   const int64_t n = b.shape(mem).rows(), Hkv = hp_.sizes.n_kv_heads, hd = hp_.sizes.head_dim;
-  const KvCache& c = p.cross_caches[static_cast<size_t>(l)];
   const TensorId kh = b.view("cross_k_heads", b.matmul("cross_k", mem, L.ck), {n, Hkv, hd});  // [n, Hkv, hd]
   const TensorId vh = b.view("cross_v_heads", b.matmul("cross_v", mem, L.cv), {n, Hkv, hd});
   b.rope("cross_rope_k", kh, pos, {spec()[l].rope_base, false});
-  b.kv_store("cross_k_store", kh, pos, c.k, c.ring);
-  b.kv_store("cross_v_store", vh, pos, c.v, c.ring);
+  return {kh, vh};
+}
+
+void StagFormerModel::store_kv(Pass& p, int64_t l, KvPair kv, TensorId pos) const {
+  const CostScope cost(p.b, Cost::memory);
+  const KvCache& c = p.cross_caches[static_cast<size_t>(l)];
+  p.b.kv_store("cross_k_store", kv.k, pos, c.k, c.ring);
+  p.b.kv_store("cross_v_store", kv.v, pos, c.v, c.ring);
+}
+
+void StagFormerModel::store_memory(Pass& p, int64_t l, TensorId mem, TensorId pos) const {
+  store_kv(p, l, memory_kv(p, l, mem, pos), pos);
 }
 
 TensorId StagFormerModel::cross_attention(Pass& p, int64_t l, TensorId xn, TensorId pos) const {
@@ -169,14 +178,17 @@ void StagFormerModel::layer(Pass& p) const {
     if (s.stack == 0) layer_all_stacks(p);  // the later stacks' layers ran with it
     return;
   }
+  if (runs_in_branches(p)) {
+    if (p.index == 0) stacks_in_branches(p);  // every layer of every stack
+    return;
+  }
   Builder& b = p.b;
   const StagLayerWeights& L = w_.layers[static_cast<size_t>(p.index)];
   const float eps = hp_.sizes.eps;
   const int64_t d = hp_.sizes.d, T = p.Tr;
   if (s.cross && p.index % hp_.depth == 0) {
     // A new stack: its memory is the previous stack's output, normed; it starts from the embeddings.
-    b.cost(Cost::memory);
-    p.memory = b.rms_norm("mem_norm", p.x, L.mem_norm, eps);  // [T, d]
+    p.memory = memory_norm(p, s.stack - 1, p.x);  // [T, d]
     p.x = p.side;
   }
   b.cost(Cost::attention);
@@ -247,18 +259,74 @@ void StagFormerModel::layer_all_stacks(Pass& p) const {
             gated_ffn(b, b.rms_norm("ffn_norm", y, L.ffn_norm, eps), L.gate, L.up, L.down, hp_.act, *p.spec));
   p.x = y;
   if (i + 1 < h) return;
-  for (int64_t s = 0; s + 1 < P; ++s) {
-    b.layer(static_cast<int>((s + 1) * h));
-    b.cost(Cost::memory);
-    const TensorId mem = b.rms_norm("mem_norm", b.view("x_stack", y, {1, d}, s * d),
-                                    w_.layers[static_cast<size_t>((s + 1) * h)].mem_norm, eps);
-    for (int64_t j = 0; j < h; ++j) {
-      b.layer(static_cast<int>((s + 1) * h + j));  // the layer whose cache it fills
-      store_memory(p, (s + 1) * h + j, mem, p.pos);
+  std::vector<TensorId> outs;
+  for (int64_t s = 0; s < P; ++s) outs.push_back(b.view("x_stack", y, {1, d}, s * d));
+  store_memories(p, outs);
+  b.layer(static_cast<int>(i));
+  p.x = outs.back();
+}
+
+// Each stack of one token as a branch: stack s's layers read only the embeddings, their own
+// caches and the memory earlier steps stored, so the stacks share no data and run at once.
+// Stack s < p-1 also makes the K / V its output gives the next stack's cross caches; only
+// storing them waits for the join, since the next stack's branch reads those caches.
+void StagFormerModel::stacks_in_branches(Pass& p) const {
+  Builder& b = p.b;
+  const float eps = hp_.sizes.eps;
+  const int64_t h = hp_.depth;
+  const AttentionShape attn{hp_.sizes.n_heads, hp_.sizes.n_kv_heads, hp_.sizes.head_dim,
+                            1.0f / std::sqrt(static_cast<float>(hp_.sizes.head_dim))};
+  std::vector<KvPair> kv(static_cast<size_t>(hp_.stacks * h));  // by the spec layer whose cross cache takes it
+  for (int s = 0; s < hp_.stacks; ++s) {
+    b.branch(s);
+    TensorId x = p.side;  // [1, d]
+    for (int64_t l = s * h; l < (s + 1) * h; ++l) {
+      const LayerSpec& spec_l = spec()[l];
+      const StagLayerWeights& L = w_.layers[static_cast<size_t>(l)];
+      b.layer(static_cast<int>(l));
+      b.cost(Cost::attention);
+      const TensorId xn = b.rms_norm("attn_norm", x, L.attn_norm, eps);
+      TensorId y = b.add("attn_residual", x,
+                         attention_block(b, xn, {L.wq, L.wk, L.wv, L.wo, {}, {}}, attn, spec_l, p.pos,
+                                         p.caches[static_cast<size_t>(l)]));
+      if (spec_l.cross)
+        y = b.add("cross_residual", y, cross_attention(p, l, b.rms_norm("cross_norm", y, L.cross_norm, eps), p.pos));
+      b.cost(Cost::ffn);
+      x = b.add("ffn_residual", y,
+                gated_ffn(b, b.rms_norm("ffn_norm", y, L.ffn_norm, eps), L.gate, L.up, L.down, hp_.act, spec_l));
+    }
+    if (s + 1 == hp_.stacks) {
+      p.x = x;
+      break;
+    }
+    const TensorId mem = memory_norm(p, s, x);
+    for (int64_t l = (s + 1) * h; l < (s + 2) * h; ++l) {
+      b.layer(static_cast<int>(l));  // the layer whose cache it fills
+      kv[static_cast<size_t>(l)] = memory_kv(p, l, mem, p.pos);
     }
   }
-  b.layer(static_cast<int>(i));
-  p.x = b.view("x_last_stack", y, {1, d}, (P - 1) * d);
+  b.join();
+  for (int64_t l = h; l < hp_.stacks * h; ++l) {
+    b.layer(static_cast<int>(l));
+    store_kv(p, l, kv[static_cast<size_t>(l)], p.pos);
+  }
+}
+
+TensorId StagFormerModel::memory_norm(Pass& p, int64_t s, TensorId out) const {
+  const int64_t next = (s + 1) * hp_.depth;  // the next stack's first layer, which holds the memory's norm
+  p.b.layer(static_cast<int>(next));
+  const CostScope cost(p.b, Cost::memory);
+  return p.b.rms_norm("mem_norm", out, w_.layers[static_cast<size_t>(next)].mem_norm, hp_.sizes.eps);
+}
+
+void StagFormerModel::store_memories(Pass& p, const std::vector<TensorId>& outs) const {
+  for (int64_t s = 0; s + 1 < hp_.stacks; ++s) {
+    const TensorId mem = memory_norm(p, s, outs[static_cast<size_t>(s)]);
+    for (int64_t l = (s + 1) * hp_.depth; l < (s + 2) * hp_.depth; ++l) {
+      p.b.layer(static_cast<int>(l));  // the layer whose cache it fills
+      store_memory(p, l, mem, p.pos);
+    }
+  }
 }
 
 TensorId StagFormerModel::epilogue(Pass& p) const {

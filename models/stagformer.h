@@ -27,6 +27,10 @@ struct StagFormerHParams {
   static Result<StagFormerHParams> from_gguf(const GgufFile& f);
 };
 
+struct KvPair {
+  TensorId k = kNoTensor, v = kNoTensor;  // [n, Hkv, hd]
+};
+
 struct StagLayerWeights {
   WeightRef attn_norm, wq, wk, wv, wo;   // self-attention; shared layers point at stack 0's
   WeightRef ffn_norm, gate, up, down;    // FFN
@@ -47,9 +51,10 @@ class StagFormerModel : public Decoder {
   const DecoderSpec& spec() const override { return hp_.spec; }
   const TransformerSizes& sizes() const override { return hp_.sizes; }
   const StagFormerHParams& hparams() const { return hp_; }
-  // Whether a decode step of a shared-weights model runs the stacks as one p-row pass (the
-  // default) or one after the other; the two give the same bits where a product's rows do not
-  // depend on each other (tests/test_model_stagformer.cpp). ALTUP_STAGGER=0 turns it off.
+  // Whether a decode step runs the stacks at once (the default) or one after the other: with
+  // shared weights as one p-row pass, with separate weights as branches on groups of threads.
+  // The two give the same bits where a product's rows do not depend on each other or on the
+  // thread count (tests/test_model_stagformer.cpp). ALTUP_STAGGER=0 turns it off.
   void set_concurrent(bool on) { concurrent_ = on; }
   bool concurrent() const { return concurrent_; }
 
@@ -60,7 +65,18 @@ class StagFormerModel : public Decoder {
 
   bool runs_together(const Pass& p) const { return concurrent_ && hp_.shared && hp_.stacks > 1 && p.T == 1; }
   void layer_all_stacks(Pass& p) const;
-  // K / V of the memory rows mem [n, d] at positions pos into the cross cache of spec layer l.
+  // A decode step with separate weights: each stack a branch of its own, run at once.
+  bool runs_in_branches(const Pass& p) const { return concurrent_ && !hp_.shared && hp_.stacks > 1 && p.T == 1; }
+  void stacks_in_branches(Pass& p) const;
+  // After the stacks of a decode step: stack s's output outs[s] becomes the memory of stack
+  // s + 1, normed and stored in its layers' cross caches, read from the next token on.
+  void store_memories(Pass& p, const std::vector<TensorId>& outs) const;
+  // Stack s's output rows out [n, d] normed as the memory stack s + 1 reads.
+  TensorId memory_norm(Pass& p, int64_t s, TensorId out) const;
+  // K / V (K with RoPE) of the memory rows mem [n, d] at positions pos for spec layer l's
+  // cross-attention; store_kv puts them in its cross cache; store_memory does both.
+  KvPair memory_kv(Pass& p, int64_t l, TensorId mem, TensorId pos) const;
+  void store_kv(Pass& p, int64_t l, KvPair kv, TensorId pos) const;
   void store_memory(Pass& p, int64_t l, TensorId mem, TensorId pos) const;
   // The cross-attention of spec layer l for the normed rows xn [n, d] at positions pos.
   TensorId cross_attention(Pass& p, int64_t l, TensorId xn, TensorId pos) const;

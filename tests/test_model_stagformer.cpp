@@ -89,10 +89,15 @@ TEST_CASE("prefill of a sequence equals feeding it a token at a time") {
 }
 
 TEST_CASE("a decode step with the stacks together gives the bits of the stacks one after the other") {
-  // f32 and Q8_0 products of 1 and of 3 rows take the GEMV, whose rows do not depend on each other.
-  for (const char* file : {"stagformer_p2_shared.gguf", "stagformer_p2_shared_q8_0.gguf",
-                           "stagformer_p3_shared_w3_tied_geglu.gguf", "stagformer_p2_shared_w1.gguf"})
-    for (int threads : {1, 2}) {
+  // Shared weights: f32 and Q8_0 products of 1 and of 3 rows take the GEMV, whose rows do not
+  // depend on each other. Separate weights: the stacks run as branches on groups of threads (3
+  // threads: groups of 1 and 2; 4: two of 2, each product forking its own team), and no op's
+  // result depends on how many threads compute it.
+  for (const char* file :
+       {"stagformer_p2_shared.gguf", "stagformer_p2_shared_q8_0.gguf", "stagformer_p3_shared_w3_tied_geglu.gguf",
+        "stagformer_p2_shared_w1.gguf", "stagformer_p2_separate.gguf", "stagformer_p2_separate_w5.gguf",
+        "stagformer_p3_separate.gguf"})
+    for (int threads : {1, 2, 3, 4}) {
       CAPTURE(file);
       CAPTURE(threads);
       const Golden g = load_golden("stagformer_cases.txt", "stagformer_").at(1);  // any tokens of the vocabulary
@@ -110,6 +115,76 @@ TEST_CASE("a decode step with the stacks together gives the bits of the stacks o
       REQUIRE(a.size() == b.size());
       CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
     }
+}
+
+TEST_CASE("with separate weights a decode step is one section with a branch per stack; prefill has none") {
+  for (const char* file : {"stagformer_p2_separate.gguf", "stagformer_p3_separate.gguf", "stagformer_p2_shared.gguf"}) {
+    CAPTURE(file);
+    auto f = GgufFile::open(fixture(file));
+    REQUIRE(f.ok());
+    auto m = StagFormerModel::load(**f);
+    REQUIRE(m.ok());
+    Graph decode, prefill;
+    (void)(*m)->build(decode, 1, 64, 8, false);
+    (void)(*m)->build(prefill, 8, 64, 8, false);
+    REQUIRE(decode.validate().ok());
+    CHECK(prefill.sections().empty());
+    if ((*m)->hparams().shared) {
+      CHECK(decode.sections().empty());  // one p-row pass instead
+      continue;
+    }
+    REQUIRE(decode.sections().size() == 1);
+    const Section& sec = decode.sections()[0];
+    CHECK(sec.branches == (*m)->hparams().stacks);
+    // Every layer's nodes are in the branch of its stack, but the memory its cross-attention
+    // reads: the previous stack's branch makes it, and only its stores come after the section.
+    for (int k = sec.first; k < sec.end; ++k) {
+      const Node& n = decode.nodes()[static_cast<size_t>(k)];
+      CHECK(n.branch == (*m)->spec()[n.layer].stack - (n.cost == Cost::memory ? 1 : 0));
+    }
+    int stores = 0;
+    for (size_t k = static_cast<size_t>(sec.end); k < decode.nodes().size(); ++k) {
+      const Node& n = decode.nodes()[k];
+      if (n.cost == Cost::memory) CHECK(n.op->name == std::string("kv_store"));
+      stores += n.cost == Cost::memory;
+    }
+    CHECK(stores == 2 * ((*m)->hparams().stacks - 1) * (*m)->hparams().depth);
+    (*m)->set_concurrent(false);
+    Graph apart;
+    (void)(*m)->build(apart, 1, 64, 8, false);
+    CHECK(apart.sections().empty());
+  }
+}
+
+TEST_CASE("tuned decode steps try the stacks as branches and not, with the same bits; ALTUP_BRANCHES pins it") {
+  const Golden g = load_golden("stagformer_cases.txt", "stagformer_").at(1);
+  const std::vector<int32_t> ids = golden_sequence(g);
+  const std::string file = fixture("stagformer_p2_separate.gguf");
+  std::vector<float> apart;
+  {
+    const Sequential seq;
+    apart = run(*open_session(file, 2, 8), ids, 5);
+  }
+  SessionOptions tuned;
+  tuned.threads = 2;
+  tuned.max_tokens = 8;
+  auto s = Session::open(file, tuned);
+  REQUIRE(s.ok());
+  const std::vector<float> a = run(**s, ids, 5);  // 11 steps: past the warm-up of (2, at once), (2, not), (1)
+  REQUIRE(a.size() == apart.size());
+  CHECK(std::memcmp(a.data(), apart.data(), a.size() * sizeof(float)) == 0);
+
+  auto pinned = [&](const char* env, const char* path) {
+    if (env) setenv("ALTUP_BRANCHES", env, 1);
+    auto p = open_session(path, 2, 8);  // decode on both threads, not tuned
+    unsetenv("ALTUP_BRANCHES");
+    run(*p, ids, 5);
+    return p->decode_branches();
+  };
+  CHECK(pinned(nullptr, file.c_str()));
+  CHECK(pinned("1", file.c_str()));
+  CHECK_FALSE(pinned("0", file.c_str()));
+  CHECK_FALSE(pinned("1", fixture("stagformer_p2_shared.gguf").c_str()));  // one p-row pass: no branches
 }
 
 TEST_CASE("one stack is the plain decoder: the same weights as an altup K = 1 file give the same bits") {
