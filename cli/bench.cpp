@@ -154,10 +154,11 @@ int cmd_bench(int argc, char** argv) {
     }
     std::printf(
         "{\"model\": \"%s\", \"arch\": \"%s\", \"weights_mib\": %.3f, \"threads\": %d, \"decode_threads\": %d, "
-        "\"load_s\": %.4f, \"peak_rss_mib\": %.2f, \"rss_end_mib\": %.2f, \"repetitions\": %lld, \"depth\": %lld, "
+        "\"decode_branches\": %s, \"load_s\": %.4f, \"peak_rss_mib\": %.2f, \"rss_end_mib\": %.2f, \"repetitions\": "
+        "%lld, \"depth\": %lld, "
         "\"tests\": [",
-        path_json.c_str(), std::string(s.model().arch()).c_str(), size_mib, s.threads(), s.decode_threads(), load_s,
-        rss, rss_end, reps, depth);
+        path_json.c_str(), std::string(s.model().arch()).c_str(), size_mib, s.threads(), s.decode_threads(),
+        s.decode_branches() ? "true" : "false", load_s, rss, rss_end, reps, depth);
     for (size_t i = 0; i < tests.size(); ++i) {
       const Stats st = stats_of(tests[i].tps);
       std::printf(

@@ -120,9 +120,10 @@ int cmd_run(int argc, char** argv) {
   const long long decoded = generated > 1 ? generated - 1 : 0;
   std::fprintf(stderr,
                "altup run: load %.2f s | prefill %lld tokens, %.1f tok/s | decode %lld tokens, %.1f tok/s | "
-               "peak RSS %.1f MiB | %d threads (decode on %d), seed %llu, stop: %s\n",
+               "peak RSS %.1f MiB | %d threads (decode on %d%s), seed %llu, stop: %s\n",
                load_s, n_prompt, n_prompt / prefill_s, decoded, decoded > 0 ? decoded / decode_s : 0.0, peak_rss_mib(),
-               s.threads(), s.decode_threads(), static_cast<unsigned long long>(sp.seed), stop);
+               s.threads(), s.decode_threads(), s.decode_branches() ? ", branches at once" : "",
+               static_cast<unsigned long long>(sp.seed), stop);
   return interrupted ? 130 : 0;
 }
 

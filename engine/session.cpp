@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 
 #include "runtime/planner.h"
 
@@ -59,6 +60,11 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const LoadedMod
   s->threads_ = options.threads > 0 ? options.threads : available_threads();
   s->tune_ = options.tune_decode_threads;
   s->tuner_ = ThreadTuner(s->threads_);
+  s->branches_ = options.branches;
+  if (const char* e = std::getenv("ALTUP_BRANCHES"); e && s->branches_ == SessionOptions::Branches::tuned) {
+    if (std::strcmp(e, "0") == 0) s->branches_ = SessionOptions::Branches::never;
+    if (std::strcmp(e, "1") == 0) s->branches_ = SessionOptions::Branches::always;
+  }
   // The whole cache must fit in the memory available now, even though it is backed only as
   // tokens arrive: a run that would die of memory half-way is refused at the start.
   const uint64_t need = s->kv_cache_bytes(s->ctx_), have = available_memory_bytes();
@@ -194,6 +200,12 @@ Result<const float*> Session::eval(const std::vector<int32_t>& tokens, bool all_
   return all_logits ? chunked_logits_.data() : last;
 }
 
+bool Session::decode_branches() const {
+  using B = SessionOptions::Branches;
+  if (!decode_has_sections_ || branches_ == B::never || decode_threads() < 2) return false;
+  return branches_ == B::always || !tune_ || tuner_.best().branches;
+}
+
 Result<const float*> Session::eval_chunk(const int32_t* tokens, int64_t T, bool all_logits) {
   auto f = forward_for(T, all_logits);
   if (!f) return f.error();
@@ -206,13 +218,18 @@ Result<const float*> Session::eval_chunk(const int32_t* tokens, int64_t T, bool 
   last_graph_ = &(*f)->graph;
   // A decode step's output is the same on any number of threads: it runs on the count that
   // measures fastest. Prefill uses them all (oneDNN's products round by thread count).
+  // The same holds for running a decode graph's branches at once or not.
+  using B = SessionOptions::Branches;
+  if (T == 1) decode_has_sections_ = !(*f)->graph.sections().empty();
   if (T == 1 && tune_) {
-    const int n = tuner_.next();
+    const bool choose = decode_has_sections_ && branches_ == B::tuned;
+    if (tuner_.tries_branches() != choose) tuner_ = ThreadTuner(threads_, choose);
+    const StepPlan plan = tuner_.next();
     const auto t0 = std::chrono::steady_clock::now();
-    ALTUP_TRY(ex.run(n, hooks_));
-    tuner_.record(n, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    ALTUP_TRY(ex.run(plan.threads, hooks_, branches_ == B::tuned ? plan.branches : branches_ == B::always));
+    tuner_.record(plan, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   } else {
-    ALTUP_TRY(ex.run(threads_, hooks_));
+    ALTUP_TRY(ex.run(threads_, hooks_, branches_ != B::never));
   }
   const auto* logits = static_cast<const float*>(ex.tensor((*f)->io.logits).data);
   // NaN or Inf logits mean the numbers overflowed (or the weights hold them): an error that

@@ -32,6 +32,13 @@ struct SessionOptions {
   // Decode steps on as many of them as measure fastest (engine/thread_tuner.h); false: always
   // all of them (a profile that should show a fixed count).
   bool tune_decode_threads = true;
+  // A decode graph's sections of branches (a StagFormer's stacks with separate weights,
+  // runtime/graph.h): whether they run at once, on groups of the threads, or one node at a time
+  // on all of them. Both give the same bits. tuned: whichever measures faster, chosen with the
+  // thread count (at once when not tuning). ALTUP_BRANCHES=1 / 0 in the environment makes
+  // tuned always / never.
+  enum class Branches { tuned, always, never };
+  Branches branches = Branches::tuned;
   int64_t ctx = 0;  // 0: the model's context length
   // Tokens per forward graph, in [1, kMaxGraphTokens]; also sizes sliding-window rings
   // (tests set it small to exercise them).
@@ -71,10 +78,13 @@ class Session {
   int threads() const { return threads_; }  // the most any step uses
   void set_threads(int n) {
     threads_ = n > 0 ? n : 1;
-    tuner_ = ThreadTuner(threads_);
+    tuner_ = ThreadTuner(threads_, tuner_.tries_branches());
   }
   // The thread count decode steps settled on (threads() when they are not tuned).
-  int decode_threads() const { return tune_ ? tuner_.best() : threads_; }
+  int decode_threads() const { return tune_ ? tuner_.best().threads : threads_; }
+  // Whether decode steps settled on running sections' branches at once (false when the
+  // decode graph has none).
+  bool decode_branches() const;
 
   // Forget the sequence (the caches are simply overwritten from position 0).
   void reset() { n_past_ = 0; }
@@ -127,6 +137,8 @@ class Session {
   int64_t ctx_ = 0, n_past_ = 0, max_tokens_ = kMaxGraphTokens, max_rollback_ = -1;
   int threads_ = 1;
   bool tune_ = true;
+  SessionOptions::Branches branches_ = SessionOptions::Branches::tuned;
+  bool decode_has_sections_ = false;
   ThreadTuner tuner_{1};
   std::vector<ZeroPages> states_;                 // KV caches, one buffer per StateSpec, backed as written
   std::vector<float> chunked_logits_;             // [T, V]: all_logits of a prompt longer than one chunk

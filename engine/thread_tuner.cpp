@@ -4,18 +4,21 @@
 
 namespace altup {
 
-ThreadTuner::ThreadTuner(int max_threads) {
+ThreadTuner::ThreadTuner(int max_threads, bool branches) : branches_(branches) {
   for (int t = std::max(max_threads, 1);; t /= 2) {
-    candidates_.push_back(t);
+    if (branches && t > 1) candidates_.push_back({t, true});
+    candidates_.push_back({t, false});
     if (t == 1) break;
   }
+  if (!branches)
+    for (StepPlan& c : candidates_) c.branches = true;  // no sections to run either way: the default
   average_.assign(candidates_.size(), 0.0);
   samples_.assign(candidates_.size(), 0);
   interval_.assign(candidates_.size(), kProbeEvery);
   since_.assign(candidates_.size(), 0);
 }
 
-int ThreadTuner::next() {
+StepPlan ThreadTuner::next() {
   const int n = static_cast<int>(candidates_.size());
   // Warm-up: every candidate kWarmup times, round robin.
   for (int round = 0; round < kWarmup; ++round)
@@ -34,8 +37,8 @@ int ThreadTuner::next() {
   return best();
 }
 
-void ThreadTuner::record(int threads, double seconds) {
-  const auto it = std::find(candidates_.begin(), candidates_.end(), threads);
+void ThreadTuner::record(StepPlan plan, double seconds) {
+  const auto it = std::find(candidates_.begin(), candidates_.end(), plan);
   if (it == candidates_.end() || !(seconds >= 0)) return;
   const auto i = static_cast<size_t>(it - candidates_.begin());
   const auto b = static_cast<size_t>(best_);

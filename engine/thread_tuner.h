@@ -19,25 +19,36 @@
 
 namespace altup {
 
+// How a decode step runs: on how many threads, and whether the graph's sections run their
+// branches at once (Executor::run).
+struct StepPlan {
+  int threads = 1;
+  bool branches = true;
+  bool operator==(const StepPlan&) const = default;
+};
+
 class ThreadTuner {
  public:
   static constexpr int kProbeEvery = 32;       // steps between two probes of a neighbour
   static constexpr int kMaxProbeEvery = 1024;  // ... when it keeps losing by far
   static constexpr int kWarmup = 2;            // timed steps of each candidate before choosing
 
-  explicit ThreadTuner(int max_threads);
-  int next();                                // the thread count for the next decode step
-  void record(int threads, double seconds);  // how long a step on `threads` took
-  int best() const { return candidates_[static_cast<size_t>(best_)]; }
+  // branches: whether to choose between running sections' branches at once or not.
+  explicit ThreadTuner(int max_threads, bool branches = false);
+  StepPlan next();                             // how to run the next decode step
+  void record(StepPlan plan, double seconds);  // how long a step run so took
+  StepPlan best() const { return candidates_[static_cast<size_t>(best_)]; }
+  bool tries_branches() const { return branches_; }
 
  private:
-  std::vector<int> candidates_;  // max, max/2, ..., 1
-  std::vector<double> average_;  // moving average of step seconds, per candidate
+  std::vector<StepPlan> candidates_;  // max, max/2, ..., 1 threads (each but 1 with and without branches)
+  std::vector<double> average_;       // moving average of step seconds, per candidate
   std::vector<int> samples_;
   std::vector<int64_t> interval_;  // steps between probes, per candidate
   std::vector<int64_t> since_;     // steps since its last probe
   int best_ = 0;
   bool probe_up_ = false;  // the next probe doubles (else halves)
+  bool branches_ = false;
 };
 
 }  // namespace altup
