@@ -10,7 +10,9 @@ converter in each --dtypes:
 then, round after round in a rotating order (machine noise falls on all alike), each in a
 fresh process: `altup bench -p P -n N -r 1 -t T`, and both StagFormers once more with
 ALTUP_STAGGER=0 (their decode steps run the stacks one after the other: what the p-row pass,
-or the stacks as branches on groups of threads, buys). Reported: median decode tokens/s and ms per step, prefill tokens/s, and the median of
+or the stacks as branches on groups of threads, buys). By default the decode tuner chooses
+whether a separate-weights step runs its stacks as branches; the separate model runs once
+more with ALTUP_BRANCHES=1, which always does. Reported: median decode tokens/s and ms per step, prefill tokens/s, and the median of
 the per-round ratios of decode speed to plain-2h.
 
 quality: the models demo/make_stagformer_models.sh trains (runs/stagformer/*.gguf): held-out
@@ -89,6 +91,7 @@ def speed(a) -> int:
     variants = [("plain-h", h, 0, False, None), ("plain-2h", 2 * h, 0, False, None),
                 ("stag-2xh", 2 * h, 2, False, None), ("stag-2xh-shared", 2 * h, 2, True, None),
                 ("stag-2xh, stacks one after the other", 2 * h, 2, False, {"ALTUP_STAGGER": "0"}),
+                ("stag-2xh, stacks always as branches", 2 * h, 2, False, {"ALTUP_BRANCHES": "1"}),
                 ("stag-2xh-shared, stacks one after the other", 2 * h, 2, True, {"ALTUP_STAGGER": "0"})]
     results = {}
     with tempfile.TemporaryDirectory(dir=a.tmp) as tmp:

@@ -92,8 +92,10 @@ void print_stacks(const Decoder& dec) {
   const auto* stag = dynamic_cast<const StagFormerModel*>(&dec);
   if (stag && stacks > 1)
     std::printf("  %-22s %s\n", "decode step",
-                stag->concurrent() && shared ? "every stack at once, one multi-row pass through each shared weight"
-                                             : "the stacks one after the other");
+                !stag->concurrent() ? "the stacks one after the other"
+                : shared            ? "every stack at once, one multi-row pass through each shared weight"
+                                    : "every stack at once, each on a group of the threads where that measures faster "
+                                      "(else one after the other)");
 }
 
 // The published sub-models (models/submodel.h) defined for this file's layer count, each loaded
@@ -281,9 +283,10 @@ int cmd_info(int argc, char** argv) {
           strides += (strides.empty() ? "" : ", ") + std::to_string(ls[i].seq_stride) +
                      (j - i > 1 ? " x" + std::to_string(j - i) : "");
         }
-        std::printf("  %-22s strides %s (a layer of stride k runs on every k-th position; the other tokens "
-                    "are predicted and corrected from it)\n",
-                    "Sequence-AltUp", strides.c_str());
+        std::printf(
+            "  %-22s strides %s (a layer of stride k runs on every k-th position; the other tokens "
+            "are predicted and corrected from it)\n",
+            "Sequence-AltUp", strides.c_str());
       }
     }
     if (const uint64_t n = s.model().effective_parameters())

@@ -39,6 +39,24 @@ TEST_CASE("info --ctx prints the memory a context takes, by part") {
   CHECK(r.status == 2);
 }
 
+TEST_CASE("info says how a StagFormer's decode step runs its stacks") {
+  TempDir dir;
+  const std::pair<const char*, const char*> cases[] = {
+      {"stagformer_p2_separate.gguf", "every stack at once, each on a group of the threads where that measures faster"},
+      {"stagformer_p2_shared.gguf", "every stack at once, one multi-row pass through each shared weight"},
+  };
+  for (const auto& [file, want] : cases) {
+    CAPTURE(file);
+    Run r = run_altup(dir, std::string("info --no-tensors " ALTUP_FIXTURES_DIR "/") + file);
+    CHECK(r.status == 0);
+    CHECK(r.out.find(want) != std::string::npos);
+  }
+  setenv("ALTUP_STAGGER", "0", 1);
+  Run r = run_altup(dir, "info --no-tensors " ALTUP_FIXTURES_DIR "/stagformer_p2_separate.gguf");
+  unsetenv("ALTUP_STAGGER");
+  CHECK(r.out.find("decode step            the stacks one after the other") != std::string::npos);
+}
+
 TEST_CASE("info handles every metadata type and a non-default alignment") {
   TempDir dir;
   Run r = run_altup(dir, "info " ALTUP_FIXTURES_DIR "/all_types.gguf");
