@@ -7,11 +7,9 @@ namespace altup {
 ThreadTuner::ThreadTuner(int max_threads, bool branches) : branches_(branches) {
   for (int t = std::max(max_threads, 1);; t /= 2) {
     if (branches && t > 1) candidates_.push_back({t, true});
-    candidates_.push_back({t, false});
+    candidates_.push_back({t, !branches});  // nothing to choose: the executor's default (at once)
     if (t == 1) break;
   }
-  if (!branches)
-    for (StepPlan& c : candidates_) c.branches = true;  // no sections to run either way: the default
   average_.assign(candidates_.size(), 0.0);
   samples_.assign(candidates_.size(), 0);
   interval_.assign(candidates_.size(), kProbeEvery);
